@@ -1,0 +1,88 @@
+//! The four query tables, exactly as the platform's ScyllaDB design defines them.
+
+use chrono::{DateTime, Utc};
+use scylla_table::schema::TableSchema;
+use scylla_table::{ScyllaTable, TextEnum};
+
+/// Who wrote a turn. Stored as the text `'human'` or `'agent'`.
+#[derive(TextEnum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TurnType {
+    Human,
+    Agent,
+}
+
+/// A user's sessions, newest first: `SELECT ... WHERE account_uid = ? LIMIT 20`.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "sessions_by_user")]
+pub struct SessionByUser {
+    #[table(partition_key)]
+    pub account_uid: String,
+    #[table(clustering, order = "desc")]
+    pub created_at: DateTime<Utc>,
+    #[table(clustering)]
+    pub session_uid: String,
+    pub title: String,
+    /// Set when the session is soft-deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Every turn of a session, oldest first: the first query of loading a conversation.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "turns_by_session")]
+pub struct TurnBySession {
+    #[table(partition_key)]
+    pub session_uid: String,
+    #[table(clustering)]
+    pub created_at: DateTime<Utc>,
+    #[table(clustering)]
+    pub turn_uid: String,
+    #[table(cql_type = "text")]
+    pub turn_type: TurnType,
+    /// `None` for the first turn of a session.
+    pub parent_uid: Option<String>,
+    /// The child turn on the active path, if the turn has children.
+    pub active_child: Option<String>,
+    /// Only human turns have a prompt.
+    pub prompt: Option<String>,
+    /// Only agent turns can be liked; `None` means no feedback.
+    pub liked: Option<bool>,
+}
+
+/// The steps of one agent turn, by index.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "steps_by_turn")]
+pub struct StepByTurn {
+    #[table(partition_key)]
+    pub turn_uid: String,
+    #[table(clustering)]
+    pub idx: i32,
+    /// The step's type code.
+    pub tpe: i32,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The children of a turn, oldest first: navigating a conversation's branches.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "turns_by_parent")]
+pub struct TurnByParent {
+    #[table(partition_key)]
+    pub parent_uid: String,
+    #[table(clustering)]
+    pub created_at: DateTime<Utc>,
+    #[table(clustering)]
+    pub turn_uid: String,
+    pub session_uid: String,
+    #[table(cql_type = "text")]
+    pub turn_type: TurnType,
+}
+
+/// The four tables' models, in the order their schema files are written.
+pub fn all_tables() -> Vec<&'static TableSchema> {
+    vec![
+        SessionByUser::table_schema(),
+        TurnBySession::table_schema(),
+        StepByTurn::table_schema(),
+        TurnByParent::table_schema(),
+    ]
+}

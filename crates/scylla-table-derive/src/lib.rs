@@ -1,0 +1,62 @@
+//! The `#[derive(ScyllaTable)]` and `#[derive(TextEnum)]` macros.
+//!
+//! Use them through the `scylla-table` crate, which re-exports both and documents the attributes.
+//! This crate is a thin shim: it reads the struct into a model (`model`, `attr`), checks it
+//! (`check`), and only then generates code (`codegen`). Table rendering lives in
+//! `scylla-table-schema`, shared with the runtime.
+
+mod attr;
+mod check;
+mod codegen;
+mod ctxt;
+mod model;
+mod text_enum;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use proc_macro2::TokenStream;
+
+/// Derives `scylla_table::ScyllaTable`. See the `scylla-table` crate for the attribute reference.
+#[proc_macro_derive(ScyllaTable, attributes(table))]
+pub fn derive_scylla_table(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    scylla_table_inner(input.into()).into()
+}
+
+/// Derives `SerializeValue`, `DeserializeValue`, `Display` and `FromStr` for a fieldless enum stored as text.
+#[proc_macro_derive(TextEnum, attributes(table))]
+pub fn derive_text_enum(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    text_enum_inner(input.into()).into()
+}
+
+/// The `ScyllaTable` derive on `proc_macro2` tokens, callable from tests.
+pub(crate) fn scylla_table_inner(input: TokenStream) -> TokenStream {
+    let input: syn::DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(error) => return error.to_compile_error(),
+    };
+    let cx = ctxt::Ctxt::default();
+    let table = model::Table::from_input(&cx, &input);
+    if let Some(table) = &table {
+        check::check(&cx, table);
+    }
+    let runtime = codegen::Runtime::new(table.as_ref());
+    match (cx.check(), table) {
+        (Ok(()), Some(table)) => codegen::generate(&table, &runtime),
+        (result, _) => {
+            let mut tokens = result.err().map(|error| error.to_compile_error()).unwrap_or_default();
+            if input.generics.params.is_empty() {
+                tokens.extend(codegen::fallback(&input.ident, &input.vis, &runtime));
+            }
+            tokens
+        }
+    }
+}
+
+pub(crate) fn text_enum_inner(input: TokenStream) -> TokenStream {
+    match syn::parse2(input).and_then(|input| text_enum::derive(&input)) {
+        Ok(tokens) => tokens,
+        Err(error) => error.to_compile_error(),
+    }
+}

@@ -1,0 +1,89 @@
+//! The `ScyllaTable` trait: what `#[derive(ScyllaTable)]` generates for each table struct.
+
+use scylla::deserialize::row::ColumnIterator;
+use scylla::deserialize::{DeserializationError, TypeCheckError};
+use scylla::frame::response::result::ColumnSpec;
+use scylla::serialize::row::SerializeRow;
+use scylla::serialize::value::SerializeValue;
+use scylla_table_schema::TableSchema;
+
+/// One query table, described by an annotated struct.
+///
+/// Implemented by `#[derive(ScyllaTable)]`; do not implement it by hand. The constants hold the
+/// statements for the table's own keyspace (or none), as the derive rendered them at compile time.
+/// The runtime renders the same statements for another keyspace from [`ScyllaTable::table_schema`].
+///
+/// ```
+/// use scylla_table::ScyllaTable;
+///
+/// #[derive(ScyllaTable)]
+/// #[table(name = "steps_by_turn")]
+/// struct Step {
+///     #[table(partition_key)]
+///     turn_uid: String,
+///     #[table(clustering)]
+///     idx: i32,
+///     content: Option<String>,
+/// }
+///
+/// assert_eq!(Step::TABLE_NAME, "steps_by_turn");
+/// assert!(Step::CREATE_TABLE.starts_with("CREATE TABLE IF NOT EXISTS steps_by_turn ("));
+/// assert_eq!(
+///     Step::STATEMENTS.select_partition,
+///     "SELECT turn_uid, idx, content FROM steps_by_turn WHERE turn_uid = ?",
+/// );
+/// let key = StepPrimaryKey { turn_uid: "t1".into(), idx: 0 };
+/// # let _ = key;
+/// ```
+pub trait ScyllaTable: Sized + Send + Sync + 'static {
+    /// The generated `<Struct>PartitionKey`: the columns that choose a partition.
+    type PartitionKey: TableKey;
+    /// The generated `<Struct>PrimaryKey`: partition key and clustering columns, one row.
+    type PrimaryKey: TableKey;
+
+    /// The table's name, unquoted.
+    const TABLE_NAME: &'static str;
+    /// `CREATE TABLE IF NOT EXISTS ...;` for the table's own keyspace, or unqualified.
+    const CREATE_TABLE: &'static str;
+    /// The table's fixed statements, for the table's own keyspace, or unqualified.
+    const STATEMENTS: StatementTexts;
+
+    /// The table model: columns, CQL types, key roles and options.
+    fn table_schema() -> &'static TableSchema;
+
+    fn partition_key(&self) -> Self::PartitionKey;
+
+    fn primary_key(&self) -> Self::PrimaryKey;
+
+    /// Every stored column's value, in the table's column order (see [`TableSchema`]).
+    fn column_values(&self) -> Vec<&dyn SerializeValue>;
+
+    /// Checks a result's columns against the struct, as `DeserializeRow::type_check` does.
+    fn type_check_row(specs: &[ColumnSpec<'_>]) -> Result<(), TypeCheckError>;
+
+    /// Builds the struct from a row whose columns are in column order, as `DeserializeRow::deserialize` does.
+    fn deserialize_row<'frame, 'metadata>(row: ColumnIterator<'frame, 'metadata>)
+        -> Result<Self, DeserializationError>;
+}
+
+/// A generated key struct. It binds as a row of its own (`SerializeRow`, in key order) or as the
+/// first values of a longer statement ([`TableKey::key_values`]).
+pub trait TableKey: SerializeRow + Clone + Send + Sync + 'static {
+    /// The key's values in key order.
+    fn key_values(&self) -> Vec<&dyn SerializeValue>;
+}
+
+/// The statements `#[derive(ScyllaTable)]` renders at compile time. `None` marks a statement the
+/// table cannot have: a counter table has no INSERT, and a table of only key columns no UPDATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementTexts {
+    pub insert: Option<&'static str>,
+    /// `INSERT ... USING TTL ? AND TIMESTAMP ?`.
+    pub insert_using: Option<&'static str>,
+    pub insert_if_not_exists: Option<&'static str>,
+    pub select_partition: &'static str,
+    pub select_row: &'static str,
+    pub update: Option<&'static str>,
+    pub delete_row: &'static str,
+    pub delete_partition: &'static str,
+}
