@@ -15,8 +15,10 @@ pub struct Address {
     pub zip: i32,
 }
 
-/// The `CREATE TYPE` the [`EveryType`] table needs.
-pub const CREATE_ADDRESS_TYPE: &str = "CREATE TYPE IF NOT EXISTS address (street text, zip int)";
+/// The `CREATE TYPE` the [`EveryType`] table needs, in `keyspace`.
+pub fn create_address_type(keyspace: &str) -> String {
+    format!("CREATE TYPE IF NOT EXISTS {keyspace}.address (street text, zip int)")
+}
 
 #[derive(TextEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mood {
@@ -109,4 +111,28 @@ pub struct DailyActiveUser {
     pub user_id: Uuid,
     #[table(clustering, position = 0, order = "desc")]
     pub last_seen: DateTime<Utc>,
+}
+
+/// A table for drift and migration tests: what the code says `drifty` looks like.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "drifty", comment = "v2")]
+pub struct Drifty {
+    #[table(partition_key)]
+    pub account: String,
+    #[table(clustering, order = "desc")]
+    pub created_at: DateTime<Utc>,
+    pub title: Option<String>,
+}
+
+/// Many rows in one partition, for paging and slices.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "events")]
+pub struct Event {
+    #[table(partition_key)]
+    pub stream: String,
+    #[table(clustering)]
+    pub bucket: i32,
+    #[table(clustering)]
+    pub seq: i32,
+    pub body: String,
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask <command>`: the project's automation, one binary with subcommands.
 
+mod db;
 mod gen_cql;
+mod migrate;
 mod test;
 
 use std::path::PathBuf;
@@ -11,7 +13,11 @@ usage: cargo xtask <command>
 
 commands:
   gen-cql [--check]   write schema/ from the table structs; --check fails if it is stale
-  test                fmt check, clippy, and every test
+  test                fmt check, clippy, and every test, against a live node
+  db up|down|status   start, stop or show the local Cassandra node (127.0.0.1:9042)
+  migrate [--dry-run] [--allow-destructive]
+                      apply (or print) the additive schema changes the code needs; uses
+                      SCYLLA_URI and SCYLLA_KEYSPACE (default chat)
 ";
 
 fn main() -> ExitCode {
@@ -21,6 +27,15 @@ fn main() -> ExitCode {
         ["gen-cql"] => gen_cql::run(gen_cql::Mode::Write),
         ["gen-cql", "--check"] => gen_cql::run(gen_cql::Mode::Check),
         ["test"] => test::run(),
+        ["db", "up"] => db::up().map(|_| ()),
+        ["db", "down"] => db::down(),
+        ["db", "status"] => db::status(),
+        ["migrate", flags @ ..] if flags.iter().all(|flag| ["--dry-run", "--allow-destructive"].contains(flag)) => {
+            migrate::run(migrate::Options {
+                dry_run: flags.contains(&"--dry-run"),
+                allow_destructive: flags.contains(&"--allow-destructive"),
+            })
+        }
         ["help" | "--help" | "-h"] | [] => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

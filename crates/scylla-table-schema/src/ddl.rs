@@ -109,3 +109,28 @@ pub fn create_keyspace_cql(keyspace: &str, replication: &[(String, String)]) -> 
         entries.join(", ")
     )
 }
+
+impl TableSchema {
+    /// `ALTER TABLE ... ADD` for one of this table's columns.
+    pub fn add_column_cql(&self, session_keyspace: Option<&str>, column: &crate::Column) -> String {
+        let suffix = if column.kind == ColumnKind::Static { " static" } else { "" };
+        format!(
+            "ALTER TABLE {} ADD {} {}{suffix}",
+            self.qualified_name(session_keyspace),
+            column.quoted_name(),
+            column.cql_type
+        )
+    }
+
+    /// `ALTER TABLE ... DROP` for a column by name.
+    pub fn drop_column_cql(&self, session_keyspace: Option<&str>, column: &str) -> String {
+        format!("ALTER TABLE {} DROP {}", self.qualified_name(session_keyspace), quote_if_needed(column))
+    }
+
+    /// `ALTER TABLE ... WITH` for the set options in `options`, or `None` when none are set.
+    pub fn alter_options_cql(&self, session_keyspace: Option<&str>, options: &TableOptions) -> Option<String> {
+        let clauses = option_clauses(options);
+        (!clauses.is_empty())
+            .then(|| format!("ALTER TABLE {} WITH {}", self.qualified_name(session_keyspace), clauses.join(" AND ")))
+    }
+}

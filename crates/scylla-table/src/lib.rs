@@ -1,15 +1,59 @@
 //! Typed ScyllaDB and Cassandra tables from annotated Rust structs.
 //!
 //! `#[derive(ScyllaTable)]` turns a struct into one CQL query table: its `CREATE TABLE`
-//! statement, its prepared statements, typed key structs and row mapping. See the repository
-//! README for the attribute reference and the type table.
+//! statement, its prepared statements, typed key structs and row mapping. A [`Database`] applies
+//! and validates the schema, plans migrations, and runs typed operations through [`Table`], each
+//! on a statement prepared once, at the design's default consistency (writes QUORUM, reads ONE).
+//!
+//! ```no_run
+//! use scylla_table::{ConnectionConfig, Database, ScyllaTable};
+//!
+//! #[derive(ScyllaTable, Debug, Clone)]
+//! #[table(name = "steps_by_turn")]
+//! struct Step {
+//!     #[table(partition_key)]
+//!     turn_uid: String,
+//!     #[table(clustering)]
+//!     idx: i32,
+//!     content: String,
+//! }
+//!
+//! # async fn run() -> scylla_table::Result<()> {
+//! let config = ConnectionConfig::from_env("chat")?;
+//! let db = Database::connect(&config).await?;
+//! db.apply_schema(&config.replication, &[Step::table_schema()]).await?;
+//! db.validate_schema(&[Step::table_schema()]).await?;
+//! let steps = db.table::<Step>();
+//! steps.insert(&Step { turn_uid: "t1".into(), idx: 0, content: "Thinking".into() }).await?;
+//! let all = steps.partition_vec(&StepPartitionKey { turn_uid: "t1".into() }).await?;
+//! # let _ = all;
+//! # Ok(())
+//! # }
+//! ```
 
+mod batch;
+mod config;
+mod database;
+mod error;
+mod live_schema;
+mod migration;
+mod row;
 mod table;
+mod table_ops;
 mod text_enum;
 
+pub use batch::Batch;
+pub use config::{ConnectionConfig, ConsistencyLevels, Replication, LOCAL_NODE};
+pub use database::Database;
+pub use error::{DriverError, Error, Result};
+pub use live_schema::{read_live_table, LiveColumn, LiveTable, SchemaMismatch};
+pub use migration::{plan_migration, MigrationPlan, MigrationStep, RefusedChange};
+pub use scylla;
+pub use scylla::statement::Consistency;
 pub use scylla_table_derive::{ScyllaTable, TextEnum};
 pub use scylla_table_schema as schema;
 pub use table::{ScyllaTable, StatementTexts, TableKey};
+pub use table_ops::{ClusteringSlice, InsertOutcome, Table, WriteOptions, DEFAULT_PAGE_SIZE};
 pub use text_enum::UnknownVariant;
 
 /// Items the generated code names. Not a public API.

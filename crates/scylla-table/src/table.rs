@@ -68,7 +68,7 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
 
 /// A generated key struct. It binds as a row of its own (`SerializeRow`, in key order) or as the
 /// first values of a longer statement ([`TableKey::key_values`]).
-pub trait TableKey: SerializeRow + Clone + Send + Sync + 'static {
+pub trait TableKey: SerializeRow + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     /// The key's values in key order.
     fn key_values(&self) -> Vec<&dyn SerializeValue>;
 }

@@ -1,0 +1,150 @@
+//! Batches: a logged batch writes several tables atomically with one timestamp; an unlogged
+//! batch groups writes to one partition.
+
+use std::any::Any;
+
+use scylla::serialize::value::SerializeValue;
+use scylla::statement::batch::{Batch as DriverBatch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla_table_schema::StatementKind;
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::table::{ScyllaTable, TableKey};
+use crate::table_ops::update_values;
+
+/// A batch of writes built from table rows. Create one with [`Database::logged_batch`] or
+/// [`Database::unlogged_batch`].
+pub struct Batch<'a> {
+    db: &'a Database,
+    logged: bool,
+    statements: Vec<PreparedStatement>,
+    values: Vec<Vec<&'a dyn SerializeValue>>,
+    /// Whether the statements so far are counter updates; batches cannot mix the two.
+    counter: Option<bool>,
+    /// For an unlogged batch: the table and partition key every statement must share.
+    partition: Option<(&'static str, Box<dyn Any + Send + Sync>)>,
+    timestamp: Option<i64>,
+}
+
+impl Database {
+    /// A logged batch: every statement applies or none does, eventually. Use it for the
+    /// denormalized copies of one write in several tables.
+    pub fn logged_batch(&self) -> Batch<'_> {
+        Batch::new(self, true)
+    }
+
+    /// An unlogged batch: several writes to one partition in one request.
+    pub fn unlogged_batch(&self) -> Batch<'_> {
+        Batch::new(self, false)
+    }
+}
+
+impl<'a> Batch<'a> {
+    fn new(db: &'a Database, logged: bool) -> Self {
+        Batch {
+            db,
+            logged,
+            statements: Vec::new(),
+            values: Vec::new(),
+            counter: None,
+            partition: None,
+            timestamp: None,
+        }
+    }
+
+    /// Sets the batch's one client timestamp, in microseconds since the epoch. Without it, the
+    /// time of `execute` is used.
+    pub fn with_timestamp(mut self, micros: i64) -> Self {
+        self.timestamp = Some(micros);
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.statements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    pub async fn insert<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
+        self.push::<T>(StatementKind::Insert, row.column_values(), &row.partition_key()).await
+    }
+
+    pub async fn update<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
+        self.push::<T>(StatementKind::Update, update_values(row), &row.partition_key()).await
+    }
+
+    pub async fn delete<T: ScyllaTable>(&mut self, key: &'a T::PrimaryKey, partition: &T::PartitionKey) -> Result<()> {
+        self.push::<T>(StatementKind::DeleteRow, key.key_values(), partition).await
+    }
+
+    async fn push<T: ScyllaTable>(
+        &mut self,
+        kind: StatementKind,
+        values: Vec<&'a dyn SerializeValue>,
+        partition: &T::PartitionKey,
+    ) -> Result<()> {
+        let schema = T::table_schema();
+        let is_counter = kind == StatementKind::Update && schema.is_counter_table();
+        if self.counter.is_some_and(|counter| counter != is_counter) {
+            return Err(Error::InvalidBatch(format!(
+                "`{}` {} cannot join a batch of {}: counter updates and other writes need separate batches",
+                T::TABLE_NAME,
+                if is_counter { "counter updates" } else { "writes" },
+                if is_counter { "non-counter writes" } else { "counter updates" },
+            )));
+        }
+        if !self.logged {
+            match &self.partition {
+                None => self.partition = Some((T::TABLE_NAME, Box::new(partition.clone()))),
+                Some((table, key)) => {
+                    let same = *table == T::TABLE_NAME
+                        && key.downcast_ref::<T::PartitionKey>().is_some_and(|key| key == partition);
+                    if !same {
+                        return Err(Error::InvalidBatch(format!(
+                            "an unlogged batch is for one partition, but this write goes to `{}` {partition:?}, \
+                             not `{table}`'s first partition; use a logged batch or separate writes",
+                            T::TABLE_NAME
+                        )));
+                    }
+                }
+            }
+        }
+        self.counter = Some(is_counter);
+        self.statements.push(self.db.table::<T>().prepared_statement(kind).await?);
+        self.values.push(values);
+        Ok(())
+    }
+
+    /// Sends the batch at the write consistency of the database.
+    pub async fn execute(self) -> Result<()> {
+        if self.statements.is_empty() {
+            return Ok(());
+        }
+        let batch_type = match (self.counter, self.logged) {
+            (Some(true), _) => BatchType::Counter,
+            (_, true) => BatchType::Logged,
+            (_, false) => BatchType::Unlogged,
+        };
+        let mut batch = DriverBatch::new(batch_type);
+        for statement in self.statements {
+            batch.append_statement(statement);
+        }
+        batch.set_consistency(self.db.consistency().write);
+        batch.set_is_idempotent(self.counter != Some(true));
+        batch.set_timestamp(Some(self.timestamp.unwrap_or_else(now_micros)));
+        self.db
+            .session()
+            .batch(&batch, self.values)
+            .await
+            .map_err(|source| Error::query(format!("{batch_type:?} batch"), source))?;
+        Ok(())
+    }
+}
+
+pub(crate) fn now_micros() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,167 @@
+//! How to reach a cluster: contact points, keyspace, replication, credentials and consistency.
+
+use std::time::Duration;
+
+use scylla::statement::Consistency;
+
+use crate::error::{Error, Result};
+
+/// The replication of the application keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// One replication factor for the whole cluster: for development and single-DC tests.
+    Simple { factor: u32 },
+    /// A factor per datacenter: for production.
+    NetworkTopology { datacenters: Vec<(String, u32)> },
+}
+
+impl Replication {
+    /// The `replication = {...}` map of `CREATE KEYSPACE`.
+    pub fn to_map(&self) -> Vec<(String, String)> {
+        match self {
+            Replication::Simple { factor } => {
+                vec![("class".into(), "SimpleStrategy".into()), ("replication_factor".into(), factor.to_string())]
+            }
+            Replication::NetworkTopology { datacenters } => {
+                let mut map = vec![("class".to_owned(), "NetworkTopologyStrategy".to_owned())];
+                map.extend(datacenters.iter().map(|(dc, factor)| (dc.clone(), factor.to_string())));
+                map
+            }
+        }
+    }
+
+    /// Reads `simple:3` or `dc1:3,dc2:2` (NetworkTopologyStrategy).
+    pub fn parse(text: &str) -> Result<Replication> {
+        let bad = || {
+            Error::Config(format!(
+                "SCYLLA_REPLICATION `{text}`: expected `simple:<factor>` or `<dc>:<factor>[,<dc>:<factor>...]`"
+            ))
+        };
+        let pairs: Vec<(String, u32)> = text
+            .split(',')
+            .map(|pair| {
+                let (name, factor) = pair.trim().split_once(':').ok_or_else(bad)?;
+                let factor: u32 = factor.trim().parse().map_err(|_| bad())?;
+                Ok((name.trim().to_owned(), factor))
+            })
+            .collect::<Result<_>>()?;
+        match pairs.as_slice() {
+            [(name, factor)] if name.eq_ignore_ascii_case("simple") => Ok(Replication::Simple { factor: *factor }),
+            [] => Err(bad()),
+            _ => Ok(Replication::NetworkTopology { datacenters: pairs }),
+        }
+    }
+}
+
+/// Default consistency levels: the design writes at QUORUM and reads at ONE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsistencyLevels {
+    pub read: Consistency,
+    pub write: Consistency,
+}
+
+impl Default for ConsistencyLevels {
+    fn default() -> Self {
+        ConsistencyLevels { read: Consistency::One, write: Consistency::Quorum }
+    }
+}
+
+/// Everything needed to open a [`crate::Database`].
+///
+/// ```
+/// use scylla_table::{ConnectionConfig, Replication};
+///
+/// let config = ConnectionConfig::new(["127.0.0.1:9042"], "chat")
+///     .replication(Replication::NetworkTopology { datacenters: vec![("dc1".into(), 3)] })
+///     .credentials("app", "secret");
+/// assert_eq!(config.keyspace, "chat");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub contact_points: Vec<String>,
+    pub keyspace: String,
+    pub replication: Replication,
+    pub credentials: Option<(String, String)>,
+    pub consistency: ConsistencyLevels,
+    /// How long to wait for the first connection before giving up.
+    pub connect_timeout: Duration,
+}
+
+/// The contact point used when `SCYLLA_URI` is unset: the local node of `cargo xtask db up`.
+pub const LOCAL_NODE: &str = "127.0.0.1:9042";
+
+impl ConnectionConfig {
+    pub fn new(contact_points: impl IntoIterator<Item = impl Into<String>>, keyspace: impl Into<String>) -> Self {
+        ConnectionConfig {
+            contact_points: contact_points.into_iter().map(Into::into).collect(),
+            keyspace: keyspace.into(),
+            replication: Replication::Simple { factor: 1 },
+            credentials: None,
+            consistency: ConsistencyLevels::default(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Reads `SCYLLA_URI` (comma-separated `host:port`, default the local node),
+    /// `SCYLLA_KEYSPACE` (default `default_keyspace`), `SCYLLA_REPLICATION` (default `simple:1`),
+    /// and `SCYLLA_USERNAME` / `SCYLLA_PASSWORD`.
+    pub fn from_env(default_keyspace: &str) -> Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let uri = var("SCYLLA_URI").unwrap_or_else(|| LOCAL_NODE.to_owned());
+        let contact_points: Vec<String> = uri
+            .split(',')
+            .map(|point| point.trim().trim_start_matches("scylla://").trim_start_matches("cql://").to_owned())
+            .filter(|point| !point.is_empty())
+            .collect();
+        if contact_points.is_empty() {
+            return Err(Error::Config(format!("SCYLLA_URI `{uri}` names no host")));
+        }
+        let mut config =
+            ConnectionConfig::new(contact_points, var("SCYLLA_KEYSPACE").unwrap_or(default_keyspace.into()));
+        if let Some(replication) = var("SCYLLA_REPLICATION") {
+            config.replication = Replication::parse(&replication)?;
+        }
+        match (var("SCYLLA_USERNAME"), var("SCYLLA_PASSWORD")) {
+            (Some(user), Some(password)) => config.credentials = Some((user, password)),
+            (None, None) => {}
+            _ => return Err(Error::Config("set both SCYLLA_USERNAME and SCYLLA_PASSWORD, or neither".into())),
+        }
+        Ok(config)
+    }
+
+    pub fn replication(mut self, replication: Replication) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some((user.into(), password.into()));
+        self
+    }
+
+    pub fn consistency(mut self, consistency: ConsistencyLevels) -> Self {
+        self.consistency = consistency;
+        self
+    }
+
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_parses_both_strategies() {
+        assert_eq!(Replication::parse("simple:3").unwrap(), Replication::Simple { factor: 3 });
+        assert_eq!(
+            Replication::parse("dc1:3, dc2:2").unwrap(),
+            Replication::NetworkTopology { datacenters: vec![("dc1".into(), 3), ("dc2".into(), 2)] }
+        );
+        assert!(Replication::parse("three").is_err());
+        assert!(Replication::parse("simple:x").is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! A connected session: applies schemas, prepares each statement once, and hands out tables.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::statement::prepared::PreparedStatement;
+use scylla_table_schema::{create_keyspace_cql, quote_if_needed, StatementKind, TableSchema};
+
+use crate::config::{ConnectionConfig, ConsistencyLevels};
+use crate::error::{Error, Result};
+use crate::live_schema::{read_live_table, SchemaMismatch};
+use crate::migration::{plan_migration, MigrationPlan};
+use crate::table::ScyllaTable;
+use crate::table_ops::Table;
+
+/// A session bound to one application keyspace.
+///
+/// Cloning is cheap: clones share the connection pool and the prepared-statement cache.
+#[derive(Clone)]
+pub struct Database {
+    session: Arc<Session>,
+    keyspace: String,
+    consistency: ConsistencyLevels,
+    prepared: Arc<Mutex<HashMap<(String, StatementKind), PreparedStatement>>>,
+}
+
+impl Database {
+    /// Opens a session. The keyspace need not exist yet: [`Database::apply_schema`] creates it.
+    pub async fn connect(config: &ConnectionConfig) -> Result<Database> {
+        let mut builder =
+            SessionBuilder::new().known_nodes(&config.contact_points).connection_timeout(config.connect_timeout);
+        if let Some((user, password)) = &config.credentials {
+            builder = builder.user(user, password);
+        }
+        let session = builder
+            .build()
+            .await
+            .map_err(|source| Error::Connect { addresses: config.contact_points.join(", "), source: source.into() })?;
+        Ok(Database {
+            session: Arc::new(session),
+            keyspace: config.keyspace.clone(),
+            consistency: config.consistency,
+            prepared: Arc::default(),
+        })
+    }
+
+    /// The driver session, for anything this crate does not cover.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// The default consistency levels of tables opened from this database.
+    pub fn consistency(&self) -> ConsistencyLevels {
+        self.consistency
+    }
+
+    /// A typed handle on one table, with this database's default consistency.
+    pub fn table<T: ScyllaTable>(&self) -> Table<T> {
+        Table::new(self.clone())
+    }
+
+    /// The keyspace a table lives in: its own fixed keyspace, else this database's.
+    pub(crate) fn keyspace_of<'a>(&'a self, schema: &'a TableSchema) -> &'a str {
+        schema.keyspace.as_deref().unwrap_or(&self.keyspace)
+    }
+
+    /// Runs one schema statement (DDL), unprepared, and waits for every node to agree on the result.
+    pub async fn run_ddl(&self, cql: &str) -> Result<()> {
+        self.session
+            .query_unpaged(cql, ())
+            .await
+            .map_err(|source| Error::query(format!("`{}`", cql.trim()), source))?;
+        self.session
+            .await_schema_agreement()
+            .await
+            .map_err(|source| Error::query("waiting for schema agreement", source))?;
+        Ok(())
+    }
+
+    /// Creates the keyspace (with `replication`) and every table that is missing, then waits for
+    /// schema agreement. `IF NOT EXISTS` makes this idempotent and safe to run from several
+    /// processes at once; existing tables are not changed (see [`Database::migrate`]).
+    pub async fn apply_schema(&self, replication: &crate::Replication, tables: &[&TableSchema]) -> Result<()> {
+        let mut keyspaces: Vec<&str> = vec![&self.keyspace];
+        keyspaces.extend(tables.iter().filter_map(|table| table.keyspace.as_deref()));
+        keyspaces.dedup();
+        for keyspace in keyspaces {
+            self.run_ddl(&create_keyspace_cql(keyspace, &replication.to_map())).await?;
+        }
+        for table in tables {
+            self.run_ddl(&table.create_table_cql(Some(self.keyspace_of(table)))).await?;
+        }
+        Ok(())
+    }
+
+    /// Compares each table with the live schema in `system_schema`.
+    pub async fn validate_schema(&self, tables: &[&TableSchema]) -> Result<()> {
+        let mut mismatches = Vec::new();
+        for table in tables {
+            let live = read_live_table(&self.session, self.keyspace_of(table), &table.name).await?;
+            mismatches.extend(SchemaMismatch::between(table, live.as_ref()));
+        }
+        if mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::SchemaMismatch(mismatches))
+        }
+    }
+
+    /// What it takes to bring the live schema to `tables`: additive steps, and refused ones.
+    pub async fn plan_migration(&self, tables: &[&TableSchema]) -> Result<MigrationPlan> {
+        let mut plan = MigrationPlan::default();
+        for table in tables {
+            let keyspace = self.keyspace_of(table).to_owned();
+            let live = read_live_table(&self.session, &keyspace, &table.name).await?;
+            plan.extend(plan_migration(&keyspace, table, live.as_ref()));
+        }
+        Ok(plan)
+    }
+
+    /// Applies the plan's additive steps. Refused steps fail the whole migration before anything
+    /// runs, unless `allow_destructive` is set, in which case they run too.
+    pub async fn migrate(&self, tables: &[&TableSchema], allow_destructive: bool) -> Result<MigrationPlan> {
+        let plan = self.plan_migration(tables).await?;
+        if !plan.refused.is_empty() && !allow_destructive {
+            return Err(Error::MigrationRefused(plan.refused));
+        }
+        for step in plan.steps.iter().chain(plan.refused.iter().filter_map(|refused| refused.forced_step.as_ref())) {
+            self.run_ddl(&step.cql).await?;
+        }
+        Ok(plan)
+    }
+
+    /// Drops a keyspace and everything in it. For tests and demos.
+    pub async fn drop_keyspace(&self, keyspace: &str) -> Result<()> {
+        self.run_ddl(&format!("DROP KEYSPACE IF EXISTS {}", quote_if_needed(keyspace))).await
+    }
+
+    /// The prepared statement for `kind` on `schema`, preparing it on first use only.
+    pub(crate) async fn prepared(&self, schema: &TableSchema, kind: StatementKind) -> Result<PreparedStatement> {
+        let table = schema.qualified_name(Some(&self.keyspace));
+        let key = (table, kind);
+        if let Some(prepared) = self.prepared.lock().unwrap_or_else(|poison| poison.into_inner()).get(&key) {
+            return Ok(prepared.clone());
+        }
+        let cql = schema.statement_cql(kind, Some(&self.keyspace))?;
+        let prepared = self
+            .session
+            .prepare(cql.as_str())
+            .await
+            .map_err(|source| Error::query(format!("preparing `{cql}`"), source))?;
+        self.prepared.lock().unwrap_or_else(|poison| poison.into_inner()).insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Prepares every statement of a table now, so the first request does not pay for it.
+    pub async fn prepare_all<T: ScyllaTable>(&self) -> Result<()> {
+        let schema = T::table_schema();
+        for kind in schema.statement_kinds() {
+            self.prepared(schema, kind).await?;
+        }
+        Ok(())
+    }
+
+    /// How many statements have been prepared so far.
+    pub fn prepared_count(&self) -> usize {
+        self.prepared.lock().unwrap_or_else(|poison| poison.into_inner()).len()
+    }
+}

@@ -1,0 +1,248 @@
+//! Reads a table's live definition from `system_schema` and compares it with the derived one.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use scylla::client::session::Session;
+use scylla_table_schema::{ClusteringOrder, ColumnKind, CqlType, TableSchema};
+
+use crate::error::{Error, Result};
+
+/// One column as `system_schema.columns` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveColumn {
+    pub name: String,
+    /// `partition_key`, `clustering`, `static` or `regular`.
+    pub kind: String,
+    /// The index within the partition key or clustering key; -1 for other columns.
+    pub position: i32,
+    /// The type as CQL text, such as `frozen<list<int>>`.
+    pub cql_type: String,
+    /// `asc`, `desc` or `none`.
+    pub clustering_order: String,
+}
+
+/// A table as `system_schema` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTable {
+    pub keyspace: String,
+    pub name: String,
+    pub columns: Vec<LiveColumn>,
+    pub default_time_to_live: i32,
+    pub gc_grace_seconds: i32,
+    pub comment: String,
+    pub compaction: HashMap<String, String>,
+}
+
+impl LiveTable {
+    pub fn column(&self, name: &str) -> Option<&LiveColumn> {
+        self.columns.iter().find(|column| column.name == name)
+    }
+}
+
+/// Reads one table, or `None` if it does not exist.
+pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> Result<Option<LiveTable>> {
+    let what = format!("reading the live schema of {keyspace}.{table}");
+    let options = session
+        .query_unpaged(
+            "SELECT default_time_to_live, gc_grace_seconds, comment, compaction FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, table),
+        )
+        .await
+        .map_err(|source| Error::query(&what, source))?
+        .into_rows_result()
+        .map_err(|source| Error::query(&what, source))?;
+    let Some((default_time_to_live, gc_grace_seconds, comment, compaction)) = options
+        .maybe_first_row::<(Option<i32>, Option<i32>, Option<String>, Option<HashMap<String, String>>)>()
+        .map_err(|source| Error::query(&what, source))?
+    else {
+        return Ok(None);
+    };
+    let rows = session
+        .query_unpaged(
+            "SELECT column_name, kind, position, type, clustering_order FROM system_schema.columns \
+             WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, table),
+        )
+        .await
+        .map_err(|source| Error::query(&what, source))?
+        .into_rows_result()
+        .map_err(|source| Error::query(&what, source))?;
+    let columns = rows
+        .rows::<(String, String, i32, String, String)>()
+        .map_err(|source| Error::query(&what, source))?
+        .map(|row| {
+            row.map(|(name, kind, position, cql_type, clustering_order)| LiveColumn {
+                name,
+                kind,
+                position,
+                cql_type,
+                clustering_order,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|source| Error::query(&what, source))?;
+    Ok(Some(LiveTable {
+        keyspace: keyspace.to_owned(),
+        name: table.to_owned(),
+        columns,
+        default_time_to_live: default_time_to_live.unwrap_or(0),
+        gc_grace_seconds: gc_grace_seconds.unwrap_or(0),
+        comment: comment.unwrap_or_default(),
+        compaction: compaction.unwrap_or_default(),
+    }))
+}
+
+/// One difference between the derived table and the live one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaMismatch {
+    MissingTable {
+        table: String,
+    },
+    MissingColumn {
+        table: String,
+        column: String,
+        expected_type: String,
+    },
+    ExtraColumn {
+        table: String,
+        column: String,
+        found_type: String,
+    },
+    TypeMismatch {
+        table: String,
+        column: String,
+        expected: String,
+        found: String,
+    },
+    /// The column plays a different part in the primary key.
+    KeyMismatch {
+        table: String,
+        column: String,
+        expected: String,
+        found: String,
+    },
+    ClusteringOrderMismatch {
+        table: String,
+        column: String,
+        expected: String,
+        found: String,
+    },
+}
+
+impl fmt::Display for SchemaMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaMismatch::MissingTable { table } => {
+                write!(f, "table `{table}` does not exist: run apply_schema (or `cargo xtask migrate`)")
+            }
+            SchemaMismatch::MissingColumn { table, column, expected_type } => write!(
+                f,
+                "`{table}.{column}` is missing: expected `{expected_type}`; an additive migration adds it"
+            ),
+            SchemaMismatch::ExtraColumn { table, column, found_type } => write!(
+                f,
+                "`{table}.{column}` (`{found_type}`) exists in the database but not in the struct: add the field, or drop the column"
+            ),
+            SchemaMismatch::TypeMismatch { table, column, expected, found } => {
+                write!(f, "`{table}.{column}` has type `{found}`, expected `{expected}`")
+            }
+            SchemaMismatch::KeyMismatch { table, column, expected, found } => {
+                write!(f, "`{table}.{column}` is {found} in the database, expected {expected}")
+            }
+            SchemaMismatch::ClusteringOrderMismatch { table, column, expected, found } => {
+                write!(f, "`{table}.{column}` clusters {found}, expected {expected}")
+            }
+        }
+    }
+}
+
+/// The key role of a derived column, written the way the mismatch messages show it.
+pub(crate) fn expected_role(table: &TableSchema, column: &scylla_table_schema::Column) -> String {
+    let index = |mut columns: Box<dyn Iterator<Item = &scylla_table_schema::Column> + '_>| {
+        columns.position(|other| other.name == column.name).unwrap_or(0)
+    };
+    match column.kind {
+        ColumnKind::PartitionKey => format!("partition key column #{}", index(Box::new(table.partition_key()))),
+        ColumnKind::Clustering(_) => format!("clustering column #{}", index(Box::new(table.clustering_columns()))),
+        ColumnKind::Static => "a static column".to_owned(),
+        ColumnKind::Regular => "a regular column".to_owned(),
+    }
+}
+
+pub(crate) fn live_role(live: &LiveColumn) -> String {
+    match live.kind.as_str() {
+        "partition_key" => format!("partition key column #{}", live.position),
+        "clustering" => format!("clustering column #{}", live.position),
+        "static" => "a static column".to_owned(),
+        _ => "a regular column".to_owned(),
+    }
+}
+
+/// True if the live type text means the same type as `expected`.
+pub(crate) fn same_type(expected: &CqlType, live: &str) -> bool {
+    match live.parse::<CqlType>() {
+        Ok(parsed) => &parsed == expected,
+        Err(_) => expected.to_string() == live,
+    }
+}
+
+impl SchemaMismatch {
+    /// Every difference between `expected` and `live`, in column order, extra columns last.
+    pub fn between(expected: &TableSchema, live: Option<&LiveTable>) -> Vec<SchemaMismatch> {
+        let table = &expected.name;
+        let Some(live) = live else { return vec![SchemaMismatch::MissingTable { table: table.clone() }] };
+        let mut mismatches = Vec::new();
+        for column in &expected.columns {
+            let Some(found) = live.column(&column.name) else {
+                mismatches.push(SchemaMismatch::MissingColumn {
+                    table: table.clone(),
+                    column: column.name.clone(),
+                    expected_type: column.cql_type.to_string(),
+                });
+                continue;
+            };
+            if !same_type(&column.cql_type, &found.cql_type) {
+                mismatches.push(SchemaMismatch::TypeMismatch {
+                    table: table.clone(),
+                    column: column.name.clone(),
+                    expected: column.cql_type.to_string(),
+                    found: found.cql_type.clone(),
+                });
+            }
+            let (expected_role, found_role) = (expected_role(expected, column), live_role(found));
+            if expected_role != found_role {
+                mismatches.push(SchemaMismatch::KeyMismatch {
+                    table: table.clone(),
+                    column: column.name.clone(),
+                    expected: expected_role,
+                    found: found_role,
+                });
+            } else if let ColumnKind::Clustering(order) = column.kind {
+                let expected_order = match order {
+                    ClusteringOrder::Asc => "asc",
+                    ClusteringOrder::Desc => "desc",
+                };
+                if !found.clustering_order.eq_ignore_ascii_case(expected_order) {
+                    mismatches.push(SchemaMismatch::ClusteringOrderMismatch {
+                        table: table.clone(),
+                        column: column.name.clone(),
+                        expected: expected_order.to_owned(),
+                        found: found.clustering_order.clone(),
+                    });
+                }
+            }
+        }
+        for found in &live.columns {
+            if expected.column(&found.name).is_none() {
+                mismatches.push(SchemaMismatch::ExtraColumn {
+                    table: table.clone(),
+                    column: found.name.clone(),
+                    found_type: found.cql_type.clone(),
+                });
+            }
+        }
+        mismatches
+    }
+}

@@ -1,0 +1,331 @@
+//! `Table<T>`: typed operations on one table, each on a statement prepared once.
+
+use std::marker::PhantomData;
+use std::ops::Bound;
+
+use futures::{Stream, StreamExt};
+use scylla::serialize::value::SerializeValue;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
+use scylla::value::MaybeUnset;
+use scylla_table_schema::{BoundKind, StatementKind};
+
+use crate::config::ConsistencyLevels;
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::row::{Applied, TableRow};
+use crate::table::{ScyllaTable, TableKey};
+
+/// Default rows per page when streaming a partition.
+pub const DEFAULT_PAGE_SIZE: i32 = 5000;
+
+/// Options for [`Table::insert_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Seconds until the written cells expire. `None` keeps the table's default TTL.
+    pub ttl: Option<i32>,
+    /// The write's timestamp in microseconds since the epoch. `None` lets the driver choose.
+    pub timestamp: Option<i64>,
+}
+
+/// The result of [`Table::insert_if_not_exists`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertOutcome<T> {
+    Applied,
+    /// A row with that primary key already existed; this is it.
+    NotApplied(T),
+}
+
+/// A range of rows in one partition: equal values for the first clustering columns, then an
+/// optional range on the next one, and a limit.
+///
+/// ```
+/// use std::ops::Bound;
+/// use scylla_table::ClusteringSlice;
+///
+/// // Rows whose first clustering column is 7 and whose second is in [10, 20).
+/// let slice = ClusteringSlice::new(100).eq(&7_i32).range(Bound::Included(&10_i32), Bound::Excluded(&20_i32));
+/// assert_eq!(slice.limit, 100);
+/// ```
+pub struct ClusteringSlice<'a> {
+    pub prefix: Vec<&'a dyn SerializeValue>,
+    pub lower: Bound<&'a dyn SerializeValue>,
+    pub upper: Bound<&'a dyn SerializeValue>,
+    pub limit: i32,
+}
+
+impl<'a> ClusteringSlice<'a> {
+    /// At most `limit` rows from the start of the partition.
+    pub fn new(limit: i32) -> Self {
+        ClusteringSlice { prefix: Vec::new(), lower: Bound::Unbounded, upper: Bound::Unbounded, limit }
+    }
+
+    /// Fixes the next clustering column to `value`.
+    pub fn eq(mut self, value: &'a dyn SerializeValue) -> Self {
+        self.prefix.push(value);
+        self
+    }
+
+    /// A range on the clustering column after the fixed ones.
+    pub fn range(mut self, lower: Bound<&'a dyn SerializeValue>, upper: Bound<&'a dyn SerializeValue>) -> Self {
+        self.lower = lower;
+        self.upper = upper;
+        self
+    }
+}
+
+fn bound_kind(bound: &Bound<&dyn SerializeValue>) -> BoundKind {
+    match bound {
+        Bound::Included(_) => BoundKind::Inclusive,
+        Bound::Excluded(_) => BoundKind::Exclusive,
+        Bound::Unbounded => BoundKind::Unbounded,
+    }
+}
+
+/// A typed handle on table `T`. Cheap to create and clone.
+pub struct Table<T> {
+    db: Database,
+    consistency: ConsistencyLevels,
+    page_size: i32,
+    table: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Table<T> {
+    fn clone(&self) -> Self {
+        Table { db: self.db.clone(), consistency: self.consistency, page_size: self.page_size, table: PhantomData }
+    }
+}
+
+impl<T: ScyllaTable> Table<T> {
+    pub(crate) fn new(db: Database) -> Self {
+        let consistency = db.consistency();
+        Table { db, consistency, page_size: DEFAULT_PAGE_SIZE, table: PhantomData }
+    }
+
+    /// The same table with other read and write consistency levels.
+    pub fn with_consistency(mut self, consistency: ConsistencyLevels) -> Self {
+        self.consistency = consistency;
+        self
+    }
+
+    pub fn with_read_consistency(mut self, read: Consistency) -> Self {
+        self.consistency.read = read;
+        self
+    }
+
+    pub fn with_write_consistency(mut self, write: Consistency) -> Self {
+        self.consistency.write = write;
+        self
+    }
+
+    /// Rows per page for [`Table::partition`].
+    pub fn with_page_size(mut self, page_size: i32) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    pub fn consistency(&self) -> ConsistencyLevels {
+        self.consistency
+    }
+
+    /// The prepared statement for `kind`, set up as this handle runs it: consistency and
+    /// idempotence. The statement is prepared on first use and cached in the [`Database`].
+    /// Lightweight transactions and counter increments are not idempotent: retrying one could
+    /// apply it twice. Every other statement here writes whole values and is safe to retry.
+    pub async fn prepared_statement(&self, kind: StatementKind) -> Result<PreparedStatement> {
+        let schema = T::table_schema();
+        let mut statement = self.db.prepared(schema, kind).await?;
+        let is_read = matches!(
+            kind,
+            StatementKind::SelectPartition
+                | StatementKind::SelectRow
+                | StatementKind::SelectPrefix { .. }
+                | StatementKind::SelectRange { .. }
+        );
+        statement.set_consistency(if is_read { self.consistency.read } else { self.consistency.write });
+        let is_lwt = kind == StatementKind::InsertIfNotExists;
+        let is_counter_update = kind == StatementKind::Update && schema.is_counter_table();
+        statement.set_is_idempotent(!is_lwt && !is_counter_update);
+        Ok(statement)
+    }
+
+    fn action(&self, what: &str) -> String {
+        format!("{what} on {}", T::TABLE_NAME)
+    }
+
+    /// Writes a whole row.
+    pub async fn insert(&self, row: &T) -> Result<()> {
+        let statement = self.prepared_statement(StatementKind::Insert).await?;
+        self.db
+            .session()
+            .execute_unpaged(&statement, row.column_values())
+            .await
+            .map_err(|source| Error::query(self.action("INSERT"), source))?;
+        Ok(())
+    }
+
+    /// Writes a whole row with a TTL and/or a client timestamp.
+    pub async fn insert_with(&self, row: &T, options: WriteOptions) -> Result<()> {
+        let statement = self.prepared_statement(StatementKind::InsertUsing).await?;
+        let ttl = options.ttl.map_or(MaybeUnset::Unset, MaybeUnset::Set);
+        let timestamp = options.timestamp.map_or(MaybeUnset::Unset, MaybeUnset::Set);
+        let mut values = row.column_values();
+        values.push(&ttl);
+        values.push(&timestamp);
+        self.db
+            .session()
+            .execute_unpaged(&statement, values)
+            .await
+            .map_err(|source| Error::query(self.action("INSERT USING"), source))?;
+        Ok(())
+    }
+
+    /// Writes the row only if no row has its primary key (a lightweight transaction).
+    pub async fn insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
+        let statement = self.prepared_statement(StatementKind::InsertIfNotExists).await?;
+        let action = self.action("INSERT IF NOT EXISTS");
+        let result = self
+            .db
+            .session()
+            .execute_unpaged(&statement, row.column_values())
+            .await
+            .map_err(|source| Error::query(&action, source))?
+            .into_rows_result()
+            .map_err(|source| Error::query(&action, source))?;
+        let Applied(applied) = result.single_row::<Applied>().map_err(|source| Error::query(&action, source))?;
+        if applied {
+            return Ok(InsertOutcome::Applied);
+        }
+        // A SERIAL read sees the row that won the transaction, even if it is not yet on a quorum.
+        let current = self.clone().with_read_consistency(Consistency::Serial).get(&row.primary_key()).await?;
+        current.map(InsertOutcome::NotApplied).ok_or_else(|| {
+            Error::query(action, "the insert was not applied, but no row exists: it was deleted in between; retry")
+        })
+    }
+
+    /// The row with this primary key, if any.
+    pub async fn get(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
+        let statement = self.prepared_statement(StatementKind::SelectRow).await?;
+        let action = self.action("SELECT row");
+        let result = self
+            .db
+            .session()
+            .execute_unpaged(&statement, key)
+            .await
+            .map_err(|source| Error::query(&action, source))?
+            .into_rows_result()
+            .map_err(|source| Error::query(&action, source))?;
+        let row = result.maybe_first_row::<TableRow<T>>().map_err(|source| self.row_error(source))?;
+        Ok(row.map(|TableRow(row)| row))
+    }
+
+    /// Every row of a partition in clustering order, fetched page by page as the stream is read.
+    pub async fn partition(&self, key: &T::PartitionKey) -> Result<impl Stream<Item = Result<T>> + Send + 'static> {
+        let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
+        statement.set_page_size(self.page_size);
+        let action = self.action("SELECT partition");
+        let pager =
+            self.db.session().execute_iter(statement, key).await.map_err(|source| Error::query(&action, source))?;
+        let rows = pager.rows_stream::<TableRow<T>>().map_err(|source| self.row_error(source))?;
+        let table = T::TABLE_NAME;
+        Ok(rows.map(move |row| {
+            row.map(|TableRow(row)| row)
+                .map_err(|source| Error::RowMapping { table: table.to_owned(), source: source.into() })
+        }))
+    }
+
+    /// Every row of a partition, collected. For partitions known to be small.
+    pub async fn partition_vec(&self, key: &T::PartitionKey) -> Result<Vec<T>> {
+        let rows: Vec<Result<T>> = self.partition(key).await?.collect().await;
+        rows.into_iter().collect()
+    }
+
+    /// The rows of one partition selected by `slice`, in clustering order.
+    pub async fn slice(&self, key: &T::PartitionKey, slice: &ClusteringSlice<'_>) -> Result<Vec<T>> {
+        let schema = T::table_schema();
+        let clustering = schema.clustering_columns().count();
+        let ranged = !matches!((&slice.lower, &slice.upper), (Bound::Unbounded, Bound::Unbounded));
+        if slice.prefix.len() + usize::from(ranged) > clustering {
+            return Err(Error::InvalidSlice {
+                table: T::TABLE_NAME.to_owned(),
+                reason: format!(
+                    "{} equal value(s){} but the table has {clustering} clustering column(s)",
+                    slice.prefix.len(),
+                    if ranged { " and a range" } else { "" }
+                ),
+            });
+        }
+        let kind = if ranged {
+            StatementKind::SelectRange {
+                prefix_len: slice.prefix.len(),
+                lower: bound_kind(&slice.lower),
+                upper: bound_kind(&slice.upper),
+            }
+        } else {
+            StatementKind::SelectPrefix { prefix_len: slice.prefix.len() }
+        };
+        let statement = self.prepared_statement(kind).await?;
+        let mut values = key.key_values();
+        values.extend(slice.prefix.iter().copied());
+        for bound in [&slice.lower, &slice.upper] {
+            if let Bound::Included(value) | Bound::Excluded(value) = bound {
+                values.push(*value);
+            }
+        }
+        values.push(&slice.limit);
+        let action = self.action("SELECT slice");
+        let result = self
+            .db
+            .session()
+            .execute_unpaged(&statement, values)
+            .await
+            .map_err(|source| Error::query(&action, source))?
+            .into_rows_result()
+            .map_err(|source| Error::query(&action, source))?;
+        let rows = result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))?;
+        rows.map(|row| row.map(|TableRow(row)| row).map_err(|source| self.row_error(source))).collect()
+    }
+
+    /// Sets every static and regular column of the row (increments counters by the row's values).
+    pub async fn update(&self, row: &T) -> Result<()> {
+        let statement = self.prepared_statement(StatementKind::Update).await?;
+        self.db
+            .session()
+            .execute_unpaged(&statement, update_values(row))
+            .await
+            .map_err(|source| Error::query(self.action("UPDATE"), source))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &T::PrimaryKey) -> Result<()> {
+        let statement = self.prepared_statement(StatementKind::DeleteRow).await?;
+        self.db
+            .session()
+            .execute_unpaged(&statement, key)
+            .await
+            .map_err(|source| Error::query(self.action("DELETE row"), source))?;
+        Ok(())
+    }
+
+    pub async fn delete_partition(&self, key: &T::PartitionKey) -> Result<()> {
+        let statement = self.prepared_statement(StatementKind::DeletePartition).await?;
+        self.db
+            .session()
+            .execute_unpaged(&statement, key)
+            .await
+            .map_err(|source| Error::query(self.action("DELETE partition"), source))?;
+        Ok(())
+    }
+
+    fn row_error(&self, source: impl Into<crate::error::DriverError>) -> Error {
+        Error::RowMapping { table: T::TABLE_NAME.to_owned(), source: source.into() }
+    }
+}
+
+/// UPDATE binds the value columns first, then the primary key.
+pub(crate) fn update_values<T: ScyllaTable>(row: &T) -> Vec<&dyn SerializeValue> {
+    let key_len = T::table_schema().primary_key().count();
+    let mut values = row.column_values();
+    values.rotate_left(key_len);
+    values
+}

@@ -1,0 +1,38 @@
+//! Live-database test support: each test gets a keyspace of its own and drops it afterwards.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use scylla_table::{ConnectionConfig, Database, Replication};
+
+/// A connected database whose keyspace exists only for one test.
+pub struct TestKeyspace {
+    pub db: Database,
+    pub config: ConnectionConfig,
+}
+
+impl TestKeyspace {
+    /// Connects to `SCYLLA_URI` (default: the local node of `cargo xtask db up`) and creates a
+    /// fresh keyspace named after the test.
+    pub async fn new(test_name: &str) -> TestKeyspace {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let unique = format!("{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let prefix: String = test_name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(30).collect();
+        let keyspace = format!("t_{prefix}_{unique}").to_ascii_lowercase();
+        let mut config = ConnectionConfig::from_env(&keyspace).expect("SCYLLA_* variables are valid");
+        config.keyspace = keyspace;
+        let db = Database::connect(&config).await.unwrap_or_else(|error| {
+            panic!("live tests need a CQL node: {error}\n(run them with `cargo xtask test`, which starts one)")
+        });
+        db.apply_schema(&config.replication, &[]).await.expect("the test keyspace can be created");
+        TestKeyspace { db, config }
+    }
+
+    pub fn replication(&self) -> &Replication {
+        &self.config.replication
+    }
+
+    /// Drops the keyspace. Call it at the end of the test.
+    pub async fn drop(self) {
+        self.db.drop_keyspace(&self.config.keyspace).await.expect("the test keyspace can be dropped");
+    }
+}

@@ -1,0 +1,21 @@
+//! Failing to connect is a clear, prompt error.
+
+use std::time::{Duration, Instant};
+
+use scylla_table::{ConnectionConfig, Database, Error};
+
+#[tokio::test]
+async fn no_node_at_the_address_gives_a_connection_error_naming_it() {
+    // Nothing listens on port 1; this is what a stopped node looks like to the client.
+    let config = ConnectionConfig::new(["127.0.0.1:1"], "chat").connect_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let error = match Database::connect(&config).await {
+        Err(error) => error,
+        Ok(_) => panic!("connected to a closed port"),
+    };
+    assert!(started.elapsed() < Duration::from_secs(30), "gave up promptly: {:?}", started.elapsed());
+    assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(message.contains("cargo xtask db up"), "{message}");
+}

@@ -1,0 +1,8 @@
+//! Tests against a real CQL node (Cassandra 5.0 from `cargo xtask db up`, or `SCYLLA_URI`).
+//! Each test works in a keyspace of its own and drops it when done.
+
+mod batches;
+mod connection;
+mod operations;
+mod round_trip;
+mod schema;
