@@ -7,3 +7,8 @@ pub mod live;
 pub mod reexport {
     pub use scylla_table;
 }
+
+/// Compiles the README's Rust examples as doctests, so the front page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
