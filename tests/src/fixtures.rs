@@ -135,4 +135,5 @@ pub struct Event {
     #[table(clustering)]
     pub seq: i32,
     pub body: String,
+    pub tags: Vec<String>,
 }

@@ -130,8 +130,8 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
                     }
                 }
 
-                fn column_values(&self) -> ::std::vec::Vec<&dyn #private::SerializeValue> {
-                    ::std::vec![#(&self.#column_idents as &dyn #private::SerializeValue),*]
+                fn column_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> {
+                    ::std::vec![#(&self.#column_idents as #private::ColumnValue<'_>),*]
                 }
 
                 fn type_check_row(
@@ -187,8 +187,8 @@ fn key_impl(runtime: &Runtime, name: &Ident, fields: &[&Field]) -> TokenStream {
     quote! {
         #[automatically_derived]
         impl #private::TableKey for #name {
-            fn key_values(&self) -> ::std::vec::Vec<&dyn #private::SerializeValue> {
-                ::std::vec![#(&self.#idents as &dyn #private::SerializeValue),*]
+            fn key_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> {
+                ::std::vec![#(&self.#idents as #private::ColumnValue<'_>),*]
             }
         }
     }
@@ -318,10 +318,10 @@ pub fn fallback(ident: &Ident, vis: &syn::Visibility, runtime: &Runtime) -> Toke
                 fn is_empty(&self) -> bool { #unreachable }
             }
             impl #private::TableKey for #partition_key {
-                fn key_values(&self) -> ::std::vec::Vec<&dyn #private::SerializeValue> { #unreachable }
+                fn key_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
             }
             impl #private::TableKey for #primary_key {
-                fn key_values(&self) -> ::std::vec::Vec<&dyn #private::SerializeValue> { #unreachable }
+                fn key_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
             }
             impl #private::ScyllaTable for #ident {
                 type PartitionKey = #partition_key;
@@ -341,7 +341,7 @@ pub fn fallback(ident: &Ident, vis: &syn::Visibility, runtime: &Runtime) -> Toke
                 fn table_schema() -> &'static #private::schema::TableSchema { #unreachable }
                 fn partition_key(&self) -> #partition_key { #unreachable }
                 fn primary_key(&self) -> #primary_key { #unreachable }
-                fn column_values(&self) -> ::std::vec::Vec<&dyn #private::SerializeValue> { #unreachable }
+                fn column_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
                 fn type_check_row(
                     _: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
                 ) -> ::std::result::Result<(), #private::scylla::deserialize::TypeCheckError> { #unreachable }

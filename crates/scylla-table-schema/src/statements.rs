@@ -41,6 +41,11 @@ pub enum StatementKind {
     Update,
     DeleteRow,
     DeletePartition,
+    /// `UPDATE ... SET c = c + ?` for the list column at `column_index` (in column order): appends
+    /// elements. Not idempotent: a retry appends them again.
+    AppendToList {
+        column_index: usize,
+    },
 }
 
 /// A statement the table cannot have.
@@ -54,6 +59,8 @@ pub enum StatementError {
     PrefixTooLong { table: String, requested: usize, available: usize },
     #[error("a range on `{table}` needs at least one bound; use SelectPrefix for an open range")]
     UnboundedRange { table: String },
+    #[error("column #{column_index} of `{table}` is not a non-frozen list column, so nothing can be appended to it")]
+    NotAList { table: String, column_index: usize },
 }
 
 impl fmt::Display for StatementKind {
@@ -146,6 +153,17 @@ impl TableSchema {
             }
             StatementKind::DeleteRow => format!("DELETE FROM {table} WHERE {primary}"),
             StatementKind::DeletePartition => format!("DELETE FROM {table} WHERE {partition}"),
+            StatementKind::AppendToList { column_index } => {
+                let column = self
+                    .columns
+                    .get(column_index)
+                    .filter(|column| {
+                        !column.kind.is_key() && column.cql_type.is_list() && column.cql_type.is_multi_cell()
+                    })
+                    .ok_or_else(|| StatementError::NotAList { table: self.name.clone(), column_index })?;
+                let name = column.quoted_name();
+                format!("UPDATE {table} SET {name} = {name} + ? WHERE {primary}")
+            }
         };
         Ok(cql)
     }
@@ -184,6 +202,7 @@ impl TableSchema {
             StatementKind::DeleteRow,
             StatementKind::DeletePartition,
         ];
+        kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::AppendToList { column_index }));
         kinds.extend((0..=clustering).map(|prefix_len| StatementKind::SelectPrefix { prefix_len }));
         for prefix_len in 0..clustering {
             for lower in bounds {

@@ -3,14 +3,13 @@
 
 use std::any::Any;
 
-use scylla::serialize::value::SerializeValue;
 use scylla::statement::batch::{Batch as DriverBatch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla_table_schema::StatementKind;
 
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::table::{ScyllaTable, TableKey};
+use crate::table::{ColumnValue, ScyllaTable, TableKey};
 use crate::table_ops::update_values;
 
 /// A batch of writes built from table rows. Create one with [`Database::logged_batch`] or
@@ -19,7 +18,7 @@ pub struct Batch<'a> {
     db: &'a Database,
     logged: bool,
     statements: Vec<PreparedStatement>,
-    values: Vec<Vec<&'a dyn SerializeValue>>,
+    values: Vec<Vec<ColumnValue<'a>>>,
     /// Whether the statements so far are counter updates; batches cannot mix the two.
     counter: Option<bool>,
     /// For an unlogged batch: the table and partition key every statement must share.
@@ -83,7 +82,7 @@ impl<'a> Batch<'a> {
     async fn push<T: ScyllaTable>(
         &mut self,
         kind: StatementKind,
-        values: Vec<&'a dyn SerializeValue>,
+        values: Vec<ColumnValue<'a>>,
         partition: &T::PartitionKey,
     ) -> Result<()> {
         let schema = T::table_schema();

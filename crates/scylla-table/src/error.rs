@@ -47,6 +47,9 @@ pub enum Error {
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
 
+    #[error("`{table}` has no column `{column}`")]
+    UnknownColumn { table: String, column: String },
+
     /// A clustering slice asks for more than the table has.
     #[error("invalid clustering slice on `{table}`: {reason}")]
     InvalidSlice { table: String, reason: String },

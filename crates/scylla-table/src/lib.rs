@@ -52,14 +52,14 @@ pub use scylla;
 pub use scylla::statement::Consistency;
 pub use scylla_table_derive::{ScyllaTable, TextEnum};
 pub use scylla_table_schema as schema;
-pub use table::{ScyllaTable, StatementTexts, TableKey};
+pub use table::{ColumnValue, ScyllaTable, StatementTexts, TableKey};
 pub use table_ops::{ClusteringSlice, InsertOutcome, Table, WriteOptions, DEFAULT_PAGE_SIZE};
 pub use text_enum::UnknownVariant;
 
 /// Items the generated code names. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::table::{ScyllaTable, StatementTexts, TableKey};
+    pub use crate::table::{ColumnValue, ScyllaTable, StatementTexts, TableKey};
     pub use crate::text_enum::UnknownVariant;
     pub use scylla;
     pub use scylla::deserialize::row::DeserializeRow;

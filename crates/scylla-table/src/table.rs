@@ -56,7 +56,7 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
     fn primary_key(&self) -> Self::PrimaryKey;
 
     /// Every stored column's value, in the table's column order (see [`TableSchema`]).
-    fn column_values(&self) -> Vec<&dyn SerializeValue>;
+    fn column_values(&self) -> Vec<ColumnValue<'_>>;
 
     /// Checks a result's columns against the struct, as `DeserializeRow::type_check` does.
     fn type_check_row(specs: &[ColumnSpec<'_>]) -> Result<(), TypeCheckError>;
@@ -70,8 +70,11 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
 /// first values of a longer statement ([`TableKey::key_values`]).
 pub trait TableKey: SerializeRow + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     /// The key's values in key order.
-    fn key_values(&self) -> Vec<&dyn SerializeValue>;
+    fn key_values(&self) -> Vec<ColumnValue<'_>>;
 }
+
+/// One value to bind. `Sync`, so the futures that hold bound values stay `Send`.
+pub type ColumnValue<'a> = &'a (dyn SerializeValue + Sync);
 
 /// The statements `#[derive(ScyllaTable)]` renders at compile time. `None` marks a statement the
 /// table cannot have: a counter table has no INSERT, and a table of only key columns no UPDATE.

@@ -4,7 +4,6 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 
 use futures::{Stream, StreamExt};
-use scylla::serialize::value::SerializeValue;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::MaybeUnset;
@@ -14,7 +13,7 @@ use crate::config::ConsistencyLevels;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::row::{Applied, TableRow};
-use crate::table::{ScyllaTable, TableKey};
+use crate::table::{ColumnValue, ScyllaTable, TableKey};
 
 /// Default rows per page when streaming a partition.
 pub const DEFAULT_PAGE_SIZE: i32 = 5000;
@@ -48,9 +47,9 @@ pub enum InsertOutcome<T> {
 /// assert_eq!(slice.limit, 100);
 /// ```
 pub struct ClusteringSlice<'a> {
-    pub prefix: Vec<&'a dyn SerializeValue>,
-    pub lower: Bound<&'a dyn SerializeValue>,
-    pub upper: Bound<&'a dyn SerializeValue>,
+    pub prefix: Vec<ColumnValue<'a>>,
+    pub lower: Bound<ColumnValue<'a>>,
+    pub upper: Bound<ColumnValue<'a>>,
     pub limit: i32,
 }
 
@@ -61,20 +60,20 @@ impl<'a> ClusteringSlice<'a> {
     }
 
     /// Fixes the next clustering column to `value`.
-    pub fn eq(mut self, value: &'a dyn SerializeValue) -> Self {
+    pub fn eq(mut self, value: ColumnValue<'a>) -> Self {
         self.prefix.push(value);
         self
     }
 
     /// A range on the clustering column after the fixed ones.
-    pub fn range(mut self, lower: Bound<&'a dyn SerializeValue>, upper: Bound<&'a dyn SerializeValue>) -> Self {
+    pub fn range(mut self, lower: Bound<ColumnValue<'a>>, upper: Bound<ColumnValue<'a>>) -> Self {
         self.lower = lower;
         self.upper = upper;
         self
     }
 }
 
-fn bound_kind(bound: &Bound<&dyn SerializeValue>) -> BoundKind {
+fn bound_kind(bound: &Bound<ColumnValue<'_>>) -> BoundKind {
     match bound {
         Bound::Included(_) => BoundKind::Inclusive,
         Bound::Excluded(_) => BoundKind::Exclusive,
@@ -130,8 +129,8 @@ impl<T: ScyllaTable> Table<T> {
 
     /// The prepared statement for `kind`, set up as this handle runs it: consistency and
     /// idempotence. The statement is prepared on first use and cached in the [`Database`].
-    /// Lightweight transactions and counter increments are not idempotent: retrying one could
-    /// apply it twice. Every other statement here writes whole values and is safe to retry.
+    /// Lightweight transactions, counter increments and list appends are not idempotent: retrying
+    /// one could apply it twice. Every other statement here writes whole values and is safe to retry.
     pub async fn prepared_statement(&self, kind: StatementKind) -> Result<PreparedStatement> {
         let schema = T::table_schema();
         let mut statement = self.db.prepared(schema, kind).await?;
@@ -145,7 +144,8 @@ impl<T: ScyllaTable> Table<T> {
         statement.set_consistency(if is_read { self.consistency.read } else { self.consistency.write });
         let is_lwt = kind == StatementKind::InsertIfNotExists;
         let is_counter_update = kind == StatementKind::Update && schema.is_counter_table();
-        statement.set_is_idempotent(!is_lwt && !is_counter_update);
+        let is_append = matches!(kind, StatementKind::AppendToList { .. });
+        statement.set_is_idempotent(!is_lwt && !is_counter_update && !is_append);
         Ok(statement)
     }
 
@@ -297,6 +297,26 @@ impl<T: ScyllaTable> Table<T> {
         Ok(())
     }
 
+    /// Appends `elements` (a `Vec` of the list's element type) to the list column `column` of one
+    /// row. Not idempotent, so the driver never retries it by itself.
+    pub async fn append_to_list(&self, key: &T::PrimaryKey, column: &str, elements: ColumnValue<'_>) -> Result<()> {
+        let schema = T::table_schema();
+        let column_index = schema
+            .columns
+            .iter()
+            .position(|candidate| candidate.name == column)
+            .ok_or_else(|| Error::UnknownColumn { table: T::TABLE_NAME.to_owned(), column: column.to_owned() })?;
+        let statement = self.prepared_statement(StatementKind::AppendToList { column_index }).await?;
+        let mut values: Vec<ColumnValue<'_>> = vec![elements];
+        values.extend(key.key_values());
+        self.db
+            .session()
+            .execute_unpaged(&statement, values)
+            .await
+            .map_err(|source| Error::query(self.action("append to list"), source))?;
+        Ok(())
+    }
+
     pub async fn delete(&self, key: &T::PrimaryKey) -> Result<()> {
         let statement = self.prepared_statement(StatementKind::DeleteRow).await?;
         self.db
@@ -323,7 +343,7 @@ impl<T: ScyllaTable> Table<T> {
 }
 
 /// UPDATE binds the value columns first, then the primary key.
-pub(crate) fn update_values<T: ScyllaTable>(row: &T) -> Vec<&dyn SerializeValue> {
+pub(crate) fn update_values<T: ScyllaTable>(row: &T) -> Vec<ColumnValue<'_>> {
     let key_len = T::table_schema().primary_key().count();
     let mut values = row.column_values();
     values.rotate_left(key_len);

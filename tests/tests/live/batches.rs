@@ -60,7 +60,7 @@ async fn a_logged_batch_writes_both_turn_tables_with_one_timestamp() {
 async fn batches_refuse_mixed_counters_and_unlogged_batches_refuse_a_second_partition() {
     let test = TestKeyspace::new("batch_rules").await;
     test.db.apply_schema(test.replication(), &[Event::table_schema(), PageViews::table_schema()]).await.unwrap();
-    let event = Event { stream: "a".into(), bucket: 0, seq: 0, body: String::new() };
+    let event = Event { stream: "a".into(), bucket: 0, seq: 0, body: String::new(), tags: Vec::new() };
     let views = PageViews {
         page: "/".into(),
         day: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),

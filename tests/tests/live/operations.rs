@@ -12,7 +12,7 @@ use tests::fixtures::{Drifty, DriftyPrimaryKey, Event, EventPartitionKey, PageVi
 use tests::live::TestKeyspace;
 
 fn event(bucket: i32, seq: i32) -> Event {
-    Event { stream: "s".into(), bucket, seq, body: format!("{bucket}/{seq}") }
+    Event { stream: "s".into(), bucket, seq, body: format!("{bucket}/{seq}"), tags: Vec::new() }
 }
 
 #[tokio::test]
@@ -119,6 +119,17 @@ async fn update_and_delete_change_rows_and_partitions() {
     row.body = "edited".into();
     events.update(&row).await.unwrap();
     assert_eq!(events.get(&row.primary_key()).await.unwrap(), Some(row.clone()));
+
+    events.append_to_list(&row.primary_key(), "tags", &vec!["a".to_owned()]).await.unwrap();
+    events.append_to_list(&row.primary_key(), "tags", &vec!["b".to_owned(), "c".to_owned()]).await.unwrap();
+    let tags = events.get(&row.primary_key()).await.unwrap().map(|stored| stored.tags);
+    assert_eq!(tags, Some(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]));
+    let append = events.prepared_statement(StatementKind::AppendToList { column_index: 4 }).await.unwrap();
+    assert!(!append.get_is_idempotent(), "a list append is not idempotent");
+    let not_a_list = events.append_to_list(&row.primary_key(), "body", &vec!["x".to_owned()]).await;
+    assert!(matches!(not_a_list, Err(scylla_table::Error::Unsupported(_))), "{not_a_list:?}");
+    let unknown = events.append_to_list(&row.primary_key(), "nope", &vec!["x".to_owned()]).await;
+    assert!(matches!(unknown, Err(scylla_table::Error::UnknownColumn { .. })), "{unknown:?}");
 
     events.delete(&row.primary_key()).await.unwrap();
     assert_eq!(events.get(&row.primary_key()).await.unwrap(), None);

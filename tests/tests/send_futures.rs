@@ -1,0 +1,44 @@
+//! The runtime's futures are `Send`, so they run on a multi-threaded executor (`tokio::spawn`,
+//! axum handlers). This file fails to compile if one is not.
+
+use futures::StreamExt;
+use scylla_table::{ClusteringSlice, Database, Table, WriteOptions};
+use tests::fixtures::{Event, EventPartitionKey, EventPrimaryKey};
+
+fn assert_send<F: Send>(_: F) {}
+
+#[allow(dead_code)]
+fn every_operation_future_is_send(
+    db: &Database,
+    table: &Table<Event>,
+    row: &Event,
+    key: &EventPrimaryKey,
+    partition: &EventPartitionKey,
+) {
+    assert_send(table.insert(row));
+    assert_send(table.insert_with(row, WriteOptions::default()));
+    assert_send(table.insert_if_not_exists(row));
+    assert_send(table.get(key));
+    assert_send(table.partition(partition));
+    assert_send(async move { table.partition(partition).await.map(|rows| rows.count()) });
+    assert_send(table.partition_vec(partition));
+    assert_send(table.slice(partition, &ClusteringSlice::new(10)));
+    assert_send(table.update(row));
+    assert_send(table.append_to_list(key, "tags", &row.tags));
+    assert_send(table.delete(key));
+    assert_send(table.delete_partition(partition));
+    assert_send(db.apply_schema(&scylla_table::Replication::Simple { factor: 1 }, &[]));
+    assert_send(db.validate_schema(&[]));
+    assert_send(db.migrate(&[], false));
+    assert_send(async move {
+        let mut batch = db.logged_batch();
+        batch.insert(row).await?;
+        batch.execute().await
+    });
+}
+
+#[test]
+fn operation_futures_are_send() {
+    // The check is the compilation of the function above; this names it so the test is listed.
+    let _ = every_operation_future_is_send;
+}
