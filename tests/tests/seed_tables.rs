@@ -1,7 +1,7 @@
 //! The four conversation tables are exactly the platform design's DDL: names, columns, CQL types,
 //! partition keys, clustering columns and clustering order.
 
-use conversation_store::all_tables;
+use conversation_store::query_tables as all_tables;
 use scylla_table::schema::{ClusteringOrder, ColumnKind, TableSchema};
 
 /// One table as the design writes it: `(column, type)` in declaration order, the partition key,
@@ -73,7 +73,7 @@ fn find<'a>(tables: &[&'a TableSchema], name: &str) -> &'a TableSchema {
 }
 
 #[test]
-fn the_store_declares_exactly_the_four_seed_tables() {
+fn the_query_tables_are_exactly_the_four_seed_tables() {
     let mut names: Vec<&str> = all_tables().iter().map(|table| table.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["sessions_by_user", "steps_by_turn", "turns_by_parent", "turns_by_session"]);

@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, one binary with subcommands.
 
 mod db;
+mod demo;
 mod gen_cql;
 mod migrate;
 mod test;
@@ -12,6 +13,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  demo                write a sample conversation tree and run the three read patterns
   gen-cql [--check]   write schema/ from the table structs; --check fails if it is stale
   test                fmt check, clippy, and every test, against a live node
   db up|down|status   start, stop or show the local Cassandra node (127.0.0.1:9042)
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         ["gen-cql"] => gen_cql::run(gen_cql::Mode::Write),
         ["gen-cql", "--check"] => gen_cql::run(gen_cql::Mode::Check),
         ["test"] => test::run(),
+        ["demo"] => demo::run(),
         ["db", "up"] => db::up().map(|_| ()),
         ["db", "down"] => db::down(),
         ["db", "status"] => db::status(),

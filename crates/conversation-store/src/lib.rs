@@ -1,5 +1,8 @@
-//! The conversation platform's data in ScyllaDB: four denormalized query tables, one per read
-//! pattern, each declared once as a Rust struct.
+//! The conversation platform's sessions, turns and steps in ScyllaDB.
+//!
+//! # Tables
+//!
+//! The four query tables of the design, one per read pattern, each declared once as a struct:
 //!
 //! | Table | Answers |
 //! |---|---|
@@ -7,11 +10,81 @@
 //! | [`TurnBySession`] (`turns_by_session`) | every turn of a conversation, in order |
 //! | [`StepByTurn`] (`steps_by_turn`) | the steps of one agent turn, by index |
 //! | [`TurnByParent`] (`turns_by_parent`) | the branches under a turn |
+//!
+//! Two small lookup tables complete them. The design's tables cannot say which account owns a
+//! `session_uid` (every request must check that), nor find a turn from its id alone (a child's
+//! write must check its parent, and updating a turn needs its `created_at`):
+//!
+//! | Table | Holds |
+//! |---|---|
+//! | [`SessionOwner`] (`session_owners`) | session → owning account, its `created_at`, the active root turn |
+//! | [`TurnLocation`] (`turns_by_uid`) | turn → session, `created_at`, type and parent |
+//!
+//! Each is one read by partition key, so checking ownership costs one fast read per request; the
+//! alternative, an `account_uid` column in every table, would change the design's tables and still
+//! not let a turn be found by its id.
+//!
+//! # Choices
+//!
+//! - **Root turns.** A session's first turn (and edits of it) has no parent, but
+//!   `turns_by_parent.parent_uid` is a partition key and cannot be null. Root turns are stored
+//!   there under [`root_parent_key`] (`root:<session_uid>`), so "the children of the root" is one
+//!   partition like any other; in `turns_by_session` their `parent_uid` stays null.
+//! - **The active path** starts at the session's active root (`session_owners.active_root`) and
+//!   follows `active_child`. A new turn becomes its parent's active child in the same batch.
+//! - **Access control.** Every operation takes the caller's `account_uid`. A session of another
+//!   account is [`StoreError::NotFound`], exactly like a missing one, and no data is returned.
+//! - **Retries.** Callers may supply session and turn ids. Ids are claimed with lightweight
+//!   transactions, so a retried write reuses the first attempt's `created_at` and overwrites the
+//!   same rows instead of duplicating the turn.
+//! - **Consistency** is the design's: writes at QUORUM, reads at ONE, overridable with
+//!   [`ConversationStore::with_consistency`].
+//! - **Limits** are in [`limits`]: titles up to 200 characters, prompts up to 32 KiB, step
+//!   contents up to 256 KiB, none empty. Every check runs before the first write, so bad input
+//!   leaves nothing half-written.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use conversation_store::ConversationStore;
+//! use scylla_table::{ConnectionConfig, Database};
+//!
+//! # async fn run() -> Result<(), conversation_store::StoreError> {
+//! let config = ConnectionConfig::from_env("chat")?;
+//! let store = ConversationStore::new(Database::connect(&config).await?);
+//! store.apply_schema(&config.replication).await?;
+//!
+//! let session = store.create_session("acct-1", "Trip to Lisbon").await?;
+//! let id = session.session_uid.as_str();
+//! let question = store.append_human_turn("acct-1", id, None, "Plan three days in Lisbon", None).await?;
+//! let answer = store.append_agent_turn("acct-1", id, &question.turn_uid, None).await?;
+//! store.append_step("acct-1", id, &answer.turn_uid, 0, 1, "Day 1: Alfama and the castle").await?;
+//!
+//! let conversation = store.load_conversation("acct-1", id).await?;
+//! assert_eq!(conversation.active_path.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod audit;
+mod conversation;
+mod cursor;
+mod error;
+pub mod limits;
+pub mod sample;
+mod steps;
+mod store;
 mod tables;
+mod turns;
 
+pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
+pub use cursor::SessionCursor;
+pub use error::{StoreError, StoreResult};
+pub use store::{ConversationStore, Session, SessionPage, DEFAULT_PAGE_SIZE};
 pub use tables::{
-    all_tables, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, StepByTurn, StepByTurnPartitionKey,
-    StepByTurnPrimaryKey, TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession,
-    TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnType,
+    all_tables, query_tables, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
+    SessionOwnerPartitionKey, SessionOwnerPrimaryKey, StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey,
+    TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey,
+    TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey, TurnType,
 };
+pub use turns::root_parent_key;

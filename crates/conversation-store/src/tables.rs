@@ -77,12 +77,47 @@ pub struct TurnByParent {
     pub turn_type: TurnType,
 }
 
-/// The four tables' models, in the order their schema files are written.
+/// Every table of the store: the four query tables of the design, then the two lookup tables.
 pub fn all_tables() -> Vec<&'static TableSchema> {
     vec![
         SessionByUser::table_schema(),
         TurnBySession::table_schema(),
         StepByTurn::table_schema(),
         TurnByParent::table_schema(),
+        SessionOwner::table_schema(),
+        TurnLocation::table_schema(),
     ]
+}
+
+/// The four query tables of the design.
+pub fn query_tables() -> Vec<&'static TableSchema> {
+    all_tables().into_iter().take(4).collect()
+}
+
+/// Who owns a session, and where its `sessions_by_user` row is. Not part of the read design: the
+/// four query tables cannot answer "which account owns session X?", which every request must
+/// check, nor find a session's row without its `created_at`.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "session_owners")]
+pub struct SessionOwner {
+    #[table(partition_key)]
+    pub session_uid: String,
+    pub account_uid: String,
+    pub created_at: DateTime<Utc>,
+    /// The root turn on the active path (the first turn, or the latest edit of it).
+    pub active_root: Option<String>,
+}
+
+/// Where a turn is: its session, its clustering key and its parent. Lets a write check a parent
+/// and update a turn knowing only the turn's id, and claims caller-supplied ids exactly once.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "turns_by_uid")]
+pub struct TurnLocation {
+    #[table(partition_key)]
+    pub turn_uid: String,
+    pub session_uid: String,
+    pub created_at: DateTime<Utc>,
+    #[table(cql_type = "text")]
+    pub turn_type: TurnType,
+    pub parent_uid: Option<String>,
 }

@@ -46,6 +46,11 @@ pub enum StatementKind {
     AppendToList {
         column_index: usize,
     },
+    /// `UPDATE ... SET c = ?` for the one static or regular column at `column_index`, leaving the
+    /// row's other columns as they are.
+    UpdateColumn {
+        column_index: usize,
+    },
 }
 
 /// A statement the table cannot have.
@@ -61,6 +66,8 @@ pub enum StatementError {
     UnboundedRange { table: String },
     #[error("column #{column_index} of `{table}` is not a non-frozen list column, so nothing can be appended to it")]
     NotAList { table: String, column_index: usize },
+    #[error("column #{column_index} of `{table}` is not a static or regular column, so it cannot be updated alone")]
+    NotAValueColumn { table: String, column_index: usize },
 }
 
 impl fmt::Display for StatementKind {
@@ -164,6 +171,14 @@ impl TableSchema {
                 let name = column.quoted_name();
                 format!("UPDATE {table} SET {name} = {name} + ? WHERE {primary}")
             }
+            StatementKind::UpdateColumn { column_index } => {
+                let column = self
+                    .columns
+                    .get(column_index)
+                    .filter(|column| !column.kind.is_key() && !column.cql_type.is_counter())
+                    .ok_or_else(|| StatementError::NotAValueColumn { table: self.name.clone(), column_index })?;
+                format!("UPDATE {table} SET {} = ? WHERE {primary}", column.quoted_name())
+            }
         };
         Ok(cql)
     }
@@ -202,6 +217,7 @@ impl TableSchema {
             StatementKind::DeleteRow,
             StatementKind::DeletePartition,
         ];
+        kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::UpdateColumn { column_index }));
         kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::AppendToList { column_index }));
         kinds.extend((0..=clustering).map(|prefix_len| StatementKind::SelectPrefix { prefix_len }));
         for prefix_len in 0..clustering {

@@ -10,7 +10,7 @@ use scylla_table_schema::StatementKind;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::table::{ColumnValue, ScyllaTable, TableKey};
-use crate::table_ops::update_values;
+use crate::table_ops::{column_index, update_values};
 
 /// A batch of writes built from table rows. Create one with [`Database::logged_batch`] or
 /// [`Database::unlogged_batch`].
@@ -73,6 +73,20 @@ impl<'a> Batch<'a> {
 
     pub async fn update<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
         self.push::<T>(StatementKind::Update, update_values(row), &row.partition_key()).await
+    }
+
+    /// Sets one static or regular column of the row with `key` in partition `partition`.
+    pub async fn update_column<T: ScyllaTable>(
+        &mut self,
+        key: &'a T::PrimaryKey,
+        partition: &T::PartitionKey,
+        column: &str,
+        value: ColumnValue<'a>,
+    ) -> Result<()> {
+        let column_index = column_index::<T>(column)?;
+        let mut values = vec![value];
+        values.extend(key.key_values());
+        self.push::<T>(StatementKind::UpdateColumn { column_index }, values, partition).await
     }
 
     pub async fn delete<T: ScyllaTable>(&mut self, key: &'a T::PrimaryKey, partition: &T::PartitionKey) -> Result<()> {

@@ -297,15 +297,24 @@ impl<T: ScyllaTable> Table<T> {
         Ok(())
     }
 
+    /// Sets one static or regular column of one row, leaving its other columns as they are.
+    pub async fn update_column(&self, key: &T::PrimaryKey, column: &str, value: ColumnValue<'_>) -> Result<()> {
+        let column_index = column_index::<T>(column)?;
+        let statement = self.prepared_statement(StatementKind::UpdateColumn { column_index }).await?;
+        let mut values: Vec<ColumnValue<'_>> = vec![value];
+        values.extend(key.key_values());
+        self.db
+            .session()
+            .execute_unpaged(&statement, values)
+            .await
+            .map_err(|source| Error::query(self.action(&format!("UPDATE {column}")), source))?;
+        Ok(())
+    }
+
     /// Appends `elements` (a `Vec` of the list's element type) to the list column `column` of one
     /// row. Not idempotent, so the driver never retries it by itself.
     pub async fn append_to_list(&self, key: &T::PrimaryKey, column: &str, elements: ColumnValue<'_>) -> Result<()> {
-        let schema = T::table_schema();
-        let column_index = schema
-            .columns
-            .iter()
-            .position(|candidate| candidate.name == column)
-            .ok_or_else(|| Error::UnknownColumn { table: T::TABLE_NAME.to_owned(), column: column.to_owned() })?;
+        let column_index = column_index::<T>(column)?;
         let statement = self.prepared_statement(StatementKind::AppendToList { column_index }).await?;
         let mut values: Vec<ColumnValue<'_>> = vec![elements];
         values.extend(key.key_values());
@@ -340,6 +349,15 @@ impl<T: ScyllaTable> Table<T> {
     fn row_error(&self, source: impl Into<crate::error::DriverError>) -> Error {
         Error::RowMapping { table: T::TABLE_NAME.to_owned(), source: source.into() }
     }
+}
+
+/// The index of a column of `T` by name, in column order.
+pub(crate) fn column_index<T: ScyllaTable>(column: &str) -> Result<usize> {
+    T::table_schema()
+        .columns
+        .iter()
+        .position(|candidate| candidate.name == column)
+        .ok_or_else(|| Error::UnknownColumn { table: T::TABLE_NAME.to_owned(), column: column.to_owned() })
 }
 
 /// UPDATE binds the value columns first, then the primary key.

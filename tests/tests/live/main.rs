@@ -3,6 +3,7 @@
 
 mod batches;
 mod connection;
+mod conversations;
 mod operations;
 mod round_trip;
 mod schema;

@@ -1,0 +1,109 @@
+//! Loading a conversation: every turn in order, each with its steps, as a tree with an active path.
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::StoreResult;
+use crate::store::{ConversationStore, Session};
+use crate::tables::{StepByTurn, StepByTurnPartitionKey, TurnBySession, TurnBySessionPartitionKey, TurnType};
+
+/// How many turns' steps are fetched at once while loading a conversation.
+pub const STEP_FETCH_CONCURRENCY: usize = 32;
+
+/// One turn with its steps and the ids of its children, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationTurn {
+    pub turn: TurnBySession,
+    /// The steps of an agent turn by idx; empty for a human turn.
+    pub steps: Vec<StepByTurn>,
+    pub children: Vec<String>,
+}
+
+/// A whole conversation as loaded by [`ConversationStore::load_conversation`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub session: Session,
+    /// Every turn of the session in chronological order, with its steps.
+    pub turns: Vec<ConversationTurn>,
+    /// The ids of the turns the user sees: from the active root, following `active_child`.
+    pub active_path: Vec<String>,
+}
+
+impl Conversation {
+    pub fn turn(&self, turn_uid: &str) -> Option<&ConversationTurn> {
+        self.turns.iter().find(|turn| turn.turn.turn_uid == turn_uid)
+    }
+
+    /// The turns without a parent, oldest first: the first prompt and its edits.
+    pub fn roots(&self) -> impl Iterator<Item = &ConversationTurn> {
+        self.turns.iter().filter(|turn| turn.turn.parent_uid.is_none())
+    }
+
+    /// The turns of the active path, in order.
+    pub fn active_turns(&self) -> impl Iterator<Item = &ConversationTurn> {
+        self.active_path.iter().filter_map(|turn_uid| self.turn(turn_uid))
+    }
+}
+
+impl ConversationStore {
+    /// Every turn of a session in chronological order, each agent turn with its steps (fetched
+    /// concurrently), assembled into a tree with the active path. A soft-deleted session, or one
+    /// that `account_uid` does not own, is NotFound.
+    pub async fn load_conversation(&self, account_uid: &str, session_uid: &str) -> StoreResult<Conversation> {
+        let (owner, session) = self.visible_session(account_uid, session_uid).await?;
+        let turns =
+            self.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session_uid.to_owned() }).await?;
+
+        let steps_of_turns: Vec<Vec<StepByTurn>> = futures::stream::iter(turns.iter().map(|turn| async move {
+            match turn.turn_type {
+                TurnType::Agent => {
+                    self.steps.partition_vec(&StepByTurnPartitionKey { turn_uid: turn.turn_uid.clone() }).await
+                }
+                TurnType::Human => Ok(Vec::new()),
+            }
+        }))
+        .buffered(STEP_FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+
+        let mut children: HashMap<&str, Vec<String>> = HashMap::new();
+        for turn in &turns {
+            if let Some(parent) = &turn.parent_uid {
+                children.entry(parent.as_str()).or_default().push(turn.turn_uid.clone());
+            }
+        }
+        let conversation_turns: Vec<ConversationTurn> = turns
+            .iter()
+            .zip(steps_of_turns)
+            .map(|(turn, steps)| ConversationTurn {
+                turn: turn.clone(),
+                steps,
+                children: children.remove(turn.turn_uid.as_str()).unwrap_or_default(),
+            })
+            .collect();
+        let active_path = active_path(&conversation_turns, owner.active_root.as_deref());
+        Ok(Conversation { session, turns: conversation_turns, active_path })
+    }
+}
+
+/// Follows `active_child` from the active root. A pointer to a turn that is not in the session
+/// (not yet replicated, say) ends the path there; a turn whose pointer is unset continues with
+/// its newest child, so a just-written branch is still shown.
+fn active_path(turns: &[ConversationTurn], active_root: Option<&str>) -> Vec<String> {
+    let by_id: HashMap<&str, &ConversationTurn> =
+        turns.iter().map(|turn| (turn.turn.turn_uid.as_str(), turn)).collect();
+    let roots: Vec<&ConversationTurn> = turns.iter().filter(|turn| turn.turn.parent_uid.is_none()).collect();
+    let root = active_root.and_then(|root| by_id.get(root).copied()).or_else(|| roots.last().copied());
+    let mut path = Vec::new();
+    let mut current = root;
+    while let Some(turn) = current {
+        if path.len() > turns.len() {
+            break; // A cycle cannot be written through this store; stop rather than loop on bad data.
+        }
+        path.push(turn.turn.turn_uid.clone());
+        let next = turn.turn.active_child.as_deref().or_else(|| turn.children.last().map(String::as_str));
+        current = next.and_then(|next| by_id.get(next).copied());
+    }
+    path
+}

@@ -1,0 +1,33 @@
+//! The store's errors. Each names what was wrong; none leaves a half-written change behind,
+//! because every check runs before the first write.
+
+/// What a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The session or turn does not exist, or belongs to another account. The two are
+    /// deliberately indistinguishable, so a caller cannot probe for other accounts' ids.
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+
+    /// A field is empty, too long or otherwise unusable.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+
+    /// The parent is in another session, or is the wrong kind of turn.
+    #[error("turn `{parent}` cannot be the parent here: {reason}")]
+    InvalidParent { parent: String, reason: String },
+
+    /// Steps must arrive as 0, 1, 2, ...
+    #[error("step {idx} of turn `{turn_uid}` cannot be written before step {missing}")]
+    StepGap { turn_uid: String, idx: i32, missing: i32 },
+
+    /// A caller-supplied id is already used by something different.
+    #[error("{what} `{id}` already exists with other contents; a retry must repeat the same request")]
+    Conflict { what: &'static str, id: String },
+
+    /// The database failed; the message says what to do.
+    #[error(transparent)]
+    Database(#[from] scylla_table::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

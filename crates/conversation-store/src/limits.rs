@@ -1,0 +1,48 @@
+//! Input limits. They keep one cell well under ScyllaDB's large-cell warning threshold (1 MiB)
+//! and a whole conversation small enough to load in one request.
+
+use crate::error::{StoreError, StoreResult};
+
+/// A session title: 1 to 200 characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// A human prompt: 1 byte to 32 KiB of UTF-8.
+pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
+/// One agent step's content: 1 byte to 256 KiB of UTF-8 (tool output can be long).
+pub const MAX_STEP_CONTENT_BYTES: usize = 256 * 1024;
+/// Ids supplied by callers: 1 to 128 bytes, no control characters.
+pub const MAX_ID_BYTES: usize = 128;
+/// The most sessions one page of `recent_sessions` returns.
+pub const MAX_PAGE_SIZE: usize = 100;
+
+pub(crate) fn check_text(field: &'static str, value: &str, max_bytes: usize) -> StoreResult<()> {
+    if value.trim().is_empty() {
+        return Err(StoreError::InvalidInput { field, reason: "must not be empty".into() });
+    }
+    if value.len() > max_bytes {
+        return Err(StoreError::InvalidInput {
+            field,
+            reason: format!("is {} bytes; the limit is {max_bytes}", value.len()),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_title(title: &str) -> StoreResult<()> {
+    check_text("title", title, MAX_TITLE_CHARS * 4)?;
+    let chars = title.chars().count();
+    if chars > MAX_TITLE_CHARS {
+        return Err(StoreError::InvalidInput {
+            field: "title",
+            reason: format!("is {chars} characters; the limit is {MAX_TITLE_CHARS}"),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_id(field: &'static str, id: &str) -> StoreResult<()> {
+    check_text(field, id, MAX_ID_BYTES)?;
+    if id.chars().any(char::is_control) {
+        return Err(StoreError::InvalidInput { field, reason: "must not contain control characters".into() });
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Steps: an agent turn's output, appended one by one as it streams in.
+
+use scylla_table::InsertOutcome;
+
+use crate::error::{StoreError, StoreResult};
+use crate::limits::{check_text, MAX_STEP_CONTENT_BYTES};
+use crate::store::{now_millis, ConversationStore};
+use crate::tables::{StepByTurn, StepByTurnPrimaryKey, TurnType};
+
+impl ConversationStore {
+    /// Appends step `idx` (0, 1, 2, ...) of an agent turn.
+    ///
+    /// Safe when steps stream in one by one, from one writer or racing retries: step `idx` is
+    /// refused until step `idx - 1` exists, and a lightweight transaction writes each index once.
+    /// Repeating a step with the same `tpe` and `content` succeeds without writing it again;
+    /// different contents for a written index are a conflict.
+    pub async fn append_step(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        turn_uid: &str,
+        idx: i32,
+        tpe: i32,
+        content: &str,
+    ) -> StoreResult<StepByTurn> {
+        check_text("content", content, MAX_STEP_CONTENT_BYTES)?;
+        if idx < 0 {
+            return Err(StoreError::InvalidInput { field: "idx", reason: format!("must be 0 or more, not {idx}") });
+        }
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let turn = self.located_turn(&owner, turn_uid).await?;
+        if turn.turn_type != TurnType::Agent {
+            return Err(StoreError::InvalidInput {
+                field: "turn_uid",
+                reason: format!("`{turn_uid}` is a human turn; only agent turns have steps"),
+            });
+        }
+        if idx > 0 {
+            let previous = StepByTurnPrimaryKey { turn_uid: turn_uid.to_owned(), idx: idx - 1 };
+            if self.steps.get(&previous).await?.is_none() {
+                return Err(StoreError::StepGap { turn_uid: turn_uid.to_owned(), idx, missing: idx - 1 });
+            }
+        }
+        let step = StepByTurn {
+            turn_uid: turn_uid.to_owned(),
+            idx,
+            tpe,
+            content: content.to_owned(),
+            created_at: now_millis(),
+        };
+        match self.steps.insert_if_not_exists(&step).await? {
+            InsertOutcome::Applied => Ok(step),
+            InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => Ok(existing),
+            InsertOutcome::NotApplied(_) => Err(StoreError::Conflict { what: "step", id: format!("{turn_uid}#{idx}") }),
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! `ConversationStore`: the handle the application uses. Sessions and access control live here;
+//! turns, steps and loading are in their own files.
+
+use chrono::{DateTime, Utc};
+use scylla_table::{ClusteringSlice, ConsistencyLevels, Database, InsertOutcome, Replication, Table};
+
+use crate::cursor::SessionCursor;
+use crate::error::{StoreError, StoreResult};
+use crate::limits::{check_id, check_title, MAX_PAGE_SIZE};
+use crate::tables::{
+    all_tables, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepByTurn, TurnByParent,
+    TurnBySession, TurnLocation,
+};
+
+/// The default number of sessions in one page of [`ConversationStore::recent_sessions`].
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// A session as its owner sees it.
+pub type Session = SessionByUser;
+
+/// One page of an account's sessions, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    pub sessions: Vec<Session>,
+    /// Where to continue, or `None` when there are no more sessions.
+    pub next: Option<SessionCursor>,
+}
+
+/// The platform's conversations in ScyllaDB. Cheap to clone.
+#[derive(Clone)]
+pub struct ConversationStore {
+    pub(crate) db: Database,
+    pub(crate) sessions: Table<SessionByUser>,
+    pub(crate) turns: Table<TurnBySession>,
+    pub(crate) steps: Table<StepByTurn>,
+    pub(crate) parents: Table<TurnByParent>,
+    pub(crate) owners: Table<SessionOwner>,
+    pub(crate) locations: Table<TurnLocation>,
+}
+
+/// Timestamps are stored with millisecond precision; values are truncated to match, so what is
+/// written compares equal to what is read back.
+pub(crate) fn now_millis() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default()
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl ConversationStore {
+    /// A store on `db`, at the database's consistency (the design's default: writes QUORUM, reads ONE).
+    pub fn new(db: Database) -> ConversationStore {
+        ConversationStore {
+            sessions: db.table(),
+            turns: db.table(),
+            steps: db.table(),
+            parents: db.table(),
+            owners: db.table(),
+            locations: db.table(),
+            db,
+        }
+    }
+
+    /// The same store with other consistency levels for every read and write.
+    pub fn with_consistency(self, levels: ConsistencyLevels) -> ConversationStore {
+        ConversationStore {
+            sessions: self.sessions.with_consistency(levels),
+            turns: self.turns.with_consistency(levels),
+            steps: self.steps.with_consistency(levels),
+            parents: self.parents.with_consistency(levels),
+            owners: self.owners.with_consistency(levels),
+            locations: self.locations.with_consistency(levels),
+            db: self.db,
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Creates the keyspace and the store's tables if missing, then checks the live schema.
+    pub async fn apply_schema(&self, replication: &Replication) -> StoreResult<()> {
+        let tables = all_tables();
+        self.db.apply_schema(replication, &tables).await?;
+        self.db.validate_schema(&tables).await?;
+        Ok(())
+    }
+
+    /// Starts a session with a new id.
+    pub async fn create_session(&self, account_uid: &str, title: &str) -> StoreResult<Session> {
+        self.create_session_with_id(account_uid, &new_id(), title).await
+    }
+
+    /// Starts a session with an id the caller chose. Repeating the call returns the same session,
+    /// so a retried request does not create a second one.
+    pub async fn create_session_with_id(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        title: &str,
+    ) -> StoreResult<Session> {
+        check_id("account_uid", account_uid)?;
+        check_id("session_uid", session_uid)?;
+        check_title(title)?;
+        let claim = SessionOwner {
+            session_uid: session_uid.to_owned(),
+            account_uid: account_uid.to_owned(),
+            created_at: now_millis(),
+            active_root: None,
+        };
+        // The lightweight transaction makes the id unique across accounts and concurrent retries.
+        let owner = match self.owners.insert_if_not_exists(&claim).await? {
+            InsertOutcome::Applied => claim,
+            InsertOutcome::NotApplied(existing) if existing.account_uid == account_uid => existing,
+            InsertOutcome::NotApplied(_) => {
+                return Err(StoreError::Conflict { what: "session", id: session_uid.into() })
+            }
+        };
+        let key = session_key(&owner);
+        if let Some(existing) = self.sessions.get(&key).await? {
+            return Ok(existing);
+        }
+        let session = SessionByUser {
+            account_uid: owner.account_uid,
+            created_at: owner.created_at,
+            session_uid: owner.session_uid,
+            title: title.to_owned(),
+            deleted_at: None,
+        };
+        self.sessions.insert(&session).await?;
+        Ok(session)
+    }
+
+    /// The session, if `account_uid` owns it. Soft-deleted sessions are returned too.
+    pub async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        self.sessions.get(&session_key(&owner)).await?.ok_or_else(|| not_found("session", session_uid))
+    }
+
+    pub async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
+        check_title(title)?;
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        self.sessions.update_column(&session_key(&owner), "title", &title.to_owned()).await?;
+        Ok(())
+    }
+
+    /// Hides the session from [`ConversationStore::recent_sessions`] and from loading, keeping its data.
+    pub async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        self.sessions.update_column(&session_key(&owner), "deleted_at", &Some(now_millis())).await?;
+        Ok(())
+    }
+
+    /// Undoes [`ConversationStore::delete_session`].
+    pub async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        self.sessions.update_column(&session_key(&owner), "deleted_at", &None::<DateTime<Utc>>).await?;
+        Ok(())
+    }
+
+    /// The account's sessions, newest first, leaving out soft-deleted ones. `page_size` is 1 to
+    /// [`MAX_PAGE_SIZE`] ([`DEFAULT_PAGE_SIZE`] is the usual choice); pass the previous page's
+    /// `next` to continue.
+    pub async fn recent_sessions(
+        &self,
+        account_uid: &str,
+        page_size: usize,
+        after: Option<&SessionCursor>,
+    ) -> StoreResult<SessionPage> {
+        check_id("account_uid", account_uid)?;
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(StoreError::InvalidInput {
+                field: "page_size",
+                reason: format!("must be 1 to {MAX_PAGE_SIZE}, not {page_size}"),
+            });
+        }
+        let partition = crate::tables::SessionByUserPartitionKey { account_uid: account_uid.to_owned() };
+        let mut position = after.cloned();
+        let mut fetch = i32::try_from(page_size * 2).unwrap_or(i32::MAX);
+        let mut sessions = Vec::with_capacity(page_size);
+        loop {
+            // `created_at <= cursor`, then skip what the cursor already covered: rows with the same
+            // created_at sort by session_uid, ascending.
+            let rows = match &position {
+                None => self.sessions.slice(&partition, &ClusteringSlice::new(fetch)).await?,
+                Some(cursor) => {
+                    let slice = ClusteringSlice::new(fetch)
+                        .range(std::ops::Bound::Unbounded, std::ops::Bound::Included(&cursor.created_at));
+                    self.sessions.slice(&partition, &slice).await?
+                }
+            };
+            let exhausted = rows.len() < usize::try_from(fetch).unwrap_or(usize::MAX);
+            let mut advanced = false;
+            for row in rows {
+                let seen = position.as_ref().is_some_and(|cursor| {
+                    row.created_at > cursor.created_at
+                        || (row.created_at == cursor.created_at && row.session_uid <= cursor.session_uid)
+                });
+                if seen {
+                    continue;
+                }
+                advanced = true;
+                position = Some(SessionCursor { created_at: row.created_at, session_uid: row.session_uid.clone() });
+                if row.deleted_at.is_none() {
+                    sessions.push(row);
+                    if sessions.len() == page_size {
+                        return Ok(SessionPage { sessions, next: position });
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(SessionPage { sessions, next: None });
+            }
+            if !advanced {
+                // Every row fetched shares the cursor's timestamp: look further in one go.
+                fetch = fetch.saturating_mul(2);
+            }
+        }
+    }
+
+    /// The session's owner record, if `account_uid` owns it; otherwise NotFound, exactly as if it
+    /// did not exist.
+    pub(crate) async fn owned_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<SessionOwner> {
+        check_id("account_uid", account_uid)?;
+        check_id("session_uid", session_uid)?;
+        match self.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() }).await? {
+            Some(owner) if owner.account_uid == account_uid => Ok(owner),
+            _ => Err(not_found("session", session_uid)),
+        }
+    }
+
+    /// Like `owned_session`, but a soft-deleted session is NotFound too.
+    pub(crate) async fn visible_session(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+    ) -> StoreResult<(SessionOwner, Session)> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        match self.sessions.get(&session_key(&owner)).await? {
+            Some(session) if session.deleted_at.is_none() => Ok((owner, session)),
+            _ => Err(not_found("session", session_uid)),
+        }
+    }
+}
+
+pub(crate) fn session_key(owner: &SessionOwner) -> SessionByUserPrimaryKey {
+    SessionByUserPrimaryKey {
+        account_uid: owner.account_uid.clone(),
+        created_at: owner.created_at,
+        session_uid: owner.session_uid.clone(),
+    }
+}
+
+pub(crate) fn not_found(what: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound { what, id: id.to_owned() }
+}

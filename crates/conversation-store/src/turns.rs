@@ -1,0 +1,274 @@
+//! Turns: appending human and agent turns, branching (regenerate, edit), the active path, likes
+//! and navigation.
+//!
+//! Every turn write goes to `turns_by_session` and `turns_by_parent` in one logged batch with one
+//! timestamp, together with the parent's new `active_child`. A root turn (no parent) is stored in
+//! `turns_by_parent` under the partition [`root_parent_key`] of its session, because a partition
+//! key cannot be null; its `parent_uid` in `turns_by_session` stays null.
+
+use chrono::{DateTime, Duration, Utc};
+use scylla_table::{InsertOutcome, ScyllaTable};
+
+use crate::error::{StoreError, StoreResult};
+use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
+use crate::store::{new_id, not_found, now_millis, ConversationStore};
+use crate::tables::{
+    SessionOwner, SessionOwnerPrimaryKey, TurnByParent, TurnByParentPartitionKey, TurnBySession,
+    TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,
+};
+
+/// The `turns_by_parent` partition that holds a session's root turns.
+///
+/// ```
+/// assert_eq!(conversation_store::root_parent_key("s1"), "root:s1");
+/// ```
+pub fn root_parent_key(session_uid: &str) -> String {
+    format!("root:{session_uid}")
+}
+
+impl ConversationStore {
+    /// Appends a human turn with `prompt` under `parent` (an agent turn), or as the first turn of
+    /// the session when `parent` is `None`. `turn_uid` lets a caller retry without duplicating the
+    /// turn; `None` picks a new id. The new turn becomes its parent's active child.
+    pub async fn append_human_turn(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: Option<&str>,
+        prompt: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        check_text("prompt", prompt, MAX_PROMPT_BYTES)?;
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let parent = match parent {
+            Some(parent) => {
+                Some(self.expect_turn(&owner, parent, TurnType::Agent, "a human turn answers an agent turn").await?)
+            }
+            None => None,
+        };
+        self.write_turn(&owner, parent.as_ref(), TurnType::Human, Some(prompt), turn_uid).await
+    }
+
+    /// Appends an agent turn answering the human turn `parent`. Its steps follow with
+    /// [`ConversationStore::append_step`].
+    pub async fn append_agent_turn(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let parent = self.expect_turn(&owner, parent, TurnType::Human, "an agent turn answers a human turn").await?;
+        self.write_turn(&owner, Some(&parent), TurnType::Agent, None, turn_uid).await
+    }
+
+    /// A new answer to the same prompt: a sibling of `agent_turn`, which stays as a branch.
+    pub async fn regenerate(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        agent_turn: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let original =
+            self.expect_turn(&owner, agent_turn, TurnType::Agent, "only an agent turn is regenerated").await?;
+        let parent_uid = original.parent_uid.ok_or_else(|| not_found("turn", agent_turn))?;
+        self.append_agent_turn(account_uid, session_uid, &parent_uid, turn_uid).await
+    }
+
+    /// A changed prompt: a sibling of `human_turn` with `prompt`, which stays as a branch.
+    pub async fn edit(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        human_turn: &str,
+        prompt: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let original = self.expect_turn(&owner, human_turn, TurnType::Human, "only a human turn is edited").await?;
+        self.append_human_turn(account_uid, session_uid, original.parent_uid.as_deref(), prompt, turn_uid).await
+    }
+
+    /// Makes `child` the active child of `parent` (of the session's root level when `None`).
+    pub async fn set_active_child(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: Option<&str>,
+        child: &str,
+    ) -> StoreResult<()> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let child_location = self.located_turn(&owner, child).await?;
+        if child_location.parent_uid.as_deref() != parent {
+            return Err(StoreError::InvalidParent {
+                parent: parent.unwrap_or("(root)").to_owned(),
+                reason: format!("`{child}` is not one of its children"),
+            });
+        }
+        match parent {
+            Some(parent) => {
+                let parent_location = self.located_turn(&owner, parent).await?;
+                let key = turn_key(&parent_location);
+                self.turns.update_column(&key, "active_child", &Some(child.to_owned())).await?;
+            }
+            None => {
+                let key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
+                self.owners.update_column(&key, "active_root", &Some(child.to_owned())).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Likes (`Some(true)`), dislikes (`Some(false)`) or clears the feedback (`None`) of an agent turn.
+    pub async fn set_liked(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        agent_turn: &str,
+        liked: Option<bool>,
+    ) -> StoreResult<()> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let location = self.expect_turn(&owner, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
+        self.turns.update_column(&turn_key(&location), "liked", &liked).await?;
+        Ok(())
+    }
+
+    /// The children of `parent` (the session's root turns when `None`), oldest first.
+    pub async fn children(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: Option<&str>,
+    ) -> StoreResult<Vec<TurnByParent>> {
+        let owner = self.owned_session(account_uid, session_uid).await?;
+        let parent_uid = match parent {
+            Some(parent) => self.located_turn(&owner, parent).await?.turn_uid,
+            None => root_parent_key(&owner.session_uid),
+        };
+        Ok(self.parents.partition_vec(&TurnByParentPartitionKey { parent_uid }).await?)
+    }
+
+    /// Where a turn of this session is, or NotFound (also when it is in another session).
+    pub(crate) async fn located_turn(&self, owner: &SessionOwner, turn_uid: &str) -> StoreResult<TurnLocation> {
+        check_id("turn_uid", turn_uid)?;
+        match self.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await? {
+            Some(location) if location.session_uid == owner.session_uid => Ok(location),
+            Some(_) => Err(StoreError::InvalidParent {
+                parent: turn_uid.to_owned(),
+                reason: format!("it belongs to another session, not `{}`", owner.session_uid),
+            }),
+            None => Err(not_found("turn", turn_uid)),
+        }
+    }
+
+    /// A turn of this session that must be of `expected` type.
+    async fn expect_turn(
+        &self,
+        owner: &SessionOwner,
+        turn_uid: &str,
+        expected: TurnType,
+        rule: &str,
+    ) -> StoreResult<TurnLocation> {
+        let location = self.located_turn(owner, turn_uid).await?;
+        if location.turn_type != expected {
+            return Err(StoreError::InvalidParent {
+                parent: turn_uid.to_owned(),
+                reason: format!("it is a {} turn, and {rule}", location.turn_type),
+            });
+        }
+        Ok(location)
+    }
+
+    /// Claims the turn id, then writes the turn, its `turns_by_parent` copy and the parent's
+    /// active child in one logged batch.
+    async fn write_turn(
+        &self,
+        owner: &SessionOwner,
+        parent: Option<&TurnLocation>,
+        turn_type: TurnType,
+        prompt: Option<&str>,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        let turn_uid = match turn_uid {
+            Some(turn_uid) => {
+                check_id("turn_uid", turn_uid)?;
+                turn_uid.to_owned()
+            }
+            None => new_id(),
+        };
+        // A child sorts after its parent even when both are written within one millisecond.
+        let created_at = match parent {
+            Some(parent) => now_millis().max(parent.created_at + Duration::milliseconds(1)),
+            None => now_millis(),
+        };
+        let claim = TurnLocation {
+            turn_uid: turn_uid.clone(),
+            session_uid: owner.session_uid.clone(),
+            created_at,
+            turn_type,
+            parent_uid: parent.map(|parent| parent.turn_uid.clone()),
+        };
+        // Claiming the id first makes a retry reuse the first attempt's created_at, so it
+        // overwrites the same rows instead of adding a second copy of the turn.
+        let created_at: DateTime<Utc> = match self.locations.insert_if_not_exists(&claim).await? {
+            InsertOutcome::Applied => created_at,
+            InsertOutcome::NotApplied(existing)
+                if existing.session_uid == claim.session_uid
+                    && existing.parent_uid == claim.parent_uid
+                    && existing.turn_type == claim.turn_type =>
+            {
+                existing.created_at
+            }
+            InsertOutcome::NotApplied(_) => return Err(StoreError::Conflict { what: "turn", id: turn_uid }),
+        };
+
+        let turn = TurnBySession {
+            session_uid: owner.session_uid.clone(),
+            created_at,
+            turn_uid: turn_uid.clone(),
+            turn_type,
+            parent_uid: claim.parent_uid.clone(),
+            active_child: None,
+            prompt: prompt.map(str::to_owned),
+            liked: None,
+        };
+        let by_parent = TurnByParent {
+            parent_uid: claim.parent_uid.clone().unwrap_or_else(|| root_parent_key(&owner.session_uid)),
+            created_at,
+            turn_uid: turn_uid.clone(),
+            session_uid: owner.session_uid.clone(),
+            turn_type,
+        };
+        let active = Some(turn_uid.clone());
+        let parent_key = parent.map(turn_key);
+        let owner_key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
+
+        let mut batch = self.db.logged_batch();
+        batch.insert(&turn).await?;
+        batch.insert(&by_parent).await?;
+        match &parent_key {
+            Some(parent_key) => {
+                let partition =
+                    crate::tables::TurnBySessionPartitionKey { session_uid: parent_key.session_uid.clone() };
+                batch.update_column::<TurnBySession>(parent_key, &partition, "active_child", &active).await?;
+            }
+            None => {
+                batch.update_column::<SessionOwner>(&owner_key, &owner.partition_key(), "active_root", &active).await?;
+            }
+        }
+        batch.execute().await?;
+        Ok(turn)
+    }
+}
+
+/// The `turns_by_session` key of a located turn.
+pub(crate) fn turn_key(location: &TurnLocation) -> TurnBySessionPrimaryKey {
+    TurnBySessionPrimaryKey {
+        session_uid: location.session_uid.clone(),
+        created_at: location.created_at,
+        turn_uid: location.turn_uid.clone(),
+    }
+}
