@@ -36,3 +36,12 @@ impl TestKeyspace {
         self.db.drop_keyspace(&self.config.keyspace).await.expect("the test keyspace can be dropped");
     }
 }
+
+/// The PostgreSQL server of `cargo xtask db up`, for the benchmark's test. `POSTGRES_URL`
+/// overrides it, as a `host=... port=...` connection string.
+pub fn postgres_connection() -> String {
+    std::env::var("POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| "host=127.0.0.1 port=54329 user=postgres dbname=chat".to_owned())
+}

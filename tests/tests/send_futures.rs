@@ -37,8 +37,25 @@ fn every_operation_future_is_send(
     });
 }
 
+#[allow(dead_code)]
+fn every_store_future_is_send(store: &conversation_store::ConversationStore) {
+    assert_send(store.create_session("a", "t"));
+    assert_send(store.recent_sessions("a", 20, None));
+    assert_send(store.delete_session("a", "s"));
+    assert_send(store.append_human_turn("a", "s", None, "p", None));
+    assert_send(store.append_agent_turn("a", "s", "t", None));
+    assert_send(store.regenerate("a", "s", "t", None));
+    assert_send(store.edit("a", "s", "t", "p", None));
+    assert_send(store.set_active_child("a", "s", None, "t"));
+    assert_send(store.set_liked("a", "s", "t", Some(true)));
+    assert_send(store.append_step("a", "s", "t", 0, 1, "c"));
+    assert_send(store.load_conversation("a", "s"));
+    assert_send(store.children("a", "s", None));
+}
+
 #[test]
 fn operation_futures_are_send() {
     // The check is the compilation of the function above; this names it so the test is listed.
     let _ = every_operation_future_is_send;
+    let _ = every_store_future_is_send;
 }

@@ -1,9 +1,11 @@
 //! `cargo xtask <command>`: the project's automation, one binary with subcommands.
 
+mod bench;
 mod db;
 mod demo;
 mod gen_cql;
 mod migrate;
+mod postgres;
 mod test;
 
 use std::path::PathBuf;
@@ -16,7 +18,10 @@ commands:
   demo                write a sample conversation tree and run the three read patterns
   gen-cql [--check]   write schema/ from the table structs; --check fails if it is stale
   test                fmt check, clippy, and every test, against a live node
-  db up|down|status   start, stop or show the local Cassandra node (127.0.0.1:9042)
+  db up|down|status   start, stop or show the local Cassandra node (127.0.0.1:9042) and
+                      PostgreSQL server (127.0.0.1:54329, for the benchmark)
+  bench [--quick] [--reload]
+                      the three read patterns on both stores; writes target/bench/report.md
   migrate [--dry-run] [--allow-destructive]
                       apply (or print) the additive schema changes the code needs; uses
                       SCYLLA_URI and SCYLLA_KEYSPACE (default chat)
@@ -30,9 +35,10 @@ fn main() -> ExitCode {
         ["gen-cql", "--check"] => gen_cql::run(gen_cql::Mode::Check),
         ["test"] => test::run(),
         ["demo"] => demo::run(),
-        ["db", "up"] => db::up().map(|_| ()),
-        ["db", "down"] => db::down(),
-        ["db", "status"] => db::status(),
+        ["db", "up"] => db::up().and_then(|_| postgres::up()).map(|_| ()),
+        ["db", "down"] => db::down().and_then(|()| postgres::down()),
+        ["db", "status"] => db::status().map(|()| postgres::status()),
+        ["bench", flags @ ..] if flags.iter().all(|flag| ["--quick", "--reload"].contains(flag)) => bench::run(flags),
         ["migrate", flags @ ..] if flags.iter().all(|flag| ["--dry-run", "--allow-destructive"].contains(flag)) => {
             migrate::run(migrate::Options {
                 dry_run: flags.contains(&"--dry-run"),
@@ -52,6 +58,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo` (the one running xtask), to run in the workspace root.
+fn cargo_command() -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.current_dir(workspace_root());
+    command
 }
 
 /// The workspace root: the parent of this crate's folder.

@@ -53,14 +53,23 @@ impl ConversationStore {
     pub async fn load_conversation(&self, account_uid: &str, session_uid: &str) -> StoreResult<Conversation> {
         let (owner, session) = self.visible_session(account_uid, session_uid).await?;
         let turns =
-            self.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session_uid.to_owned() }).await?;
+            self.tables.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session_uid.to_owned() }).await?;
 
-        let steps_of_turns: Vec<Vec<StepByTurn>> = futures::stream::iter(turns.iter().map(|turn| async move {
-            match turn.turn_type {
-                TurnType::Agent => {
-                    self.steps.partition_vec(&StepByTurnPartitionKey { turn_uid: turn.turn_uid.clone() }).await
+        // Owned keys and table handles keep the future `Send`, so it can run on any executor thread.
+        let keys: Vec<Option<StepByTurnPartitionKey>> = turns
+            .iter()
+            .map(|turn| {
+                (turn.turn_type == TurnType::Agent).then(|| StepByTurnPartitionKey { turn_uid: turn.turn_uid.clone() })
+            })
+            .collect();
+        let table = self.tables.steps.clone();
+        let steps_of_turns: Vec<Vec<StepByTurn>> = futures::stream::iter(keys.into_iter().map(move |key| {
+            let table = table.clone();
+            async move {
+                match key {
+                    Some(key) => table.partition_vec(&key).await,
+                    None => Ok(Vec::new()),
                 }
-                TurnType::Human => Ok(Vec::new()),
             }
         }))
         .buffered(STEP_FETCH_CONCURRENCY)

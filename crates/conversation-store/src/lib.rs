@@ -80,7 +80,7 @@ mod turns;
 pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
 pub use cursor::SessionCursor;
 pub use error::{StoreError, StoreResult};
-pub use store::{ConversationStore, Session, SessionPage, DEFAULT_PAGE_SIZE};
+pub use store::{ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE};
 pub use tables::{
     all_tables, query_tables, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
     SessionOwnerPartitionKey, SessionOwnerPrimaryKey, StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey,

@@ -37,7 +37,7 @@ impl ConversationStore {
         }
         if idx > 0 {
             let previous = StepByTurnPrimaryKey { turn_uid: turn_uid.to_owned(), idx: idx - 1 };
-            if self.steps.get(&previous).await?.is_none() {
+            if self.tables.steps.get(&previous).await?.is_none() {
                 return Err(StoreError::StepGap { turn_uid: turn_uid.to_owned(), idx, missing: idx - 1 });
             }
         }
@@ -48,7 +48,7 @@ impl ConversationStore {
             content: content.to_owned(),
             created_at: now_millis(),
         };
-        match self.steps.insert_if_not_exists(&step).await? {
+        match self.tables.steps.insert_if_not_exists(&step).await? {
             InsertOutcome::Applied => Ok(step),
             InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => Ok(existing),
             InsertOutcome::NotApplied(_) => Err(StoreError::Conflict { what: "step", id: format!("{turn_uid}#{idx}") }),

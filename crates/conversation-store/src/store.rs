@@ -26,16 +26,48 @@ pub struct SessionPage {
     pub next: Option<SessionCursor>,
 }
 
+/// Typed handles on every table of the store, for code that reads or writes them directly (bulk
+/// loads, benchmarks, repair jobs).
+#[derive(Clone)]
+pub struct StoreTables {
+    pub sessions: Table<SessionByUser>,
+    pub turns: Table<TurnBySession>,
+    pub steps: Table<StepByTurn>,
+    pub parents: Table<TurnByParent>,
+    pub owners: Table<SessionOwner>,
+    pub locations: Table<TurnLocation>,
+}
+
+impl StoreTables {
+    pub fn new(db: &Database) -> StoreTables {
+        StoreTables {
+            sessions: db.table(),
+            turns: db.table(),
+            steps: db.table(),
+            parents: db.table(),
+            owners: db.table(),
+            locations: db.table(),
+        }
+    }
+
+    /// The same handles with other consistency levels.
+    pub fn with_consistency(self, levels: ConsistencyLevels) -> StoreTables {
+        StoreTables {
+            sessions: self.sessions.with_consistency(levels),
+            turns: self.turns.with_consistency(levels),
+            steps: self.steps.with_consistency(levels),
+            parents: self.parents.with_consistency(levels),
+            owners: self.owners.with_consistency(levels),
+            locations: self.locations.with_consistency(levels),
+        }
+    }
+}
+
 /// The platform's conversations in ScyllaDB. Cheap to clone.
 #[derive(Clone)]
 pub struct ConversationStore {
     pub(crate) db: Database,
-    pub(crate) sessions: Table<SessionByUser>,
-    pub(crate) turns: Table<TurnBySession>,
-    pub(crate) steps: Table<StepByTurn>,
-    pub(crate) parents: Table<TurnByParent>,
-    pub(crate) owners: Table<SessionOwner>,
-    pub(crate) locations: Table<TurnLocation>,
+    pub(crate) tables: StoreTables,
 }
 
 /// Timestamps are stored with millisecond precision; values are truncated to match, so what is
@@ -51,32 +83,20 @@ pub(crate) fn new_id() -> String {
 impl ConversationStore {
     /// A store on `db`, at the database's consistency (the design's default: writes QUORUM, reads ONE).
     pub fn new(db: Database) -> ConversationStore {
-        ConversationStore {
-            sessions: db.table(),
-            turns: db.table(),
-            steps: db.table(),
-            parents: db.table(),
-            owners: db.table(),
-            locations: db.table(),
-            db,
-        }
+        ConversationStore { tables: StoreTables::new(&db), db }
     }
 
     /// The same store with other consistency levels for every read and write.
     pub fn with_consistency(self, levels: ConsistencyLevels) -> ConversationStore {
-        ConversationStore {
-            sessions: self.sessions.with_consistency(levels),
-            turns: self.turns.with_consistency(levels),
-            steps: self.steps.with_consistency(levels),
-            parents: self.parents.with_consistency(levels),
-            owners: self.owners.with_consistency(levels),
-            locations: self.locations.with_consistency(levels),
-            db: self.db,
-        }
+        ConversationStore { tables: self.tables.with_consistency(levels), db: self.db }
     }
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    pub fn tables(&self) -> &StoreTables {
+        &self.tables
     }
 
     /// Creates the keyspace and the store's tables if missing, then checks the live schema.
@@ -110,7 +130,7 @@ impl ConversationStore {
             active_root: None,
         };
         // The lightweight transaction makes the id unique across accounts and concurrent retries.
-        let owner = match self.owners.insert_if_not_exists(&claim).await? {
+        let owner = match self.tables.owners.insert_if_not_exists(&claim).await? {
             InsertOutcome::Applied => claim,
             InsertOutcome::NotApplied(existing) if existing.account_uid == account_uid => existing,
             InsertOutcome::NotApplied(_) => {
@@ -118,7 +138,7 @@ impl ConversationStore {
             }
         };
         let key = session_key(&owner);
-        if let Some(existing) = self.sessions.get(&key).await? {
+        if let Some(existing) = self.tables.sessions.get(&key).await? {
             return Ok(existing);
         }
         let session = SessionByUser {
@@ -128,34 +148,34 @@ impl ConversationStore {
             title: title.to_owned(),
             deleted_at: None,
         };
-        self.sessions.insert(&session).await?;
+        self.tables.sessions.insert(&session).await?;
         Ok(session)
     }
 
     /// The session, if `account_uid` owns it. Soft-deleted sessions are returned too.
     pub async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.sessions.get(&session_key(&owner)).await?.ok_or_else(|| not_found("session", session_uid))
+        self.tables.sessions.get(&session_key(&owner)).await?.ok_or_else(|| not_found("session", session_uid))
     }
 
     pub async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
         check_title(title)?;
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.sessions.update_column(&session_key(&owner), "title", &title.to_owned()).await?;
+        self.tables.sessions.update_column(&session_key(&owner), "title", &title.to_owned()).await?;
         Ok(())
     }
 
     /// Hides the session from [`ConversationStore::recent_sessions`] and from loading, keeping its data.
     pub async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.sessions.update_column(&session_key(&owner), "deleted_at", &Some(now_millis())).await?;
+        self.tables.sessions.update_column(&session_key(&owner), "deleted_at", &Some(now_millis())).await?;
         Ok(())
     }
 
     /// Undoes [`ConversationStore::delete_session`].
     pub async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.sessions.update_column(&session_key(&owner), "deleted_at", &None::<DateTime<Utc>>).await?;
+        self.tables.sessions.update_column(&session_key(&owner), "deleted_at", &None::<DateTime<Utc>>).await?;
         Ok(())
     }
 
@@ -183,11 +203,11 @@ impl ConversationStore {
             // `created_at <= cursor`, then skip what the cursor already covered: rows with the same
             // created_at sort by session_uid, ascending.
             let rows = match &position {
-                None => self.sessions.slice(&partition, &ClusteringSlice::new(fetch)).await?,
+                None => self.tables.sessions.slice(&partition, &ClusteringSlice::new(fetch)).await?,
                 Some(cursor) => {
                     let slice = ClusteringSlice::new(fetch)
                         .range(std::ops::Bound::Unbounded, std::ops::Bound::Included(&cursor.created_at));
-                    self.sessions.slice(&partition, &slice).await?
+                    self.tables.sessions.slice(&partition, &slice).await?
                 }
             };
             let exhausted = rows.len() < usize::try_from(fetch).unwrap_or(usize::MAX);
@@ -224,7 +244,7 @@ impl ConversationStore {
     pub(crate) async fn owned_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<SessionOwner> {
         check_id("account_uid", account_uid)?;
         check_id("session_uid", session_uid)?;
-        match self.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() }).await? {
+        match self.tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() }).await? {
             Some(owner) if owner.account_uid == account_uid => Ok(owner),
             _ => Err(not_found("session", session_uid)),
         }
@@ -237,7 +257,7 @@ impl ConversationStore {
         session_uid: &str,
     ) -> StoreResult<(SessionOwner, Session)> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        match self.sessions.get(&session_key(&owner)).await? {
+        match self.tables.sessions.get(&session_key(&owner)).await? {
             Some(session) if session.deleted_at.is_none() => Ok((owner, session)),
             _ => Err(not_found("session", session_uid)),
         }

@@ -112,11 +112,11 @@ impl ConversationStore {
             Some(parent) => {
                 let parent_location = self.located_turn(&owner, parent).await?;
                 let key = turn_key(&parent_location);
-                self.turns.update_column(&key, "active_child", &Some(child.to_owned())).await?;
+                self.tables.turns.update_column(&key, "active_child", &Some(child.to_owned())).await?;
             }
             None => {
                 let key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
-                self.owners.update_column(&key, "active_root", &Some(child.to_owned())).await?;
+                self.tables.owners.update_column(&key, "active_root", &Some(child.to_owned())).await?;
             }
         }
         Ok(())
@@ -132,7 +132,7 @@ impl ConversationStore {
     ) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
         let location = self.expect_turn(&owner, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
-        self.turns.update_column(&turn_key(&location), "liked", &liked).await?;
+        self.tables.turns.update_column(&turn_key(&location), "liked", &liked).await?;
         Ok(())
     }
 
@@ -148,13 +148,13 @@ impl ConversationStore {
             Some(parent) => self.located_turn(&owner, parent).await?.turn_uid,
             None => root_parent_key(&owner.session_uid),
         };
-        Ok(self.parents.partition_vec(&TurnByParentPartitionKey { parent_uid }).await?)
+        Ok(self.tables.parents.partition_vec(&TurnByParentPartitionKey { parent_uid }).await?)
     }
 
     /// Where a turn of this session is, or NotFound (also when it is in another session).
     pub(crate) async fn located_turn(&self, owner: &SessionOwner, turn_uid: &str) -> StoreResult<TurnLocation> {
         check_id("turn_uid", turn_uid)?;
-        match self.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await? {
+        match self.tables.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await? {
             Some(location) if location.session_uid == owner.session_uid => Ok(location),
             Some(_) => Err(StoreError::InvalidParent {
                 parent: turn_uid.to_owned(),
@@ -213,7 +213,7 @@ impl ConversationStore {
         };
         // Claiming the id first makes a retry reuse the first attempt's created_at, so it
         // overwrites the same rows instead of adding a second copy of the turn.
-        let created_at: DateTime<Utc> = match self.locations.insert_if_not_exists(&claim).await? {
+        let created_at: DateTime<Utc> = match self.tables.locations.insert_if_not_exists(&claim).await? {
             InsertOutcome::Applied => created_at,
             InsertOutcome::NotApplied(existing)
                 if existing.session_uid == claim.session_uid

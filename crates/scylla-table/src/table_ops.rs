@@ -4,6 +4,8 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 
 use futures::{Stream, StreamExt};
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::MaybeUnset;
@@ -153,43 +155,39 @@ impl<T: ScyllaTable> Table<T> {
         format!("{what} on {}", T::TABLE_NAME)
     }
 
-    /// Writes a whole row.
-    pub async fn insert(&self, row: &T) -> Result<()> {
-        let statement = self.prepared_statement(StatementKind::Insert).await?;
+    /// Runs the statement for `kind` once with `values`, unpaged.
+    async fn execute(&self, kind: StatementKind, values: impl SerializeRow, what: &str) -> Result<QueryResult> {
+        let statement = self.prepared_statement(kind).await?;
         self.db
             .session()
-            .execute_unpaged(&statement, row.column_values())
+            .execute_unpaged(&statement, values)
             .await
-            .map_err(|source| Error::query(self.action("INSERT"), source))?;
+            .map_err(|source| Error::query(self.action(what), source))
+    }
+
+    /// Writes a whole row.
+    pub async fn insert(&self, row: &T) -> Result<()> {
+        self.execute(StatementKind::Insert, row.column_values(), "INSERT").await?;
         Ok(())
     }
 
     /// Writes a whole row with a TTL and/or a client timestamp.
     pub async fn insert_with(&self, row: &T, options: WriteOptions) -> Result<()> {
-        let statement = self.prepared_statement(StatementKind::InsertUsing).await?;
         let ttl = options.ttl.map_or(MaybeUnset::Unset, MaybeUnset::Set);
         let timestamp = options.timestamp.map_or(MaybeUnset::Unset, MaybeUnset::Set);
         let mut values = row.column_values();
         values.push(&ttl);
         values.push(&timestamp);
-        self.db
-            .session()
-            .execute_unpaged(&statement, values)
-            .await
-            .map_err(|source| Error::query(self.action("INSERT USING"), source))?;
+        self.execute(StatementKind::InsertUsing, values, "INSERT USING").await?;
         Ok(())
     }
 
     /// Writes the row only if no row has its primary key (a lightweight transaction).
     pub async fn insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
-        let statement = self.prepared_statement(StatementKind::InsertIfNotExists).await?;
         let action = self.action("INSERT IF NOT EXISTS");
         let result = self
-            .db
-            .session()
-            .execute_unpaged(&statement, row.column_values())
-            .await
-            .map_err(|source| Error::query(&action, source))?
+            .execute(StatementKind::InsertIfNotExists, row.column_values(), "INSERT IF NOT EXISTS")
+            .await?
             .into_rows_result()
             .map_err(|source| Error::query(&action, source))?;
         let Applied(applied) = result.single_row::<Applied>().map_err(|source| Error::query(&action, source))?;
@@ -205,14 +203,10 @@ impl<T: ScyllaTable> Table<T> {
 
     /// The row with this primary key, if any.
     pub async fn get(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
-        let statement = self.prepared_statement(StatementKind::SelectRow).await?;
         let action = self.action("SELECT row");
         let result = self
-            .db
-            .session()
-            .execute_unpaged(&statement, key)
-            .await
-            .map_err(|source| Error::query(&action, source))?
+            .execute(StatementKind::SelectRow, key, "SELECT row")
+            .await?
             .into_rows_result()
             .map_err(|source| Error::query(&action, source))?;
         let row = result.maybe_first_row::<TableRow<T>>().map_err(|source| self.row_error(source))?;
@@ -264,7 +258,6 @@ impl<T: ScyllaTable> Table<T> {
         } else {
             StatementKind::SelectPrefix { prefix_len: slice.prefix.len() }
         };
-        let statement = self.prepared_statement(kind).await?;
         let mut values = key.key_values();
         values.extend(slice.prefix.iter().copied());
         for bound in [&slice.lower, &slice.upper] {
@@ -275,11 +268,8 @@ impl<T: ScyllaTable> Table<T> {
         values.push(&slice.limit);
         let action = self.action("SELECT slice");
         let result = self
-            .db
-            .session()
-            .execute_unpaged(&statement, values)
-            .await
-            .map_err(|source| Error::query(&action, source))?
+            .execute(kind, values, "SELECT slice")
+            .await?
             .into_rows_result()
             .map_err(|source| Error::query(&action, source))?;
         let rows = result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))?;
@@ -288,26 +278,16 @@ impl<T: ScyllaTable> Table<T> {
 
     /// Sets every static and regular column of the row (increments counters by the row's values).
     pub async fn update(&self, row: &T) -> Result<()> {
-        let statement = self.prepared_statement(StatementKind::Update).await?;
-        self.db
-            .session()
-            .execute_unpaged(&statement, update_values(row))
-            .await
-            .map_err(|source| Error::query(self.action("UPDATE"), source))?;
+        self.execute(StatementKind::Update, update_values(row), "UPDATE").await?;
         Ok(())
     }
 
     /// Sets one static or regular column of one row, leaving its other columns as they are.
     pub async fn update_column(&self, key: &T::PrimaryKey, column: &str, value: ColumnValue<'_>) -> Result<()> {
         let column_index = column_index::<T>(column)?;
-        let statement = self.prepared_statement(StatementKind::UpdateColumn { column_index }).await?;
         let mut values: Vec<ColumnValue<'_>> = vec![value];
         values.extend(key.key_values());
-        self.db
-            .session()
-            .execute_unpaged(&statement, values)
-            .await
-            .map_err(|source| Error::query(self.action(&format!("UPDATE {column}")), source))?;
+        self.execute(StatementKind::UpdateColumn { column_index }, values, &format!("UPDATE {column}")).await?;
         Ok(())
     }
 
@@ -315,34 +295,19 @@ impl<T: ScyllaTable> Table<T> {
     /// row. Not idempotent, so the driver never retries it by itself.
     pub async fn append_to_list(&self, key: &T::PrimaryKey, column: &str, elements: ColumnValue<'_>) -> Result<()> {
         let column_index = column_index::<T>(column)?;
-        let statement = self.prepared_statement(StatementKind::AppendToList { column_index }).await?;
         let mut values: Vec<ColumnValue<'_>> = vec![elements];
         values.extend(key.key_values());
-        self.db
-            .session()
-            .execute_unpaged(&statement, values)
-            .await
-            .map_err(|source| Error::query(self.action("append to list"), source))?;
+        self.execute(StatementKind::AppendToList { column_index }, values, "append to list").await?;
         Ok(())
     }
 
     pub async fn delete(&self, key: &T::PrimaryKey) -> Result<()> {
-        let statement = self.prepared_statement(StatementKind::DeleteRow).await?;
-        self.db
-            .session()
-            .execute_unpaged(&statement, key)
-            .await
-            .map_err(|source| Error::query(self.action("DELETE row"), source))?;
+        self.execute(StatementKind::DeleteRow, key, "DELETE row").await?;
         Ok(())
     }
 
     pub async fn delete_partition(&self, key: &T::PartitionKey) -> Result<()> {
-        let statement = self.prepared_statement(StatementKind::DeletePartition).await?;
-        self.db
-            .session()
-            .execute_unpaged(&statement, key)
-            .await
-            .map_err(|source| Error::query(self.action("DELETE partition"), source))?;
+        self.execute(StatementKind::DeletePartition, key, "DELETE partition").await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! Each test works in a keyspace of its own and drops it when done.
 
 mod batches;
+mod bench;
 mod connection;
 mod conversations;
 mod operations;

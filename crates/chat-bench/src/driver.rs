@@ -1,0 +1,213 @@
+//! Load generation: closed loop (N clients, each sends its next request when the last returns)
+//! and open loop (requests start on a fixed schedule; latency counts from the scheduled start, so
+//! a slow server cannot hide its queueing delay: no coordinated omission).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::rng::Rng;
+
+/// One request of a pattern. It gets a random number to pick its target with.
+pub type Operation = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<usize, String>> + Send>> + Send + Sync>;
+
+/// Requests in flight at most in open-loop mode; beyond this, requests wait (and their wait counts).
+const OPEN_LOOP_MAX_IN_FLIGHT: usize = 4096;
+
+/// The latencies and counts of one run.
+pub struct Measurement {
+    /// Latencies in microseconds.
+    pub histogram: Histogram<u64>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Wall time of the measured part.
+    pub elapsed: Duration,
+    /// This process's CPU time (user + system) during the measured part.
+    pub client_cpu: Duration,
+    /// For open loop: the rate requested, per second.
+    pub offered_rate: Option<f64>,
+}
+
+impl Measurement {
+    fn empty(elapsed: Duration, offered_rate: Option<f64>) -> Measurement {
+        Measurement {
+            histogram: new_histogram(),
+            errors: 0,
+            first_error: None,
+            elapsed,
+            client_cpu: Duration::ZERO,
+            offered_rate,
+        }
+    }
+
+    pub fn operations(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    pub fn throughput(&self) -> f64 {
+        self.operations() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// A percentile in milliseconds.
+    pub fn percentile_ms(&self, percentile: f64) -> f64 {
+        self.histogram.value_at_quantile(percentile / 100.0) as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.histogram.max() as f64 / 1000.0
+    }
+
+    /// Client CPU per operation, in microseconds.
+    pub fn cpu_per_op_us(&self) -> f64 {
+        self.client_cpu.as_secs_f64() * 1e6 / self.operations().max(1) as f64
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 60 s at 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+/// This process's user + system CPU time, from /proc/self/stat (in clock ticks of 10 ms).
+pub fn process_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
+    let ticks = |index: usize| fields.get(index - 3).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+}
+
+fn record(histogram: &mut Histogram<u64>, latency: Duration) {
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+    histogram.saturating_record(micros);
+}
+
+/// `concurrency` clients in a loop for `warmup` (not recorded) and then `duration`.
+pub async fn closed_loop(
+    operation: Operation,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    seed: u64,
+) -> Measurement {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let deadline = measure_from + duration;
+    let cpu_before = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let mut workers = Vec::with_capacity(concurrency);
+    for worker in 0..concurrency {
+        let operation = operation.clone();
+        let cpu_before = cpu_before.clone();
+        workers.push(tokio::spawn(async move {
+            let mut rng = Rng::new(seed ^ (worker as u64).wrapping_mul(0x9E37_79B9));
+            let mut histogram = new_histogram();
+            let (mut errors, mut first_error) = (0, None);
+            loop {
+                let began = Instant::now();
+                if began >= deadline {
+                    break;
+                }
+                if began >= measure_from {
+                    let mut guard = cpu_before.lock().unwrap_or_else(|poison| poison.into_inner());
+                    guard.get_or_insert_with(process_cpu_time);
+                }
+                let result = operation(rng.next_u64()).await;
+                if began >= measure_from {
+                    match result {
+                        Ok(_) => record(&mut histogram, began.elapsed()),
+                        Err(error) => {
+                            errors += 1;
+                            first_error.get_or_insert(error);
+                        }
+                    }
+                }
+            }
+            (histogram, errors, first_error)
+        }));
+    }
+    let mut measurement = Measurement::empty(duration, None);
+    for worker in workers {
+        if let Ok((histogram, errors, first_error)) = worker.await {
+            let _ = measurement.histogram.add(&histogram);
+            measurement.errors += errors;
+            if measurement.first_error.is_none() {
+                measurement.first_error = first_error;
+            }
+        }
+    }
+    let cpu_start = cpu_before.lock().unwrap_or_else(|poison| poison.into_inner()).unwrap_or_else(process_cpu_time);
+    measurement.client_cpu = process_cpu_time().saturating_sub(cpu_start);
+    measurement.elapsed = deadline.saturating_duration_since(measure_from).max(Duration::from_millis(1));
+    measurement
+}
+
+/// Requests at `rate` per second for `warmup` (not recorded) and then `duration`, each measured
+/// from its scheduled start. The schedule runs on an OS thread of its own: its sleep wakes within
+/// tens of microseconds, where the async timer's 1 ms granularity would add up to 1 ms to every
+/// latency.
+pub async fn open_loop(
+    operation: Operation,
+    rate: f64,
+    warmup: Duration,
+    duration: Duration,
+    seed: u64,
+) -> Measurement {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let total = ((warmup + duration).as_secs_f64() * rate).ceil() as u64;
+    let warmup_requests = (warmup.as_secs_f64() * rate).ceil() as u64;
+    let (sender, mut receiver) = mpsc::unbounded_channel::<(bool, Result<Duration, String>)>();
+    let in_flight = Arc::new(Semaphore::new(OPEN_LOOP_MAX_IN_FLIGHT));
+    let runtime = tokio::runtime::Handle::current();
+    let start = Instant::now() + Duration::from_millis(5);
+    let measure_start = start + interval.mul_f64(warmup_requests as f64);
+    let cpu_start = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let scheduler = {
+        let cpu_start = cpu_start.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng::new(seed);
+            for request in 0..total {
+                let scheduled = start + interval.mul_f64(request as f64);
+                let now = Instant::now();
+                if scheduled > now {
+                    std::thread::sleep(scheduled - now);
+                }
+                let measured = request >= warmup_requests;
+                if measured && request == warmup_requests {
+                    *cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(process_cpu_time());
+                }
+                let (operation, sender, in_flight) = (operation.clone(), sender.clone(), in_flight.clone());
+                let target = rng.next_u64();
+                runtime.spawn(async move {
+                    let _permit = in_flight.acquire_owned().await;
+                    let result = operation(target).await.map(|_| scheduled.elapsed());
+                    let _ = sender.send((measured, result));
+                });
+            }
+        })
+    };
+    let mut measurement = Measurement::empty(duration, Some(rate));
+    let mut last_completion = measure_start;
+    while let Some((measured, result)) = receiver.recv().await {
+        if !measured {
+            continue;
+        }
+        last_completion = Instant::now();
+        match result {
+            Ok(latency) => record(&mut measurement.histogram, latency),
+            Err(error) => {
+                measurement.errors += 1;
+                measurement.first_error.get_or_insert(error);
+            }
+        }
+    }
+    let _ = scheduler.join();
+    let cpu_before = cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()).unwrap_or_else(process_cpu_time);
+    measurement.client_cpu = process_cpu_time().saturating_sub(cpu_before);
+    measurement.elapsed = last_completion.saturating_duration_since(measure_start).max(duration);
+    measurement
+}

@@ -1,0 +1,39 @@
+//! The benchmark runs end to end on tiny data against both live stores and writes its report and
+//! plots. Its numbers are not checked: timings belong to `cargo xtask bench`, not to tests.
+
+use chat_bench::dataset::Scale;
+use chat_bench::BenchConfig;
+use scylla_table::ConnectionConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
+    let out = std::env::temp_dir().join(format!("chat-bench-test-{}", std::process::id()));
+    let scylla = ConnectionConfig::from_env("bench").expect("SCYLLA_* variables are valid");
+    let mut config = BenchConfig::tiny(scylla, tests::live::postgres_connection(), out.clone());
+    config.reload = true;
+    let outcome = chat_bench::run(config).await.expect("the benchmark runs against both stores");
+
+    assert_eq!(outcome.config.scale, Scale::TINY);
+    assert!(outcome.loaded);
+    assert_eq!(outcome.series.len(), 7, "3 patterns on 2 systems, plus the parent-join load");
+    for series in &outcome.series {
+        assert_eq!(series.closed.len(), 2, "{:?} {:?}", series.pattern, series.system);
+        for (_, measurement) in &series.closed {
+            assert!(measurement.operations() > 0, "{:?} {:?} ran", series.pattern, series.system);
+            assert_eq!(measurement.errors, 0, "{:?}", measurement.first_error);
+        }
+        assert!(!series.open.is_empty());
+        assert!(series.rows_per_request > 0.0, "{:?} {:?} returns rows", series.pattern, series.system);
+    }
+    let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
+    for needle in ["| Load conversation | 50-500 ms | 5-20 ms |", "| User history |", "| Thread navigation |", "p99.9"]
+    {
+        assert!(report.contains(needle), "the report has `{needle}`");
+    }
+    assert_eq!(outcome.plots.len(), 3);
+    for plot in &outcome.plots {
+        let bytes = std::fs::read(plot).expect("the plot is written");
+        assert!(bytes.starts_with(b"\x89PNG"), "{} is a PNG", plot.display());
+    }
+    std::fs::remove_dir_all(&out).ok();
+}
