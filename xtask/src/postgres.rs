@@ -98,15 +98,7 @@ pub fn up() -> Result<bool, String> {
         fs::create_dir_all(&data).map_err(|error| format!("cannot create {}: {error}", data.display()))?;
         if is_root() {
             run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(root()), "chown of target/postgres")?;
-            // The server user must be able to reach its folder inside the checkout.
-            let mut dir = root();
-            while let Some(parent) = dir.parent() {
-                let _ = Command::new("chmod").arg("o+x").arg(parent).status();
-                dir = parent.to_path_buf();
-                if dir == crate::workspace_root() {
-                    break;
-                }
-            }
+            grant_traverse(&root())?;
         }
         let mut initdb = server_command("initdb")?;
         initdb.args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "-D"]).arg(&data);
@@ -137,6 +129,25 @@ pub fn up() -> Result<bool, String> {
     ensure_database()?;
     println!("PostgreSQL is up on 127.0.0.1:{PORT} (database `{DATABASE}`)\n  logs: {}", log.display());
     Ok(true)
+}
+
+/// The server runs as `postgres` and must reach its folder inside the checkout: give "others"
+/// the search (x) bit on each ancestor that lacks it. Nothing becomes readable or listable.
+fn grant_traverse(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(metadata) = fs::metadata(ancestor) else { continue };
+        let mode = metadata.permissions().mode();
+        if mode & 0o001 == 0 {
+            fs::set_permissions(ancestor, fs::Permissions::from_mode(mode | 0o001))
+                .map_err(|error| format!("cannot let the postgres user through {}: {error}", ancestor.display()))?;
+            println!(
+                "  gave others search permission on {} so the postgres user can reach its data",
+                ancestor.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn ensure_database() -> Result<(), String> {

@@ -89,6 +89,7 @@ impl Database {
     pub async fn apply_schema(&self, replication: &crate::Replication, tables: &[&TableSchema]) -> Result<()> {
         let mut keyspaces: Vec<&str> = vec![&self.keyspace];
         keyspaces.extend(tables.iter().filter_map(|table| table.keyspace.as_deref()));
+        keyspaces.sort_unstable();
         keyspaces.dedup();
         for keyspace in keyspaces {
             self.run_ddl(&create_keyspace_cql(keyspace, &replication.to_map())).await?;
