@@ -41,6 +41,9 @@ pub enum BenchError {
 /// The latency bound the seed's throughput promise is checked against.
 pub const P99_TARGET_MS: f64 = 20.0;
 
+/// Requests a point of the rate search aims for, so its p99 rests on enough samples.
+const MIN_RATE_POINT_REQUESTS: f64 = 400.0;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -53,8 +56,9 @@ pub struct BenchConfig {
     /// Open-loop rates for user history and thread navigation, per second.
     pub open_rates: Vec<f64>,
     /// Open-loop rates tried, in order, to find the highest load-conversation rate that keeps
-    /// p99 within [`P99_TARGET_MS`]. Between the last rate that passed and the first that failed,
-    /// `refinements` more rates are tried by bisection.
+    /// p99 within [`P99_TARGET_MS`]; the climb stops after two failed rates in a row. Between the
+    /// highest rate that passed and the failed rate above it, `refinements` more rates are tried
+    /// by bisection.
     pub load_rate_ladder: Vec<f64>,
     pub refinements: usize,
     pub scylla: ConnectionConfig,
@@ -91,7 +95,18 @@ impl BenchConfig {
 
     /// About 1K sessions, 3 s per point: a few minutes.
     pub fn quick(scylla: ConnectionConfig, postgres: String, out_dir: PathBuf) -> Self {
-        Self::with_scale(Scale::QUICK, Duration::from_secs(3), Duration::from_millis(500), scylla, postgres, out_dir)
+        BenchConfig {
+            concurrencies: vec![1, 8, 64],
+            refinements: 2,
+            ..Self::with_scale(
+                Scale::QUICK,
+                Duration::from_secs(3),
+                Duration::from_millis(500),
+                scylla,
+                postgres,
+                out_dir,
+            )
+        }
     }
 
     /// About 10K sessions, 100K turns, 500K steps, 8 s per point.
@@ -332,23 +347,39 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         let mut best: Option<f64> = None;
         let mut failed: Option<f64> = None;
         let mut tried = Vec::new();
+        // One failed rate can be a single pause (a GC, a compaction) in a short point, so the
+        // climb stops only after two failed rates in a row.
+        let mut failures_in_a_row = 0;
         for &rate in &config.load_rate_ladder {
-            if rate_point(&op, rate, &config, &mut tried).await {
-                best = Some(rate);
-            } else {
-                failed = Some(rate);
-                break;
+            match rate_point(&op, rate, &config, &mut tried).await {
+                RatePoint::Passed => {
+                    best = Some(rate);
+                    failed = None;
+                    failures_in_a_row = 0;
+                }
+                RatePoint::Missed => {
+                    failed = failed.or(Some(rate));
+                    failures_in_a_row += 1;
+                    if failures_in_a_row == 2 {
+                        break;
+                    }
+                }
+                // Past saturation every higher rate fails too; no need to try them.
+                RatePoint::Overloaded => {
+                    failed = failed.or(Some(rate));
+                    break;
+                }
             }
         }
-        // Narrow the gap between the last rate that passed and the first that failed.
-        if let Some(mut high) = failed {
-            let mut low = best.unwrap_or(0.0);
+        // Narrow the gap between the highest rate that passed and the failed rate above it.
+        // Below the ladder's lowest rate there is nothing worth narrowing: that rate is the answer's bound.
+        if let (Some(mut high), Some(mut low)) = (failed, best) {
             for _ in 0..config.refinements {
                 let rate = ((low + high) / 2.0).round();
                 if rate <= low || rate >= high {
                     break;
                 }
-                if rate_point(&op, rate, &config, &mut tried).await {
+                if rate_point(&op, rate, &config, &mut tried).await == RatePoint::Passed {
                     low = rate;
                     best = Some(rate);
                 } else {
@@ -387,15 +418,38 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     Ok(outcome)
 }
 
-/// One open-loop point of the rate search: true if p99 stayed within the target, the rate was
-/// kept up with, and nothing failed.
-async fn rate_point(op: &Operation, rate: f64, config: &BenchConfig, tried: &mut Vec<Measurement>) -> bool {
-    let measurement = open_loop(op.clone(), rate, config.warmup, config.point, config.seed).await;
+/// How one point of the rate search went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RatePoint {
+    /// p99 within the target, the rate kept up with, no errors.
+    Passed,
+    /// p99 over the target, but the server kept up: possibly one pause.
+    Missed,
+    /// The server fell behind the rate, p99 was far over the target, or requests failed.
+    Overloaded,
+}
+
+/// Runs one open-loop point of the rate search.
+async fn rate_point(op: &Operation, rate: f64, config: &BenchConfig, tried: &mut Vec<Measurement>) -> RatePoint {
+    // At low rates a short point holds too few requests for a meaningful p99 (at 75 requests
+    // p99 is the maximum), so each point runs long enough for MIN_RATE_POINT_REQUESTS, within
+    // four times the usual point.
+    let needed = Duration::from_secs_f64(MIN_RATE_POINT_REQUESTS / rate.max(0.001));
+    let duration = needed.clamp(config.point, config.point * 4);
+    let measurement = open_loop(op.clone(), rate, config.warmup, duration, config.seed).await;
     print_point(&format!("open, {rate:>6.0}/s"), &measurement);
     let kept_up = measurement.throughput() >= 0.95 * rate;
-    let passed = measurement.errors == 0 && kept_up && measurement.percentile_ms(99.0) <= P99_TARGET_MS;
+    // Far over the target is saturation too, not a pause.
+    let saturated = measurement.percentile_ms(99.0) > 5.0 * P99_TARGET_MS;
+    let outcome = if measurement.errors > 0 || !kept_up || saturated {
+        RatePoint::Overloaded
+    } else if measurement.percentile_ms(99.0) <= P99_TARGET_MS {
+        RatePoint::Passed
+    } else {
+        RatePoint::Missed
+    };
     tried.push(measurement);
-    passed
+    outcome
 }
 
 fn make_operation(

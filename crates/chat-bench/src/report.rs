@@ -209,8 +209,9 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
             ),
             None => writeln!(
                 out,
-                "- **100K+ conversation loads a minute** ({}): even the lowest rate tried missed p99 <= {P99_TARGET_MS:.0} ms ({tried} rate(s) tried): does not hold on this machine.",
-                sustained.system.label()
+                "- **100K+ conversation loads a minute** ({}): even the lowest rate, {:.0}/s, missed p99 <= {P99_TARGET_MS:.0} ms ({tried} rate(s) tried): does not hold on this machine.",
+                sustained.system.label(),
+                config.load_rate_ladder.first().copied().unwrap_or(0.0)
             ),
         };
     }
