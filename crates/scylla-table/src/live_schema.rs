@@ -160,12 +160,16 @@ impl fmt::Display for SchemaMismatch {
 
 /// The key role of a derived column, written the way the mismatch messages show it.
 pub(crate) fn expected_role(table: &TableSchema, column: &scylla_table_schema::Column) -> String {
-    let index = |mut columns: Box<dyn Iterator<Item = &scylla_table_schema::Column> + '_>| {
-        columns.position(|other| other.name == column.name).unwrap_or(0)
-    };
+    // The position within its part of the key, as system_schema numbers it.
+    let position = table
+        .columns
+        .iter()
+        .filter(|other| other.kind.system_schema_name() == column.kind.system_schema_name())
+        .position(|other| other.name == column.name)
+        .unwrap_or(0);
     match column.kind {
-        ColumnKind::PartitionKey => format!("partition key column #{}", index(Box::new(table.partition_key()))),
-        ColumnKind::Clustering(_) => format!("clustering column #{}", index(Box::new(table.clustering_columns()))),
+        ColumnKind::PartitionKey => format!("partition key column #{position}"),
+        ColumnKind::Clustering(_) => format!("clustering column #{position}"),
         ColumnKind::Static => "a static column".to_owned(),
         ColumnKind::Regular => "a regular column".to_owned(),
     }
