@@ -203,9 +203,13 @@ fn write_config(node: &NodeDir) -> Result<(), String> {
     for dir in [node.conf(), node.data(), node.logs()] {
         fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     }
+    let tls = crate::node_tls::NodeTls::new(&node.root);
+    tls.ensure()?;
     let yaml = read(&templates.join("cassandra.yaml"))?
         .replace("@DATA@", &node.data().display().to_string())
-        .replace("@PORT@", &CQL_PORT.to_string());
+        .replace("@PORT@", &CQL_PORT.to_string())
+        .replace("@TLS_KEYSTORE@", &tls.keystore().display().to_string())
+        .replace("@TLS_PASSWORD@", crate::node_tls::STORE_PASSWORD);
     write(&node.conf().join("cassandra.yaml"), &yaml)?;
     write(&node.conf().join("logback.xml"), &read(&templates.join("logback.xml"))?)
 }

@@ -5,6 +5,7 @@ mod db;
 mod demo;
 mod gen_cql;
 mod migrate;
+mod node_tls;
 mod postgres;
 mod test;
 

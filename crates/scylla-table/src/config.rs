@@ -85,6 +85,9 @@ pub struct ConnectionConfig {
     pub consistency: ConsistencyLevels,
     /// How long to wait for the first connection before giving up.
     pub connect_timeout: Duration,
+    /// Connect over TLS, trusting the CA certificates in this PEM file (`SCYLLA_TLS_CA`).
+    #[cfg(feature = "tls")]
+    pub tls_ca_pem: Option<std::path::PathBuf>,
 }
 
 /// The contact point used when `SCYLLA_URI` is unset: the local node of `cargo xtask db up`.
@@ -99,12 +102,14 @@ impl ConnectionConfig {
             credentials: None,
             consistency: ConsistencyLevels::default(),
             connect_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls_ca_pem: None,
         }
     }
 
     /// Reads `SCYLLA_URI` (comma-separated `host:port`, default the local node),
     /// `SCYLLA_KEYSPACE` (default `default_keyspace`), `SCYLLA_REPLICATION` (default `simple:1`),
-    /// and `SCYLLA_USERNAME` / `SCYLLA_PASSWORD`.
+    /// `SCYLLA_USERNAME` / `SCYLLA_PASSWORD`, and `SCYLLA_TLS_CA` (with the `tls` feature).
     pub fn from_env(default_keyspace: &str) -> Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         let uri = var("SCYLLA_URI").unwrap_or_else(|| LOCAL_NODE.to_owned());
@@ -120,6 +125,16 @@ impl ConnectionConfig {
             ConnectionConfig::new(contact_points, var("SCYLLA_KEYSPACE").unwrap_or(default_keyspace.into()));
         if let Some(replication) = var("SCYLLA_REPLICATION") {
             config.replication = Replication::parse(&replication)?;
+        }
+        #[cfg(feature = "tls")]
+        {
+            config.tls_ca_pem = var("SCYLLA_TLS_CA").map(std::path::PathBuf::from);
+        }
+        #[cfg(not(feature = "tls"))]
+        if var("SCYLLA_TLS_CA").is_some() {
+            return Err(Error::Config(
+                "SCYLLA_TLS_CA is set, but this build has no TLS: enable the `tls` feature of scylla-table".into(),
+            ));
         }
         match (var("SCYLLA_USERNAME"), var("SCYLLA_PASSWORD")) {
             (Some(user), Some(password)) => config.credentials = Some((user, password)),

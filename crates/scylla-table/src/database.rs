@@ -34,6 +34,10 @@ impl Database {
         if let Some((user, password)) = &config.credentials {
             builder = builder.user(user, password);
         }
+        #[cfg(feature = "tls")]
+        if let Some(ca) = &config.tls_ca_pem {
+            builder = builder.tls_context(Some(crate::tls::client_config(ca)?));
+        }
         let session = builder
             .build()
             .await

@@ -41,6 +41,8 @@ mod row;
 mod table;
 mod table_ops;
 mod text_enum;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use batch::Batch;
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, LOCAL_NODE};

@@ -8,3 +8,4 @@ mod conversations;
 mod operations;
 mod round_trip;
 mod schema;
+mod tls;
