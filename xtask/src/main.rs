@@ -18,7 +18,8 @@ usage: cargo xtask <command>
 commands:
   demo                write a sample conversation tree and run the three read patterns
   gen-cql [--check]   write schema/ from the table structs; --check fails if it is stale
-  test                fmt check, clippy, and every test, against a live node
+  test                fmt check, schema freshness, clippy, and every test, the live ones
+                      against the local Cassandra node and PostgreSQL (started if needed)
   db up|down|status   start, stop or show the local Cassandra node (127.0.0.1:9042) and
                       PostgreSQL server (127.0.0.1:54329, for the benchmark)
   bench [--quick] [--reload]
