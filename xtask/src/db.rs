@@ -255,41 +255,49 @@ fn jvm_args(node: &NodeDir) -> Result<Vec<String>, String> {
     .into_iter()
     .map(str::to_owned)
     .collect();
-    for export in [
-        "java.base/jdk.internal.misc",
-        "java.base/jdk.internal.ref",
-        "java.base/sun.nio.ch",
-        "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-        "java.rmi/sun.rmi.registry",
-        "java.rmi/sun.rmi.server",
-        "java.sql/java.sql",
-        "java.base/java.lang.ref",
-        "jdk.unsupported/sun.misc",
-    ] {
-        args.push("--add-exports".to_owned());
-        args.push(format!("{export}=ALL-UNNAMED"));
-    }
-    for open in [
-        "java.base/java.lang.module",
-        "java.base/jdk.internal.loader",
-        "java.base/jdk.internal.ref",
-        "java.base/jdk.internal.reflect",
-        "java.base/jdk.internal.math",
-        "java.base/jdk.internal.module",
-        "java.base/jdk.internal.util.jar",
-        "jdk.management/com.sun.management.internal",
-        "java.base/sun.nio.ch",
-        "java.base/java.io",
-        "java.base/java.nio",
-        "java.base/java.lang",
-        "java.base/java.lang.reflect",
-        "java.base/java.util",
-        "java.base/java.util.concurrent",
-        "java.base/java.util.concurrent.atomic",
-        "java.base/java.math",
-    ] {
-        args.push("--add-opens".to_owned());
-        args.push(format!("{open}=ALL-UNNAMED"));
+    let module_flags: [(&str, &[&str]); 2] = [
+        (
+            "--add-exports",
+            &[
+                "java.base/jdk.internal.misc",
+                "java.base/jdk.internal.ref",
+                "java.base/sun.nio.ch",
+                "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+                "java.rmi/sun.rmi.registry",
+                "java.rmi/sun.rmi.server",
+                "java.sql/java.sql",
+                "java.base/java.lang.ref",
+                "jdk.unsupported/sun.misc",
+            ],
+        ),
+        (
+            "--add-opens",
+            &[
+                "java.base/java.lang.module",
+                "java.base/jdk.internal.loader",
+                "java.base/jdk.internal.ref",
+                "java.base/jdk.internal.reflect",
+                "java.base/jdk.internal.math",
+                "java.base/jdk.internal.module",
+                "java.base/jdk.internal.util.jar",
+                "jdk.management/com.sun.management.internal",
+                "java.base/sun.nio.ch",
+                "java.base/java.io",
+                "java.base/java.nio",
+                "java.base/java.lang",
+                "java.base/java.lang.reflect",
+                "java.base/java.util",
+                "java.base/java.util.concurrent",
+                "java.base/java.util.concurrent.atomic",
+                "java.base/java.math",
+            ],
+        ),
+    ];
+    for (flag, modules) in module_flags {
+        for module in modules {
+            args.push(flag.to_owned());
+            args.push(format!("{module}=ALL-UNNAMED"));
+        }
     }
     args.push(format!("-javaagent:{}", jamm.display()));
     args.push(format!("-Dcassandra.config=file://{}", conf.join("cassandra.yaml").display()));

@@ -521,9 +521,8 @@ fn print_point(label: &str, measurement: &Measurement) {
 
 async fn scylla_has(db: &Database, config: &ConnectionConfig, marker: &str) -> bool {
     let query = format!("SELECT marker FROM {}.bench_info WHERE name = 'dataset'", config.keyspace);
-    let Ok(result) = db.session().query_unpaged(query, ()).await else { return false };
-    let Ok(rows) = result.into_rows_result() else { return false };
-    matches!(rows.maybe_first_row::<(String,)>(), Ok(Some((found,))) if found == marker)
+    // A missing table or keyspace means "not loaded", like a different marker.
+    matches!(db.query_rows::<(String,)>(&query, ()).await.as_deref(), Ok([(found,)]) if found == marker)
 }
 
 async fn postgres_has(client: &tokio_postgres::Client, schema: &str, marker: &str) -> bool {

@@ -55,27 +55,17 @@ type TurnRow = (String, String, Option<String>, String, Option<String>);
 /// Audits the given sessions in the database's keyspace.
 pub async fn audit_sessions(db: &Database, session_uids: &[String]) -> Result<AuditReport, Error> {
     let keyspace = db.keyspace();
-    let query = |cql: String| async move {
-        db.session()
-            .query_unpaged(cql.clone(), ())
-            .await
-            .map_err(|source| Error::Query { action: format!("audit query `{cql}`"), source: source.into() })
-    };
-    let rows_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::Query { action: "audit".into(), source };
     let mut report = AuditReport { sessions: session_uids.len(), ..AuditReport::default() };
     for session_uid in session_uids {
-        let literal = session_uid.replace('\'', "''");
-        let turns: Vec<TurnRow> = query(format!(
-            "SELECT session_uid, turn_uid, parent_uid, turn_type, active_child FROM {keyspace}.turns_by_session \
-             WHERE session_uid = '{literal}'"
-        ))
-        .await?
-        .into_rows_result()
-        .map_err(|source| rows_error(source.into()))?
-        .rows::<TurnRow>()
-        .map_err(|source| rows_error(source.into()))?
-        .collect::<Result<_, _>>()
-        .map_err(|source| rows_error(source.into()))?;
+        let turns: Vec<TurnRow> = db
+            .query_rows(
+                &format!(
+                    "SELECT session_uid, turn_uid, parent_uid, turn_type, active_child FROM {keyspace}.turns_by_session \
+                     WHERE session_uid = ?"
+                ),
+                (session_uid,),
+            )
+            .await?;
         report.turns += turns.len();
 
         let mut children: HashMap<String, Vec<String>> = HashMap::new();
@@ -84,17 +74,14 @@ pub async fn audit_sessions(db: &Database, session_uids: &[String]) -> Result<Au
             children.entry(key).or_default().push(turn_uid.clone());
         }
         for (parent_key, expected) in &children {
-            let literal = parent_key.replace('\'', "''");
-            let branch: Vec<(String, String, String)> = query(format!(
-                "SELECT turn_uid, session_uid, turn_type FROM {keyspace}.turns_by_parent WHERE parent_uid = '{literal}'"
-            ))
-            .await?
-            .into_rows_result()
-            .map_err(|source| rows_error(source.into()))?
-            .rows::<(String, String, String)>()
-            .map_err(|source| rows_error(source.into()))?
-            .collect::<Result<_, _>>()
-            .map_err(|source| rows_error(source.into()))?;
+            let branch: Vec<(String, String, String)> = db
+                .query_rows(
+                    &format!(
+                        "SELECT turn_uid, session_uid, turn_type FROM {keyspace}.turns_by_parent WHERE parent_uid = ?"
+                    ),
+                    (parent_key,),
+                )
+                .await?;
             report.branch_rows += branch.len();
             for turn_uid in expected {
                 let turn_type = turns.iter().find(|turn| &turn.1 == turn_uid).map(|turn| turn.3.clone());
@@ -129,17 +116,15 @@ pub async fn audit_sessions(db: &Database, session_uids: &[String]) -> Result<Au
             if turn_type != "agent" {
                 continue;
             }
-            let literal = turn_uid.replace('\'', "''");
-            let indexes: Vec<i32> =
-                query(format!("SELECT idx FROM {keyspace}.steps_by_turn WHERE turn_uid = '{literal}'"))
-                    .await?
-                    .into_rows_result()
-                    .map_err(|source| rows_error(source.into()))?
-                    .rows::<(i32,)>()
-                    .map_err(|source| rows_error(source.into()))?
-                    .map(|row| row.map(|(idx,)| idx))
-                    .collect::<Result<_, _>>()
-                    .map_err(|source| rows_error(source.into()))?;
+            let indexes: Vec<i32> = db
+                .query_rows::<(i32,)>(
+                    &format!("SELECT idx FROM {keyspace}.steps_by_turn WHERE turn_uid = ?"),
+                    (turn_uid,),
+                )
+                .await?
+                .into_iter()
+                .map(|(idx,)| idx)
+                .collect();
             report.steps += indexes.len();
             if indexes.iter().enumerate().any(|(position, idx)| i32::try_from(position).ok() != Some(*idx)) {
                 report.findings.push(Finding::StepGap { turn_uid: turn_uid.clone(), indexes });

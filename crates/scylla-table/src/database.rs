@@ -8,6 +8,9 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
 use scylla_table_schema::{create_keyspace_cql, quote_if_needed, StatementKind, TableSchema};
 
+use scylla::deserialize::row::DeserializeRow;
+use scylla::serialize::row::SerializeRow;
+
 use crate::config::{ConnectionConfig, ConsistencyLevels};
 use crate::error::{Error, Result};
 use crate::live_schema::{read_live_table, SchemaMismatch};
@@ -142,6 +145,15 @@ impl Database {
         Ok(plan)
     }
 
+    /// Runs one CQL statement with `values` bound to its markers, and reads every row as `R`.
+    /// For plain CQL outside a table struct: `system_schema`, audits, ad-hoc checks.
+    pub async fn query_rows<R>(&self, cql: &str, values: impl SerializeRow) -> Result<Vec<R>>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        query_rows(&self.session, cql, values).await
+    }
+
     /// Drops a keyspace and everything in it. For tests and demos.
     pub async fn drop_keyspace(&self, keyspace: &str) -> Result<()> {
         self.run_ddl(&format!("DROP KEYSPACE IF EXISTS {}", quote_if_needed(keyspace))).await
@@ -177,4 +189,16 @@ impl Database {
     pub fn prepared_count(&self) -> usize {
         self.prepared.lock().unwrap_or_else(|poison| poison.into_inner()).len()
     }
+}
+
+/// [`Database::query_rows`] on a bare session. Every failure names the statement.
+pub(crate) async fn query_rows<R>(session: &Session, cql: &str, values: impl SerializeRow) -> Result<Vec<R>>
+where
+    R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+{
+    let failed = |source: crate::error::DriverError| Error::query(format!("`{cql}`"), source);
+    let result = session.query_unpaged(cql, values).await.map_err(|source| failed(source.into()))?;
+    let rows = result.into_rows_result().map_err(|source| failed(source.into()))?;
+    let rows = rows.rows::<R>().map_err(|source| failed(source.into()))?;
+    rows.collect::<std::result::Result<Vec<R>, _>>().map_err(|source| failed(source.into()))
 }

@@ -6,7 +6,8 @@ use std::fmt;
 use scylla::client::session::Session;
 use scylla_table_schema::{ClusteringOrder, ColumnKind, CqlType, TableSchema};
 
-use crate::error::{Error, Result};
+use crate::database::query_rows;
+use crate::error::Result;
 
 /// One column as `system_schema.columns` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,47 +43,34 @@ impl LiveTable {
 
 /// Reads one table, or `None` if it does not exist.
 pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> Result<Option<LiveTable>> {
-    let what = format!("reading the live schema of {keyspace}.{table}");
-    let options = session
-        .query_unpaged(
-            "SELECT default_time_to_live, gc_grace_seconds, comment, compaction FROM system_schema.tables \
-             WHERE keyspace_name = ? AND table_name = ?",
-            (keyspace, table),
-        )
-        .await
-        .map_err(|source| Error::query(&what, source))?
-        .into_rows_result()
-        .map_err(|source| Error::query(&what, source))?;
-    let Some((default_time_to_live, gc_grace_seconds, comment, compaction)) = options
-        .maybe_first_row::<(Option<i32>, Option<i32>, Option<String>, Option<HashMap<String, String>>)>()
-        .map_err(|source| Error::query(&what, source))?
-    else {
+    type OptionsRow = (Option<i32>, Option<i32>, Option<String>, Option<HashMap<String, String>>);
+    let options: Vec<OptionsRow> = query_rows(
+        session,
+        "SELECT default_time_to_live, gc_grace_seconds, comment, compaction FROM system_schema.tables \
+         WHERE keyspace_name = ? AND table_name = ?",
+        (keyspace, table),
+    )
+    .await?;
+    let Some((default_time_to_live, gc_grace_seconds, comment, compaction)) = options.into_iter().next() else {
         return Ok(None);
     };
-    let rows = session
-        .query_unpaged(
-            "SELECT column_name, kind, position, type, clustering_order FROM system_schema.columns \
-             WHERE keyspace_name = ? AND table_name = ?",
-            (keyspace, table),
-        )
-        .await
-        .map_err(|source| Error::query(&what, source))?
-        .into_rows_result()
-        .map_err(|source| Error::query(&what, source))?;
-    let columns = rows
-        .rows::<(String, String, i32, String, String)>()
-        .map_err(|source| Error::query(&what, source))?
-        .map(|row| {
-            row.map(|(name, kind, position, cql_type, clustering_order)| LiveColumn {
-                name,
-                kind,
-                position,
-                cql_type,
-                clustering_order,
-            })
+    let columns: Vec<(String, String, i32, String, String)> = query_rows(
+        session,
+        "SELECT column_name, kind, position, type, clustering_order FROM system_schema.columns \
+         WHERE keyspace_name = ? AND table_name = ?",
+        (keyspace, table),
+    )
+    .await?;
+    let columns = columns
+        .into_iter()
+        .map(|(name, kind, position, cql_type, clustering_order)| LiveColumn {
+            name,
+            kind,
+            position,
+            cql_type,
+            clustering_order,
         })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|source| Error::query(&what, source))?;
+        .collect();
     Ok(Some(LiveTable {
         keyspace: keyspace.to_owned(),
         name: table.to_owned(),
