@@ -45,3 +45,31 @@ pub fn postgres_connection() -> String {
         .filter(|url| !url.trim().is_empty())
         .unwrap_or_else(|| "host=127.0.0.1 port=54329 user=postgres dbname=chat".to_owned())
 }
+
+/// A PostgreSQL schema that exists only for one test, with the relational store applied to it.
+pub struct TestSchema {
+    pub store: conversation_pg::PgStore,
+}
+
+impl TestSchema {
+    /// Connects to `POSTGRES_URL` (default: the server of `cargo xtask db up`) and applies the
+    /// relational schema to a fresh schema named after the test.
+    pub async fn new(test_name: &str) -> TestSchema {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let prefix: String = test_name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(30).collect();
+        let schema = format!("t_{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+            .to_ascii_lowercase();
+        let config = conversation_pg::PgConfig::new(postgres_connection(), schema).with_pool_size(8);
+        let store = conversation_pg::PgStore::connect(&config).await.unwrap_or_else(|error| {
+            panic!("live tests need PostgreSQL: {error}\n(run them with `cargo xtask test`, which starts one)")
+        });
+        store.drop_schema().await.expect("a stale test schema can be dropped");
+        store.apply_schema().await.expect("the relational schema applies");
+        TestSchema { store }
+    }
+
+    /// Drops the schema. Call it at the end of the test.
+    pub async fn drop(self) {
+        self.store.drop_schema().await.expect("the test schema can be dropped");
+    }
+}

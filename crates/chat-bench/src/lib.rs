@@ -5,14 +5,15 @@
 //! stores (or reuses it), drives each pattern in closed loop at several concurrencies and in open
 //! loop at fixed rates, and writes `target/bench/report.md` and PNG plots.
 
-pub mod dataset;
 pub mod driver;
 pub mod plot;
 pub mod postgres_side;
 pub mod progress;
 pub mod report;
-pub mod rng;
 pub mod scylla_side;
+
+pub use chat_dataset as dataset;
+pub use chat_dataset::rng;
 
 use std::path::PathBuf;
 use std::sync::Arc;

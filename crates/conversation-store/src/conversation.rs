@@ -31,6 +31,33 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// Builds the tree from a session's turns in clustering order (`created_at`, then
+    /// `turn_uid`) and, for each turn, its steps by idx. Every store loads through this, so the
+    /// same rows give the same conversation whatever database they came from.
+    pub fn assemble(
+        session: Session,
+        active_root: Option<&str>,
+        turns: Vec<TurnBySession>,
+        steps_of_turns: Vec<Vec<StepByTurn>>,
+    ) -> Conversation {
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for turn in &turns {
+            if let Some(parent) = &turn.parent_uid {
+                children.entry(parent.clone()).or_default().push(turn.turn_uid.clone());
+            }
+        }
+        let conversation_turns: Vec<ConversationTurn> = turns
+            .into_iter()
+            .zip(steps_of_turns)
+            .map(|(turn, steps)| {
+                let children = children.remove(turn.turn_uid.as_str()).unwrap_or_default();
+                ConversationTurn { turn, steps, children }
+            })
+            .collect();
+        let active_path = active_path(&conversation_turns, active_root);
+        Conversation { session, turns: conversation_turns, active_path }
+    }
+
     pub fn turn(&self, turn_uid: &str) -> Option<&ConversationTurn> {
         self.turns.iter().find(|turn| turn.turn.turn_uid == turn_uid)
     }
@@ -76,23 +103,7 @@ impl ConversationStore {
         .try_collect()
         .await?;
 
-        let mut children: HashMap<&str, Vec<String>> = HashMap::new();
-        for turn in &turns {
-            if let Some(parent) = &turn.parent_uid {
-                children.entry(parent.as_str()).or_default().push(turn.turn_uid.clone());
-            }
-        }
-        let conversation_turns: Vec<ConversationTurn> = turns
-            .iter()
-            .zip(steps_of_turns)
-            .map(|(turn, steps)| ConversationTurn {
-                turn: turn.clone(),
-                steps,
-                children: children.remove(turn.turn_uid.as_str()).unwrap_or_default(),
-            })
-            .collect();
-        let active_path = active_path(&conversation_turns, owner.active_root.as_deref());
-        Ok(Conversation { session, turns: conversation_turns, active_path })
+        Ok(Conversation::assemble(session, owner.active_root.as_deref(), turns, steps_of_turns))
     }
 }
 

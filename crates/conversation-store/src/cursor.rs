@@ -13,6 +13,22 @@ pub struct SessionCursor {
 }
 
 impl SessionCursor {
+    /// The cursor that continues after `session`: pages sort by `created_at` descending, then
+    /// `session_uid` ascending.
+    pub fn after(session: &crate::Session) -> SessionCursor {
+        SessionCursor { created_at: session.created_at, session_uid: session.session_uid.clone() }
+    }
+
+    /// The `created_at` of the last session already returned.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// The `session_uid` of the last session already returned.
+    pub fn session_uid(&self) -> &str {
+        &self.session_uid
+    }
+
     /// The cursor as URL-safe text.
     pub fn encode(&self) -> String {
         let raw = format!("{}:{}", self.created_at.timestamp_millis(), self.session_uid);

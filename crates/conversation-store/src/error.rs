@@ -28,6 +28,11 @@ pub enum StoreError {
     /// The database failed; the message says what to do.
     #[error(transparent)]
     Database(#[from] scylla_table::Error),
+
+    /// The relational database failed or could not be reached. Nothing of the change was kept:
+    /// relational writes are transactions.
+    #[error("PostgreSQL: {action} failed: {source}")]
+    Relational { action: String, source: scylla_table::DriverError },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -66,6 +66,7 @@
 //! # }
 //! ```
 
+mod api;
 pub mod audit;
 mod conversation;
 mod cursor;
@@ -77,10 +78,11 @@ mod store;
 mod tables;
 mod turns;
 
+pub use api::ConversationApi;
 pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
 pub use cursor::SessionCursor;
 pub use error::{StoreError, StoreResult};
-pub use store::{ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE};
+pub use store::{new_id, now_millis, ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE};
 pub use tables::{
     all_tables, query_tables, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
     SessionOwnerPartitionKey, SessionOwnerPrimaryKey, StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey,

@@ -14,7 +14,8 @@ pub const MAX_ID_BYTES: usize = 128;
 /// The most sessions one page of `recent_sessions` returns.
 pub const MAX_PAGE_SIZE: usize = 100;
 
-pub(crate) fn check_text(field: &'static str, value: &str, max_bytes: usize) -> StoreResult<()> {
+/// Checks a text field: not blank, at most `max_bytes`.
+pub fn check_text(field: &'static str, value: &str, max_bytes: usize) -> StoreResult<()> {
     if value.trim().is_empty() {
         return Err(StoreError::InvalidInput { field, reason: "must not be empty".into() });
     }
@@ -27,7 +28,8 @@ pub(crate) fn check_text(field: &'static str, value: &str, max_bytes: usize) -> 
     Ok(())
 }
 
-pub(crate) fn check_title(title: &str) -> StoreResult<()> {
+/// Checks a session title: not blank, at most [`MAX_TITLE_CHARS`].
+pub fn check_title(title: &str) -> StoreResult<()> {
     check_text("title", title, MAX_TITLE_CHARS * 4)?;
     let chars = title.chars().count();
     if chars > MAX_TITLE_CHARS {
@@ -39,10 +41,30 @@ pub(crate) fn check_title(title: &str) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) fn check_id(field: &'static str, id: &str) -> StoreResult<()> {
+/// Checks an id: not blank, at most [`MAX_ID_BYTES`], no control characters.
+pub fn check_id(field: &'static str, id: &str) -> StoreResult<()> {
     check_text(field, id, MAX_ID_BYTES)?;
     if id.chars().any(char::is_control) {
         return Err(StoreError::InvalidInput { field, reason: "must not contain control characters".into() });
+    }
+    Ok(())
+}
+
+/// Checks a page size of `recent_sessions`: 1 to [`MAX_PAGE_SIZE`].
+pub fn check_page_size(page_size: usize) -> StoreResult<()> {
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(StoreError::InvalidInput {
+            field: "page_size",
+            reason: format!("must be 1 to {MAX_PAGE_SIZE}, not {page_size}"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a step index: 0 or more.
+pub fn check_step_idx(idx: i32) -> StoreResult<()> {
+    if idx < 0 {
+        return Err(StoreError::InvalidInput { field: "idx", reason: format!("must be 0 or more, not {idx}") });
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! Every id is derived from the account, so writing the sample twice changes nothing: the second
 //! run retries the same writes.
 
+use crate::api::ConversationApi;
 use crate::error::StoreResult;
-use crate::store::ConversationStore;
 
 /// Step type codes used by the sample (`steps_by_turn.tpe`).
 pub mod step_type {
@@ -28,13 +28,13 @@ pub struct Sample {
     pub edited_session: String,
 }
 
-struct Writer<'a> {
-    store: &'a ConversationStore,
+struct Writer<'a, S> {
+    store: &'a S,
     account: &'a str,
     session: String,
 }
 
-impl Writer<'_> {
+impl<S: ConversationApi> Writer<'_, S> {
     fn id(&self, name: &str) -> String {
         format!("{}-{name}", self.session)
     }
@@ -61,19 +61,19 @@ impl Writer<'_> {
     }
 }
 
-async fn session<'a>(
-    store: &'a ConversationStore,
+async fn session<'a, S: ConversationApi>(
+    store: &'a S,
     account: &'a str,
     name: &str,
     title: &str,
-) -> StoreResult<Writer<'a>> {
+) -> StoreResult<Writer<'a, S>> {
     let session = format!("{account}-{name}");
     store.create_session_with_id(account, &session, title).await?;
     Ok(Writer { store, account, session })
 }
 
-/// Writes the sample conversations for `account_uid`.
-pub async fn write_sample(store: &ConversationStore, account_uid: &str) -> StoreResult<Sample> {
+/// Writes the sample conversations for `account_uid`, through any store.
+pub async fn write_sample(store: &impl ConversationApi, account_uid: &str) -> StoreResult<Sample> {
     use step_type::{ANSWER, THOUGHT, TOOL_CALL};
 
     let report = session(store, account_uid, "weekly-report", "Weekly report draft").await?;

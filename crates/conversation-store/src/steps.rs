@@ -3,7 +3,7 @@
 use scylla_table::InsertOutcome;
 
 use crate::error::{StoreError, StoreResult};
-use crate::limits::{check_text, MAX_STEP_CONTENT_BYTES};
+use crate::limits::{check_step_idx, check_text, MAX_STEP_CONTENT_BYTES};
 use crate::store::{now_millis, ConversationStore};
 use crate::tables::{StepByTurn, StepByTurnPrimaryKey, TurnType};
 
@@ -24,9 +24,7 @@ impl ConversationStore {
         content: &str,
     ) -> StoreResult<StepByTurn> {
         check_text("content", content, MAX_STEP_CONTENT_BYTES)?;
-        if idx < 0 {
-            return Err(StoreError::InvalidInput { field: "idx", reason: format!("must be 0 or more, not {idx}") });
-        }
+        check_step_idx(idx)?;
         let owner = self.owned_session(account_uid, session_uid).await?;
         let turn = self.located_turn(&owner, turn_uid).await?;
         if turn.turn_type != TurnType::Agent {

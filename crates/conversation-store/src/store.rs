@@ -6,7 +6,7 @@ use scylla_table::{ClusteringSlice, ConsistencyLevels, Database, InsertOutcome, 
 
 use crate::cursor::SessionCursor;
 use crate::error::{StoreError, StoreResult};
-use crate::limits::{check_id, check_title, MAX_PAGE_SIZE};
+use crate::limits::{check_id, check_page_size, check_title};
 use crate::tables::{
     all_tables, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepByTurn, TurnByParent,
     TurnBySession, TurnLocation,
@@ -70,13 +70,15 @@ pub struct ConversationStore {
     pub(crate) tables: StoreTables,
 }
 
-/// Timestamps are stored with millisecond precision; values are truncated to match, so what is
-/// written compares equal to what is read back.
-pub(crate) fn now_millis() -> DateTime<Utc> {
+/// The current time at the precision every store keeps (milliseconds): CQL timestamps have
+/// millisecond precision, so values are truncated to make what is written compare equal to what
+/// is read back, in every store.
+pub fn now_millis() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default()
 }
 
-pub(crate) fn new_id() -> String {
+/// A new random id for a session or turn.
+pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
@@ -180,7 +182,7 @@ impl ConversationStore {
     }
 
     /// The account's sessions, newest first, leaving out soft-deleted ones. `page_size` is 1 to
-    /// [`MAX_PAGE_SIZE`] ([`DEFAULT_PAGE_SIZE`] is the usual choice); pass the previous page's
+    /// [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE) ([`DEFAULT_PAGE_SIZE`] is the usual choice); pass the previous page's
     /// `next` to continue.
     pub async fn recent_sessions(
         &self,
@@ -189,12 +191,7 @@ impl ConversationStore {
         after: Option<&SessionCursor>,
     ) -> StoreResult<SessionPage> {
         check_id("account_uid", account_uid)?;
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(StoreError::InvalidInput {
-                field: "page_size",
-                reason: format!("must be 1 to {MAX_PAGE_SIZE}, not {page_size}"),
-            });
-        }
+        check_page_size(page_size)?;
         let partition = crate::tables::SessionByUserPartitionKey { account_uid: account_uid.to_owned() };
         let mut position = after.cloned();
         let mut fetch = i32::try_from(page_size * 2).unwrap_or(i32::MAX);

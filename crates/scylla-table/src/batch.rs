@@ -3,14 +3,19 @@
 
 use std::any::Any;
 
+use scylla::frame::response::result::ColumnType;
+use scylla::serialize::value::SerializeValue;
+use scylla::serialize::writers::{CellWriter, WrittenCellProof};
+use scylla::serialize::SerializationError;
 use scylla::statement::batch::{Batch as DriverBatch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::value::MaybeUnset;
 use scylla_table_schema::StatementKind;
 
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::table::{ColumnValue, ScyllaTable, TableKey};
-use crate::table_ops::{column_index, update_values};
+use crate::table_ops::{column_index, update_values, WriteOptions};
 
 /// A batch of writes built from table rows. Create one with [`Database::logged_batch`] or
 /// [`Database::unlogged_batch`].
@@ -18,12 +23,14 @@ pub struct Batch<'a> {
     db: &'a Database,
     logged: bool,
     statements: Vec<PreparedStatement>,
-    values: Vec<Vec<ColumnValue<'a>>>,
+    values: Vec<Vec<BoundValue<'a>>>,
     /// Whether the statements so far are counter updates; batches cannot mix the two.
     counter: Option<bool>,
     /// For an unlogged batch: the table and partition key every statement must share.
     partition: Option<(&'static str, Box<dyn Any + Send + Sync>)>,
     timestamp: Option<i64>,
+    /// Whether a statement carries its own `USING TIMESTAMP`: then the batch must not have one.
+    statement_timestamps: bool,
 }
 
 impl Database {
@@ -49,6 +56,7 @@ impl<'a> Batch<'a> {
             counter: None,
             partition: None,
             timestamp: None,
+            statement_timestamps: false,
         }
     }
 
@@ -69,6 +77,17 @@ impl<'a> Batch<'a> {
 
     pub async fn insert<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
         self.push::<T>(StatementKind::Insert, row.column_values(), &row.partition_key()).await
+    }
+
+    /// Writes a whole row with its own TTL and/or timestamp (`INSERT ... USING TTL ? AND
+    /// TIMESTAMP ?`). Rows of one batch can then carry different timestamps; such a batch cannot
+    /// also have [`Batch::with_timestamp`].
+    pub async fn insert_with<T: ScyllaTable>(&mut self, row: &'a T, options: WriteOptions) -> Result<()> {
+        let mut values = bind(row.column_values());
+        values.push(BoundValue::Ttl(options.ttl.map_or(MaybeUnset::Unset, MaybeUnset::Set)));
+        values.push(BoundValue::Using(options.timestamp.map_or(MaybeUnset::Unset, MaybeUnset::Set)));
+        self.statement_timestamps |= options.timestamp.is_some();
+        self.push_bound::<T>(StatementKind::InsertUsing, values, &row.partition_key()).await
     }
 
     pub async fn update<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
@@ -93,10 +112,24 @@ impl<'a> Batch<'a> {
         self.push::<T>(StatementKind::DeleteRow, key.key_values(), partition).await
     }
 
+    /// Deletes a whole partition.
+    pub async fn delete_partition<T: ScyllaTable>(&mut self, partition: &'a T::PartitionKey) -> Result<()> {
+        self.push::<T>(StatementKind::DeletePartition, partition.key_values(), partition).await
+    }
+
     async fn push<T: ScyllaTable>(
         &mut self,
         kind: StatementKind,
         values: Vec<ColumnValue<'a>>,
+        partition: &T::PartitionKey,
+    ) -> Result<()> {
+        self.push_bound::<T>(kind, bind(values), partition).await
+    }
+
+    async fn push_bound<T: ScyllaTable>(
+        &mut self,
+        kind: StatementKind,
+        values: Vec<BoundValue<'a>>,
         partition: &T::PartitionKey,
     ) -> Result<()> {
         let schema = T::table_schema();
@@ -147,7 +180,15 @@ impl<'a> Batch<'a> {
         }
         batch.set_consistency(self.db.consistency().write);
         batch.set_is_idempotent(self.counter != Some(true));
-        batch.set_timestamp(Some(self.timestamp.unwrap_or_else(now_micros)));
+        if self.statement_timestamps {
+            if self.timestamp.is_some() {
+                return Err(Error::InvalidBatch(
+                    "a batch whose rows carry their own timestamps cannot also have one of its own".into(),
+                ));
+            }
+        } else {
+            batch.set_timestamp(Some(self.timestamp.unwrap_or_else(now_micros)));
+        }
         self.db
             .session()
             .batch(&batch, self.values)
@@ -155,6 +196,32 @@ impl<'a> Batch<'a> {
             .map_err(|source| Error::query(format!("{batch_type:?} batch"), source))?;
         Ok(())
     }
+}
+
+/// A value bound in a batch: a borrowed column value, or one the batch owns (a TTL or
+/// timestamp). Plain data, so a batch borrows its rows no longer than a `Vec` of references would.
+enum BoundValue<'a> {
+    Column(ColumnValue<'a>),
+    Using(MaybeUnset<i64>),
+    Ttl(MaybeUnset<i32>),
+}
+
+impl SerializeValue for BoundValue<'_> {
+    fn serialize<'b>(
+        &self,
+        typ: &ColumnType,
+        writer: CellWriter<'b>,
+    ) -> std::result::Result<WrittenCellProof<'b>, SerializationError> {
+        match self {
+            BoundValue::Column(value) => value.serialize(typ, writer),
+            BoundValue::Using(value) => value.serialize(typ, writer),
+            BoundValue::Ttl(value) => value.serialize(typ, writer),
+        }
+    }
+}
+
+fn bind(values: Vec<ColumnValue<'_>>) -> Vec<BoundValue<'_>> {
+    values.into_iter().map(BoundValue::Column).collect()
 }
 
 pub(crate) fn now_micros() -> i64 {

@@ -3,6 +3,7 @@
 
 mod batches;
 mod bench;
+mod conformance;
 mod connection;
 mod conversations;
 mod operations;

@@ -1,7 +1,10 @@
-//! The deterministic data set: the same conversations, written to both stores.
+//! The deterministic data set of conversations that the benchmark and `chat-migrate seed`
+//! write: the same conversations in every store.
 //!
 //! Session `i` is generated from `seed + i` alone, so any session can be regenerated without the
 //! others, and two runs with the same scale and seed write identical data.
+
+pub mod rng;
 
 use chrono::{DateTime, Duration, Utc};
 use conversation_store::TurnType;

@@ -1,0 +1,331 @@
+//! Backfill: copies the history that predates dual-write, while dual-write runs.
+//!
+//! The session key space is split into ranges once (the plan, kept in PostgreSQL); each range is
+//! scanned by keyset (`uid > last ORDER BY uid`), a batch of whole sessions at a time, projected,
+//! and written with every row's version as its timestamp, so a backfilled copy never replaces a
+//! newer dual-written one. After each batch the range's checkpoint moves forward: a stopped
+//! backfill resumes after the last batch it finished, repeating at most the batches in flight.
+//! `--shard i/n` takes every n-th range, so several processes split the work.
+
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use conversation_pg::{PgStore, UidRange};
+use futures::{StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
+
+use crate::copier::ScyllaCopier;
+use crate::error::{pg_error, MigrateError, MigrateResult};
+use crate::progress;
+use crate::projection::project_snapshot;
+use crate::rate::RowRate;
+
+/// Which part of the work this process does: ranges whose index is `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    fn owns(self, range_index: i32) -> bool {
+        u32::try_from(range_index).is_ok_and(|index| index % self.count == self.index)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let invalid = || format!("`{text}` is not a shard: give i/n with 0 <= i < n, like 0/4 (the first of four)");
+        let (index, count) = text.split_once('/').ok_or_else(invalid)?;
+        let index: u32 = index.trim().parse().map_err(|_| invalid())?;
+        let count: u32 = count.trim().parse().map_err(|_| invalid())?;
+        if count == 0 || index >= count {
+            return Err(invalid());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// How a backfill runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillOptions {
+    /// Ranges the key space is split into, when the plan is first made.
+    pub ranges: u32,
+    pub shard: Shard,
+    /// ScyllaDB rows written per second at most.
+    pub rate: Option<NonZeroU32>,
+    /// Ranges scanned at once.
+    pub range_concurrency: usize,
+    /// Sessions written at once in each range.
+    pub session_concurrency: usize,
+    /// Sessions read from PostgreSQL per batch.
+    pub batch_sessions: i64,
+    /// Forget the plan and checkpoints and copy everything again.
+    pub restart: bool,
+    pub progress: bool,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> Self {
+        BackfillOptions {
+            ranges: 64,
+            shard: Shard::WHOLE,
+            rate: None,
+            range_concurrency: 4,
+            session_concurrency: 16,
+            batch_sessions: 64,
+            restart: false,
+            progress: false,
+        }
+    }
+}
+
+/// What a backfill did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// Ranges of this shard, and how many were already done when it started.
+    pub ranges: usize,
+    pub ranges_already_done: usize,
+    /// Whether it continued from checkpoints of an earlier run.
+    pub resumed: bool,
+    pub sessions: u64,
+    pub relational_rows: u64,
+    pub scylla_rows: u64,
+    /// Requests sent to ScyllaDB (each an unlogged batch of one partition's rows).
+    pub requests: u64,
+    pub elapsed: Duration,
+}
+
+impl BackfillReport {
+    pub fn rows_per_second(&self) -> f64 {
+        self.scylla_rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// One range of the plan and its checkpoint.
+#[derive(Debug, Clone)]
+struct PlannedRange {
+    index: i32,
+    lower: Option<String>,
+    upper: Option<String>,
+    last: Option<String>,
+    sessions: i64,
+    done: bool,
+}
+
+/// Makes the plan if there is none for `keyspace`, under a lock so that shards starting at once
+/// agree on it, and returns it.
+async fn plan(pg: &PgStore, keyspace: &str, options: &BackfillOptions) -> MigrateResult<(Vec<PlannedRange>, bool)> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await.map_err(pg_error("starting a transaction"))?;
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('backfill:' || $1))", &[&keyspace])
+        .await
+        .map_err(pg_error("locking the backfill plan"))?;
+    if options.restart {
+        tx.execute("DELETE FROM backfill_ranges WHERE keyspace = $1", &[&keyspace])
+            .await
+            .map_err(pg_error("forgetting the backfill plan"))?;
+    }
+    let existing: i64 = tx
+        .query_one("SELECT count(*) FROM backfill_ranges WHERE keyspace = $1", &[&keyspace])
+        .await
+        .map_err(pg_error("reading the backfill plan"))?
+        .get(0);
+    let resumed = existing > 0;
+    if !resumed {
+        let fractions: Vec<f64> = (1..options.ranges).map(|k| f64::from(k) / f64::from(options.ranges)).collect();
+        let boundaries: Option<Vec<String>> = tx
+            .query_one("SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY uid) FROM sessions", &[&fractions])
+            .await
+            .map_err(pg_error("splitting the sessions into ranges"))?
+            .get(0);
+        let mut boundaries = boundaries.unwrap_or_default();
+        boundaries.dedup();
+        let mut lower: Option<String> = None;
+        for (index, upper) in boundaries.into_iter().map(Some).chain(std::iter::once(None)).enumerate() {
+            let index = i32::try_from(index).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO backfill_ranges (keyspace, range_index, lower_uid, upper_uid) VALUES ($1, $2, $3, $4)",
+                &[&keyspace, &index, &lower, &upper],
+            )
+            .await
+            .map_err(pg_error("saving the backfill plan"))?;
+            lower = upper;
+        }
+    }
+    let rows = tx
+        .query(
+            "SELECT range_index, lower_uid, upper_uid, last_uid, sessions, done FROM backfill_ranges
+             WHERE keyspace = $1 ORDER BY range_index",
+            &[&keyspace],
+        )
+        .await
+        .map_err(pg_error("reading the backfill plan"))?;
+    tx.commit().await.map_err(pg_error("saving the backfill plan"))?;
+    let ranges = rows
+        .iter()
+        .map(|row| PlannedRange {
+            index: row.get(0),
+            lower: row.get(1),
+            upper: row.get(2),
+            last: row.get(3),
+            sessions: row.get(4),
+            done: row.get(5),
+        })
+        .filter(|range| options.shard.owns(range.index))
+        .collect();
+    Ok((ranges, resumed))
+}
+
+/// Totals shared by the range workers.
+#[derive(Default)]
+struct Counters {
+    sessions: AtomicU64,
+    relational_rows: AtomicU64,
+    scylla_rows: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Copies every session of this shard's ranges that is not yet copied. Run it again after a
+/// stop, and it continues from the checkpoints.
+pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOptions) -> MigrateResult<BackfillReport> {
+    if options.ranges == 0 || options.batch_sessions <= 0 {
+        return Err(MigrateError::InvalidInput("--ranges and --batch must be at least 1".into()));
+    }
+    let started = Instant::now();
+    let keyspace = copier.database().keyspace().to_owned();
+    let (ranges, resumed) = plan(pg, &keyspace, options).await?;
+    let pending: Vec<PlannedRange> = ranges.iter().filter(|range| !range.done).cloned().collect();
+    let remaining = remaining_sessions(pg, &pending).await?;
+    let bar = if options.progress { progress::bar(remaining, "sessions") } else { ProgressBar::hidden() };
+    if resumed {
+        tracing::info!(
+            done = ranges.len() - pending.len(),
+            of = ranges.len(),
+            sessions_done = ranges.iter().map(|range| range.sessions).sum::<i64>(),
+            "resuming the backfill from its checkpoints"
+        );
+    }
+    let counters = Counters::default();
+    let rate = options.rate.map(RowRate::new);
+    futures::stream::iter(pending)
+        .map(|range| copy_range(pg, copier, &keyspace, range, options, &counters, rate.as_ref(), &bar, started))
+        .buffer_unordered(options.range_concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    bar.finish_and_clear();
+    Ok(BackfillReport {
+        ranges: ranges.len(),
+        ranges_already_done: ranges.iter().filter(|range| range.done).count(),
+        resumed,
+        sessions: counters.sessions.load(Ordering::Relaxed),
+        relational_rows: counters.relational_rows.load(Ordering::Relaxed),
+        scylla_rows: counters.scylla_rows.load(Ordering::Relaxed),
+        requests: counters.requests.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn remaining_sessions(pg: &PgStore, pending: &[PlannedRange]) -> MigrateResult<u64> {
+    let client = pg.client().await?;
+    let mut total = 0;
+    for range in pending {
+        let after = range.last.as_ref().or(range.lower.as_ref());
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM sessions WHERE ($1::text IS NULL OR uid > $1) AND ($2::text IS NULL OR uid <= $2)",
+                &[&after, &range.upper],
+            )
+            .await
+            .map_err(pg_error("counting sessions to copy"))?
+            .get(0);
+        total += u64::try_from(count).unwrap_or(0);
+    }
+    Ok(total)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_range(
+    pg: &PgStore,
+    copier: &ScyllaCopier,
+    keyspace: &str,
+    range: PlannedRange,
+    options: &BackfillOptions,
+    counters: &Counters,
+    rate: Option<&RowRate>,
+    bar: &ProgressBar,
+    started: Instant,
+) -> MigrateResult<()> {
+    let mut after = range.last.clone().or(range.lower.clone());
+    loop {
+        let batch = pg
+            .snapshot_range(&UidRange { lower: after.clone(), upper: range.upper.clone() }, options.batch_sessions)
+            .await?;
+        let Some(last) = batch.last().map(|snapshot| snapshot.session.uid.clone()) else {
+            let client = pg.client().await?;
+            client
+                .execute(
+                    "UPDATE backfill_ranges SET done = true, updated_at = clock_timestamp()
+                     WHERE keyspace = $1 AND range_index = $2",
+                    &[&keyspace, &range.index],
+                )
+                .await
+                .map_err(pg_error("marking a range done"))?;
+            return Ok(());
+        };
+        let copies: Vec<_> = batch.iter().map(project_snapshot).collect();
+        let scylla_rows: usize = copies.iter().map(|copy| copy.scylla_rows()).sum();
+        let relational_rows: usize = batch.iter().map(|snapshot| snapshot.relational_rows()).sum();
+        if let Some(rate) = rate {
+            rate.wait_for(scylla_rows).await;
+        }
+        let requests: Vec<usize> = futures::stream::iter(&copies)
+            .map(|copy| copier.write_session_copy(copy))
+            .buffer_unordered(options.session_concurrency.max(1))
+            .try_collect()
+            .await?;
+        let sessions = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        let rows = i64::try_from(scylla_rows).unwrap_or(i64::MAX);
+        let client = pg.client().await?;
+        client
+            .execute(
+                "UPDATE backfill_ranges SET last_uid = $3, sessions = sessions + $4, rows = rows + $5,
+                     updated_at = clock_timestamp()
+                 WHERE keyspace = $1 AND range_index = $2",
+                &[&keyspace, &range.index, &last, &sessions, &rows],
+            )
+            .await
+            .map_err(pg_error("saving the range's checkpoint"))?;
+        counters.sessions.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        counters.relational_rows.fetch_add(relational_rows as u64, Ordering::Relaxed);
+        let total_rows = counters.scylla_rows.fetch_add(scylla_rows as u64, Ordering::Relaxed) + scylla_rows as u64;
+        counters.requests.fetch_add(requests.iter().sum::<usize>() as u64, Ordering::Relaxed);
+        bar.inc(batch.len() as u64);
+        bar.set_message(format!("{:.0} rows/s", total_rows as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+        after = Some(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_split_the_ranges() {
+        assert_eq!("1/4".parse::<Shard>(), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "1/0", "x/2", "1", "-1/2", ""] {
+            let error = bad.parse::<Shard>().unwrap_err();
+            assert!(error.contains("0/4"), "{bad}: {error}");
+        }
+        let shards = [Shard { index: 0, count: 3 }, Shard { index: 1, count: 3 }, Shard { index: 2, count: 3 }];
+        for range in 0..10 {
+            assert_eq!(shards.iter().filter(|shard| shard.owns(range)).count(), 1, "range {range}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Writing projected rows to ScyllaDB, each with its relational version as timestamp, and
+//! removing copies with tombstones.
+
+use std::collections::BTreeMap;
+
+use conversation_pg::SessionRow;
+use conversation_store::{
+    root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey,
+    SessionOwnerPrimaryKey, StepByTurn, StepByTurnPartitionKey, StoreTables, TurnByParent, TurnByParentPartitionKey,
+    TurnBySession, TurnBySessionPartitionKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey,
+};
+use futures::future::try_join_all;
+use scylla_table::{Batch, Database, Result, ScyllaTable, WriteOptions};
+
+use crate::projection::{SessionCopies, SessionCopy, StepCopy, TurnCopies};
+
+/// Rows per unlogged batch at most. Batches stay well under Cassandra's and ScyllaDB's batch
+/// size limits (50 KiB fails by default) even with long texts, which also get a batch of their own.
+const MAX_BATCH_ROWS: usize = 32;
+/// Estimated bytes per unlogged batch at most.
+const MAX_BATCH_BYTES: usize = 24 * 1024;
+
+/// Writes copies into the store's tables, at the database's write consistency (QUORUM by default).
+#[derive(Clone)]
+pub struct ScyllaCopier {
+    db: Database,
+    tables: StoreTables,
+}
+
+fn at(timestamp: i64) -> WriteOptions {
+    WriteOptions { ttl: None, timestamp: Some(timestamp) }
+}
+
+impl ScyllaCopier {
+    pub fn new(db: Database) -> ScyllaCopier {
+        ScyllaCopier { tables: StoreTables::new(&db), db }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn tables(&self) -> &StoreTables {
+        &self.tables
+    }
+
+    /// A session row's two copies, in one logged batch at the row's version.
+    pub async fn write_session(&self, copies: &SessionCopies) -> Result<()> {
+        let mut batch = self.db.logged_batch().with_timestamp(copies.timestamp);
+        batch.insert(&copies.by_user).await?;
+        batch.insert(&copies.owner).await?;
+        batch.execute().await
+    }
+
+    /// A turn row's three copies, in one logged batch at the row's version: the design writes
+    /// `turns_by_session` and `turns_by_parent` together.
+    pub async fn write_turn(&self, copies: &TurnCopies) -> Result<()> {
+        let mut batch = self.db.logged_batch().with_timestamp(copies.timestamp);
+        batch.insert(&copies.by_session).await?;
+        batch.insert(&copies.by_parent).await?;
+        batch.insert(&copies.location).await?;
+        batch.execute().await
+    }
+
+    pub async fn write_step(&self, copy: &StepCopy) -> Result<()> {
+        self.tables.steps.insert_with(&copy.step, at(copy.timestamp)).await
+    }
+
+    /// Every row of a session, for bulk copies: rows of one partition go in unlogged batches
+    /// (each row with its own timestamp), different partitions in separate requests, all at once.
+    /// Returns the number of requests sent.
+    pub async fn write_session_copy(&self, copy: &SessionCopy) -> Result<usize> {
+        let db = &self.db;
+        let mut batches: Vec<Batch<'_>> = Vec::new();
+        let session = &copy.session;
+        let mut single = db.unlogged_batch();
+        single.insert_with(&session.by_user, at(session.timestamp)).await?;
+        batches.push(single);
+        let mut single = db.unlogged_batch();
+        single.insert_with(&session.owner, at(session.timestamp)).await?;
+        batches.push(single);
+
+        // turns_by_session: one partition for the whole session.
+        let by_session: Vec<(&TurnBySession, i64)> =
+            copy.turns.iter().map(|turn| (&turn.by_session, turn.timestamp)).collect();
+        self.partition_batches(&mut batches, &by_session, |row| row.prompt.as_ref().map_or(0, String::len)).await?;
+        // turns_by_parent: one partition per parent.
+        let mut by_parent: BTreeMap<&str, Vec<(&TurnByParent, i64)>> = BTreeMap::new();
+        for turn in &copy.turns {
+            by_parent.entry(turn.by_parent.parent_uid.as_str()).or_default().push((&turn.by_parent, turn.timestamp));
+        }
+        for rows in by_parent.values() {
+            self.partition_batches(&mut batches, rows, |_| 0).await?;
+        }
+        // turns_by_uid: one partition per turn.
+        for turn in &copy.turns {
+            let mut single = db.unlogged_batch();
+            single.insert_with(&turn.location, at(turn.timestamp)).await?;
+            batches.push(single);
+        }
+        // steps_by_turn: one partition per agent turn.
+        let mut steps: BTreeMap<&str, Vec<(&StepByTurn, i64)>> = BTreeMap::new();
+        for step in &copy.steps {
+            steps.entry(step.step.turn_uid.as_str()).or_default().push((&step.step, step.timestamp));
+        }
+        for rows in steps.values() {
+            self.partition_batches(&mut batches, rows, |row| row.content.len()).await?;
+        }
+        let requests = batches.len();
+        try_join_all(batches.into_iter().map(Batch::execute)).await?;
+        Ok(requests)
+    }
+
+    /// Splits one partition's rows into unlogged batches of bounded size.
+    async fn partition_batches<'a, T: ScyllaTable>(
+        &'a self,
+        batches: &mut Vec<Batch<'a>>,
+        rows: &[(&'a T, i64)],
+        text_bytes: impl Fn(&T) -> usize,
+    ) -> Result<()> {
+        let mut current = self.db.unlogged_batch();
+        let mut bytes = 0;
+        for &(row, timestamp) in rows {
+            let size = 100 + text_bytes(row);
+            if !current.is_empty() && (current.len() >= MAX_BATCH_ROWS || bytes + size > MAX_BATCH_BYTES) {
+                batches.push(std::mem::replace(&mut current, self.db.unlogged_batch()));
+                bytes = 0;
+            }
+            current.insert_with(row, at(timestamp)).await?;
+            bytes += size;
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        Ok(())
+    }
+
+    /// Removes every copy of a session that no longer exists in PostgreSQL, with tombstones at
+    /// `timestamp`: anything written with an older timestamp is gone, anything newer stays.
+    /// `keys` needs only the session's id, account and `created_at`. The session's turns are
+    /// found in `turns_by_session` itself.
+    pub async fn tombstone_session(&self, keys: &SessionRow, timestamp: i64) -> Result<()> {
+        let partition = TurnBySessionPartitionKey { session_uid: keys.uid.clone() };
+        let turns = self.tables.turns.partition_vec(&partition).await?;
+        let by_user_key = SessionByUserPrimaryKey {
+            account_uid: keys.account_uid.clone(),
+            created_at: keys.created_at,
+            session_uid: keys.uid.clone(),
+        };
+        let by_user_partition = conversation_store::SessionByUserPartitionKey { account_uid: keys.account_uid.clone() };
+        let owner_key = SessionOwnerPrimaryKey { session_uid: keys.uid.clone() };
+        let owner_partition = SessionOwnerPartitionKey { session_uid: keys.uid.clone() };
+        let root = TurnByParentPartitionKey { parent_uid: root_parent_key(&keys.uid) };
+        let children: Vec<TurnByParentPartitionKey> =
+            turns.iter().map(|turn| TurnByParentPartitionKey { parent_uid: turn.turn_uid.clone() }).collect();
+        let steps: Vec<StepByTurnPartitionKey> =
+            turns.iter().map(|turn| StepByTurnPartitionKey { turn_uid: turn.turn_uid.clone() }).collect();
+        let locations: Vec<(TurnLocationPrimaryKey, TurnLocationPartitionKey)> = turns
+            .iter()
+            .map(|turn| {
+                (
+                    TurnLocationPrimaryKey { turn_uid: turn.turn_uid.clone() },
+                    TurnLocationPartitionKey { turn_uid: turn.turn_uid.clone() },
+                )
+            })
+            .collect();
+
+        // Tombstones need no atomicity (applying one twice changes nothing), so each partition
+        // gets its own small request rather than one batch that could pass the size limit.
+        let delete = || self.db.unlogged_batch().with_timestamp(timestamp);
+        let mut batches = Vec::new();
+        let mut batch = delete();
+        batch.delete::<SessionByUser>(&by_user_key, &by_user_partition).await?;
+        batches.push(batch);
+        let mut batch = delete();
+        batch.delete::<SessionOwner>(&owner_key, &owner_partition).await?;
+        batches.push(batch);
+        let mut batch = delete();
+        batch.delete_partition::<TurnBySession>(&partition).await?;
+        batches.push(batch);
+        for key in std::iter::once(&root).chain(&children) {
+            let mut batch = delete();
+            batch.delete_partition::<TurnByParent>(key).await?;
+            batches.push(batch);
+        }
+        for key in &steps {
+            let mut batch = delete();
+            batch.delete_partition::<StepByTurn>(key).await?;
+            batches.push(batch);
+        }
+        for (key, partition) in &locations {
+            let mut batch = delete();
+            batch.delete::<TurnLocation>(key, partition).await?;
+            batches.push(batch);
+        }
+        try_join_all(batches.into_iter().map(Batch::execute)).await?;
+        Ok(())
+    }
+}

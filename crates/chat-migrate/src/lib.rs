@@ -1,0 +1,59 @@
+//! Moves the conversation platform from PostgreSQL to ScyllaDB while it serves users.
+//!
+//! PostgreSQL stays the source of truth until the last phase. Every ScyllaDB copy of a
+//! relational row is written with the row's version as its timestamp (`USING TIMESTAMP`), so any
+//! replay, backfill or repair can run again, in any order, and never overwrites newer data.
+//!
+//! | Part | Module | Command |
+//! |---|---|---|
+//! | relational rows → ScyllaDB rows, one mapping for everything | [`projection`] | |
+//! | phase 1: write PostgreSQL and an outbox entry in one transaction, then copy | [`dual_write`] | |
+//! | copy what dual-write could not, with backoff | [`relay`] | `chat-migrate relay` |
+//! | copy the history, resumable, sharded, rate-limited | [`backfill`] | `chat-migrate backfill` |
+//! | compare both databases session by session | [`verify`], [`scan`] | `chat-migrate verify` |
+//! | rewrite what differs, tombstone what should not be there | [`repair`] | `chat-migrate repair` |
+//! | the benchmark's data set, into PostgreSQL only | [`seed`] | `chat-migrate seed` |
+
+pub mod backfill;
+pub mod copier;
+pub mod dual_write;
+mod error;
+pub mod progress;
+pub mod projection;
+mod rate;
+pub mod relay;
+pub mod repair;
+pub mod scan;
+pub mod seed;
+pub mod verify;
+
+pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};
+pub use copier::ScyllaCopier;
+pub use dual_write::DualWriteStore;
+pub use error::{MigrateError, MigrateResult};
+pub use relay::{Relay, RelayConfig};
+pub use scan::{scan, ScanOptions, ScanReport, Selection};
+
+use conversation_store::all_tables;
+use scylla_table::{Database, Error, Replication};
+
+/// Checks that `db`'s keyspace has the store's tables as the code defines them. With
+/// `replication`, creates whatever is missing first.
+pub async fn ensure_scylla_schema(db: &Database, apply_with: Option<&Replication>) -> MigrateResult<()> {
+    let tables = all_tables();
+    if let Some(replication) = apply_with {
+        db.apply_schema(replication, &tables).await?;
+    }
+    match db.validate_schema(&tables).await {
+        Ok(()) => Ok(()),
+        Err(Error::SchemaMismatch(mismatches)) => Err(MigrateError::InvalidInput(format!(
+            "keyspace `{}` does not hold the conversation tables as this build defines them ({} difference(s), \
+             first: {}). Create them with `chat-migrate backfill --apply-schema` (or `cargo xtask migrate` for the \
+             default keyspace), or check SCYLLA_KEYSPACE",
+            db.keyspace(),
+            mismatches.len(),
+            mismatches.first().map(ToString::to_string).unwrap_or_default()
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}

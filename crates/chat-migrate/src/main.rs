@@ -1,0 +1,299 @@
+//! `chat-migrate`: the command line of the move from PostgreSQL to ScyllaDB.
+
+use std::num::NonZeroU32;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chat_migrate::{
+    backfill, ensure_scylla_schema, scan, BackfillOptions, MigrateError, Relay, RelayConfig, ScanOptions, ScyllaCopier,
+    Selection, Shard,
+};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use conversation_pg::{PgConfig, PgStore, DEFAULT_POSTGRES_URL};
+use scylla_table::{ConnectionConfig, Database};
+
+const EXAMPLES: &str = "\
+Examples (in migration order):
+  chat-migrate seed --sessions 10000          # a sample history in PostgreSQL, to try the rest on
+  chat-migrate backfill --apply-schema        # copy the history; run it again after a stop to resume
+  chat-migrate backfill --shard 0/2 --rate 20000   # one of two processes, at most 20K rows/s
+  chat-migrate relay                          # copy what dual-write left in the outbox (Ctrl-C stops)
+  chat-migrate verify --all                   # compare every session; exit code 1 on any divergence
+  chat-migrate repair --sample 1000 --rate 5000
+  chat-migrate status
+
+Exit codes: 0 done, 1 verify found divergences, 2 bad input, 3 a database failed or is unreachable.
+Logs go to stderr; set RUST_LOG (for example RUST_LOG=chat_migrate=debug).";
+
+/// Moves the conversation platform from PostgreSQL to ScyllaDB.
+#[derive(Parser)]
+#[command(name = "chat-migrate", version, about, after_help = EXAMPLES)]
+struct Cli {
+    /// PostgreSQL: a `host=... port=... dbname=...` string or a `postgres://` URL.
+    #[arg(long, env = "POSTGRES_URL", default_value = DEFAULT_POSTGRES_URL, global = true)]
+    postgres: String,
+    /// The PostgreSQL schema that holds the relational tables.
+    #[arg(long, env = "POSTGRES_SCHEMA", default_value = "public", global = true)]
+    postgres_schema: String,
+    /// ScyllaDB contact points, `host:port[,host:port...]` (also SCYLLA_URI).
+    #[arg(long, global = true)]
+    scylla_uri: Option<String>,
+    /// The ScyllaDB keyspace (also SCYLLA_KEYSPACE; default `chat`).
+    #[arg(long, global = true)]
+    keyspace: Option<String>,
+    /// Hide progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the benchmark's deterministic data set into PostgreSQL only (creating the schema).
+    Seed {
+        /// Sessions to write (about 10 turns and 50 steps each).
+        #[arg(long)]
+        sessions: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Copy all history to ScyllaDB; resumes from its checkpoints when run again.
+    Backfill {
+        /// This process's part of the work, `i/n`.
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+        /// ScyllaDB rows written per second at most.
+        #[arg(long)]
+        rate: Option<NonZeroU32>,
+        /// Ranges to split the sessions into (when the plan is first made).
+        #[arg(long, default_value_t = 64)]
+        ranges: u32,
+        /// Sessions written at once per range.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Create the keyspace and tables if missing (SCYLLA_REPLICATION, default simple:1).
+        #[arg(long)]
+        apply_schema: bool,
+        /// Forget earlier checkpoints and copy everything again.
+        #[arg(long)]
+        restart: bool,
+    },
+    /// Copy the outbox's changes to ScyllaDB, with backoff.
+    Relay {
+        /// Stop once the outbox is empty instead of running until Ctrl-C.
+        #[arg(long)]
+        until_empty: bool,
+    },
+    /// Compare PostgreSQL with every ScyllaDB table, session by session.
+    Verify {
+        #[command(flatten)]
+        selection: SelectionArgs,
+    },
+    /// Rewrite divergent sessions from PostgreSQL and remove extra copies.
+    Repair {
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// ScyllaDB rows written per second at most.
+        #[arg(long)]
+        rate: Option<NonZeroU32>,
+        /// Repeat every this many seconds until Ctrl-C.
+        #[arg(long)]
+        every: Option<u64>,
+    },
+    /// Outbox depth and lag, backfill progress, row counts.
+    Status,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct SelectionArgs {
+    /// Every session.
+    #[arg(long)]
+    all: bool,
+    /// This many sessions, picked at random.
+    #[arg(long)]
+    sample: Option<i64>,
+    /// Sessions changed at or after this time (RFC 3339, like 2026-11-25T10:00:00Z).
+    #[arg(long)]
+    since: Option<DateTime<Utc>>,
+    /// These sessions.
+    #[arg(long = "session")]
+    sessions: Vec<String>,
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> Selection {
+        match (self.all, self.sample, self.since) {
+            (true, _, _) => Selection::All,
+            (_, Some(count), _) => Selection::Sample(count),
+            (_, _, Some(since)) => Selection::ChangedSince(since),
+            _ => Selection::Sessions(self.sessions.clone()),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,chat_migrate=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if error.is_unavailable() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
+    let progress = !cli.quiet;
+    let pg_config = PgConfig::new(&cli.postgres, &cli.postgres_schema);
+    let pg = PgStore::connect(&pg_config).await?;
+    if let Command::Seed { sessions, seed } = cli.command {
+        let report = chat_migrate::seed::seed(&pg, &chat_migrate::seed::scale(sessions), seed, progress).await?;
+        println!(
+            "seeded PostgreSQL schema `{}`: {} sessions, {} turns, {} steps",
+            cli.postgres_schema, report.sessions, report.turns, report.steps
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    pg.check_schema().await?;
+    let mut scylla = ConnectionConfig::from_env("chat")?;
+    if let Some(uri) = &cli.scylla_uri {
+        scylla.contact_points = uri.split(',').map(|point| point.trim().to_owned()).collect();
+    }
+    if let Some(keyspace) = &cli.keyspace {
+        scylla.keyspace = keyspace.clone();
+    }
+    let db = Database::connect(&scylla).await?;
+    let apply = matches!(cli.command, Command::Backfill { apply_schema: true, .. });
+    ensure_scylla_schema(&db, apply.then_some(&scylla.replication)).await?;
+    let copier = ScyllaCopier::new(db);
+
+    match cli.command {
+        Command::Seed { .. } => unreachable!("handled above"),
+        Command::Backfill { shard, rate, ranges, concurrency, restart, .. } => {
+            let options = BackfillOptions {
+                shard,
+                rate,
+                ranges,
+                session_concurrency: concurrency,
+                restart,
+                progress,
+                ..BackfillOptions::default()
+            };
+            let report = backfill(&pg, &copier, &options).await?;
+            println!(
+                "backfill of keyspace `{}`, shard {}/{}: {} of {} ranges were already done{}\n\
+                 copied {} sessions ({} relational rows) as {} ScyllaDB rows in {} requests, {:.1} s, {:.0} rows/s",
+                scylla.keyspace,
+                shard.index,
+                shard.count,
+                report.ranges_already_done,
+                report.ranges,
+                if report.resumed { " (resumed from checkpoints)" } else { "" },
+                report.sessions,
+                report.relational_rows,
+                report.scylla_rows,
+                report.requests,
+                report.elapsed.as_secs_f64(),
+                report.rows_per_second()
+            );
+        }
+        Command::Relay { until_empty } => {
+            let relay = Relay::new(pg.clone(), copier, RelayConfig::default());
+            if until_empty {
+                let (report, lag) = relay.drain(None).await?;
+                println!(
+                    "relay: copied {} changes, {} failed, outbox depth now {}",
+                    report.copied, report.failed, lag.depth
+                );
+            } else {
+                let handle = relay.spawn();
+                tracing::info!("relay running; Ctrl-C stops it");
+                let _ = tokio::signal::ctrl_c().await;
+                let report = handle.stop().await;
+                println!("relay: copied {} changes, {} failed attempts", report.copied, report.failed);
+            }
+        }
+        Command::Verify { selection } => {
+            let mut options = ScanOptions::new(selection.selection());
+            options.progress = progress;
+            let report = scan(&pg, &copier, &options, false).await?;
+            println!("{}", report.summary());
+            if report.divergences() > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Repair { selection, rate, every } => {
+            let mut options = ScanOptions::new(selection.selection());
+            options.progress = progress && every.is_none();
+            options.rate = rate;
+            loop {
+                let pass_started = Utc::now();
+                let report = scan(&pg, &copier, &options, true).await?;
+                println!(
+                    "{}\nrepaired {} sessions: {} rows rewritten, {} removed",
+                    report.summary(),
+                    report.divergent_sessions.len(),
+                    report.repaired.rows_rewritten,
+                    report.repaired.rows_removed
+                );
+                let Some(seconds) = every else { break };
+                // Later passes look only at what changed since the previous one began.
+                if let Selection::ChangedSince(_) = options.selection {
+                    options.selection = Selection::ChangedSince(pass_started);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(seconds)) => {}
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+        }
+        Command::Status => {
+            let lag = pg.outbox_lag().await?;
+            let (sessions, turns, steps) = pg.row_counts().await?;
+            println!("PostgreSQL schema `{}`: {sessions} sessions, {turns} turns, {steps} steps", cli.postgres_schema);
+            println!(
+                "outbox: {} changes waiting, oldest {}",
+                lag.depth,
+                lag.oldest_age.map_or("-".to_owned(), |age| format!("{:.1} s old", age.as_secs_f64()))
+            );
+            let client = pg.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE done), coalesce(sum(sessions), 0)::int8,
+                            coalesce(sum(rows), 0)::int8
+                     FROM backfill_ranges WHERE keyspace = $1",
+                    &[&scylla.keyspace],
+                )
+                .await
+                .map_err(|source| conversation_store::StoreError::Relational {
+                    action: "reading backfill progress".into(),
+                    source: Box::new(source),
+                })?;
+            let (ranges, done, copied, rows): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            if ranges == 0 {
+                println!("backfill into `{}`: not started", scylla.keyspace);
+            } else {
+                println!(
+                    "backfill into `{}`: {done} of {ranges} ranges done, {copied} sessions ({rows} ScyllaDB rows) copied",
+                    scylla.keyspace
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

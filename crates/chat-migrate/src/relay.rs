@@ -1,0 +1,227 @@
+//! The relay: copies the changes recorded in the outbox to ScyllaDB, re-reading each changed
+//! row, so a stale or repeated entry still writes the newest data. Dual-write runs it inline for
+//! the session it just changed; in the background (or as `chat-migrate relay`) it drains
+//! whatever the inline copy could not write, with backoff.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use conversation_pg::outbox::Changed;
+use conversation_pg::{OutboxEntry, OutboxLag, PgStore};
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::copier::ScyllaCopier;
+use crate::error::MigrateResult;
+use crate::projection::{project_session, project_step, project_turn};
+
+/// How the relay paces itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RelayConfig {
+    /// Entries read from the outbox at a time.
+    pub batch: i64,
+    /// Sessions copied at once.
+    pub concurrency: usize,
+    /// The wait before retrying a failed entry; it doubles with each failure.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long the background relay sleeps when nothing is due.
+    pub idle_wait: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            batch: 1000,
+            concurrency: 16,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            idle_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Entries copied and cleared.
+    pub copied: usize,
+    /// Entries that failed and wait for a retry.
+    pub failed: usize,
+}
+
+#[derive(Clone)]
+pub struct Relay {
+    pg: PgStore,
+    copier: ScyllaCopier,
+    config: RelayConfig,
+}
+
+impl Relay {
+    pub fn new(pg: PgStore, copier: ScyllaCopier, config: RelayConfig) -> Relay {
+        Relay { pg, copier, config }
+    }
+
+    pub fn pg(&self) -> &PgStore {
+        &self.pg
+    }
+
+    pub fn copier(&self) -> &ScyllaCopier {
+        &self.copier
+    }
+
+    /// Copies the current state of every row the entries name. Each row is read and written
+    /// once, however many entries name it.
+    pub async fn copy_entries(&self, entries: &[OutboxEntry]) -> MigrateResult<()> {
+        let mut seen = HashSet::new();
+        for entry in entries {
+            if seen.insert((&entry.session_uid, &entry.changed)) {
+                self.copy_current(&entry.session_uid, &entry.changed).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy_current(&self, session_uid: &str, changed: &Changed) -> MigrateResult<()> {
+        match changed {
+            Changed::Session => match self.pg.session_row(session_uid).await? {
+                Some(row) => self.copier.write_session(&project_session(&row)).await?,
+                None => {
+                    if let Some((keys, version)) = self.pg.purged_session(session_uid).await? {
+                        self.copier.tombstone_session(&keys, version).await?;
+                    }
+                }
+            },
+            // A turn or step that is gone went with its purged session, whose own entry
+            // tombstones it.
+            Changed::Turn { turn_uid } => {
+                if let Some(row) = self.pg.turn_row(turn_uid).await? {
+                    self.copier.write_turn(&project_turn(&row)).await?;
+                }
+            }
+            Changed::Step { turn_uid, idx } => {
+                if let Some(row) = self.pg.step_row(turn_uid, *idx).await? {
+                    self.copier.write_step(&project_step(&row)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies and clears every outbox entry of one session. Returns how many were cleared.
+    pub async fn sync_session(&self, session_uid: &str) -> MigrateResult<usize> {
+        let entries = self.pg.outbox_of_session(session_uid).await?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.copy_entries(&entries).await?;
+        let ids: Vec<i64> = entries.iter().map(|entry| entry.id).collect();
+        self.pg.outbox_complete(&ids).await?;
+        Ok(ids.len())
+    }
+
+    /// One pass: the due entries, copied session by session, several sessions at once. A
+    /// session that fails keeps its entries, which wait out a backoff.
+    pub async fn drain_once(&self) -> MigrateResult<DrainReport> {
+        let entries = self.pg.outbox_due(self.config.batch).await?;
+        let mut by_session: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
+        for entry in entries {
+            by_session.entry(entry.session_uid.clone()).or_default().push(entry);
+        }
+        let results: Vec<(Vec<i64>, MigrateResult<()>)> = futures::stream::iter(by_session.into_values())
+            .map(|entries| async move {
+                let ids = entries.iter().map(|entry| entry.id).collect();
+                (ids, self.copy_entries(&entries).await)
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = DrainReport::default();
+        let mut copied = Vec::new();
+        for (ids, result) in results {
+            match result {
+                Ok(()) => {
+                    report.copied += ids.len();
+                    copied.extend(ids);
+                }
+                Err(error) => {
+                    report.failed += ids.len();
+                    tracing::warn!(%error, entries = ids.len(), "copy to ScyllaDB failed; will retry");
+                    self.pg
+                        .outbox_retry_later(
+                            &ids,
+                            &error.to_string(),
+                            self.config.first_backoff,
+                            self.config.max_backoff,
+                        )
+                        .await?;
+                }
+            }
+        }
+        self.pg.outbox_complete(&copied).await?;
+        Ok(report)
+    }
+
+    /// Drains until nothing is due, or until `deadline` passes. Returns the totals and the lag left.
+    pub async fn drain(&self, deadline: Option<Duration>) -> MigrateResult<(DrainReport, OutboxLag)> {
+        let started = std::time::Instant::now();
+        let mut total = DrainReport::default();
+        loop {
+            let pass = self.drain_once().await?;
+            total.copied += pass.copied;
+            total.failed += pass.failed;
+            let lag = self.pg.outbox_lag().await?;
+            let out_of_time = deadline.is_some_and(|deadline| started.elapsed() >= deadline);
+            if lag.depth == 0 || out_of_time {
+                return Ok((total, lag));
+            }
+            if pass.copied == 0 {
+                tokio::time::sleep(self.config.idle_wait).await;
+            }
+        }
+    }
+
+    /// Runs the relay in the background until [`RelayHandle::stop`].
+    pub fn spawn(self) -> RelayHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut total = DrainReport::default();
+            while !*stopped.borrow() {
+                let idle = match self.drain_once().await {
+                    Ok(pass) => {
+                        total.copied += pass.copied;
+                        total.failed += pass.failed;
+                        pass.copied == 0
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "relay pass failed (PostgreSQL unreachable?); retrying");
+                        true
+                    }
+                };
+                if idle {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.idle_wait) => {}
+                        _ = stopped.changed() => {}
+                    }
+                }
+            }
+            total
+        });
+        RelayHandle { stop, task }
+    }
+}
+
+/// A relay running in the background.
+pub struct RelayHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<DrainReport>,
+}
+
+impl RelayHandle {
+    /// Stops after the pass in progress; returns what the relay copied in all.
+    pub async fn stop(self) -> DrainReport {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}

@@ -1,0 +1,284 @@
+//! Verify: compares every ScyllaDB copy of a session with what the projection makes of its
+//! relational rows, and `turns_by_session` with `turns_by_parent`.
+//!
+//! ScyllaDB is read before PostgreSQL. A dual-write copies a change only after it commits, so a
+//! row seen in ScyllaDB is already visible in PostgreSQL: a session being written during the
+//! check can look stale ("missing", "differs"), which a repair rewrites harmlessly, but never
+//! look "extra", which a repair would delete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use conversation_pg::{SessionRow, SessionSnapshot};
+use conversation_store::{
+    root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepByTurn,
+    StepByTurnPartitionKey, StoreTables, TurnByParent, TurnByParentPartitionKey, TurnBySession,
+    TurnBySessionPartitionKey, TurnLocation, TurnLocationPrimaryKey,
+};
+use futures::{StreamExt, TryStreamExt};
+use scylla_table::Consistency;
+
+use crate::error::MigrateResult;
+use crate::projection::{project_snapshot, SessionCopy};
+
+/// Partitions read at once while reading one session's copies.
+const READ_CONCURRENCY: usize = 16;
+
+/// The kinds of divergence verify reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DivergenceKind {
+    /// A row PostgreSQL has is not in ScyllaDB.
+    Missing,
+    /// ScyllaDB has a row PostgreSQL does not.
+    Extra,
+    /// Both have the row, with a different value in a column.
+    Differs,
+    /// `turns_by_session` and `turns_by_parent` disagree about a turn.
+    Orphan,
+}
+
+impl DivergenceKind {
+    pub const ALL: [DivergenceKind; 4] =
+        [DivergenceKind::Missing, DivergenceKind::Extra, DivergenceKind::Differs, DivergenceKind::Orphan];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DivergenceKind::Missing => "missing",
+            DivergenceKind::Extra => "extra",
+            DivergenceKind::Differs => "differing column",
+            DivergenceKind::Orphan => "orphan",
+        }
+    }
+}
+
+/// One difference between the two databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub kind: DivergenceKind,
+    pub session_uid: String,
+    pub table: &'static str,
+    /// The row's primary key.
+    pub key: String,
+    /// For `Differs`: the column and both values; for `Orphan`: what disagrees.
+    pub detail: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {} {} (session {})", self.kind.label(), self.table, self.key, self.session_uid)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// What ScyllaDB holds for one session, read partition by partition.
+#[derive(Debug, Default)]
+pub struct ScyllaSession {
+    rows: BTreeMap<(&'static str, String), Vec<(&'static str, String)>>,
+    pub by_user: Option<SessionByUser>,
+    pub owner: Option<SessionOwner>,
+    pub by_session: Vec<TurnBySession>,
+    pub by_parent: Vec<TurnByParent>,
+    pub locations: Vec<TurnLocation>,
+    pub steps: Vec<StepByTurn>,
+}
+
+/// A table row as (column, value) pairs, for comparing column by column.
+pub trait Columns {
+    const TABLE: &'static str;
+    fn key(&self) -> String;
+    fn columns(&self) -> Vec<(&'static str, String)>;
+}
+
+macro_rules! columns {
+    ($type:ty, $table:literal, key: [$($key:ident),+], columns: [$($column:ident),*]) => {
+        impl Columns for $type {
+            const TABLE: &'static str = $table;
+            fn key(&self) -> String {
+                let parts: Vec<String> = vec![$(format!("{:?}", self.$key)),+];
+                format!("({})", parts.join(", "))
+            }
+            fn columns(&self) -> Vec<(&'static str, String)> {
+                vec![$((stringify!($column), format!("{:?}", self.$column))),*]
+            }
+        }
+    };
+}
+
+columns!(SessionByUser, "sessions_by_user", key: [account_uid, created_at, session_uid], columns: [title, deleted_at]);
+columns!(SessionOwner, "session_owners", key: [session_uid], columns: [account_uid, created_at, active_root]);
+columns!(TurnBySession, "turns_by_session", key: [session_uid, created_at, turn_uid], columns: [turn_type, parent_uid, active_child, prompt, liked]);
+columns!(TurnByParent, "turns_by_parent", key: [parent_uid, created_at, turn_uid], columns: [session_uid, turn_type]);
+columns!(TurnLocation, "turns_by_uid", key: [turn_uid], columns: [session_uid, created_at, turn_type, parent_uid]);
+columns!(StepByTurn, "steps_by_turn", key: [turn_uid, idx], columns: [tpe, content, created_at]);
+
+impl ScyllaSession {
+    /// Rows found in all tables.
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+type RowsByKey = BTreeMap<(&'static str, String), Vec<(&'static str, String)>>;
+
+fn add_rows<'a, T: Columns + 'a>(rows: &mut RowsByKey, found: impl IntoIterator<Item = &'a T>) {
+    for row in found {
+        rows.insert((T::TABLE, row.key()), row.columns());
+    }
+}
+
+fn expected_rows(copy: &SessionCopy) -> RowsByKey {
+    let mut rows = BTreeMap::new();
+    let mut add = |table: &'static str, key: String, columns| {
+        rows.insert((table, key), columns);
+    };
+    add("sessions_by_user", copy.session.by_user.key(), copy.session.by_user.columns());
+    add("session_owners", copy.session.owner.key(), copy.session.owner.columns());
+    for turn in &copy.turns {
+        add("turns_by_session", turn.by_session.key(), turn.by_session.columns());
+        add("turns_by_parent", turn.by_parent.key(), turn.by_parent.columns());
+        add("turns_by_uid", turn.location.key(), turn.location.columns());
+    }
+    for step in &copy.steps {
+        add("steps_by_turn", step.step.key(), step.step.columns());
+    }
+    rows
+}
+
+/// The session's keys in ScyllaDB: from PostgreSQL, or for a purged session from its record.
+pub struct SessionKeys {
+    pub session: SessionRow,
+    pub turn_uids: Vec<String>,
+}
+
+/// Reads every ScyllaDB row that could hold a copy of the session: its `sessions_by_user` row,
+/// its owner, its `turns_by_session` partition, and for every turn either database knows, its
+/// `turns_by_parent` partition, `turns_by_uid` row and `steps_by_turn` partition.
+pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys) -> MigrateResult<ScyllaSession> {
+    let session = &keys.session;
+    let mut found = ScyllaSession::default();
+    let by_user_key = SessionByUserPrimaryKey {
+        account_uid: session.account_uid.clone(),
+        created_at: session.created_at,
+        session_uid: session.uid.clone(),
+    };
+    found.by_user = tables.sessions.get(&by_user_key).await?;
+    found.owner = tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session.uid.clone() }).await?;
+    found.by_session =
+        tables.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session.uid.clone() }).await?;
+    let turn_uids: BTreeSet<String> =
+        keys.turn_uids.iter().cloned().chain(found.by_session.iter().map(|turn| turn.turn_uid.clone())).collect();
+    let parents: Vec<String> =
+        std::iter::once(root_parent_key(&session.uid)).chain(turn_uids.iter().cloned()).collect();
+    found.by_parent = futures::stream::iter(parents)
+        .map(|parent_uid| async move { tables.parents.partition_vec(&TurnByParentPartitionKey { parent_uid }).await })
+        .buffered(READ_CONCURRENCY)
+        .try_concat()
+        .await?;
+    let locations: Vec<Option<TurnLocation>> = futures::stream::iter(turn_uids.iter().cloned())
+        .map(|turn_uid| async move { tables.locations.get(&TurnLocationPrimaryKey { turn_uid }).await })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let steps: Vec<StepByTurn> = futures::stream::iter(turn_uids.iter().cloned())
+        .map(|turn_uid| async move { tables.steps.partition_vec(&StepByTurnPartitionKey { turn_uid }).await })
+        .buffered(READ_CONCURRENCY)
+        .try_concat()
+        .await?;
+    found.locations = locations.into_iter().flatten().collect();
+    found.steps = steps;
+    let mut rows = BTreeMap::new();
+    add_rows(&mut rows, found.by_user.iter());
+    add_rows(&mut rows, found.owner.iter());
+    add_rows(&mut rows, &found.by_session);
+    add_rows(&mut rows, &found.by_parent);
+    add_rows(&mut rows, &found.locations);
+    add_rows(&mut rows, &found.steps);
+    found.rows = rows;
+    Ok(found)
+}
+
+/// `turns_by_session` and `turns_by_parent` must list the same turns of the session.
+fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergence> {
+    let mut divergences = Vec::new();
+    let by_session: BTreeSet<&str> = found.by_session.iter().map(|turn| turn.turn_uid.as_str()).collect();
+    for turn in &found.by_session {
+        let parent_key = turn.parent_uid.clone().unwrap_or_else(|| root_parent_key(session_uid));
+        let listed = found.by_parent.iter().any(|row| row.turn_uid == turn.turn_uid && row.parent_uid == parent_key);
+        if !listed {
+            divergences.push(Divergence {
+                kind: DivergenceKind::Orphan,
+                session_uid: session_uid.to_owned(),
+                table: "turns_by_session",
+                key: turn.key(),
+                detail: format!("not listed in turns_by_parent under `{parent_key}`"),
+            });
+        }
+    }
+    for row in &found.by_parent {
+        if row.session_uid == session_uid && !by_session.contains(row.turn_uid.as_str()) {
+            divergences.push(Divergence {
+                kind: DivergenceKind::Orphan,
+                session_uid: session_uid.to_owned(),
+                table: "turns_by_parent",
+                key: row.key(),
+                detail: "no such turn in turns_by_session".into(),
+            });
+        }
+    }
+    divergences
+}
+
+/// Compares what ScyllaDB holds for a session with its relational rows, read after it.
+/// `snapshot` is `None` when PostgreSQL no longer has the session (it was purged): then every
+/// copy found is extra.
+pub fn compare(session_uid: &str, found: &ScyllaSession, snapshot: Option<&SessionSnapshot>) -> Vec<Divergence> {
+    let expected = snapshot.map(|snapshot| expected_rows(&project_snapshot(snapshot))).unwrap_or_default();
+    let mut divergences = Vec::new();
+    for ((table, key), columns) in &expected {
+        match found.rows.get(&(*table, key.clone())) {
+            None => divergences.push(Divergence {
+                kind: DivergenceKind::Missing,
+                session_uid: session_uid.to_owned(),
+                table,
+                key: key.clone(),
+                detail: String::new(),
+            }),
+            Some(actual) => {
+                for ((column, want), (_, got)) in columns.iter().zip(actual) {
+                    if want != got {
+                        divergences.push(Divergence {
+                            kind: DivergenceKind::Differs,
+                            session_uid: session_uid.to_owned(),
+                            table,
+                            key: key.clone(),
+                            detail: format!("{column}: PostgreSQL has {want}, ScyllaDB has {got}"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for (table, key) in found.rows.keys() {
+        if !expected.contains_key(&(*table, key.clone())) {
+            divergences.push(Divergence {
+                kind: DivergenceKind::Extra,
+                session_uid: session_uid.to_owned(),
+                table,
+                key: key.clone(),
+                detail: String::new(),
+            });
+        }
+    }
+    divergences.extend(orphans(session_uid, found));
+    divergences
+}
+
+/// Store table handles that read at QUORUM: verify must see what a quorum acknowledged.
+pub fn verifying_tables(tables: &StoreTables) -> StoreTables {
+    let mut levels = tables.turns.consistency();
+    levels.read = Consistency::Quorum;
+    tables.clone().with_consistency(levels)
+}

@@ -1,0 +1,53 @@
+//! The conversation platform on PostgreSQL: the relational store that is the source of truth
+//! while the platform moves to ScyllaDB.
+//!
+//! [`PgStore`] implements [`ConversationApi`](conversation_store::ConversationApi), the same
+//! domain API as the ScyllaDB store, with the same access rules and errors, over the design's
+//! relational schema (`sessions`, `human_turns`, `agent_turns`, `steps`). The schema is a set of
+//! versioned SQL files in `migrations/`, applied by refinery ([`PgStore::apply_schema`]).
+//!
+//! # Row versions
+//!
+//! Every row carries `version`, a write version in microseconds: `greatest(now, previous + 1)`,
+//! set in the transaction that changes the row, so it rises strictly with each change. The
+//! migration writes every ScyllaDB copy of a row with its version as the write timestamp, which
+//! makes every replay, backfill and repair idempotent and never lets an old copy win.
+//!
+//! # The outbox
+//!
+//! With [`PgStore::with_outbox`], each write also records what it changed in `scylla_outbox`, in
+//! the same transaction. The migration's relay copies those changes to ScyllaDB; see
+//! [`outbox`].
+//!
+//! ```no_run
+//! use conversation_pg::{PgConfig, PgStore};
+//! use conversation_store::ConversationApi;
+//!
+//! # async fn run() -> conversation_store::StoreResult<()> {
+//! let store = PgStore::connect(&PgConfig::from_env()).await?;
+//! store.apply_schema().await?;
+//! let session = store.create_session("acct-1", "Trip to Lisbon").await?;
+//! let turn = store.append_human_turn("acct-1", &session.session_uid, None, "Plan three days", None).await?;
+//! # let _ = turn;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod bulk;
+mod config;
+mod conversation;
+pub mod outbox;
+pub mod rows;
+mod schema;
+mod sessions;
+pub mod snapshot;
+mod steps;
+mod store;
+mod turns;
+mod writer;
+
+pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
+pub use outbox::{OutboxEntry, OutboxLag};
+pub use rows::{SessionRow, StepRow, TurnRow};
+pub use snapshot::{SessionSnapshot, UidRange};
+pub use store::PgStore;

@@ -1,0 +1,164 @@
+//! The outbox: one row per change not yet copied to ScyllaDB, written in the change's own
+//! transaction, so a committed change is never forgotten, whatever happens to ScyllaDB.
+//!
+//! An entry names the changed row, not its contents: whoever copies it re-reads the current row,
+//! so an entry that is late, repeated or out of order still writes the newest data.
+
+use std::time::Duration;
+
+use conversation_store::StoreResult;
+use tokio_postgres::GenericClient;
+
+use crate::store::{pg, PgStore};
+
+/// What an outbox entry says changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Changed {
+    /// The session row (title, deletion, active root), or the whole session when it was purged.
+    Session,
+    Turn {
+        turn_uid: String,
+    },
+    Step {
+        turn_uid: String,
+        idx: i32,
+    },
+}
+
+/// One change to copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub session_uid: String,
+    pub changed: Changed,
+    /// The row's version after the change (the delete's version for a purged session).
+    pub version: i64,
+    /// Failed copy attempts so far.
+    pub attempts: i32,
+}
+
+/// How far ScyllaDB is behind: what an operator watches during the dual-write phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutboxLag {
+    /// Changes not yet copied.
+    pub depth: i64,
+    /// How long the oldest of them has waited; `None` when the outbox is empty.
+    pub oldest_age: Option<Duration>,
+}
+
+/// Records a change in the transaction that makes it.
+pub(crate) async fn record(
+    client: &(impl GenericClient + Sync),
+    session_uid: &str,
+    changed: &Changed,
+    version: i64,
+) -> StoreResult<()> {
+    let (entity, turn_uid, idx): (&str, Option<&str>, Option<i32>) = match changed {
+        Changed::Session => ("session", None, None),
+        Changed::Turn { turn_uid } => ("turn", Some(turn_uid), None),
+        Changed::Step { turn_uid, idx } => ("step", Some(turn_uid), Some(*idx)),
+    };
+    client
+        .execute(
+            "INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version) VALUES ($1, $2, $3, $4, $5)",
+            &[&session_uid, &entity, &turn_uid, &idx, &version],
+        )
+        .await
+        .map_err(pg("recording the change in the outbox"))?;
+    Ok(())
+}
+
+const ENTRY_COLUMNS: &str = "id, session_uid, entity, turn_uid, idx, version, attempts";
+
+fn entry(row: &tokio_postgres::Row) -> OutboxEntry {
+    let entity: &str = row.get(2);
+    let turn_uid: Option<String> = row.get(3);
+    let changed = match (entity, turn_uid) {
+        ("turn", Some(turn_uid)) => Changed::Turn { turn_uid },
+        ("step", Some(turn_uid)) => Changed::Step { turn_uid, idx: row.get::<_, Option<i32>>(4).unwrap_or(0) },
+        _ => Changed::Session,
+    };
+    OutboxEntry { id: row.get(0), session_uid: row.get(1), changed, version: row.get(5), attempts: row.get(6) }
+}
+
+impl PgStore {
+    /// Up to `limit` entries that are due (not waiting out a backoff), oldest first.
+    pub async fn outbox_due(&self, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM scylla_outbox WHERE next_attempt_at <= clock_timestamp()
+                     ORDER BY id LIMIT $1"
+                ),
+                &[&limit],
+            )
+            .await
+            .map_err(pg("reading the outbox"))?;
+        Ok(rows.iter().map(entry).collect())
+    }
+
+    /// Every entry of one session, oldest first, due or not.
+    pub async fn outbox_of_session(&self, session_uid: &str) -> StoreResult<Vec<OutboxEntry>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {ENTRY_COLUMNS} FROM scylla_outbox WHERE session_uid = $1 ORDER BY id"),
+                &[&session_uid],
+            )
+            .await
+            .map_err(pg("reading the session's outbox entries"))?;
+        Ok(rows.iter().map(entry).collect())
+    }
+
+    /// Removes entries whose changes are in ScyllaDB.
+    pub async fn outbox_complete(&self, ids: &[i64]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let client = self.client().await?;
+        client.execute("DELETE FROM scylla_outbox WHERE id = ANY($1)", &[&ids]).await.map_err(pg("clearing the outbox"))
+    }
+
+    /// Puts entries back for a later try: the wait doubles with each failed attempt, from
+    /// `first_backoff` up to `max_backoff`.
+    pub async fn outbox_retry_later(
+        &self,
+        ids: &[i64],
+        error: &str,
+        first_backoff: Duration,
+        max_backoff: Duration,
+    ) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        let first = first_backoff.as_secs_f64();
+        let max = max_backoff.as_secs_f64();
+        client
+            .execute(
+                "UPDATE scylla_outbox SET attempts = attempts + 1, last_error = $2,
+                     next_attempt_at = clock_timestamp()
+                         + make_interval(secs => least($4::float8, $3::float8 * power(2, least(attempts, 30))))
+                 WHERE id = ANY($1)",
+                &[&ids, &error, &first, &max],
+            )
+            .await
+            .map_err(pg("scheduling outbox entries for a retry"))?;
+        Ok(())
+    }
+
+    /// The outbox's depth and the age of its oldest entry.
+    pub async fn outbox_lag(&self) -> StoreResult<OutboxLag> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), extract(epoch FROM clock_timestamp() - min(enqueued_at))::float8 FROM scylla_outbox",
+                &[],
+            )
+            .await
+            .map_err(pg("measuring the outbox"))?;
+        let oldest: Option<f64> = row.get(1);
+        Ok(OutboxLag { depth: row.get(0), oldest_age: oldest.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))) })
+    }
+}

@@ -1,0 +1,89 @@
+//! The relational schema: versioned SQL files in `migrations/`, applied by refinery.
+
+use conversation_store::{StoreError, StoreResult};
+
+use crate::store::{pg, PgStore};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Every migration applies under this advisory lock, so stores starting together do not race.
+const MIGRATION_LOCK: i64 = 0x6368_6174_5f70_6701;
+
+impl PgStore {
+    /// Creates the schema if missing and applies the migrations it has not had yet. Safe to run
+    /// from several processes at once. Returns the names of the migrations it applied.
+    pub async fn apply_schema(&self) -> StoreResult<Vec<String>> {
+        let mut client = self.client().await?;
+        // The schema is a checked plain identifier (see PgConfig), so it can be spliced in.
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.config.schema))
+            .await
+            .map_err(pg("creating the schema"))?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg("taking the migration lock"))?;
+        let report = embedded::migrations::runner().run_async(&mut **client).await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg("releasing the migration lock"))?;
+        let report = report.map_err(|error| StoreError::Relational {
+            action: format!("applying the relational schema to `{}`", self.config.schema),
+            source: Box::new(error),
+        })?;
+        Ok(report.applied_migrations().iter().map(|migration| migration.to_string()).collect())
+    }
+
+    /// Checks that every migration of this build has been applied, without writing anything;
+    /// the error says how to apply them.
+    pub async fn check_schema(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        let history = client
+            .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[])
+            .await
+            .map_err(pg("looking for the migration history"))?
+            .get::<_, bool>(0);
+        let applied: Vec<i32> = if history {
+            client
+                .query("SELECT version FROM refinery_schema_history", &[])
+                .await
+                .map_err(pg("reading the migration history"))?
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let missing: Vec<String> = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .filter(|wanted| !applied.iter().any(|&done| i64::from(done) == i64::from(wanted.version())))
+            .map(|migration| migration.to_string())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::InvalidInput {
+                field: "schema",
+                reason: format!(
+                    "PostgreSQL schema `{}` lacks migration(s) {}; apply them with `chat-migrate seed --sessions 0` \
+                     or PgStore::apply_schema",
+                    self.config.schema,
+                    missing.join(", ")
+                ),
+            })
+        }
+    }
+
+    /// Drops the store's schema and everything in it. For tests and throw-away data sets.
+    pub async fn drop_schema(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.config.schema))
+            .await
+            .map_err(pg("dropping the schema"))
+    }
+}

@@ -1,0 +1,147 @@
+//! Sessions: create, rename, soft delete and restore, purge, and an account's recent sessions.
+
+use chrono::{DateTime, Utc};
+use conversation_store::{now_millis, SessionCursor, SessionPage, StoreError, StoreResult};
+use tokio_postgres::GenericClient;
+
+use crate::outbox::Changed;
+use crate::rows::{SessionRow, SESSION_COLUMNS};
+use crate::store::{owned_session, pg};
+use crate::writer::Writer;
+
+/// Inserts the session, or returns the one that already has this id if `account_uid` owns it.
+pub(crate) async fn create(
+    writer: &Writer<'_>,
+    account_uid: &str,
+    session_uid: &str,
+    title: &str,
+) -> StoreResult<SessionRow> {
+    let inserted = writer
+        .tx
+        .query_opt(
+            &format!(
+                "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, NULL, NULL, next_version(NULL))
+                 ON CONFLICT (uid) DO NOTHING RETURNING {SESSION_COLUMNS}"
+            ),
+            &[&session_uid, &account_uid, &title, &now_millis()],
+        )
+        .await
+        .map_err(pg("creating the session"))?;
+    if let Some(row) = inserted {
+        let session = SessionRow::from_row(&row);
+        writer.changed(session_uid, Changed::Session, session.version).await?;
+        return Ok(session);
+    }
+    let existing = writer
+        .tx
+        .query_one(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
+        .await
+        .map_err(pg("reading the existing session"))?;
+    let existing = SessionRow::from_row(&existing);
+    if existing.account_uid == account_uid {
+        Ok(existing)
+    } else {
+        Err(StoreError::Conflict { what: "session", id: session_uid.to_owned() })
+    }
+}
+
+/// Which column of a session a change sets.
+pub(crate) enum SessionChange<'a> {
+    Title(&'a str),
+    DeletedAt(Option<DateTime<Utc>>),
+    ActiveRoot(&'a str),
+}
+
+/// Changes one column of an owned session and raises its version.
+pub(crate) async fn change(writer: &Writer<'_>, session_uid: &str, change: SessionChange<'_>) -> StoreResult<()> {
+    let (query, value): (&str, &(dyn tokio_postgres::types::ToSql + Sync)) = match &change {
+        SessionChange::Title(title) => {
+            ("UPDATE sessions SET title = $2, version = next_version(version) WHERE uid = $1 RETURNING version", title)
+        }
+        SessionChange::DeletedAt(deleted_at) => (
+            "UPDATE sessions SET deleted_at = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
+            deleted_at,
+        ),
+        SessionChange::ActiveRoot(root) => (
+            "UPDATE sessions SET active_root = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
+            root,
+        ),
+    };
+    let row = writer.tx.query_one(query, &[&session_uid, value]).await.map_err(pg("updating the session"))?;
+    writer.changed(session_uid, Changed::Session, row.get(0)).await
+}
+
+/// Deletes the session and everything in it for good, keeping only its keys in
+/// `purged_sessions`, so its ScyllaDB copies can be found and tombstoned with the delete's version.
+pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreResult<i64> {
+    let row = writer
+        .tx
+        .query_one(
+            "INSERT INTO purged_sessions (uid, account_uid, created_at, version) VALUES ($1, $2, $3, next_version($4))
+             ON CONFLICT (uid) DO UPDATE SET version = EXCLUDED.version RETURNING version",
+            &[&session.uid, &session.account_uid, &session.created_at, &session.version],
+        )
+        .await
+        .map_err(pg("recording the purge"))?;
+    let version: i64 = row.get(0);
+    writer
+        .tx
+        .execute("DELETE FROM sessions WHERE uid = $1", &[&session.uid])
+        .await
+        .map_err(pg("purging the session"))?;
+    writer.changed(&session.uid, Changed::Session, version).await?;
+    Ok(version)
+}
+
+/// One page of the account's visible sessions, in ScyllaDB's order: newest first, then by id.
+pub(crate) async fn recent(
+    client: &(impl GenericClient + Sync),
+    account_uid: &str,
+    page_size: usize,
+    after: Option<&SessionCursor>,
+) -> StoreResult<SessionPage> {
+    let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
+    let rows = match after {
+        None => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_uid = $1 AND deleted_at IS NULL
+                     ORDER BY created_at DESC, uid LIMIT $2"
+                    ),
+                    &[&account_uid, &limit],
+                )
+                .await
+        }
+        Some(cursor) => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_uid = $1 AND deleted_at IS NULL
+                       AND (created_at < $2 OR (created_at = $2 AND uid > $3))
+                     ORDER BY created_at DESC, uid LIMIT $4"
+                    ),
+                    &[&account_uid, &cursor.created_at(), &cursor.session_uid(), &limit],
+                )
+                .await
+        }
+    }
+    .map_err(pg("reading recent sessions"))?;
+    let sessions: Vec<_> = rows.iter().map(|row| SessionRow::from_row(row).to_session()).collect();
+    // A full page has a cursor even when nothing follows, as in the ScyllaDB store.
+    let next = (sessions.len() == page_size).then(|| sessions.last().map(SessionCursor::after)).flatten();
+    Ok(SessionPage { sessions, next })
+}
+
+/// Like `owned_session`, but a soft-deleted session is NotFound too.
+pub(crate) async fn visible(
+    client: &(impl GenericClient + Sync),
+    account_uid: &str,
+    session_uid: &str,
+) -> StoreResult<SessionRow> {
+    let session = owned_session(client, account_uid, session_uid, false).await?;
+    if session.deleted_at.is_some() {
+        return Err(crate::store::not_found("session", session_uid));
+    }
+    Ok(session)
+}

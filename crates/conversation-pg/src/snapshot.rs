@@ -1,0 +1,233 @@
+//! Whole sessions as relational rows: what the backfill copies and what verify compares.
+
+use conversation_store::StoreResult;
+use tokio_postgres::GenericClient;
+
+use crate::rows::{SessionRow, StepRow, TurnRow, SESSION_COLUMNS, STEP_COLUMNS, TURN_COLUMNS};
+
+use crate::store::{pg, PgStore};
+
+/// A session with every turn and step, each with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSnapshot {
+    pub session: SessionRow,
+    /// In `created_at`, `uid` order.
+    pub turns: Vec<TurnRow>,
+    /// In `agent_turn_uid`, `idx` order.
+    pub steps: Vec<StepRow>,
+}
+
+impl SessionSnapshot {
+    /// Rows in all: the session, its turns and its steps.
+    pub fn relational_rows(&self) -> usize {
+        1 + self.turns.len() + self.steps.len()
+    }
+}
+
+/// A range of session ids: `lower < uid <= upper`, either end open when `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UidRange {
+    pub lower: Option<String>,
+    pub upper: Option<String>,
+}
+
+impl PgStore {
+    /// Up to `limit` sessions of `range`, by uid, with all their turns and steps: three queries.
+    pub async fn snapshot_range(&self, range: &UidRange, limit: i64) -> StoreResult<Vec<SessionSnapshot>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions
+                     WHERE ($1::text IS NULL OR uid > $1) AND ($2::text IS NULL OR uid <= $2)
+                     ORDER BY uid LIMIT $3"
+                ),
+                &[&range.lower, &range.upper, &limit],
+            )
+            .await
+            .map_err(pg("scanning sessions"))?;
+        let sessions: Vec<SessionRow> = rows.iter().map(SessionRow::from_row).collect();
+        snapshots(&**client, sessions).await
+    }
+
+    /// The named sessions that exist, with all their turns and steps, in uid order.
+    pub async fn snapshot_sessions(&self, session_uids: &[String]) -> StoreResult<Vec<SessionSnapshot>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = ANY($1) ORDER BY uid"),
+                &[&session_uids],
+            )
+            .await
+            .map_err(pg("reading sessions"))?;
+        let sessions: Vec<SessionRow> = rows.iter().map(SessionRow::from_row).collect();
+        snapshots(&**client, sessions).await
+    }
+
+    /// Session ids in uid order, `limit` at a time after `after`: for scans that only need ids.
+    pub async fn session_uids(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT uid FROM sessions WHERE ($1::text IS NULL OR uid > $1) ORDER BY uid LIMIT $2",
+                &[&after, &limit],
+            )
+            .await
+            .map_err(pg("scanning session ids"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Ids of sessions with any row changed at or after `since_version` (microseconds).
+    pub async fn sessions_changed_since(&self, since_version: i64) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT uid FROM sessions WHERE version >= $1
+                 UNION SELECT session_uid FROM human_turns WHERE version >= $1
+                 UNION SELECT session_uid FROM agent_turns WHERE version >= $1
+                 UNION SELECT a.session_uid FROM steps s JOIN agent_turns a ON a.uid = s.agent_turn_uid
+                     WHERE s.version >= $1
+                 ORDER BY 1",
+                &[&since_version],
+            )
+            .await
+            .map_err(pg("finding changed sessions"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// A hard-deleted session's keys and the delete's version, if it was purged.
+    pub async fn purged_session(&self, session_uid: &str) -> StoreResult<Option<(SessionRow, i64)>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT uid, account_uid, created_at, version FROM purged_sessions WHERE uid = $1",
+                &[&session_uid],
+            )
+            .await
+            .map_err(pg("reading purged sessions"))?;
+        Ok(row.map(|row| {
+            let version: i64 = row.get(3);
+            let keys = SessionRow {
+                uid: row.get(0),
+                account_uid: row.get(1),
+                title: String::new(),
+                created_at: row.get(2),
+                deleted_at: None,
+                active_root: None,
+                version,
+            };
+            (keys, version)
+        }))
+    }
+
+    /// The current row of one session, turn or step, for copying one change.
+    pub async fn session_row(&self, session_uid: &str) -> StoreResult<Option<SessionRow>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
+            .await
+            .map_err(pg("reading the session"))?;
+        Ok(row.map(|row| SessionRow::from_row(&row)))
+    }
+
+    pub async fn turn_row(&self, turn_uid: &str) -> StoreResult<Option<TurnRow>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), &[&turn_uid])
+            .await
+            .map_err(pg("reading the turn"))?;
+        Ok(row.map(|row| TurnRow::from_row(&row)))
+    }
+
+    pub async fn step_row(&self, turn_uid: &str, idx: i32) -> StoreResult<Option<StepRow>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {STEP_COLUMNS} FROM steps WHERE agent_turn_uid = $1 AND idx = $2"),
+                &[&turn_uid, &idx],
+            )
+            .await
+            .map_err(pg("reading the step"))?;
+        Ok(row.map(|row| StepRow::from_row(&row)))
+    }
+
+    /// Raises the version of every row of a session, in one transaction, and returns the new
+    /// snapshot. Repair uses it before rewriting a session whose ScyllaDB copy holds a value
+    /// written with a newer timestamp than the relational version: the rewrite must win.
+    pub async fn bump_versions(&self, session_uid: &str) -> StoreResult<Option<SessionSnapshot>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
+        for query in [
+            "UPDATE sessions SET version = next_version(version) WHERE uid = $1",
+            "UPDATE human_turns SET version = next_version(version) WHERE session_uid = $1",
+            "UPDATE agent_turns SET version = next_version(version) WHERE session_uid = $1",
+            "UPDATE steps SET version = next_version(version)
+             WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
+        ] {
+            tx.execute(query, &[&session_uid]).await.map_err(pg("raising row versions"))?;
+        }
+        tx.commit().await.map_err(pg("committing raised versions"))?;
+        Ok(self.snapshot_sessions(&[session_uid.to_owned()]).await?.into_iter().next())
+    }
+
+    /// Counts of sessions, turns and steps.
+    pub async fn row_counts(&self) -> StoreResult<(i64, i64, i64)> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM human_turns) + \
+                 (SELECT count(*) FROM agent_turns), (SELECT count(*) FROM steps)",
+                &[],
+            )
+            .await
+            .map_err(pg("counting rows"))?;
+        Ok((row.get(0), row.get(1), row.get(2)))
+    }
+}
+
+async fn snapshots(
+    client: &(impl GenericClient + Sync),
+    sessions: Vec<SessionRow>,
+) -> StoreResult<Vec<SessionSnapshot>> {
+    if sessions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let uids: Vec<&str> = sessions.iter().map(|session| session.uid.as_str()).collect();
+    let turns = client
+        .query(
+            &format!(
+                "SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = ANY($1) ORDER BY session_uid, created_at, uid"
+            ),
+            &[&uids],
+        )
+        .await
+        .map_err(pg("reading turns"))?;
+    let steps = client
+        .query(
+            "SELECT s.agent_turn_uid, s.idx, s.tpe, s.content, s.created_at, s.version, a.session_uid
+             FROM steps s JOIN agent_turns a ON a.uid = s.agent_turn_uid
+             WHERE a.session_uid = ANY($1) ORDER BY s.agent_turn_uid, s.idx",
+            &[&uids],
+        )
+        .await
+        .map_err(pg("reading steps"))?;
+    let mut by_session: std::collections::HashMap<String, SessionSnapshot> = sessions
+        .into_iter()
+        .map(|session| (session.uid.clone(), SessionSnapshot { session, turns: Vec::new(), steps: Vec::new() }))
+        .collect();
+    for row in &turns {
+        let turn = TurnRow::from_row(row);
+        if let Some(snapshot) = by_session.get_mut(&turn.session_uid) {
+            snapshot.turns.push(turn);
+        }
+    }
+    for row in &steps {
+        let session_uid: String = row.get(6);
+        if let Some(snapshot) = by_session.get_mut(&session_uid) {
+            snapshot.steps.push(StepRow::from_row(row));
+        }
+    }
+    let mut snapshots: Vec<SessionSnapshot> = by_session.into_values().collect();
+    snapshots.sort_by(|a, b| a.session.uid.cmp(&b.session.uid));
+    Ok(snapshots)
+}

@@ -1,0 +1,65 @@
+//! Steps: an agent turn's output, appended by idx, as the ScyllaDB store does.
+
+use conversation_store::{now_millis, StoreError, StoreResult, TurnType};
+
+use crate::outbox::Changed;
+use crate::rows::{StepRow, TurnRow, STEP_COLUMNS};
+use crate::store::pg;
+use crate::writer::Writer;
+
+/// Appends step `idx` of `turn`: refused until step `idx - 1` exists; a repeat with the same
+/// contents returns the step already written; other contents for a written idx are a conflict.
+pub(crate) async fn append(
+    writer: &Writer<'_>,
+    turn: &TurnRow,
+    idx: i32,
+    tpe: i32,
+    content: &str,
+) -> StoreResult<StepRow> {
+    if turn.turn_type != TurnType::Agent {
+        return Err(StoreError::InvalidInput {
+            field: "turn_uid",
+            reason: format!("`{}` is a human turn; only agent turns have steps", turn.uid),
+        });
+    }
+    if idx > 0 {
+        let previous = writer
+            .tx
+            .query_opt("SELECT 1 FROM steps WHERE agent_turn_uid = $1 AND idx = $2", &[&turn.uid, &(idx - 1)])
+            .await
+            .map_err(pg("reading the previous step"))?;
+        if previous.is_none() {
+            return Err(StoreError::StepGap { turn_uid: turn.uid.clone(), idx, missing: idx - 1 });
+        }
+    }
+    let inserted = writer
+        .tx
+        .query_opt(
+            &format!(
+                "INSERT INTO steps ({STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, next_version(NULL))
+                 ON CONFLICT (agent_turn_uid, idx) DO NOTHING RETURNING {STEP_COLUMNS}"
+            ),
+            &[&turn.uid, &idx, &tpe, &content, &now_millis()],
+        )
+        .await
+        .map_err(pg("inserting the step"))?;
+    if let Some(row) = inserted {
+        let step = StepRow::from_row(&row);
+        writer.changed(&turn.session_uid, Changed::Step { turn_uid: turn.uid.clone(), idx }, step.version).await?;
+        return Ok(step);
+    }
+    let existing = writer
+        .tx
+        .query_one(
+            &format!("SELECT {STEP_COLUMNS} FROM steps WHERE agent_turn_uid = $1 AND idx = $2"),
+            &[&turn.uid, &idx],
+        )
+        .await
+        .map_err(pg("reading the existing step"))?;
+    let existing = StepRow::from_row(&existing);
+    if existing.tpe == tpe && existing.content == content {
+        Ok(existing)
+    } else {
+        Err(StoreError::Conflict { what: "step", id: format!("{}#{idx}", turn.uid) })
+    }
+}

@@ -1,0 +1,101 @@
+//! `PgStore`: the pool, error mapping and the ownership checks every operation starts with.
+
+use conversation_store::limits::check_id;
+use conversation_store::{StoreError, StoreResult};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::{GenericClient, NoTls};
+
+use crate::config::PgConfig;
+use crate::rows::SessionRow;
+
+/// The conversation platform on PostgreSQL. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: Pool,
+    pub(crate) config: PgConfig,
+    pub(crate) outbox: bool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("config", &self.config).field("outbox", &self.outbox).finish()
+    }
+}
+
+impl PgStore {
+    /// Opens a pool and checks that the server answers, so a wrong address fails here, with the
+    /// address in the message, rather than at the first request.
+    pub async fn connect(config: &PgConfig) -> StoreResult<PgStore> {
+        let manager = Manager::from_config(
+            config.driver_config()?,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|error| {
+            StoreError::Relational { action: "building the connection pool".into(), source: Box::new(error) }
+        })?;
+        let store = PgStore { pool, config: config.clone(), outbox: false };
+        drop(store.client().await?);
+        Ok(store)
+    }
+
+    /// The same store, recording every change in the outbox (`true`) or not.
+    pub fn with_outbox(mut self, enabled: bool) -> PgStore {
+        self.outbox = enabled;
+        self
+    }
+
+    pub fn config(&self) -> &PgConfig {
+        &self.config
+    }
+
+    /// The connection pool, for code that runs its own SQL on the store's schema.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A pooled connection, with a message that says what to do when there is none.
+    pub async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(|error| StoreError::Relational {
+            action: format!(
+                "connecting to `{}` (is PostgreSQL running? Start the local one with `cargo xtask db up`, \
+                 or set POSTGRES_URL)",
+                self.config.url
+            ),
+            source: Box::new(error),
+        })
+    }
+}
+
+/// Maps a driver error to the store's error, naming what was being done.
+pub(crate) fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |source| StoreError::Relational { action: action.to_owned(), source: Box::new(source) }
+}
+
+pub(crate) fn not_found(what: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound { what, id: id.to_owned() }
+}
+
+/// The session, if `account_uid` owns it; otherwise NotFound, exactly as if it did not exist.
+/// With `lock`, the row stays locked until the transaction ends: writes to one session are
+/// serialized, so versions and active-child pointers change in order.
+pub(crate) async fn owned_session(
+    client: &(impl GenericClient + Sync),
+    account_uid: &str,
+    session_uid: &str,
+    lock: bool,
+) -> StoreResult<SessionRow> {
+    check_id("account_uid", account_uid)?;
+    check_id("session_uid", session_uid)?;
+    let query = if lock {
+        "SELECT uid, account_uid, title, created_at, deleted_at, active_root, version FROM sessions
+         WHERE uid = $1 FOR UPDATE"
+    } else {
+        "SELECT uid, account_uid, title, created_at, deleted_at, active_root, version FROM sessions WHERE uid = $1"
+    };
+    let row = client.query_opt(query, &[&session_uid]).await.map_err(pg("reading the session"))?;
+    match row.map(|row| SessionRow::from_row(&row)) {
+        Some(session) if session.account_uid == account_uid => Ok(session),
+        _ => Err(not_found("session", session_uid)),
+    }
+}
