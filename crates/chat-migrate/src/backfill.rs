@@ -285,8 +285,8 @@ async fn copy_range(
         if let Some(rate) = rate {
             rate.wait_for(scylla_rows).await;
         }
-        let requests: Vec<usize> = futures::stream::iter(&copies)
-            .map(|copy| copier.write_session_copy(copy))
+        let requests: Vec<usize> = futures::stream::iter(copies)
+            .map(|copy| async move { copier.write_session_copy(&copy).await })
             .buffer_unordered(options.session_concurrency.max(1))
             .try_collect()
             .await?;

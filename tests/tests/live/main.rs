@@ -6,6 +6,7 @@ mod bench;
 mod conformance;
 mod connection;
 mod conversations;
+mod migration;
 mod operations;
 mod round_trip;
 mod schema;
