@@ -44,29 +44,27 @@ impl PgStore {
             sessions::purge(&writer, &session).await
         })
     }
+}
 
-    async fn append_turn(
-        &self,
-        writer: &Writer<'_>,
-        session: &SessionRow,
-        parent: Option<&str>,
-        turn_type: TurnType,
-        prompt: Option<&str>,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        let parent = match (parent, turn_type) {
-            (Some(parent), TurnType::Human) => Some(
-                turns::expect(writer.tx, session, parent, TurnType::Agent, "a human turn answers an agent turn")
-                    .await?,
-            ),
-            (Some(parent), TurnType::Agent) => Some(
-                turns::expect(writer.tx, session, parent, TurnType::Human, "an agent turn answers a human turn")
-                    .await?,
-            ),
-            (None, _) => None,
-        };
-        Ok(turns::write(writer, session, parent.as_ref(), turn_type, prompt, turn_uid).await?.to_turn())
-    }
+/// Checks the parent's kind, then writes the turn.
+async fn append_turn(
+    writer: &Writer<'_>,
+    session: &SessionRow,
+    parent: Option<&str>,
+    turn_type: TurnType,
+    prompt: Option<&str>,
+    turn_uid: Option<&str>,
+) -> StoreResult<TurnBySession> {
+    let parent = match (parent, turn_type) {
+        (Some(parent), TurnType::Human) => Some(
+            turns::expect(writer.tx, session, parent, TurnType::Agent, "a human turn answers an agent turn").await?,
+        ),
+        (Some(parent), TurnType::Agent) => Some(
+            turns::expect(writer.tx, session, parent, TurnType::Human, "an agent turn answers a human turn").await?,
+        ),
+        (None, _) => None,
+    };
+    Ok(turns::write(writer, session, parent.as_ref(), turn_type, prompt, turn_uid).await?.to_turn())
 }
 
 impl ConversationApi for PgStore {
@@ -132,7 +130,7 @@ impl ConversationApi for PgStore {
         check_text("prompt", prompt, MAX_PROMPT_BYTES)?;
         in_transaction!(self, |writer| {
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
-            self.append_turn(&writer, &session, parent, TurnType::Human, Some(prompt), turn_uid).await
+            append_turn(&writer, &session, parent, TurnType::Human, Some(prompt), turn_uid).await
         })
     }
 
@@ -145,7 +143,7 @@ impl ConversationApi for PgStore {
     ) -> StoreResult<TurnBySession> {
         in_transaction!(self, |writer| {
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
-            self.append_turn(&writer, &session, Some(parent), TurnType::Agent, None, turn_uid).await
+            append_turn(&writer, &session, Some(parent), TurnType::Agent, None, turn_uid).await
         })
     }
 
@@ -162,7 +160,7 @@ impl ConversationApi for PgStore {
                 turns::expect(writer.tx, &session, agent_turn, TurnType::Agent, "only an agent turn is regenerated")
                     .await?;
             let parent = original.parent_uid.ok_or_else(|| not_found("turn", agent_turn))?;
-            self.append_turn(&writer, &session, Some(&parent), TurnType::Agent, None, turn_uid).await
+            append_turn(&writer, &session, Some(&parent), TurnType::Agent, None, turn_uid).await
         })
     }
 
@@ -180,7 +178,7 @@ impl ConversationApi for PgStore {
                 turns::expect(writer.tx, &session, human_turn, TurnType::Human, "only a human turn is edited").await?;
             // The prompt is checked where the ScyllaDB store checks it: after the turn.
             check_text("prompt", prompt, MAX_PROMPT_BYTES)?;
-            self.append_turn(&writer, &session, original.parent_uid.as_deref(), TurnType::Human, Some(prompt), turn_uid)
+            append_turn(&writer, &session, original.parent_uid.as_deref(), TurnType::Human, Some(prompt), turn_uid)
                 .await
         })
     }

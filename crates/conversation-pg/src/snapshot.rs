@@ -64,19 +64,6 @@ impl PgStore {
         snapshots(&**client, sessions).await
     }
 
-    /// Session ids in uid order, `limit` at a time after `after`: for scans that only need ids.
-    pub async fn session_uids(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT uid FROM sessions WHERE ($1::text IS NULL OR uid > $1) ORDER BY uid LIMIT $2",
-                &[&after, &limit],
-            )
-            .await
-            .map_err(pg("scanning session ids"))?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
-    }
-
     /// Ids of sessions with any row changed at or after `since_version` (microseconds).
     pub async fn sessions_changed_since(&self, since_version: i64) -> StoreResult<Vec<String>> {
         let client = self.client().await?;
