@@ -2,6 +2,7 @@
 
 pub mod fixtures;
 pub mod live;
+pub mod local_node;
 
 /// The runtime under another path, for the hygiene test's `#[table(crate = ...)]`.
 pub mod reexport {

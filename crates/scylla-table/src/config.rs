@@ -85,10 +85,17 @@ pub struct ConnectionConfig {
     pub consistency: ConsistencyLevels,
     /// How long to wait for the first connection before giving up.
     pub connect_timeout: Duration,
+    /// How long one request may take before it fails with a timeout. Bounded so that a node
+    /// that hangs (overloaded, paused, partitioned away) costs a caller seconds, not minutes.
+    pub request_timeout: Duration,
     /// Connect over TLS, trusting the CA certificates in this PEM file (`SCYLLA_TLS_CA`).
     #[cfg(feature = "tls")]
     pub tls_ca_pem: Option<std::path::PathBuf>,
 }
+
+/// The default of [`ConnectionConfig::request_timeout`]: well above the node's own write (2 s)
+/// and read (5 s) timeouts, so that the node answers with its own error first.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The contact point used when `SCYLLA_URI` is unset: the local node of `cargo xtask db up`.
 pub const LOCAL_NODE: &str = "127.0.0.1:9042";
@@ -102,6 +109,7 @@ impl ConnectionConfig {
             credentials: None,
             consistency: ConsistencyLevels::default(),
             connect_timeout: Duration::from_secs(5),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             #[cfg(feature = "tls")]
             tls_ca_pem: None,
         }
@@ -161,6 +169,11 @@ impl ConnectionConfig {
 
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 }

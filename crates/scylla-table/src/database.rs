@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
@@ -32,8 +33,11 @@ pub struct Database {
 impl Database {
     /// Opens a session. The keyspace need not exist yet: [`Database::apply_schema`] creates it.
     pub async fn connect(config: &ConnectionConfig) -> Result<Database> {
-        let mut builder =
-            SessionBuilder::new().known_nodes(&config.contact_points).connection_timeout(config.connect_timeout);
+        let profile = ExecutionProfile::builder().request_timeout(Some(config.request_timeout)).build();
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&config.contact_points)
+            .connection_timeout(config.connect_timeout)
+            .default_execution_profile_handle(profile.into_handle());
         if let Some((user, password)) = &config.credentials {
             builder = builder.user(user, password);
         }

@@ -45,7 +45,7 @@ mod text_enum;
 mod tls;
 
 pub use batch::Batch;
-pub use config::{ConnectionConfig, ConsistencyLevels, Replication, LOCAL_NODE};
+pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
 pub use database::Database;
 pub use error::{DriverError, Error, Result};
 pub use live_schema::{read_live_table, LiveColumn, LiveTable, SchemaMismatch};

@@ -1,0 +1,237 @@
+//! Dual-write through a real ScyllaDB outage: the local node is frozen with SIGSTOP for longer
+//! than 20 s under a steady write load. Every write acknowledged to a caller must be in
+//! PostgreSQL, and once the node is back and the relay has drained the outbox, both databases
+//! must agree row for row.
+//!
+//! This is a test binary of its own, so no other live test runs while the node is frozen.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chat_migrate::{
+    ensure_scylla_schema, scan, DualWriteStore, Relay, RelayConfig, ScanOptions, ScyllaCopier, Selection,
+};
+use conversation_store::{ConversationApi, TurnType};
+use scylla_table::Database;
+use tests::live::{TestKeyspace, TestSchema};
+use tests::local_node::LocalNode;
+
+const WRITERS: usize = 4;
+const OUTAGE: Duration = Duration::from_secs(22);
+/// Between two writes of one writer: a steady load of about WRITERS / WRITE_EVERY writes per second.
+const WRITE_EVERY: Duration = Duration::from_millis(50);
+
+/// What one writer was told succeeded, per session.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Acknowledged {
+    title: String,
+    /// (turn uid, type) in the order written.
+    turns: Vec<(String, TurnType)>,
+    /// agent turn uid → step contents by idx.
+    steps: BTreeMap<String, Vec<String>>,
+    liked: BTreeMap<String, bool>,
+}
+
+/// When each write started and was acknowledged, to count those made while the node was frozen.
+#[derive(Default)]
+struct Timeline {
+    writes: Vec<(Instant, Instant)>,
+}
+
+/// One writer's steady load: sessions of a rename, a human turn, an agent turn with two steps,
+/// and a like, one write every WRITE_EVERY, until `stop`.
+async fn write_steadily(
+    store: DualWriteStore,
+    account: String,
+    stop: Arc<AtomicBool>,
+    timeline: Arc<Mutex<Timeline>>,
+) -> BTreeMap<String, Acknowledged> {
+    let mut acknowledged: BTreeMap<String, Acknowledged> = BTreeMap::new();
+    let mut ticks = tokio::time::interval(WRITE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = 0usize;
+    let mut current: Option<(String, String, String)> = None; // session, human turn, agent turn
+    while !stop.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        let started = Instant::now();
+        // Every call below must succeed: PostgreSQL is up the whole time.
+        match (next % 7, current.clone()) {
+            (0, _) => {
+                let session = store.create_session(&account, "outage").await.expect("create is acknowledged");
+                acknowledged
+                    .insert(session.session_uid.clone(), Acknowledged { title: session.title, ..Default::default() });
+                current = Some((session.session_uid, String::new(), String::new()));
+            }
+            (1, Some((session, _, _))) => {
+                let title = format!("renamed {next}");
+                store.rename_session(&account, &session, &title).await.expect("rename is acknowledged");
+                acknowledged.get_mut(&session).unwrap().title = title;
+            }
+            (2, Some((session, _, _))) => {
+                let turn = store
+                    .append_human_turn(&account, &session, None, "why did the node stop?", None)
+                    .await
+                    .expect("human turn is acknowledged");
+                acknowledged.get_mut(&session).unwrap().turns.push((turn.turn_uid.clone(), TurnType::Human));
+                current = Some((session, turn.turn_uid, String::new()));
+            }
+            (3, Some((session, human, _))) => {
+                let turn = store
+                    .append_agent_turn(&account, &session, &human, None)
+                    .await
+                    .expect("agent turn is acknowledged");
+                acknowledged.get_mut(&session).unwrap().turns.push((turn.turn_uid.clone(), TurnType::Agent));
+                current = Some((session, human, turn.turn_uid));
+            }
+            (step @ (4 | 5), Some((session, _, agent))) => {
+                let idx = step as i32 - 4;
+                let content = format!("step {idx} of {agent}");
+                store.append_step(&account, &session, &agent, idx, 1, &content).await.expect("step is acknowledged");
+                acknowledged.get_mut(&session).unwrap().steps.entry(agent).or_default().push(content);
+            }
+            (6, Some((session, _, agent))) => {
+                store.set_liked(&account, &session, &agent, Some(true)).await.expect("like is acknowledged");
+                acknowledged.get_mut(&session).unwrap().liked.insert(agent, true);
+            }
+            (_, None) => unreachable!("a session is created first"),
+            _ => unreachable!(),
+        }
+        timeline.lock().unwrap().writes.push((started, Instant::now()));
+        next += 1;
+    }
+    acknowledged
+}
+
+async fn count_rows(db: &Database, table: &str) -> i64 {
+    let cql = format!("SELECT count(*) FROM {}.{table}", db.keyspace());
+    let result = db.session().query_unpaged(cql, ()).await.expect("the count runs").into_rows_result().unwrap();
+    result.first_row::<(i64,)>().unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_write_through_a_frozen_node_loses_nothing_and_converges_after_the_relay_drains() {
+    let node = match LocalNode::find() {
+        Ok(node) => node,
+        Err(why) => {
+            eprintln!("SKIPPED: this test freezes the local node of `cargo xtask db up`, and there is none: {why}");
+            return;
+        }
+    };
+    let schema = TestSchema::new("outage").await;
+    let keyspace = TestKeyspace::new("outage").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    // A short request timeout, so requests stuck on the frozen node fail quickly and the relay
+    // gets back to work soon after the node returns.
+    let config = keyspace.config.clone().request_timeout(Duration::from_secs(2));
+    let db = Database::connect(&config).await.expect("connects");
+    let relay_config = RelayConfig {
+        first_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+        ..RelayConfig::default()
+    };
+    let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(db.clone()), relay_config);
+    let store = DualWriteStore::new(relay.clone());
+    let background_relay = relay.clone().spawn();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let timeline = Arc::new(Mutex::new(Timeline::default()));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (store, stop, timeline) = (store.clone(), stop.clone(), timeline.clone());
+            tokio::spawn(write_steadily(store, format!("outage-account-{writer}"), stop, timeline))
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let paused_at = Instant::now();
+    let paused = node.pause();
+    // The node really is gone: a plain read does not answer.
+    let probe = db.session().query_unpaged("SELECT release_version FROM system.local", ()).await;
+    assert!(probe.is_err(), "a frozen node answered a read");
+    tokio::time::sleep(OUTAGE.saturating_sub(paused_at.elapsed())).await;
+    let lag_while_frozen = store.lag().await.expect("PostgreSQL answers while ScyllaDB is frozen");
+    let resumed_at = Instant::now();
+    paused.resume();
+    let outage = resumed_at - paused_at;
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged: BTreeMap<String, (String, Acknowledged)> = BTreeMap::new();
+    for (writer, handle) in writers.into_iter().enumerate() {
+        for (session, state) in handle.await.expect("no writer panicked: every write was acknowledged") {
+            acknowledged.insert(session, (format!("outage-account-{writer}"), state));
+        }
+    }
+    let writes = timeline.lock().unwrap().writes.clone();
+    let during_outage = writes.iter().filter(|(started, done)| *started >= paused_at && *done <= resumed_at).count();
+    assert!(outage >= Duration::from_secs(20), "the node was frozen for {outage:?}");
+    assert!(during_outage >= 40, "the load kept writing while the node was frozen: {during_outage} writes");
+    assert!(
+        lag_while_frozen.depth >= during_outage as i64,
+        "each write acknowledged while the node was frozen waits in the outbox: depth {} < {during_outage}",
+        lag_while_frozen.depth
+    );
+
+    // Every acknowledged write is in PostgreSQL, exactly.
+    let sessions = acknowledged.len() as i64;
+    let turns: i64 = acknowledged.values().map(|(_, state)| state.turns.len() as i64).sum();
+    let steps: i64 =
+        acknowledged.values().flat_map(|(_, state)| state.steps.values()).map(|steps| steps.len() as i64).sum();
+    let renames_and_likes = writes.len() as i64 - sessions - turns - steps;
+    assert_eq!(
+        schema.store.row_counts().await.unwrap(),
+        (sessions, turns, steps),
+        "PostgreSQL holds every acknowledged row"
+    );
+    for (session_uid, (account, expected)) in &acknowledged {
+        let conversation = schema.store.load_conversation(account, session_uid).await.expect("the session loads");
+        assert_eq!(conversation.session.title, expected.title, "the last acknowledged rename of {session_uid}");
+        let turns: Vec<(String, TurnType)> =
+            conversation.turns.iter().map(|turn| (turn.turn.turn_uid.clone(), turn.turn.turn_type)).collect();
+        assert_eq!(turns, expected.turns, "the acknowledged turns of {session_uid}");
+        for turn in &conversation.turns {
+            let contents: Vec<String> = turn.steps.iter().map(|step| step.content.clone()).collect();
+            assert_eq!(&contents, expected.steps.get(&turn.turn.turn_uid).unwrap_or(&Vec::new()));
+            if turn.turn.turn_type == TurnType::Agent {
+                assert_eq!(turn.turn.liked, expected.liked.get(&turn.turn.turn_uid).copied());
+            }
+        }
+    }
+
+    // The relay drains what the outage left behind.
+    let drain_deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let lag = store.lag().await.unwrap();
+        if lag.depth == 0 {
+            break;
+        }
+        assert!(Instant::now() < drain_deadline, "the relay drains the outbox after the node returns: {lag:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let relayed = background_relay.stop().await;
+    assert!(relayed.copied > 0, "the background relay copied what the inline copies could not");
+
+    // verify --all: both databases agree, row for row.
+    let report = scan(&schema.store, &ScyllaCopier::new(db.clone()), &ScanOptions::new(Selection::All), false)
+        .await
+        .expect("verify runs");
+    assert_eq!(report.sessions, acknowledged.len(), "verify checked every session");
+    assert_eq!(report.divergences(), 0, "after the relay drained, verify finds nothing: {:?}", report.examples);
+    assert_eq!(count_rows(&db, "sessions_by_user").await, sessions);
+    assert_eq!(count_rows(&db, "turns_by_session").await, turns);
+    assert_eq!(count_rows(&db, "turns_by_parent").await, turns);
+    assert_eq!(count_rows(&db, "steps_by_turn").await, steps);
+    eprintln!(
+        "frozen {:.1} s; {} writes acknowledged ({during_outage} while frozen, outbox depth {} then): {sessions} \
+         sessions, {turns} turns, {steps} steps, {renames_and_likes} renames and likes; relay copied {} entries",
+        outage.as_secs_f64(),
+        writes.len(),
+        lag_while_frozen.depth,
+        relayed.copied
+    );
+
+    keyspace.drop().await;
+    schema.drop().await;
+}
