@@ -12,46 +12,77 @@ mod test;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+use clap::{Parser, Subcommand};
 
-commands:
-  demo                write a sample conversation tree and run the three read patterns
-  gen-cql [--check]   write schema/ from the table structs; --check fails if it is stale
-  test                fmt check, schema freshness, clippy, and every test, the live ones
-                      against the local Cassandra node and PostgreSQL (started if needed)
-  db up|down|status   start, stop or show the local Cassandra node (127.0.0.1:9042) and
-                      PostgreSQL server (127.0.0.1:54329, for the benchmark)
-  bench [--quick] [--reload]
-                      the three read patterns on both stores; writes target/bench/report.md
-  migrate [--dry-run] [--allow-destructive]
-                      apply (or print) the additive schema changes the code needs; uses
-                      SCYLLA_URI and SCYLLA_KEYSPACE (default chat)
-";
+/// The project's automation.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    after_help = "Examples:\n  cargo xtask demo          # the main job: a conversation tree, written and read\n  \
+                  cargo xtask test          # everything CI checks\n  \
+                  cargo xtask bench --quick # reads and migration costs on 1K sessions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a sample conversation tree and run the three read patterns.
+    Demo,
+    /// Write schema/ from the table structs.
+    GenCql {
+        /// Write nothing; fail if schema/ is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Format check, schema freshness, clippy, and every test, the live ones against the local
+    /// Cassandra node and PostgreSQL (started if needed, and stopped again).
+    Test,
+    /// The local Cassandra node (127.0.0.1:9042) and PostgreSQL server (127.0.0.1:54329).
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// The three read patterns on both stores, and the migration's costs; writes target/bench/report.md.
+    Bench(bench::Flags),
+    /// Apply (or print) the additive schema changes the code needs; uses SCYLLA_URI and
+    /// SCYLLA_KEYSPACE (default chat).
+    Migrate {
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also drop columns and tables the code no longer has.
+        #[arg(long)]
+        allow_destructive: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbAction {
+    /// Start both servers (fetching Cassandra from Maven Central the first time).
+    Up,
+    /// Stop both servers.
+    Down,
+    /// Show whether they run.
+    Status,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match args.as_slice() {
-        ["gen-cql"] => gen_cql::run(gen_cql::Mode::Write),
-        ["gen-cql", "--check"] => gen_cql::run(gen_cql::Mode::Check),
-        ["test"] => test::run(),
-        ["demo"] => demo::run(),
-        ["db", "up"] => db::up().and_then(|_| postgres::up()).map(|_| ()),
-        ["db", "down"] => db::down().and_then(|()| postgres::down()),
-        ["db", "status"] => db::status().map(|()| postgres::status()),
-        ["bench", flags @ ..] if flags.iter().all(|flag| ["--quick", "--reload"].contains(flag)) => bench::run(flags),
-        ["migrate", flags @ ..] if flags.iter().all(|flag| ["--dry-run", "--allow-destructive"].contains(flag)) => {
-            migrate::run(migrate::Options {
-                dry_run: flags.contains(&"--dry-run"),
-                allow_destructive: flags.contains(&"--allow-destructive"),
-            })
+    let result = match Cli::parse().command {
+        Command::GenCql { check: false } => gen_cql::run(gen_cql::Mode::Write),
+        Command::GenCql { check: true } => gen_cql::run(gen_cql::Mode::Check),
+        Command::Test => test::run(),
+        Command::Demo => demo::run(),
+        Command::Db { action: DbAction::Up } => db::up().and_then(|_| postgres::up()).map(|_| ()),
+        Command::Db { action: DbAction::Down } => db::down().and_then(|()| postgres::down()),
+        Command::Db { action: DbAction::Status } => db::status().map(|()| postgres::status()),
+        Command::Bench(flags) => bench::run(&flags),
+        Command::Migrate { dry_run, allow_destructive } => {
+            migrate::run(migrate::Options { dry_run, allow_destructive })
         }
-        ["help" | "--help" | "-h"] | [] => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => Err(format!("unknown command `{}`\n\n{USAGE}", args.join(" "))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
