@@ -3,12 +3,13 @@
 //!
 //! `cargo xtask bench [--quick]` runs it: it loads the same deterministic data set into both
 //! stores (or reuses it), drives each pattern in closed loop at several concurrencies and in open
-//! loop at fixed rates, and writes `target/bench/report.md` and PNG plots.
+//! loop at fixed rates, measures what the migration costs (backfill against the node's insert
+//! ceiling, dual-write against PostgreSQL alone), and writes `target/bench/report.md` and PNG plots.
 
 pub mod driver;
+pub mod migration;
 pub mod plot;
 pub mod postgres_side;
-pub mod progress;
 pub mod report;
 pub mod scylla_side;
 
@@ -19,10 +20,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chat_migrate::{backfill, ensure_scylla_schema, BackfillOptions, ScyllaCopier};
+use conversation_pg::{PgConfig, PgStore};
 use scylla_table::{ConnectionConfig, Database};
 
 use crate::dataset::{Counts, Scale};
 use crate::driver::{closed_loop, open_loop, Measurement, Operation};
+use crate::migration::MigrationOutcome;
 use crate::postgres_side::PostgresSide;
 use crate::rng::Rng;
 use crate::scylla_side::ScyllaSide;
@@ -33,6 +37,8 @@ pub enum BenchError {
     Scylla(#[from] scylla_table::Error),
     #[error(transparent)]
     Store(#[from] conversation_store::StoreError),
+    #[error(transparent)]
+    Migrate(#[from] chat_migrate::MigrateError),
     #[error("PostgreSQL: {action} failed: {source}")]
     Postgres { action: String, source: tokio_postgres::Error },
     #[error("{0}")]
@@ -67,6 +73,8 @@ pub struct BenchConfig {
     pub out_dir: PathBuf,
     /// Reload both stores even if they hold this data set already.
     pub reload: bool,
+    /// Measure the migration's costs too (backfill, insert ceiling, dual-write).
+    pub migration: bool,
 }
 
 impl BenchConfig {
@@ -91,6 +99,7 @@ impl BenchConfig {
             postgres,
             out_dir,
             reload: false,
+            migration: true,
         }
     }
 
@@ -206,6 +215,7 @@ pub struct BenchOutcome {
     pub load_time: Duration,
     pub series: Vec<Series>,
     pub sustained: Vec<SustainedRate>,
+    pub migration: Option<MigrationOutcome>,
     pub total_time: Duration,
     pub report_path: PathBuf,
     pub plots: Vec<PathBuf>,
@@ -270,20 +280,27 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     scylla_config.keyspace = keyspace.clone();
     let db = Database::connect(&scylla_config).await?;
     let scylla = ScyllaSide::new(&db);
-    let setup = postgres_side::connect(&config.postgres).await?;
+    let pg = PgStore::connect(&PgConfig::new(config.postgres.clone(), &pg_schema)).await?;
 
     let marker = format!("{}:{}:{}:{}:{}", scale.name, config.seed, counts.sessions, counts.turns, counts.steps);
     let load_started = Instant::now();
-    let loaded = config.reload
-        || !scylla_has(&db, &scylla_config, &marker).await
-        || !postgres_has(&setup, &pg_schema, &marker).await;
+    let loaded = config.reload || !scylla_has(&db, &scylla_config, &marker).await || !postgres_has(&pg, &marker).await;
     if loaded {
-        println!("Loading ScyllaDB keyspace `{keyspace}`...");
+        println!("Loading PostgreSQL schema `{pg_schema}` (chat-migrate seed)...");
+        postgres_side::load(&pg, &scale, config.seed).await?;
+        pg.client()
+            .await?
+            .batch_execute(&format!(
+                "CREATE TABLE bench_info (name text PRIMARY KEY, marker text);
+                 INSERT INTO bench_info VALUES ('dataset', '{marker}')"
+            ))
+            .await
+            .map_err(|source| BenchError::Postgres { action: "writing the data set marker".into(), source })?;
+        println!("Copying it to ScyllaDB keyspace `{keyspace}` (chat-migrate backfill)...");
         db.drop_keyspace(&keyspace).await?;
-        let store = conversation_store::ConversationStore::new(db.clone());
-        store.apply_schema(&scylla_config.replication).await?;
-        let rows = 2 * counts.sessions + 3 * counts.turns + counts.steps;
-        scylla.load(&scale, config.seed, rows).await?;
+        ensure_scylla_schema(&db, Some(&scylla_config.replication)).await?;
+        let options = BackfillOptions { restart: true, progress: true, ..BackfillOptions::default() };
+        backfill(&pg, &ScyllaCopier::new(db.clone()), &options).await?;
         db.run_ddl(&format!("CREATE TABLE IF NOT EXISTS {keyspace}.bench_info (name text PRIMARY KEY, marker text)"))
             .await?;
         db.session()
@@ -296,15 +313,6 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
                 action: "writing the data set marker".into(),
                 source: source.into(),
             })?;
-        println!("Loading PostgreSQL schema `{pg_schema}`...");
-        postgres_side::load(&setup, &pg_schema, &scale, config.seed).await?;
-        setup
-            .batch_execute(&format!(
-                "CREATE TABLE {pg_schema}.bench_info (name text PRIMARY KEY, marker text);
-                 INSERT INTO {pg_schema}.bench_info VALUES ('dataset', '{marker}')"
-            ))
-            .await
-            .map_err(|source| BenchError::Postgres { action: "writing the data set marker".into(), source })?;
     } else {
         println!("Both stores already hold this data set; reusing it (pass --reload to load again)");
     }
@@ -398,6 +406,14 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         sustained.push(SustainedRate { system, rate_per_second: best });
     }
 
+    let migration = if config.migration {
+        println!("Migration: insert ceiling, backfill, dual-write cost");
+        let rows = 2 * counts.sessions + 3 * counts.turns + counts.steps;
+        Some(migration::measure(&config, &pg, rows as u64).await?)
+    } else {
+        None
+    };
+
     std::fs::create_dir_all(&config.out_dir)
         .map_err(|error| BenchError::Other(format!("cannot create {}: {error}", config.out_dir.display())))?;
     let plots = plot::write_plots(&config.out_dir, &series).map_err(BenchError::Other)?;
@@ -408,6 +424,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         load_time,
         series,
         sustained,
+        migration,
         total_time: Duration::ZERO,
         report_path: PathBuf::new(),
         plots,
@@ -506,7 +523,7 @@ async fn sample_rows(operation: &Operation) -> f64 {
     total as f64 / count.max(1) as f64
 }
 
-fn print_point(label: &str, measurement: &Measurement) {
+pub(crate) fn print_point(label: &str, measurement: &Measurement) {
     println!(
         "  {label}: {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}",
         measurement.throughput(),
@@ -526,9 +543,10 @@ async fn scylla_has(db: &Database, config: &ConnectionConfig, marker: &str) -> b
     matches!(db.query_rows::<(String,)>(&query, ()).await.as_deref(), Ok([(found,)]) if found == marker)
 }
 
-async fn postgres_has(client: &tokio_postgres::Client, schema: &str, marker: &str) -> bool {
-    let query = format!("SELECT marker FROM {schema}.bench_info WHERE name = 'dataset'");
-    match client.query_opt(&query, &[]).await {
+async fn postgres_has(pg: &PgStore, marker: &str) -> bool {
+    let Ok(client) = pg.client().await else { return false };
+    // A missing table or schema means "not loaded", like a different marker.
+    match client.query_opt("SELECT marker FROM bench_info WHERE name = 'dataset'", &[]).await {
         Ok(Some(row)) => row.get::<_, String>(0) == marker,
         _ => false,
     }

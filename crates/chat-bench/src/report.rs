@@ -3,7 +3,12 @@
 use std::fmt::Write;
 
 use crate::driver::Measurement;
+use crate::migration::{CopyRun, MigrationOutcome, CEILING_CONCURRENCY};
 use crate::{BenchOutcome, Pattern, Series, System, P99_TARGET_MS};
+
+/// The backfill's goals: rows per second, and its share of the node's insert ceiling.
+const BACKFILL_GOAL_ROWS_PER_SECOND: f64 = 50_000.0;
+const BACKFILL_GOAL_SHARE_OF_CEILING: f64 = 0.8;
 
 /// The seed's claims per pattern: relational range, ScyllaDB range (ms), and the speedup range.
 fn seed_claim(pattern: Pattern) -> ((f64, f64), (f64, f64), (f64, f64)) {
@@ -220,6 +225,9 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         "\nOne node on a 2-core machine shared with the client and the other database is far from the design's cluster: absolute numbers here \
          say what this machine does, and the ratios are the comparable part.\n"
     );
+    if let Some(migration) = &outcome.migration {
+        migration_section(&mut out, migration);
+    }
 
     for pattern in Pattern::ALL {
         let _ = writeln!(out, "## {}\n", pattern.title());
@@ -250,6 +258,92 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         let _ = writeln!(out);
     }
     out
+}
+
+fn copy_row(out: &mut String, what: &str, run: &CopyRun) {
+    let _ = writeln!(
+        out,
+        "| {what} | {} | {} | {:.1} | {:.0} |",
+        run.rows,
+        run.requests,
+        run.elapsed.as_secs_f64(),
+        run.rows_per_second()
+    );
+}
+
+fn migration_section(out: &mut String, migration: &MigrationOutcome) {
+    let _ = writeln!(
+        out,
+        "## What the migration costs
+"
+    );
+    let _ = writeln!(
+        out,
+        "Both copies write every ScyllaDB row of the data set (2 per session, 3 per turn, 1 per step) into a fresh keyspace on the same \
+         node, one after the other in this run.\n"
+    );
+    let _ = writeln!(out, "| Copy | Rows | Requests | Time (s) | Rows/s |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    copy_row(
+        out,
+        &format!(
+            "Insert ceiling: the bare driver, one prepared single-row INSERT per row, {CEILING_CONCURRENCY} in flight, rows made in memory"
+        ),
+        &migration.ceiling,
+    );
+    let options = &migration.backfill_options;
+    copy_row(
+        out,
+        &format!(
+            "`chat-migrate backfill`: reads PostgreSQL by keyset, {} ranges, {} at once, {} sessions per read, {} sessions written at once per \
+             range; unlogged batches within one partition, each row `USING TIMESTAMP` its version; a checkpoint per batch",
+            options.ranges, options.range_concurrency, options.batch_sessions, options.session_concurrency
+        ),
+        &migration.backfill,
+    );
+    let rate = migration.backfill.rows_per_second();
+    let share = migration.backfill_share_of_ceiling();
+    let verdict = |holds: bool| if holds { "met" } else { "not met on this machine" };
+    let _ = writeln!(
+        out,
+        "\n- Backfill: **{rate:.0} rows/s**, {share:.2}x the insert ceiling. Goal {BACKFILL_GOAL_ROWS_PER_SECOND:.0} rows/s: {}. \
+         Goal {BACKFILL_GOAL_SHARE_OF_CEILING}x the ceiling: {}.\n",
+        verdict(rate >= BACKFILL_GOAL_ROWS_PER_SECOND),
+        verdict(share >= BACKFILL_GOAL_SHARE_OF_CEILING)
+    );
+    let _ = writeln!(
+        out,
+        "The dual-write cost: one user write (a new turn: the turn row, the session's active root, and with dual-write their outbox \
+         entries in the same transaction, then the inline copy to ScyllaDB: a logged batch per row, and the entries cleared), closed \
+         loop, latencies in ms.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| Clients | PostgreSQL alone: ops/s | p50 | p99 | Dual-write: ops/s | p50 | p99 | Added at p50 | Added at p99 | Errors |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for point in &migration.dual_write {
+        let (alone, dual) = (&point.postgres_only, &point.dual_write);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            point.clients,
+            alone.throughput(),
+            ms(alone.percentile_ms(50.0)),
+            ms(alone.percentile_ms(99.0)),
+            dual.throughput(),
+            ms(dual.percentile_ms(50.0)),
+            ms(dual.percentile_ms(99.0)),
+            ms(dual.percentile_ms(50.0) - alone.percentile_ms(50.0)),
+            ms(dual.percentile_ms(99.0) - alone.percentile_ms(99.0)),
+            alone.errors + dual.errors
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nChanges the inline copy left to the relay in these runs: {}.\n",
+        migration.dual_write_outbox_left
+    );
 }
 
 fn ratio(value: f64) -> String {

@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use conversation_pg::outbox::Changed;
 use conversation_pg::{OutboxEntry, OutboxLag, PgStore};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::copier::ScyllaCopier;
 use crate::error::MigrateResult;
 use crate::projection::{project_session, project_step, project_turn};
+
+/// Rows of one session copied at once.
+const ROWS_AT_ONCE: usize = 16;
 
 /// How the relay paces itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,14 +75,21 @@ impl Relay {
     }
 
     /// Copies the current state of every row the entries name. Each row is read and written
-    /// once, however many entries name it.
+    /// once, however many entries name it, and all at once: each copy carries its row's version
+    /// as timestamp, so the order they land in cannot matter.
     pub async fn copy_entries(&self, entries: &[OutboxEntry]) -> MigrateResult<()> {
         let mut seen = HashSet::new();
+        let mut distinct = Vec::new();
         for entry in entries {
             if seen.insert((&entry.session_uid, &entry.changed)) {
-                self.copy_current(&entry.session_uid, &entry.changed).await?;
+                distinct.push((entry.session_uid.clone(), entry.changed.clone()));
             }
         }
+        // Owned values in `async move` blocks keep the future Send for any caller's lifetimes.
+        let copies = distinct.into_iter().map(|(session_uid, changed)| async move {
+            self.copy_current(&session_uid, &changed).await
+        });
+        futures::stream::iter(copies).buffer_unordered(ROWS_AT_ONCE).try_collect::<Vec<()>>().await?;
         Ok(())
     }
 
