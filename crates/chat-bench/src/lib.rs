@@ -45,6 +45,10 @@ pub enum BenchError {
     Other(String),
 }
 
+/// How the stores hold the data set; part of the marker, so that a data set loaded by an older
+/// layout is loaded again rather than reused.
+const LAYOUT: &str = "conversation-pg-v1";
+
 /// The latency bound the seed's throughput promise is checked against.
 pub const P99_TARGET_MS: f64 = 20.0;
 
@@ -282,7 +286,8 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     let scylla = ScyllaSide::new(&db);
     let pg = PgStore::connect(&PgConfig::new(config.postgres.clone(), &pg_schema)).await?;
 
-    let marker = format!("{}:{}:{}:{}:{}", scale.name, config.seed, counts.sessions, counts.turns, counts.steps);
+    let marker =
+        format!("{LAYOUT}:{}:{}:{}:{}:{}", scale.name, config.seed, counts.sessions, counts.turns, counts.steps);
     let load_started = Instant::now();
     let loaded = config.reload || !scylla_has(&db, &scylla_config, &marker).await || !postgres_has(&pg, &marker).await;
     if loaded {

@@ -86,9 +86,9 @@ impl Relay {
             }
         }
         // Owned values in `async move` blocks keep the future Send for any caller's lifetimes.
-        let copies = distinct.into_iter().map(|(session_uid, changed)| async move {
-            self.copy_current(&session_uid, &changed).await
-        });
+        let copies = distinct
+            .into_iter()
+            .map(|(session_uid, changed)| async move { self.copy_current(&session_uid, &changed).await });
         futures::stream::iter(copies).buffer_unordered(ROWS_AT_ONCE).try_collect::<Vec<()>>().await?;
         Ok(())
     }
