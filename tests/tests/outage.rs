@@ -3,7 +3,11 @@
 //! PostgreSQL, and once the node is back and the relay has drained the outbox, both databases
 //! must agree row for row.
 //!
-//! This is a test binary of its own, so no other live test runs while the node is frozen.
+//! Also: reads routed to ScyllaDB fall back to PostgreSQL on timeouts while the node is frozen,
+//! with the circuit breaker opening and closing again.
+//!
+//! This is a test binary of its own, so no other live test runs while the node is frozen, and
+//! its tests take turns with the node (`NODE`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +15,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chat_migrate::{
-    ensure_scylla_schema, scan, DualWriteStore, Relay, RelayConfig, ScanOptions, ScyllaCopier, Selection,
+    ensure_scylla_schema, scan, BreakerConfig, BreakerState, DualWriteStore, FallbackReason, MigratingOptions,
+    MigratingStore, Phase, Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
 };
-use conversation_store::{ConversationApi, TurnType};
+use conversation_store::{ConversationApi, ConversationStore, TurnType};
 use scylla_table::Database;
 use tests::live::{TestKeyspace, TestSchema};
 use tests::local_node::LocalNode;
+
+/// One test at a time freezes the node.
+static NODE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WRITERS: usize = 4;
 const OUTAGE: Duration = Duration::from_secs(22);
@@ -104,6 +112,35 @@ async fn write_steadily(
     acknowledged
 }
 
+/// What a test that freezes the node works with.
+struct Frozen {
+    node: LocalNode,
+    schema: TestSchema,
+    keyspace: TestKeyspace,
+    /// A connection with a short request timeout, so requests stuck on the frozen node fail
+    /// quickly and work resumes soon after the node returns.
+    db: Database,
+}
+
+impl Frozen {
+    /// `None` (with a loud note) when there is no node of ours to freeze.
+    async fn set_up(test_name: &str) -> Option<Frozen> {
+        let node = match LocalNode::find() {
+            Ok(node) => node,
+            Err(why) => {
+                eprintln!("SKIPPED: this test freezes the local node of `cargo xtask db up`, and there is none: {why}");
+                return None;
+            }
+        };
+        let schema = TestSchema::new(test_name).await;
+        let keyspace = TestKeyspace::new(test_name).await;
+        ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+        let config = keyspace.config.clone().request_timeout(Duration::from_secs(2));
+        let db = Database::connect(&config).await.expect("connects");
+        Some(Frozen { node, schema, keyspace, db })
+    }
+}
+
 async fn count_rows(db: &Database, table: &str) -> i64 {
     let cql = format!("SELECT count(*) FROM {}.{table}", db.keyspace());
     let result = db.session().query_unpaged(cql, ()).await.expect("the count runs").into_rows_result().unwrap();
@@ -112,20 +149,8 @@ async fn count_rows(db: &Database, table: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dual_write_through_a_frozen_node_loses_nothing_and_converges_after_the_relay_drains() {
-    let node = match LocalNode::find() {
-        Ok(node) => node,
-        Err(why) => {
-            eprintln!("SKIPPED: this test freezes the local node of `cargo xtask db up`, and there is none: {why}");
-            return;
-        }
-    };
-    let schema = TestSchema::new("outage").await;
-    let keyspace = TestKeyspace::new("outage").await;
-    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
-    // A short request timeout, so requests stuck on the frozen node fail quickly and the relay
-    // gets back to work soon after the node returns.
-    let config = keyspace.config.clone().request_timeout(Duration::from_secs(2));
-    let db = Database::connect(&config).await.expect("connects");
+    let _node_is_ours = NODE.lock().await;
+    let Some(Frozen { node, schema, keyspace, db }) = Frozen::set_up("outage").await else { return };
     let relay_config = RelayConfig {
         first_backoff: Duration::from_millis(200),
         max_backoff: Duration::from_secs(2),
@@ -230,6 +255,97 @@ async fn dual_write_through_a_frozen_node_loses_nothing_and_converges_after_the_
         writes.len(),
         lag_while_frozen.depth,
         relayed.copied
+    );
+
+    keyspace.drop().await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_fall_back_on_timeouts_while_the_node_is_frozen_and_the_breaker_recovers() {
+    let _node_is_ours = NODE.lock().await;
+    let Some(Frozen { node, schema, keyspace, db }) = Frozen::set_up("read_outage").await else { return };
+    let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(db.clone()), RelayConfig::default());
+    let breaker = BreakerConfig {
+        consecutive_failures: 3,
+        open_for: Duration::from_secs(1),
+        probes: 2,
+        ..BreakerConfig::default()
+    };
+    let options =
+        MigratingOptions { read_deadline: Duration::from_millis(300), breaker, ..MigratingOptions::default() };
+    let store = MigratingStore::new(
+        DualWriteStore::new(relay),
+        ConversationStore::new(db.clone()),
+        Routing::new(Phase::ScyllaReads),
+        options,
+    )
+    .unwrap();
+    let account = "read-outage-account";
+    let mut sessions = Vec::new();
+    for index in 0..10 {
+        let session = store.create_session(account, &format!("session {index}")).await.unwrap();
+        let turn = store.append_human_turn(account, &session.session_uid, None, "still there?", None).await.unwrap();
+        sessions.push((session.session_uid, format!("session {index}"), turn.turn_uid));
+    }
+    let sessions = Arc::new(sessions);
+
+    // Readers load conversations steadily; every answer must be right, and none may fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|reader| {
+            let (store, stop, sessions) = (store.clone(), stop.clone(), sessions.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let (session, title, turn) = &sessions[(reads as usize + reader) % sessions.len()];
+                    let conversation = store.load_conversation(account, session).await.expect("the user sees no error");
+                    assert_eq!(&conversation.session.title, title);
+                    assert_eq!(&conversation.turns[0].turn.turn_uid, turn);
+                    reads += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                reads
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let paused = node.pause();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let during = store.status();
+    paused.resume();
+    let resumed_at = Instant::now();
+    while store.status().breaker != BreakerState::Closed {
+        assert!(resumed_at.elapsed() < Duration::from_secs(30), "the breaker closes after the node returns");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let closed_after = resumed_at.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.expect("no read failed or returned a wrong answer");
+    }
+
+    let loads = store.status().reads.pattern(chat_migrate::ReadPattern::LoadConversation);
+    let during_loads = during.reads.pattern(chat_migrate::ReadPattern::LoadConversation);
+    assert!(during_loads.fallbacks(FallbackReason::Timeout) >= 3, "timeouts opened the breaker: {during_loads:?}");
+    assert!(
+        during_loads.fallbacks(FallbackReason::BreakerOpen) > 0,
+        "while open, reads skip ScyllaDB: {during_loads:?}"
+    );
+    assert!(during.breaker_opened >= 1);
+    let status = store.status();
+    assert!(status.breaker_closed >= 1, "it closed again");
+    assert!(loads.served_by_scylla > during_loads.served_by_scylla, "ScyllaDB serves reads again after the outage");
+    eprintln!(
+        "{reads} reads, 0 errors; while frozen: {} timeouts, {} skipped by the open breaker; breaker opened {} times, \
+         closed {} s after the node returned",
+        during_loads.fallbacks(FallbackReason::Timeout),
+        during_loads.fallbacks(FallbackReason::BreakerOpen),
+        status.breaker_opened,
+        closed_after.as_secs_f64()
     );
 
     keyspace.drop().await;

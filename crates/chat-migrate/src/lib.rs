@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | relational rows → ScyllaDB rows, one mapping for everything | [`projection`] | |
 //! | phase 1: write PostgreSQL and an outbox entry in one transaction, then copy | [`dual_write`] | |
+//! | every phase behind one store, switched while it runs: shadow reads, ScyllaDB reads with fallback | [`migrating`], [`phase`], [`shadow`], [`breaker`] | |
 //! | copy what dual-write could not, with backoff | [`relay`] | `chat-migrate relay` |
 //! | copy the history, resumable, sharded, rate-limited | [`backfill`] | `chat-migrate backfill` |
 //! | compare both databases session by session | [`verify`], [`scan`] | `chat-migrate verify` |
@@ -15,9 +16,12 @@
 //! | the benchmark's data set, into PostgreSQL only | [`seed`] | `chat-migrate seed` |
 
 pub mod backfill;
+pub mod breaker;
 pub mod copier;
 pub mod dual_write;
 mod error;
+pub mod migrating;
+pub mod phase;
 pub mod progress;
 pub mod projection;
 mod rate;
@@ -25,14 +29,19 @@ pub mod relay;
 pub mod repair;
 pub mod scan;
 pub mod seed;
+pub mod shadow;
 pub mod verify;
 
 pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};
+pub use breaker::{BreakerConfig, BreakerState};
 pub use copier::ScyllaCopier;
 pub use dual_write::DualWriteStore;
 pub use error::{MigrateError, MigrateResult};
+pub use migrating::{MigratingOptions, MigratingStore, ReadSideStatus};
+pub use phase::{Phase, Routing};
 pub use relay::{Relay, RelayConfig};
 pub use scan::{scan, ScanOptions, ScanReport, Selection};
+pub use shadow::{FallbackReason, ReadCounts, ReadPattern};
 
 use conversation_store::all_tables;
 use scylla_table::{Database, Error, Replication};

@@ -8,6 +8,7 @@ mod connection;
 mod conversations;
 mod migration;
 mod operations;
+mod read_side;
 mod round_trip;
 mod schema;
 mod tls;

@@ -1,0 +1,610 @@
+//! The migrating store: one [`ConversationApi`] for every phase, switched while it runs.
+//!
+//! Each request reads the routing once when it starts, so a phase change never splits a request
+//! and loses none: requests in flight finish under the routing they began with.
+//!
+//! - `postgres`: PostgreSQL only.
+//! - `dual-write`: writes through [`DualWriteStore`]; reads from PostgreSQL.
+//! - `shadow`: as dual-write; a share of reads is repeated on ScyllaDB in the background and
+//!   compared. The caller never waits for it. A difference is read again after a short delay:
+//!   if it then matches, ScyllaDB was **stale**; if not, it is **divergent**, logged with the
+//!   differing fields, and the session goes to the repair queue.
+//! - `scylla-reads`: as dual-write; the accounts in the configured percentage (sticky, see
+//!   [`Routing::reads_from_scylla`]) read from ScyllaDB within a deadline, falling back to
+//!   PostgreSQL on an error, a timeout, or a NotFound for something PostgreSQL has. A circuit
+//!   breaker sends reads straight to PostgreSQL while ScyllaDB keeps failing.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use conversation_pg::PgStore;
+use conversation_store::{
+    Conversation, ConversationApi, ConversationStore, Session, SessionCursor, SessionPage, StepByTurn, StoreError,
+    StoreResult, TurnByParent, TurnBySession,
+};
+use tokio::sync::Semaphore;
+
+use crate::breaker::{Admission, BreakerConfig, BreakerState, CircuitBreaker, Transition};
+use crate::dual_write::DualWriteStore;
+use crate::error::{MigrateError, MigrateResult};
+use crate::phase::Routing;
+use crate::shadow::{Compare, FallbackReason, ReadCounts, ReadPattern, ReadStats, ShadowOutcome};
+
+/// How the read side behaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MigratingOptions {
+    /// How long a ScyllaDB read may take before the read falls back to PostgreSQL.
+    pub read_deadline: Duration,
+    /// How long a shadow comparison that differed waits before reading again.
+    pub recheck_delay: Duration,
+    /// Shadow reads in flight at most; beyond it, reads are not shadowed (and counted).
+    pub max_shadow_in_flight: usize,
+    pub breaker: BreakerConfig,
+}
+
+impl Default for MigratingOptions {
+    fn default() -> Self {
+        MigratingOptions {
+            read_deadline: Duration::from_millis(200),
+            recheck_delay: Duration::from_millis(250),
+            max_shadow_in_flight: 64,
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// What the read side is doing, for `status` and dashboards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadSideStatus {
+    pub routing: Routing,
+    pub breaker: BreakerState,
+    /// How often the breaker opened, and closed again.
+    pub breaker_opened: u64,
+    pub breaker_closed: u64,
+    pub reads: ReadCounts,
+    /// Sessions waiting for repair after a divergent read.
+    pub repair_queue: usize,
+}
+
+impl std::fmt::Display for ReadSideStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "phase {} (shadow share {:.0}%, ScyllaDB reads for {}% of accounts)",
+            self.routing.phase,
+            self.routing.shadow_share * 100.0,
+            self.routing.scylla_read_percent
+        )?;
+        writeln!(
+            f,
+            "circuit breaker {} (opened {} times, closed {} times); repair queue {}",
+            self.breaker, self.breaker_opened, self.breaker_closed, self.repair_queue
+        )?;
+        write!(f, "{}", self.reads)
+    }
+}
+
+struct Inner {
+    postgres: PgStore,
+    dual: DualWriteStore,
+    scylla: ConversationStore,
+    routing: RwLock<Routing>,
+    options: MigratingOptions,
+    breaker: CircuitBreaker,
+    breaker_opened: AtomicU64,
+    breaker_closed: AtomicU64,
+    stats: ReadStats,
+    shadow_slots: Arc<Semaphore>,
+    shadow_sampled: AtomicU64,
+    repair_queue: Mutex<BTreeSet<String>>,
+}
+
+/// The store an application uses through the whole migration. Cheap to clone.
+#[derive(Clone)]
+pub struct MigratingStore {
+    inner: Arc<Inner>,
+}
+
+impl MigratingStore {
+    /// `dual` writes in the dual-writing phases (and its PostgreSQL store, without the outbox,
+    /// serves the `postgres` phase); `scylla` serves ScyllaDB reads.
+    pub fn new(
+        dual: DualWriteStore,
+        scylla: ConversationStore,
+        routing: Routing,
+        options: MigratingOptions,
+    ) -> MigrateResult<MigratingStore> {
+        routing.check().map_err(MigrateError::InvalidInput)?;
+        let postgres = dual.relational().clone().with_outbox(false);
+        Ok(MigratingStore {
+            inner: Arc::new(Inner {
+                postgres,
+                dual,
+                scylla,
+                routing: RwLock::new(routing),
+                breaker: CircuitBreaker::new(options.breaker),
+                options,
+                breaker_opened: AtomicU64::new(0),
+                breaker_closed: AtomicU64::new(0),
+                stats: ReadStats::default(),
+                shadow_slots: Arc::new(Semaphore::new(options.max_shadow_in_flight)),
+                shadow_sampled: AtomicU64::new(0),
+                repair_queue: Mutex::new(BTreeSet::new()),
+            }),
+        })
+    }
+
+    pub fn routing(&self) -> Routing {
+        self.inner.routing()
+    }
+
+    /// Switches the routing for every request that starts from now on. The phase may move one
+    /// step forward or back; the dials may change freely.
+    pub fn set_routing(&self, routing: Routing) -> MigrateResult<()> {
+        routing.check().map_err(MigrateError::InvalidInput)?;
+        let mut current = self.inner.routing.write().unwrap_or_else(|poison| poison.into_inner());
+        if !current.phase.can_move_to(routing.phase) {
+            return Err(MigrateError::InvalidInput(format!(
+                "cannot go from phase {} to {} directly: phases move one step at a time, forward or back",
+                current.phase, routing.phase
+            )));
+        }
+        if *current != routing {
+            tracing::info!(from = %current.phase, to = %routing.phase, shadow_share = routing.shadow_share,
+                scylla_read_percent = routing.scylla_read_percent, "read routing changed");
+        }
+        *current = routing;
+        Ok(())
+    }
+
+    pub fn status(&self) -> ReadSideStatus {
+        ReadSideStatus {
+            routing: self.routing(),
+            breaker: self.inner.breaker.state(),
+            breaker_opened: self.inner.breaker_opened.load(Ordering::Relaxed),
+            breaker_closed: self.inner.breaker_closed.load(Ordering::Relaxed),
+            reads: self.inner.stats.snapshot(),
+            repair_queue: self.inner.lock_repair_queue().len(),
+        }
+    }
+
+    /// Takes the sessions that divergent reads queued for repair (see [`crate::scan`]).
+    pub fn take_repair_queue(&self) -> Vec<String> {
+        std::mem::take(&mut *self.inner.lock_repair_queue()).into_iter().collect()
+    }
+
+    /// Waits until no shadow comparison is running.
+    pub async fn shadow_idle(&self) {
+        let slots = u32::try_from(self.inner.options.max_shadow_in_flight).unwrap_or(u32::MAX);
+        if let Ok(all) = self.inner.shadow_slots.acquire_many(slots).await {
+            drop(all);
+        }
+    }
+
+    pub fn dual_write(&self) -> &DualWriteStore {
+        &self.inner.dual
+    }
+
+    async fn read<R: Read>(&self, call: R) -> StoreResult<R::Output> {
+        let routing = self.inner.routing();
+        if routing.reads_from_scylla(call.account()) {
+            return self.inner.clone().read_scylla_first(call).await;
+        }
+        let answer = call.run(&self.inner.postgres).await;
+        if routing.phase == crate::phase::Phase::Shadow && self.inner.sampled(routing.shadow_share) {
+            if let Some(postgres) = comparable(&answer) {
+                self.inner.clone().spawn_shadow(call, postgres);
+            }
+        }
+        answer
+    }
+}
+
+impl Inner {
+    fn routing(&self) -> Routing {
+        *self.routing.read().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn lock_repair_queue(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.repair_queue.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Exactly `share` of the calls, spread evenly: call n is taken when n·share crosses an integer.
+    fn sampled(&self, share: f64) -> bool {
+        let n = self.shadow_sampled.fetch_add(1, Ordering::Relaxed) as f64;
+        ((n + 1.0) * share).floor() > (n * share).floor()
+    }
+
+    fn breaker_changed(&self, transition: Option<Transition>) {
+        let Some(Transition { from, to }) = transition else { return };
+        match to {
+            BreakerState::Open => {
+                self.breaker_opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%from, %to, "circuit breaker opened: ScyllaDB reads go to PostgreSQL");
+            }
+            BreakerState::Closed => {
+                self.breaker_closed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%from, %to, "circuit breaker closed: ScyllaDB serves reads again");
+            }
+            BreakerState::HalfOpen => tracing::info!(%from, %to, "circuit breaker half-open: probing ScyllaDB"),
+        }
+        metrics::counter!("chat_migrate_breaker_transitions_total", "to" => to.name()).increment(1);
+    }
+
+    /// A ScyllaDB read within the deadline; `None` when the deadline passed.
+    async fn scylla_read<R: Read>(&self, call: &R) -> Option<StoreResult<R::Output>> {
+        tokio::time::timeout(self.options.read_deadline, call.run(&self.scylla)).await.ok()
+    }
+
+    async fn read_scylla_first<R: Read>(self: Arc<Self>, call: R) -> StoreResult<R::Output> {
+        let pattern = R::PATTERN;
+        let (admission, transition) = self.breaker.admit(Instant::now());
+        self.breaker_changed(transition);
+        if admission == Admission::Skip {
+            self.stats.fallback(pattern, FallbackReason::BreakerOpen);
+            return call.run(&self.postgres).await;
+        }
+        let (succeeded, fallback) = match self.scylla_read(&call).await {
+            Some(Ok(answer)) => {
+                self.breaker_changed(self.breaker.record(admission, true, Instant::now()));
+                self.stats.served_by_scylla(pattern);
+                return Ok(answer);
+            }
+            // ScyllaDB answered; whether the answer is right, PostgreSQL tells.
+            Some(Err(StoreError::NotFound { .. })) => (true, FallbackReason::NotFound),
+            // The caller's mistake gets the same error from either database.
+            Some(Err(error)) if !is_database_failure(&error) => {
+                self.breaker_changed(self.breaker.record(admission, true, Instant::now()));
+                self.stats.served_by_scylla(pattern);
+                return Err(error);
+            }
+            Some(Err(error)) => {
+                tracing::warn!(pattern = pattern.name(), %error, "ScyllaDB read failed; falling back to PostgreSQL");
+                (false, FallbackReason::Error)
+            }
+            None => {
+                tracing::warn!(
+                    pattern = pattern.name(),
+                    deadline_ms = self.options.read_deadline.as_millis() as u64,
+                    "ScyllaDB read timed out; falling back to PostgreSQL"
+                );
+                (false, FallbackReason::Timeout)
+            }
+        };
+        self.breaker_changed(self.breaker.record(admission, succeeded, Instant::now()));
+        let answer = call.run(&self.postgres).await;
+        match (&answer, fallback) {
+            // Both agree there is nothing: ScyllaDB's answer stands.
+            (Err(StoreError::NotFound { .. }), FallbackReason::NotFound) => self.stats.served_by_scylla(pattern),
+            (Ok(_), FallbackReason::NotFound) => {
+                tracing::warn!(pattern = pattern.name(), session = ?call.session(), "ScyllaDB lacks what PostgreSQL has; queued for repair");
+                self.stats.fallback(pattern, fallback);
+                if let Some(session) = call.session() {
+                    self.lock_repair_queue().insert(session.to_owned());
+                }
+            }
+            _ => self.stats.fallback(pattern, fallback),
+        }
+        answer
+    }
+
+    fn spawn_shadow<R: Read>(self: Arc<Self>, call: R, postgres: Option<R::Output>) {
+        let Ok(slot) = self.shadow_slots.clone().try_acquire_owned() else {
+            self.stats.shadow_skipped();
+            return;
+        };
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Some(scylla) = self.scylla_read(&call).await.as_ref().and_then(comparable) else {
+                // An error or a timeout is not an answer to compare; the fallback path counts those.
+                return;
+            };
+            if option_differences(&postgres, &scylla).is_empty() {
+                self.stats.shadow(R::PATTERN, ShadowOutcome::Matched);
+                return;
+            }
+            tokio::time::sleep(self.options.recheck_delay).await;
+            // ScyllaDB first: a write landing in between then makes PostgreSQL newer, never older.
+            let scylla = self.scylla_read(&call).await.as_ref().and_then(comparable);
+            let postgres = comparable(&call.run(&self.postgres).await);
+            let (Some(scylla), Some(postgres)) = (scylla, postgres) else { return };
+            let differences = option_differences(&postgres, &scylla);
+            if differences.is_empty() {
+                self.stats.shadow(R::PATTERN, ShadowOutcome::Stale);
+                return;
+            }
+            self.stats.shadow(R::PATTERN, ShadowOutcome::Divergent);
+            let sessions = call.sessions_involved(postgres.as_ref(), scylla.as_ref());
+            tracing::warn!(
+                pattern = R::PATTERN.name(),
+                account = call.account(),
+                sessions = ?sessions,
+                differences = ?differences,
+                "ScyllaDB diverges from PostgreSQL; queued for repair"
+            );
+            self.lock_repair_queue().extend(sessions);
+        });
+    }
+}
+
+/// An error that says the database failed, not the request.
+fn is_database_failure(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(_) | StoreError::Relational { .. })
+}
+
+/// The answer as compared: `Some(None)` for NotFound, `None` for a failure (nothing to compare).
+fn comparable<T: Clone>(answer: &StoreResult<T>) -> Option<Option<T>> {
+    match answer {
+        Ok(value) => Some(Some(value.clone())),
+        Err(StoreError::NotFound { .. }) => Some(None),
+        Err(_) => None,
+    }
+}
+
+fn option_differences<T: Compare>(postgres: &Option<T>, scylla: &Option<T>) -> Vec<String> {
+    match (postgres, scylla) {
+        (Some(postgres), Some(scylla)) => T::differences(postgres, scylla),
+        (None, None) => Vec::new(),
+        (Some(_), None) => vec!["found in PostgreSQL, not in ScyllaDB".to_owned()],
+        (None, Some(_)) => vec!["found in ScyllaDB, not in PostgreSQL".to_owned()],
+    }
+}
+
+/// One routed read: its arguments, owned, so a shadow comparison can repeat it later.
+trait Read: Send + Sync + 'static {
+    type Output: Compare + Clone + Send + Sync + 'static;
+    const PATTERN: ReadPattern;
+
+    fn account(&self) -> &str;
+
+    /// The session the read is about, if it is about one.
+    fn session(&self) -> Option<&str>;
+
+    fn run<S: ConversationApi>(&self, store: &S) -> impl Future<Output = StoreResult<Self::Output>> + Send;
+
+    /// The sessions to repair when the answers diverge.
+    fn sessions_involved(&self, _postgres: Option<&Self::Output>, _scylla: Option<&Self::Output>) -> Vec<String> {
+        self.session().map(str::to_owned).into_iter().collect()
+    }
+}
+
+struct ReadSession {
+    account: String,
+    session: String,
+}
+
+impl Read for ReadSession {
+    type Output = Session;
+    const PATTERN: ReadPattern = ReadPattern::Session;
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+
+    async fn run<S: ConversationApi>(&self, store: &S) -> StoreResult<Session> {
+        store.session(&self.account, &self.session).await
+    }
+}
+
+struct LoadConversation {
+    account: String,
+    session: String,
+}
+
+impl Read for LoadConversation {
+    type Output = Conversation;
+    const PATTERN: ReadPattern = ReadPattern::LoadConversation;
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+
+    async fn run<S: ConversationApi>(&self, store: &S) -> StoreResult<Conversation> {
+        store.load_conversation(&self.account, &self.session).await
+    }
+}
+
+struct RecentSessions {
+    account: String,
+    page_size: usize,
+    after: Option<SessionCursor>,
+}
+
+impl Read for RecentSessions {
+    type Output = SessionPage;
+    const PATTERN: ReadPattern = ReadPattern::RecentSessions;
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn session(&self) -> Option<&str> {
+        None
+    }
+
+    async fn run<S: ConversationApi>(&self, store: &S) -> StoreResult<SessionPage> {
+        store.recent_sessions(&self.account, self.page_size, self.after.as_ref()).await
+    }
+
+    /// Every session on either page: repairing one that was right changes nothing.
+    fn sessions_involved(&self, postgres: Option<&SessionPage>, scylla: Option<&SessionPage>) -> Vec<String> {
+        let sessions: BTreeSet<String> = postgres
+            .into_iter()
+            .chain(scylla)
+            .flat_map(|page| page.sessions.iter().map(|session| session.session_uid.clone()))
+            .collect();
+        sessions.into_iter().collect()
+    }
+}
+
+struct Children {
+    account: String,
+    session: String,
+    parent: Option<String>,
+}
+
+impl Read for Children {
+    type Output = Vec<TurnByParent>;
+    const PATTERN: ReadPattern = ReadPattern::Children;
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+
+    async fn run<S: ConversationApi>(&self, store: &S) -> StoreResult<Vec<TurnByParent>> {
+        store.children(&self.account, &self.session, self.parent.as_deref()).await
+    }
+}
+
+/// A write, routed by the phase: through dual-write once it has begun, else PostgreSQL alone.
+macro_rules! write {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        if $self.inner.routing().phase.dual_writes() {
+            $self.inner.dual.$method($($arg),*).await
+        } else {
+            $self.inner.postgres.$method($($arg),*).await
+        }
+    };
+}
+
+impl ConversationApi for MigratingStore {
+    async fn create_session(&self, account_uid: &str, title: &str) -> StoreResult<Session> {
+        write!(self.create_session(account_uid, title))
+    }
+
+    async fn create_session_with_id(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<Session> {
+        write!(self.create_session_with_id(account_uid, session_uid, title))
+    }
+
+    async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {
+        self.read(ReadSession { account: account_uid.to_owned(), session: session_uid.to_owned() }).await
+    }
+
+    async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
+        write!(self.rename_session(account_uid, session_uid, title))
+    }
+
+    async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        write!(self.delete_session(account_uid, session_uid))
+    }
+
+    async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        write!(self.restore_session(account_uid, session_uid))
+    }
+
+    async fn recent_sessions(
+        &self,
+        account_uid: &str,
+        page_size: usize,
+        after: Option<&SessionCursor>,
+    ) -> StoreResult<SessionPage> {
+        self.read(RecentSessions { account: account_uid.to_owned(), page_size, after: after.cloned() }).await
+    }
+
+    async fn append_human_turn(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: Option<&str>,
+        prompt: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        write!(self.append_human_turn(account_uid, session_uid, parent, prompt, turn_uid))
+    }
+
+    async fn append_agent_turn(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        write!(self.append_agent_turn(account_uid, session_uid, parent, turn_uid))
+    }
+
+    async fn regenerate(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        agent_turn: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        write!(self.regenerate(account_uid, session_uid, agent_turn, turn_uid))
+    }
+
+    async fn edit(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        human_turn: &str,
+        prompt: &str,
+        turn_uid: Option<&str>,
+    ) -> StoreResult<TurnBySession> {
+        write!(self.edit(account_uid, session_uid, human_turn, prompt, turn_uid))
+    }
+
+    async fn set_active_child(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: Option<&str>,
+        child: &str,
+    ) -> StoreResult<()> {
+        write!(self.set_active_child(account_uid, session_uid, parent, child))
+    }
+
+    async fn set_liked(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        agent_turn: &str,
+        liked: Option<bool>,
+    ) -> StoreResult<()> {
+        write!(self.set_liked(account_uid, session_uid, agent_turn, liked))
+    }
+
+    async fn append_step(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        turn_uid: &str,
+        idx: i32,
+        tpe: i32,
+        content: &str,
+    ) -> StoreResult<StepByTurn> {
+        write!(self.append_step(account_uid, session_uid, turn_uid, idx, tpe, content))
+    }
+
+    async fn load_conversation(&self, account_uid: &str, session_uid: &str) -> StoreResult<Conversation> {
+        self.read(LoadConversation { account: account_uid.to_owned(), session: session_uid.to_owned() }).await
+    }
+
+    async fn children(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        parent: Option<&str>,
+    ) -> StoreResult<Vec<TurnByParent>> {
+        let call = Children {
+            account: account_uid.to_owned(),
+            session: session_uid.to_owned(),
+            parent: parent.map(str::to_owned),
+        };
+        self.read(call).await
+    }
+}

@@ -1,0 +1,328 @@
+//! Comparing a read's answers from both databases, and the read side's counters.
+//!
+//! Results are compared after normalizing what may differ without meaning anything: a page's
+//! cursor is opaque, so only whether there is a next page counts. Each difference is named by
+//! field, for the log.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use conversation_store::{Conversation, Session, SessionPage, TurnByParent};
+
+/// The reads the store routes, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReadPattern {
+    /// One session's row.
+    Session,
+    LoadConversation,
+    RecentSessions,
+    Children,
+}
+
+impl ReadPattern {
+    pub const ALL: [ReadPattern; 4] =
+        [ReadPattern::Session, ReadPattern::LoadConversation, ReadPattern::RecentSessions, ReadPattern::Children];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadPattern::Session => "session",
+            ReadPattern::LoadConversation => "load_conversation",
+            ReadPattern::RecentSessions => "recent_sessions",
+            ReadPattern::Children => "children",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a read that should have come from ScyllaDB came from PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FallbackReason {
+    /// ScyllaDB answered with an error.
+    Error,
+    /// ScyllaDB did not answer within the read deadline.
+    Timeout,
+    /// ScyllaDB had nothing where PostgreSQL has the data.
+    NotFound,
+    /// The circuit breaker is open: ScyllaDB was not tried.
+    BreakerOpen,
+}
+
+impl FallbackReason {
+    pub const ALL: [FallbackReason; 4] =
+        [FallbackReason::Error, FallbackReason::Timeout, FallbackReason::NotFound, FallbackReason::BreakerOpen];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FallbackReason::Error => "error",
+            FallbackReason::Timeout => "timeout",
+            FallbackReason::NotFound => "not_found",
+            FallbackReason::BreakerOpen => "breaker_open",
+        }
+    }
+}
+
+/// How a shadow comparison ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowOutcome {
+    Matched,
+    /// Differed, then matched when read again a moment later: ScyllaDB was behind.
+    Stale,
+    /// Still differed when read again.
+    Divergent,
+}
+
+#[derive(Default)]
+struct PatternCounters {
+    compared: AtomicU64,
+    matched: AtomicU64,
+    stale: AtomicU64,
+    divergent: AtomicU64,
+    served_by_scylla: AtomicU64,
+    fallbacks: [AtomicU64; 4],
+}
+
+/// The read side's counters, kept here for `status` and reports, and also sent to the
+/// `metrics` facade (`chat_migrate_*_total`, labelled by pattern and reason), so that whatever
+/// recorder the application installs (a Prometheus exporter, say) sees them.
+#[derive(Default)]
+pub struct ReadStats {
+    patterns: [PatternCounters; 4],
+    shadow_skipped: AtomicU64,
+}
+
+impl ReadStats {
+    pub(crate) fn shadow(&self, pattern: ReadPattern, outcome: ShadowOutcome) {
+        let counters = &self.patterns[pattern.index()];
+        counters.compared.fetch_add(1, Ordering::Relaxed);
+        let (counter, name) = match outcome {
+            ShadowOutcome::Matched => (&counters.matched, "matched"),
+            ShadowOutcome::Stale => (&counters.stale, "stale"),
+            ShadowOutcome::Divergent => (&counters.divergent, "divergent"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("chat_migrate_shadow_compared_total", "pattern" => pattern.name(), "outcome" => name)
+            .increment(1);
+    }
+
+    pub(crate) fn shadow_skipped(&self) {
+        self.shadow_skipped.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("chat_migrate_shadow_skipped_total").increment(1);
+    }
+
+    pub(crate) fn served_by_scylla(&self, pattern: ReadPattern) {
+        self.patterns[pattern.index()].served_by_scylla.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("chat_migrate_scylla_reads_total", "pattern" => pattern.name()).increment(1);
+    }
+
+    pub(crate) fn fallback(&self, pattern: ReadPattern, reason: FallbackReason) {
+        self.patterns[pattern.index()].fallbacks[reason as usize].fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("chat_migrate_fallbacks_total", "pattern" => pattern.name(), "reason" => reason.name())
+            .increment(1);
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> ReadCounts {
+        let mut counts =
+            ReadCounts { shadow_skipped: self.shadow_skipped.load(Ordering::Relaxed), ..Default::default() };
+        for pattern in ReadPattern::ALL {
+            let counters = &self.patterns[pattern.index()];
+            let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+            counts.patterns.insert(
+                pattern,
+                PatternCounts {
+                    compared: load(&counters.compared),
+                    matched: load(&counters.matched),
+                    stale: load(&counters.stale),
+                    divergent: load(&counters.divergent),
+                    served_by_scylla: load(&counters.served_by_scylla),
+                    fallbacks: FallbackReason::ALL
+                        .into_iter()
+                        .map(|reason| (reason, load(&counters.fallbacks[reason as usize])))
+                        .collect(),
+                },
+            );
+        }
+        counts
+    }
+}
+
+/// One pattern's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatternCounts {
+    pub compared: u64,
+    pub matched: u64,
+    pub stale: u64,
+    pub divergent: u64,
+    pub served_by_scylla: u64,
+    pub fallbacks: BTreeMap<FallbackReason, u64>,
+}
+
+impl PatternCounts {
+    pub fn fallbacks(&self, reason: FallbackReason) -> u64 {
+        self.fallbacks.get(&reason).copied().unwrap_or(0)
+    }
+
+    pub fn all_fallbacks(&self) -> u64 {
+        self.fallbacks.values().sum()
+    }
+}
+
+/// The read side's counts at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadCounts {
+    pub patterns: BTreeMap<ReadPattern, PatternCounts>,
+    /// Shadow reads not run because too many were in flight.
+    pub shadow_skipped: u64,
+}
+
+impl ReadCounts {
+    pub fn pattern(&self, pattern: ReadPattern) -> PatternCounts {
+        self.patterns.get(&pattern).cloned().unwrap_or_default()
+    }
+
+    /// Every pattern's counts added up.
+    pub fn total(&self) -> PatternCounts {
+        let mut total = PatternCounts::default();
+        for counts in self.patterns.values() {
+            total.compared += counts.compared;
+            total.matched += counts.matched;
+            total.stale += counts.stale;
+            total.divergent += counts.divergent;
+            total.served_by_scylla += counts.served_by_scylla;
+            for (reason, count) in &counts.fallbacks {
+                *total.fallbacks.entry(*reason).or_default() += count;
+            }
+        }
+        total
+    }
+}
+
+impl fmt::Display for ReadCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9}  fallbacks (error/timeout/not_found/breaker_open)",
+            "pattern", "compared", "matched", "stale", "divergent", "scylla"
+        )?;
+        for (pattern, counts) in &self.patterns {
+            let fallbacks: Vec<String> =
+                FallbackReason::ALL.iter().map(|reason| counts.fallbacks(*reason).to_string()).collect();
+            writeln!(
+                f,
+                "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9}  {}",
+                pattern.name(),
+                counts.compared,
+                counts.matched,
+                counts.stale,
+                counts.divergent,
+                counts.served_by_scylla,
+                fallbacks.join("/")
+            )?;
+        }
+        write!(f, "shadow reads skipped (too many in flight): {}", self.shadow_skipped)
+    }
+}
+
+/// A read result that can be compared across the two databases.
+pub trait Compare {
+    /// What differs between PostgreSQL's answer and ScyllaDB's, by field; empty when they match.
+    fn differences(postgres: &Self, scylla: &Self) -> Vec<String>;
+}
+
+fn field<T: PartialEq + fmt::Debug>(out: &mut Vec<String>, name: &str, postgres: &T, scylla: &T) {
+    if postgres != scylla {
+        out.push(format!("{name}: PostgreSQL {postgres:?}, ScyllaDB {scylla:?}"));
+    }
+}
+
+fn session_differences(out: &mut Vec<String>, prefix: &str, postgres: &Session, scylla: &Session) {
+    field(out, &format!("{prefix}session_uid"), &postgres.session_uid, &scylla.session_uid);
+    field(out, &format!("{prefix}title"), &postgres.title, &scylla.title);
+    field(out, &format!("{prefix}created_at"), &postgres.created_at, &scylla.created_at);
+    field(out, &format!("{prefix}deleted_at"), &postgres.deleted_at, &scylla.deleted_at);
+}
+
+impl Compare for Session {
+    fn differences(postgres: &Self, scylla: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        session_differences(&mut out, "", postgres, scylla);
+        out
+    }
+}
+
+impl Compare for Conversation {
+    fn differences(postgres: &Self, scylla: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        session_differences(&mut out, "session.", &postgres.session, &scylla.session);
+        let by_uid = |conversation: &Conversation| -> BTreeMap<String, usize> {
+            conversation.turns.iter().enumerate().map(|(index, turn)| (turn.turn.turn_uid.clone(), index)).collect()
+        };
+        let (pg_turns, scylla_turns) = (by_uid(postgres), by_uid(scylla));
+        for (uid, &pg_index) in &pg_turns {
+            let Some(&scylla_index) = scylla_turns.get(uid) else {
+                out.push(format!("turn {uid}: missing in ScyllaDB"));
+                continue;
+            };
+            let (pg, sc) = (&postgres.turns[pg_index], &scylla.turns[scylla_index]);
+            let prefix = format!("turn {uid}.");
+            field(&mut out, &format!("{prefix}turn_type"), &pg.turn.turn_type, &sc.turn.turn_type);
+            field(&mut out, &format!("{prefix}parent_uid"), &pg.turn.parent_uid, &sc.turn.parent_uid);
+            field(&mut out, &format!("{prefix}active_child"), &pg.turn.active_child, &sc.turn.active_child);
+            field(&mut out, &format!("{prefix}prompt"), &pg.turn.prompt, &sc.turn.prompt);
+            field(&mut out, &format!("{prefix}liked"), &pg.turn.liked, &sc.turn.liked);
+            field(&mut out, &format!("{prefix}created_at"), &pg.turn.created_at, &sc.turn.created_at);
+            field(&mut out, &format!("{prefix}children"), &pg.children, &sc.children);
+            if pg.steps != sc.steps {
+                let idx =
+                    |steps: &[conversation_store::StepByTurn]| steps.iter().map(|step| step.idx).collect::<Vec<_>>();
+                out.push(format!(
+                    "{prefix}steps: PostgreSQL idx {:?}, ScyllaDB idx {:?}{}",
+                    idx(&pg.steps),
+                    idx(&sc.steps),
+                    if idx(&pg.steps) == idx(&sc.steps) { " (contents differ)" } else { "" }
+                ));
+            }
+        }
+        for uid in scylla_turns.keys().filter(|uid| !pg_turns.contains_key(*uid)) {
+            out.push(format!("turn {uid}: only in ScyllaDB"));
+        }
+        if out.is_empty() {
+            // Same turns, same fields: only the order can differ.
+            let order = |conversation: &Conversation| -> Vec<String> {
+                conversation.turns.iter().map(|turn| turn.turn.turn_uid.clone()).collect()
+            };
+            field(&mut out, "turn order", &order(postgres), &order(scylla));
+        }
+        field(&mut out, "active_path", &postgres.active_path, &scylla.active_path);
+        out
+    }
+}
+
+impl Compare for SessionPage {
+    fn differences(postgres: &Self, scylla: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        let uids =
+            |page: &SessionPage| -> Vec<String> { page.sessions.iter().map(|s| s.session_uid.clone()).collect() };
+        field(&mut out, "sessions", &uids(postgres), &uids(scylla));
+        if out.is_empty() {
+            for (pg, sc) in postgres.sessions.iter().zip(&scylla.sessions) {
+                session_differences(&mut out, &format!("session {}.", pg.session_uid), pg, sc);
+            }
+        }
+        // The cursor is opaque; whether there is more is what the user sees.
+        field(&mut out, "has next page", &postgres.next.is_some(), &scylla.next.is_some());
+        out
+    }
+}
+
+impl Compare for Vec<TurnByParent> {
+    fn differences(postgres: &Self, scylla: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        field(&mut out, "children", postgres, scylla);
+        out
+    }
+}
