@@ -131,21 +131,11 @@ async fn selected(pg: &PgStore, selection: &Selection) -> MigrateResult<Vec<Stri
     })
 }
 
-/// The keys to look for in ScyllaDB: from PostgreSQL, or from the purge record.
-async fn keys_of(
-    pg: &PgStore,
-    session_uid: &str,
-) -> MigrateResult<(SessionKeys, Option<conversation_pg::SessionSnapshot>)> {
-    if let Some(snapshot) = pg.snapshot_sessions(&[session_uid.to_owned()]).await?.into_iter().next() {
-        let keys = SessionKeys {
-            session: snapshot.session.clone(),
-            turn_uids: snapshot.turns.iter().map(|turn| turn.uid.clone()).collect(),
-        };
-        return Ok((keys, Some(snapshot)));
-    }
+/// The keys of a session PostgreSQL no longer has: from the purge record, or for a session it
+/// never had, the id alone (to find stray copies).
+async fn keys_of_absent(pg: &PgStore, session_uid: &str) -> MigrateResult<SessionKeys> {
     let session = match pg.purged_session(session_uid).await? {
         Some((keys, _)) => keys,
-        // Unknown to PostgreSQL: look for stray copies under the id alone.
         None => SessionRow {
             uid: session_uid.to_owned(),
             account_uid: String::new(),
@@ -156,7 +146,32 @@ async fn keys_of(
             version: 0,
         },
     };
-    Ok((SessionKeys { session, turn_uids: Vec::new() }, None))
+    Ok(SessionKeys { session, turn_uids: Vec::new() })
+}
+
+/// The keys to look for in ScyllaDB, read without the session's contents.
+async fn scylla_keys(pg: &PgStore, session_uid: &str) -> MigrateResult<SessionKeys> {
+    match pg.session_keys(session_uid).await? {
+        Some((session, turn_uids)) => Ok(SessionKeys { session, turn_uids }),
+        None => keys_of_absent(pg, session_uid).await,
+    }
+}
+
+/// What PostgreSQL holds of the session now, and the keys it implies.
+async fn current(
+    pg: &PgStore,
+    session_uid: &str,
+) -> MigrateResult<(SessionKeys, Option<conversation_pg::SessionSnapshot>)> {
+    match pg.snapshot_sessions(&[session_uid.to_owned()]).await?.into_iter().next() {
+        Some(snapshot) => {
+            let keys = SessionKeys {
+                session: snapshot.session.clone(),
+                turn_uids: snapshot.turns.iter().map(|turn| turn.uid.clone()).collect(),
+            };
+            Ok((keys, Some(snapshot)))
+        }
+        None => Ok((keys_of_absent(pg, session_uid).await?, None)),
+    }
 }
 
 /// Verifies (and with `repair`, repairs) the selected sessions.
@@ -175,9 +190,8 @@ pub async fn scan(
             let (tables, rate, bar) = (&tables, &rate, &bar);
             async move {
                 // ScyllaDB first, then PostgreSQL: see the module docs of verify.
-                let (keys, _) = keys_of(pg, &session_uid).await?;
-                let found = read_scylla(tables, &keys).await?;
-                let (keys, snapshot) = keys_of(pg, &session_uid).await?;
+                let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?).await?;
+                let (keys, snapshot) = current(pg, &session_uid).await?;
                 let divergences = compare(&session_uid, &found, snapshot.as_ref());
                 let mut repaired = RepairedSession::default();
                 if repair && !divergences.is_empty() {
