@@ -3,6 +3,7 @@
 pub mod fixtures;
 pub mod live;
 pub mod local_node;
+pub mod tcp_proxy;
 
 /// The runtime under another path, for the hygiene test's `#[table(crate = ...)]`.
 pub mod reexport {

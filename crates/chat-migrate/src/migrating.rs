@@ -13,6 +13,10 @@
 //!   [`Routing::reads_from_scylla`]) read from ScyllaDB within a deadline, falling back to
 //!   PostgreSQL on an error, a timeout, or a NotFound for something PostgreSQL has. A circuit
 //!   breaker sends reads straight to PostgreSQL while ScyllaDB keeps failing.
+//! - `scylla-primary`: writes go to ScyllaDB first, through the store with its lightweight
+//!   transactions, each recording its change in `pg_outbox` for [`crate::PostgresRelay`]; reads
+//!   come from ScyllaDB only. Before rolling back to `scylla-reads`, drain that relay, so
+//!   PostgreSQL holds every write again.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -30,7 +34,7 @@ use tokio::sync::Semaphore;
 use crate::breaker::{Admission, BreakerConfig, BreakerState, CircuitBreaker, Transition};
 use crate::dual_write::DualWriteStore;
 use crate::error::{MigrateError, MigrateResult};
-use crate::phase::Routing;
+use crate::phase::{Phase, Routing};
 use crate::shadow::{Compare, FallbackReason, ReadCounts, ReadPattern, ReadStats, ShadowOutcome};
 
 /// How the read side behaves.
@@ -91,6 +95,8 @@ struct Inner {
     postgres: PgStore,
     dual: DualWriteStore,
     scylla: ConversationStore,
+    /// The ScyllaDB store recording its changes for PostgreSQL: the writer in `scylla-primary`.
+    primary: ConversationStore,
     routing: RwLock<Routing>,
     options: MigratingOptions,
     breaker: CircuitBreaker,
@@ -123,6 +129,7 @@ impl MigratingStore {
             inner: Arc::new(Inner {
                 postgres,
                 dual,
+                primary: scylla.clone().with_change_log(true),
                 scylla,
                 routing: RwLock::new(routing),
                 breaker: CircuitBreaker::new(options.breaker),
@@ -151,6 +158,9 @@ impl MigratingStore {
                 "cannot go from phase {} to {} directly: phases move one step at a time, forward or back",
                 current.phase, routing.phase
             )));
+        }
+        if current.phase == Phase::ScyllaPrimary && routing.phase == Phase::ScyllaReads {
+            tracing::warn!("leaving scylla-primary: PostgreSQL lacks any write the relay toward it has not copied yet");
         }
         if *current != routing {
             tracing::info!(from = %current.phase, to = %routing.phase, shadow_share = routing.shadow_share,
@@ -190,11 +200,18 @@ impl MigratingStore {
 
     async fn read<R: Read>(&self, call: R) -> StoreResult<R::Output> {
         let routing = self.inner.routing();
+        if routing.phase == Phase::ScyllaPrimary {
+            let answer = call.run(&self.inner.scylla).await;
+            if comparable(&answer).is_some() {
+                self.inner.stats.served_by_scylla(R::PATTERN);
+            }
+            return answer;
+        }
         if routing.reads_from_scylla(call.account()) {
             return self.inner.clone().read_scylla_first(call).await;
         }
         let answer = call.run(&self.inner.postgres).await;
-        if routing.phase == crate::phase::Phase::Shadow && self.inner.sampled(routing.shadow_share) {
+        if routing.phase == Phase::Shadow && self.inner.sampled(routing.shadow_share) {
             if let Some(postgres) = comparable(&answer) {
                 self.inner.clone().spawn_shadow(call, postgres);
             }
@@ -471,13 +488,13 @@ impl Read for Children {
     }
 }
 
-/// A write, routed by the phase: through dual-write once it has begun, else PostgreSQL alone.
+/// A write, routed by the phase: PostgreSQL alone, dual-write, or ScyllaDB first.
 macro_rules! write {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        if $self.inner.routing().phase.dual_writes() {
-            $self.inner.dual.$method($($arg),*).await
-        } else {
-            $self.inner.postgres.$method($($arg),*).await
+        match $self.inner.routing().phase {
+            Phase::Postgres => $self.inner.postgres.$method($($arg),*).await,
+            Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => $self.inner.dual.$method($($arg),*).await,
+            Phase::ScyllaPrimary => $self.inner.primary.$method($($arg),*).await,
         }
     };
 }

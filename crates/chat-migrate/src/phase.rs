@@ -15,10 +15,14 @@ pub enum Phase {
     Shadow,
     /// As dual-write; a percentage of accounts read from ScyllaDB, falling back to PostgreSQL.
     ScyllaReads,
+    /// ScyllaDB is the source of truth: writes go to it first, recording each change for the
+    /// relay toward PostgreSQL (analytics and backup); reads come from ScyllaDB only.
+    ScyllaPrimary,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [Phase::Postgres, Phase::DualWrite, Phase::Shadow, Phase::ScyllaReads];
+    pub const ALL: [Phase; 5] =
+        [Phase::Postgres, Phase::DualWrite, Phase::Shadow, Phase::ScyllaReads, Phase::ScyllaPrimary];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -26,6 +30,7 @@ impl Phase {
             Phase::DualWrite => "dual-write",
             Phase::Shadow => "shadow",
             Phase::ScyllaReads => "scylla-reads",
+            Phase::ScyllaPrimary => "scylla-primary",
         }
     }
 
@@ -33,9 +38,9 @@ impl Phase {
         Phase::ALL.iter().position(|phase| *phase == self).unwrap_or(0)
     }
 
-    /// Whether writes go through dual-write (outbox and ScyllaDB copy).
+    /// Whether writes go through dual-write (PostgreSQL, its outbox and the ScyllaDB copy).
     pub fn dual_writes(self) -> bool {
-        self != Phase::Postgres
+        matches!(self, Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads)
     }
 
     /// Whether going from `self` to `to` is one step forward, one back, or staying.
@@ -107,15 +112,10 @@ impl Routing {
     }
 }
 
-/// The account's bucket, 0 to 99: FNV-1a, which is fixed across builds and platforms (std's
-/// hasher is not), so every application instance puts an account in the same bucket.
+/// The account's bucket, 0 to 99, by a hash that is fixed across builds and platforms, so every
+/// application instance puts an account in the same bucket.
 pub fn account_bucket(account_uid: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in account_uid.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash % 100
+    conversation_store::stable_bucket(account_uid, 100)
 }
 
 #[cfg(test)]
@@ -127,11 +127,16 @@ mod tests {
         for phase in Phase::ALL {
             assert_eq!(phase.name().parse::<Phase>(), Ok(phase));
         }
-        assert!("cutover".parse::<Phase>().unwrap_err().contains("postgres, dual-write, shadow, scylla-reads"));
+        assert!("cutover"
+            .parse::<Phase>()
+            .unwrap_err()
+            .contains("postgres, dual-write, shadow, scylla-reads, scylla-primary"));
         assert!(Phase::Postgres.can_move_to(Phase::DualWrite));
         assert!(Phase::Shadow.can_move_to(Phase::DualWrite), "each step can be rolled back");
         assert!(!Phase::Postgres.can_move_to(Phase::Shadow), "no skipping a step");
         assert!(!Phase::ScyllaReads.can_move_to(Phase::DualWrite));
+        assert!(Phase::ScyllaPrimary.can_move_to(Phase::ScyllaReads));
+        assert!(!Phase::ScyllaPrimary.dual_writes() && !Phase::Postgres.dual_writes() && Phase::Shadow.dual_writes());
     }
 
     #[test]

@@ -194,31 +194,11 @@ impl Relay {
 
     /// Runs the relay in the background until [`RelayHandle::stop`].
     pub fn spawn(self) -> RelayHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut total = DrainReport::default();
-            while !*stopped.borrow() {
-                let idle = match self.drain_once().await {
-                    Ok(pass) => {
-                        total.copied += pass.copied;
-                        total.failed += pass.failed;
-                        pass.copied == 0
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "relay pass failed (PostgreSQL unreachable?); retrying");
-                        true
-                    }
-                };
-                if idle {
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.idle_wait) => {}
-                        _ = stopped.changed() => {}
-                    }
-                }
-            }
-            total
-        });
-        RelayHandle { stop, task }
+        let idle_wait = self.config.idle_wait;
+        RelayHandle::run(idle_wait, "ScyllaDB", move || {
+            let relay = self.clone();
+            async move { relay.drain_once().await }
+        })
     }
 }
 
@@ -229,6 +209,40 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
+    /// Runs `pass` over and over in the background, resting `idle_wait` after a pass that copied
+    /// nothing or failed (the failure is logged), until stopped.
+    pub(crate) fn run<F, Fut>(idle_wait: Duration, target: &'static str, mut pass: F) -> RelayHandle
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = MigrateResult<DrainReport>> + Send,
+    {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut total = DrainReport::default();
+            while !*stopped.borrow() {
+                let idle = match pass().await {
+                    Ok(report) => {
+                        total.copied += report.copied;
+                        total.failed += report.failed;
+                        report.copied == 0
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, target, "relay pass failed (a database unreachable?); retrying");
+                        true
+                    }
+                };
+                if idle {
+                    tokio::select! {
+                        _ = tokio::time::sleep(idle_wait) => {}
+                        _ = stopped.changed() => {}
+                    }
+                }
+            }
+            total
+        });
+        RelayHandle { stop, task }
+    }
+
     /// Stops after the pass in progress; returns what the relay copied in all.
     pub async fn stop(self) -> DrainReport {
         let _ = self.stop.send(true);

@@ -37,6 +37,7 @@ mod bulk;
 mod config;
 mod conversation;
 pub mod outbox;
+mod replica;
 pub mod rows;
 mod schema;
 mod sessions;

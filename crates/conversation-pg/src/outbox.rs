@@ -11,19 +11,8 @@ use tokio_postgres::GenericClient;
 
 use crate::store::{pg, PgStore};
 
-/// What an outbox entry says changed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Changed {
-    /// The session row (title, deletion, active root), or the whole session when it was purged.
-    Session,
-    Turn {
-        turn_uid: String,
-    },
-    Step {
-        turn_uid: String,
-        idx: i32,
-    },
-}
+/// What an outbox entry says changed: the same names every outbox uses.
+pub use conversation_store::Changed;
 
 /// One change to copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +42,7 @@ pub(crate) async fn record(
     changed: &Changed,
     version: i64,
 ) -> StoreResult<()> {
-    let (entity, turn_uid, idx): (&str, Option<&str>, Option<i32>) = match changed {
-        Changed::Session => ("session", None, None),
-        Changed::Turn { turn_uid } => ("turn", Some(turn_uid), None),
-        Changed::Step { turn_uid, idx } => ("step", Some(turn_uid), Some(*idx)),
-    };
+    let (entity, turn_uid, idx) = changed.parts();
     client
         .execute(
             "INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version) VALUES ($1, $2, $3, $4, $5)",
@@ -71,13 +56,9 @@ pub(crate) async fn record(
 const ENTRY_COLUMNS: &str = "id, session_uid, entity, turn_uid, idx, version, attempts";
 
 fn entry(row: &tokio_postgres::Row) -> OutboxEntry {
-    let entity: &str = row.get(2);
-    let turn_uid: Option<String> = row.get(3);
-    let changed = match (entity, turn_uid) {
-        ("turn", Some(turn_uid)) => Changed::Turn { turn_uid },
-        ("step", Some(turn_uid)) => Changed::Step { turn_uid, idx: row.get::<_, Option<i32>>(4).unwrap_or(0) },
-        _ => Changed::Session,
-    };
+    // Only `record` writes entries, so every stored one rebuilds; anything else is read as the
+    // session, whose copy rewrites everything a session row holds.
+    let changed = Changed::from_parts(row.get(2), row.get(3), row.get(4)).unwrap_or(Changed::Session);
     OutboxEntry { id: row.get(0), session_uid: row.get(1), changed, version: row.get(5), attempts: row.get(6) }
 }
 

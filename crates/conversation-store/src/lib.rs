@@ -68,6 +68,7 @@
 
 mod api;
 pub mod audit;
+mod change_log;
 mod conversation;
 mod cursor;
 mod error;
@@ -79,14 +80,16 @@ mod tables;
 mod turns;
 
 pub use api::ConversationApi;
+pub use change_log::{stable_bucket, Changed, OUTBOX_BUCKETS};
 pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
 pub use cursor::SessionCursor;
 pub use error::{StoreError, StoreResult};
 pub use store::{new_id, now_millis, ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE};
 pub use tables::{
-    all_tables, query_tables, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
-    SessionOwnerPartitionKey, SessionOwnerPrimaryKey, StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey,
-    TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey,
-    TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey, TurnType,
+    all_tables, query_tables, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, SessionByUser,
+    SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey, SessionOwnerPrimaryKey,
+    StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey, TurnByParent, TurnByParentPartitionKey,
+    TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation,
+    TurnLocationPartitionKey, TurnLocationPrimaryKey, TurnType,
 };
 pub use turns::root_parent_key;

@@ -2,6 +2,7 @@
 
 use scylla_table::InsertOutcome;
 
+use crate::change_log::Changed;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_step_idx, check_text, MAX_STEP_CONTENT_BYTES};
 use crate::store::{now_millis, ConversationStore};
@@ -46,6 +47,7 @@ impl ConversationStore {
             content: content.to_owned(),
             created_at: now_millis(),
         };
+        self.record_before(session_uid, Changed::Step { turn_uid: turn_uid.to_owned(), idx }).await?;
         match self.tables.steps.insert_if_not_exists(&step).await? {
             InsertOutcome::Applied => Ok(step),
             InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => Ok(existing),

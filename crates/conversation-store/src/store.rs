@@ -2,14 +2,15 @@
 //! turns, steps and loading are in their own files.
 
 use chrono::{DateTime, Utc};
-use scylla_table::{ClusteringSlice, ConsistencyLevels, Database, InsertOutcome, Replication, Table};
+use scylla_table::{ClusteringSlice, ColumnValue, ConsistencyLevels, Database, InsertOutcome, Replication, Table};
 
+use crate::change_log::Changed;
 use crate::cursor::SessionCursor;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_page_size, check_title};
 use crate::tables::{
-    all_tables, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepByTurn, TurnByParent,
-    TurnBySession, TurnLocation,
+    all_tables, PgOutboxEntry, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
+    SessionOwnerPrimaryKey, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
 
 /// The default number of sessions in one page of [`ConversationStore::recent_sessions`].
@@ -36,6 +37,7 @@ pub struct StoreTables {
     pub parents: Table<TurnByParent>,
     pub owners: Table<SessionOwner>,
     pub locations: Table<TurnLocation>,
+    pub outbox: Table<PgOutboxEntry>,
 }
 
 impl StoreTables {
@@ -47,6 +49,7 @@ impl StoreTables {
             parents: db.table(),
             owners: db.table(),
             locations: db.table(),
+            outbox: db.table(),
         }
     }
 
@@ -59,6 +62,7 @@ impl StoreTables {
             parents: self.parents.with_consistency(levels),
             owners: self.owners.with_consistency(levels),
             locations: self.locations.with_consistency(levels),
+            outbox: self.outbox.with_consistency(levels),
         }
     }
 }
@@ -68,6 +72,8 @@ impl StoreTables {
 pub struct ConversationStore {
     pub(crate) db: Database,
     pub(crate) tables: StoreTables,
+    /// Whether writes record their changes in `pg_outbox` (see `change_log`).
+    pub(crate) change_log: bool,
 }
 
 /// The current time at the precision every store keeps (milliseconds): CQL timestamps have
@@ -85,12 +91,12 @@ pub fn new_id() -> String {
 impl ConversationStore {
     /// A store on `db`, at the database's consistency (the design's default: writes QUORUM, reads ONE).
     pub fn new(db: Database) -> ConversationStore {
-        ConversationStore { tables: StoreTables::new(&db), db }
+        ConversationStore { tables: StoreTables::new(&db), db, change_log: false }
     }
 
     /// The same store with other consistency levels for every read and write.
     pub fn with_consistency(self, levels: ConsistencyLevels) -> ConversationStore {
-        ConversationStore { tables: self.tables.with_consistency(levels), db: self.db }
+        ConversationStore { tables: self.tables.with_consistency(levels), ..self }
     }
 
     pub fn database(&self) -> &Database {
@@ -131,6 +137,7 @@ impl ConversationStore {
             created_at: now_millis(),
             active_root: None,
         };
+        self.record_before(session_uid, Changed::Session).await?;
         // The lightweight transaction makes the id unique across accounts and concurrent retries.
         let owner = match self.tables.owners.insert_if_not_exists(&claim).await? {
             InsertOutcome::Applied => claim,
@@ -154,6 +161,13 @@ impl ConversationStore {
         Ok(session)
     }
 
+    /// Sets one column of the session's `sessions_by_user` row.
+    async fn update_session(&self, owner: &SessionOwner, column: &str, value: ColumnValue<'_>) -> StoreResult<()> {
+        let partition = SessionByUserPartitionKey { account_uid: owner.account_uid.clone() };
+        let (table, key) = (&self.tables.sessions, session_key(owner));
+        self.update_recorded(table, (&key, &partition), column, value, (&owner.session_uid, Changed::Session)).await
+    }
+
     /// The session, if `account_uid` owns it. Soft-deleted sessions are returned too.
     pub async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {
         let owner = self.owned_session(account_uid, session_uid).await?;
@@ -163,22 +177,19 @@ impl ConversationStore {
     pub async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
         check_title(title)?;
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.tables.sessions.update_column(&session_key(&owner), "title", &title.to_owned()).await?;
-        Ok(())
+        self.update_session(&owner, "title", &title.to_owned()).await
     }
 
     /// Hides the session from [`ConversationStore::recent_sessions`] and from loading, keeping its data.
     pub async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.tables.sessions.update_column(&session_key(&owner), "deleted_at", &Some(now_millis())).await?;
-        Ok(())
+        self.update_session(&owner, "deleted_at", &Some(now_millis())).await
     }
 
     /// Undoes [`ConversationStore::delete_session`].
     pub async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.tables.sessions.update_column(&session_key(&owner), "deleted_at", &None::<DateTime<Utc>>).await?;
-        Ok(())
+        self.update_session(&owner, "deleted_at", &None::<DateTime<Utc>>).await
     }
 
     /// The account's sessions, newest first, leaving out soft-deleted ones. `page_size` is 1 to

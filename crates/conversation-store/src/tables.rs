@@ -1,4 +1,5 @@
-//! The four query tables, exactly as the platform's ScyllaDB design defines them.
+//! The four query tables, exactly as the platform's ScyllaDB design defines them, the two lookup
+//! tables the store needs beside them, and the outbox toward PostgreSQL for the migration's last phase.
 
 use chrono::{DateTime, Utc};
 use scylla_table::schema::TableSchema;
@@ -86,7 +87,28 @@ pub fn all_tables() -> Vec<&'static TableSchema> {
         TurnByParent::table_schema(),
         SessionOwner::table_schema(),
         TurnLocation::table_schema(),
+        PgOutboxEntry::table_schema(),
     ]
+}
+
+/// Changes waiting to be copied to PostgreSQL once ScyllaDB is primary (the migration's last
+/// phase): each write records what it changed here, and the relay re-reads the named rows, copies
+/// them, and removes the entries. A few partitions (`bucket`, by session), each in the order the
+/// changes were recorded, so one session's changes are read in order.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "pg_outbox")]
+pub struct PgOutboxEntry {
+    #[table(partition_key)]
+    pub bucket: i32,
+    #[table(clustering)]
+    pub recorded_at: DateTime<Utc>,
+    #[table(clustering)]
+    pub entry_id: String,
+    pub session_uid: String,
+    /// `session`, `turn` or `step`.
+    pub kind: String,
+    pub turn_uid: Option<String>,
+    pub idx: Option<i32>,
 }
 
 /// The four query tables of the design.

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use scylla_table::{InsertOutcome, ScyllaTable};
 
+use crate::change_log::Changed;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
 use crate::store::{new_id, not_found, now_millis, ConversationStore};
@@ -108,18 +109,22 @@ impl ConversationStore {
                 reason: format!("`{child}` is not one of its children"),
             });
         }
+        let active = Some(child.to_owned());
         match parent {
             Some(parent) => {
                 let parent_location = self.located_turn(&owner, parent).await?;
-                let key = turn_key(&parent_location);
-                self.tables.turns.update_column(&key, "active_child", &Some(child.to_owned())).await?;
+                let (key, partition) = (turn_key(&parent_location), turn_partition(&parent_location));
+                let changed = Changed::Turn { turn_uid: parent.to_owned() };
+                let table = &self.tables.turns;
+                self.update_recorded(table, (&key, &partition), "active_child", &active, (session_uid, changed)).await
             }
             None => {
                 let key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
-                self.tables.owners.update_column(&key, "active_root", &Some(child.to_owned())).await?;
+                let (table, partition) = (&self.tables.owners, owner.partition_key());
+                let changed = (session_uid, Changed::Session);
+                self.update_recorded(table, (&key, &partition), "active_root", &active, changed).await
             }
         }
-        Ok(())
     }
 
     /// Likes (`Some(true)`), dislikes (`Some(false)`) or clears the feedback (`None`) of an agent turn.
@@ -132,8 +137,9 @@ impl ConversationStore {
     ) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
         let location = self.expect_turn(&owner, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
-        self.tables.turns.update_column(&turn_key(&location), "liked", &liked).await?;
-        Ok(())
+        let (key, partition) = (turn_key(&location), turn_partition(&location));
+        let changed = Changed::Turn { turn_uid: agent_turn.to_owned() };
+        self.update_recorded(&self.tables.turns, (&key, &partition), "liked", &liked, (session_uid, changed)).await
     }
 
     /// The children of `parent` (the session's root turns when `None`), oldest first.
@@ -246,9 +252,19 @@ impl ConversationStore {
         let parent_key = parent.map(turn_key);
         let owner_key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
 
+        // The turn, and the parent turn (or the session's root) whose active child it becomes.
+        let changed_parent = match parent {
+            Some(parent) => Changed::Turn { turn_uid: parent.turn_uid.clone() },
+            None => Changed::Session,
+        };
+        let entries =
+            self.outbox_entries(&owner.session_uid, &[Changed::Turn { turn_uid: turn_uid.clone() }, changed_parent]);
         let mut batch = self.db.logged_batch();
         batch.insert(&turn).await?;
         batch.insert(&by_parent).await?;
+        for entry in &entries {
+            batch.insert(entry).await?;
+        }
         match &parent_key {
             Some(parent_key) => {
                 let partition =
@@ -262,6 +278,11 @@ impl ConversationStore {
         batch.execute().await?;
         Ok(turn)
     }
+}
+
+/// The `turns_by_session` partition of a located turn.
+fn turn_partition(location: &TurnLocation) -> crate::tables::TurnBySessionPartitionKey {
+    crate::tables::TurnBySessionPartitionKey { session_uid: location.session_uid.clone() }
 }
 
 /// The `turns_by_session` key of a located turn.

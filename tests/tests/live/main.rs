@@ -11,4 +11,5 @@ mod operations;
 mod read_side;
 mod round_trip;
 mod schema;
+mod scylla_primary;
 mod tls;

@@ -1,0 +1,102 @@
+//! The migration's last phase against both live databases: ScyllaDB is primary, PostgreSQL is
+//! unreachable while the writes happen, and the relay toward PostgreSQL catches it up after.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chat_migrate::{
+    ensure_scylla_schema, scan, DualWriteStore, MigratingOptions, MigratingStore, Phase, PostgresRelay, Relay,
+    RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
+};
+use conversation_pg::{PgConfig, PgStore};
+use conversation_store::{ConversationApi, ConversationStore};
+use tests::live::{postgres_connection, TestKeyspace, TestSchema};
+use tests::tcp_proxy::TcpProxy;
+
+/// The PostgreSQL server's address and login, from the test connection string.
+fn postgres_server() -> (SocketAddr, String, String) {
+    let config = tokio_postgres::Config::from_str(&postgres_connection()).expect("POSTGRES_URL parses");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.parse::<IpAddr>().unwrap_or(Ipv4Addr::LOCALHOST.into()),
+        _ => Ipv4Addr::LOCALHOST.into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    let database = config.get_dbname().unwrap_or(&user).to_owned();
+    (SocketAddr::new(host, port), user, database)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_primary_writes_succeed_while_postgres_is_down_and_the_relay_catches_it_up() {
+    let schema = TestSchema::new("primary").await;
+    let keyspace = TestKeyspace::new("primary").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    // The application reaches PostgreSQL through a proxy the test can cut.
+    let (server, user, database) = postgres_server();
+    let proxy = TcpProxy::start(server).await;
+    let url = format!("host=127.0.0.1 port={} user={user} dbname={database}", proxy.port());
+    let app_pg = PgStore::connect(&PgConfig::new(url, schema.store.config().schema.clone()).with_pool_size(4))
+        .await
+        .expect("connects through the proxy");
+    let relay = Relay::new(app_pg.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
+    let scylla = ConversationStore::new(keyspace.db.clone());
+    let store = MigratingStore::new(
+        DualWriteStore::new(relay),
+        scylla.clone(),
+        Routing::new(Phase::ScyllaReads),
+        MigratingOptions::default(),
+    )
+    .unwrap();
+    let account = "primary-account";
+    let earlier = store.create_session(account, "written in scylla-reads").await.unwrap();
+    store.set_routing(Routing::new(Phase::ScyllaPrimary)).unwrap();
+
+    proxy.cut().await;
+    assert!(app_pg.row_counts().await.is_err(), "PostgreSQL is unreachable to the application");
+    let session = store.create_session(account, "while PostgreSQL is down").await.expect("acknowledged");
+    let id = session.session_uid.as_str();
+    let question = store.append_human_turn(account, id, None, "is anyone there?", None).await.unwrap();
+    let answer = store.append_agent_turn(account, id, &question.turn_uid, None).await.unwrap();
+    store.append_step(account, id, &answer.turn_uid, 0, 1, "yes: ScyllaDB").await.unwrap();
+    store.append_step(account, id, &answer.turn_uid, 1, 1, "PostgreSQL catches up later").await.unwrap();
+    store.regenerate(account, id, &answer.turn_uid, None).await.unwrap();
+    store.set_active_child(account, id, Some(&question.turn_uid), &answer.turn_uid).await.unwrap();
+    store.set_liked(account, id, &answer.turn_uid, Some(true)).await.unwrap();
+    store.rename_session(account, id, "renamed while PostgreSQL is down").await.unwrap();
+    store.rename_session(account, &earlier.session_uid, "renamed in scylla-primary").await.unwrap();
+    store.delete_session(account, &earlier.session_uid).await.unwrap();
+    let conversation = store.load_conversation(account, id).await.expect("reads come from ScyllaDB");
+    assert_eq!(conversation.turns.len(), 3);
+    assert_eq!(conversation.session.title, "renamed while PostgreSQL is down");
+
+    // One entry per changed row per write: the session (1), a turn and its session's root (2), a
+    // turn and its parent (2), two steps (2), a regenerated turn and its parent (2), the parent's
+    // active child (1), a like (1), and three session updates (3).
+    let to_postgres = PostgresRelay::new(scylla.clone(), app_pg.clone());
+    assert_eq!(to_postgres.depth().await.unwrap(), 14);
+    assert!(to_postgres.drain_once().await.is_err(), "nothing reaches PostgreSQL while it is down");
+    assert_eq!(to_postgres.depth().await.unwrap(), 14, "the entries wait for it");
+
+    proxy.restore();
+    let (report, left) = to_postgres.drain(Duration::from_secs(60)).await.expect("the relay catches up");
+    assert_eq!((report.copied, left), (14, 0));
+    assert_eq!(schema.store.row_counts().await.unwrap(), (2, 3, 2), "2 sessions, 3 turns, 2 steps");
+    assert_eq!(
+        schema.store.load_conversation(account, id).await.unwrap(),
+        conversation,
+        "PostgreSQL serves the conversation ScyllaDB holds"
+    );
+    let deleted = schema.store.session(account, &earlier.session_uid).await.unwrap();
+    assert_eq!(deleted.title, "renamed in scylla-primary");
+    assert!(deleted.deleted_at.is_some());
+    let copier = ScyllaCopier::new(keyspace.db.clone());
+    let verify = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    assert_eq!(verify.sessions, 2);
+    assert_eq!(verify.divergences(), 0, "both databases agree: {:?}", verify.examples);
+
+    // With PostgreSQL caught up, the way back is open.
+    store.set_routing(Routing::new(Phase::ScyllaReads)).unwrap();
+    keyspace.drop().await;
+    schema.drop().await;
+}
