@@ -5,12 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, MigrateError, Relay, RelayConfig, ScanOptions, ScyllaCopier,
-    Selection, Shard,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, MigrateError, PostgresRelay, Relay, RelayConfig,
+    ScanOptions, ScyllaCopier, Selection, Shard,
 };
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use conversation_pg::{PgConfig, PgStore, DEFAULT_POSTGRES_URL};
+use conversation_store::ConversationStore;
 use scylla_table::{ConnectionConfig, Database};
 
 const EXAMPLES: &str = "\
@@ -80,11 +81,16 @@ enum Command {
         #[arg(long)]
         restart: bool,
     },
-    /// Copy the outbox's changes to ScyllaDB, with backoff.
+    /// Copy the outbox's changes to ScyllaDB, with backoff (or, in scylla-primary, ScyllaDB's
+    /// recorded changes to PostgreSQL).
     Relay {
         /// Stop once the outbox is empty instead of running until Ctrl-C.
         #[arg(long)]
         until_empty: bool,
+        /// Copy the other way: ScyllaDB's `pg_outbox` to PostgreSQL (the scylla-primary phase;
+        /// drain it before rolling back to scylla-reads).
+        #[arg(long)]
+        to_postgres: bool,
     },
     /// Compare PostgreSQL with every ScyllaDB table, session by session.
     Verify {
@@ -212,7 +218,20 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 report.rows_per_second()
             );
         }
-        Command::Relay { until_empty } => {
+        Command::Relay { until_empty, to_postgres: true } => {
+            let relay = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
+            if until_empty {
+                let (report, depth) = relay.drain(None).await?;
+                println!("relay to PostgreSQL: copied {} changes, {depth} waiting", report.copied);
+            } else {
+                let handle = relay.spawn();
+                tracing::info!("relay to PostgreSQL running; Ctrl-C stops it");
+                let _ = tokio::signal::ctrl_c().await;
+                let report = handle.stop().await;
+                println!("relay to PostgreSQL: copied {} changes, {} failed attempts", report.copied, report.failed);
+            }
+        }
+        Command::Relay { until_empty, to_postgres: false } => {
             let relay = Relay::new(pg.clone(), copier, RelayConfig::default());
             if until_empty {
                 let (report, lag) = relay.drain(None).await?;
@@ -264,6 +283,8 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
         }
         Command::Status => {
             let lag = pg.outbox_lag().await?;
+            let to_postgres =
+                PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone()).depth().await?;
             let (sessions, turns, steps) = pg.row_counts().await?;
             println!("PostgreSQL schema `{}`: {sessions} sessions, {turns} turns, {steps} steps", cli.postgres_schema);
             println!(
@@ -271,6 +292,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 lag.depth,
                 lag.oldest_age.map_or("-".to_owned(), |age| format!("{:.1} s old", age.as_secs_f64()))
             );
+            println!("pg_outbox (scylla-primary): {to_postgres} changes waiting for PostgreSQL");
             let client = pg.client().await?;
             let row = client
                 .query_one(

@@ -90,8 +90,10 @@ impl PostgresRelay {
         }
     }
 
-    /// Drains until nothing is left or `deadline` passes; returns the totals and the depth left.
-    pub async fn drain(&self, deadline: Duration) -> MigrateResult<(DrainReport, usize)> {
+    /// Drains until nothing is left, or until `deadline` passes; returns the totals and the
+    /// depth left. Without a deadline it waits out any PostgreSQL outage.
+    pub async fn drain(&self, deadline: Option<Duration>) -> MigrateResult<(DrainReport, usize)> {
+        let out_of_time = |started: std::time::Instant| deadline.is_some_and(|deadline| started.elapsed() >= deadline);
         let started = std::time::Instant::now();
         let mut total = DrainReport::default();
         loop {
@@ -100,11 +102,11 @@ impl PostgresRelay {
                     total.copied += pass.copied;
                     total.failed += pass.failed;
                 }
-                Err(error) if started.elapsed() >= deadline => return Err(error),
+                Err(error) if out_of_time(started) => return Err(error),
                 Err(error) => tracing::warn!(%error, "relay pass to PostgreSQL failed; retrying"),
             }
             let depth = self.depth().await?;
-            if depth == 0 || started.elapsed() >= deadline {
+            if depth == 0 || out_of_time(started) {
                 return Ok((total, depth));
             }
             tokio::time::sleep(IDLE_WAIT).await;

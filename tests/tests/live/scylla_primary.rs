@@ -79,7 +79,7 @@ async fn scylla_primary_writes_succeed_while_postgres_is_down_and_the_relay_catc
     assert_eq!(to_postgres.depth().await.unwrap(), 14, "the entries wait for it");
 
     proxy.restore();
-    let (report, left) = to_postgres.drain(Duration::from_secs(60)).await.expect("the relay catches up");
+    let (report, left) = to_postgres.drain(Some(Duration::from_secs(60))).await.expect("the relay catches up");
     assert_eq!((report.copied, left), (14, 0));
     assert_eq!(schema.store.row_counts().await.unwrap(), (2, 3, 2), "2 sessions, 3 turns, 2 steps");
     assert_eq!(
