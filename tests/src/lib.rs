@@ -2,7 +2,12 @@
 
 pub mod fixtures;
 pub mod live;
-pub mod local_node;
+
+/// The node of `cargo xtask db up` in this workspace, for the tests that freeze it.
+pub fn local_node() -> Result<chat_migrate::local_node::LocalNode, String> {
+    let node_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cassandra");
+    chat_migrate::local_node::LocalNode::find(&node_dir)
+}
 pub mod tcp_proxy;
 
 /// The runtime under another path, for the hygiene test's `#[table(crate = ...)]`.

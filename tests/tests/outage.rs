@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chat_migrate::local_node::LocalNode;
 use chat_migrate::{
     ensure_scylla_schema, scan, BreakerConfig, BreakerState, DualWriteStore, FallbackReason, MigratingOptions,
     MigratingStore, Phase, Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
@@ -21,7 +22,6 @@ use chat_migrate::{
 use conversation_store::{ConversationApi, ConversationStore, TurnType};
 use scylla_table::Database;
 use tests::live::{TestKeyspace, TestSchema};
-use tests::local_node::LocalNode;
 
 /// One test at a time freezes the node.
 static NODE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -125,7 +125,7 @@ struct Frozen {
 impl Frozen {
     /// `None` (with a loud note) when there is no node of ours to freeze.
     async fn set_up(test_name: &str) -> Option<Frozen> {
-        let node = match LocalNode::find() {
+        let node = match tests::local_node() {
             Ok(node) => node,
             Err(why) => {
                 eprintln!("SKIPPED: this test freezes the local node of `cargo xtask db up`, and there is none: {why}");
@@ -171,7 +171,7 @@ async fn dual_write_through_a_frozen_node_loses_nothing_and_converges_after_the_
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let paused_at = Instant::now();
-    let paused = node.pause();
+    let paused = node.pause().expect("the node can be paused");
     // The node really is gone: a plain read does not answer.
     let probe = db.session().query_unpaged("SELECT release_version FROM system.local", ()).await;
     assert!(probe.is_err(), "a frozen node answered a read");
@@ -311,7 +311,7 @@ async fn reads_fall_back_on_timeouts_while_the_node_is_frozen_and_the_breaker_re
         .collect();
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let paused = node.pause();
+    let paused = node.pause().expect("the node can be paused");
     tokio::time::sleep(Duration::from_secs(6)).await;
     let during = store.status();
     paused.resume();
@@ -350,4 +350,70 @@ async fn reads_fall_back_on_timeouts_while_the_node_is_frozen_and_the_breaker_re
 
     keyspace.drop().await;
     schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
+    use chat_migrate::rehearsal::{rehearse, LoadRates, RehearsalConfig, FROZEN_STEP};
+    let _node_is_ours = NODE.lock().await;
+    let node = match tests::local_node() {
+        Ok(node) => node,
+        Err(why) => {
+            eprintln!("SKIPPED: this test freezes the local node of `cargo xtask db up`, and there is none: {why}");
+            return;
+        }
+    };
+    let name = format!("t_rehearsal_{}", std::process::id());
+    let out = std::env::temp_dir().join(&name);
+    let scylla = scylla_table::ConnectionConfig::from_env(&name).expect("SCYLLA_* variables are valid");
+    let config = RehearsalConfig {
+        name: name.clone(),
+        scale: chat_dataset::Scale::TINY,
+        seed: 42,
+        rates: LoadRates { writes: 10.0, loads: 20.0, histories: 10.0, children: 10.0 },
+        step: Duration::from_secs(2),
+        outage: Duration::from_secs(4),
+        postgres_url: tests::live::postgres_connection(),
+        scylla: scylla.clone(),
+        node: Some(node),
+        out_dir: out.clone(),
+    };
+    let outcome = rehearse(config).await.expect("the rehearsal runs");
+
+    let steps: Vec<&str> = outcome.steps.iter().map(|step| step.name.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "postgres",
+            "dual-write + backfill",
+            "shadow 100%",
+            "scylla-reads 10%",
+            "scylla-reads 50%",
+            "scylla-reads 100%",
+            FROZEN_STEP,
+            "recovery",
+            "scylla-primary"
+        ]
+    );
+    let failed: Vec<_> = outcome.samples.iter().filter(|sample| sample.error.is_some()).collect();
+    assert!(failed.is_empty(), "no request failed, not even while the node was frozen: {:?}", failed.first());
+    assert!(outcome.acknowledged_turns > 0);
+    assert_eq!(outcome.postgres_new_turns, outcome.acknowledged_turns as i64, "PostgreSQL lost no write");
+    assert_eq!(outcome.scylla_new_turns, outcome.acknowledged_turns as i64, "ScyllaDB lost no write");
+    assert_eq!(outcome.final_verify.settled, 0, "both databases agree at the end");
+    assert!(outcome.outage.is_some_and(|outage| outage >= Duration::from_secs(4)));
+    let last = &outcome.ticks.last().expect("the read side was sampled").status;
+    assert!(last.breaker_opened >= 1 && last.breaker_closed >= 1, "the breaker opened and closed: {last:?}");
+    let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
+    assert!(report.contains("## What held") && report.contains("0 lost writes"), "{report}");
+    assert!(std::fs::read(&outcome.plot_path).expect("the timeline is written").starts_with(b"\x89PNG"));
+
+    let db = Database::connect(&scylla).await.unwrap();
+    db.drop_keyspace(&name).await.expect("the rehearsal keyspace drops");
+    let pg =
+        conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(tests::live::postgres_connection(), &name))
+            .await
+            .unwrap();
+    pg.drop_schema().await.expect("the rehearsal schema drops");
+    std::fs::remove_dir_all(&out).ok();
 }

@@ -7,6 +7,7 @@ mod gen_cql;
 mod migrate;
 mod node_tls;
 mod postgres;
+mod rehearse;
 mod test;
 
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ use clap::{Parser, Subcommand};
     bin_name = "cargo xtask",
     after_help = "Examples:\n  cargo xtask demo          # the main job: a conversation tree, written and read\n  \
                   cargo xtask test          # everything CI checks\n  \
-                  cargo xtask bench --quick # reads and migration costs on 1K sessions"
+                  cargo xtask bench --quick # reads and migration costs on 1K sessions\n  \
+                  cargo xtask rehearse --quick # every migration phase under load, about 5 minutes"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,6 +50,9 @@ enum Command {
     },
     /// The three read patterns on both stores, and the migration's costs; writes target/bench/report.md.
     Bench(bench::Flags),
+    /// The whole migration on the benchmark's data set under a live load, with the node frozen
+    /// for 22 s on the way; writes target/rehearsal/report.md and timeline.png.
+    Rehearse(rehearse::Flags),
     /// Apply (or print) the additive schema changes the code needs; uses SCYLLA_URI and
     /// SCYLLA_KEYSPACE (default chat).
     Migrate {
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Db { action: DbAction::Down } => db::down().and_then(|()| postgres::down()),
         Command::Db { action: DbAction::Status } => db::status().map(|()| postgres::status()),
         Command::Bench(flags) => bench::run(&flags),
+        Command::Rehearse(flags) => rehearse::run(&flags),
         Command::Migrate { dry_run, allow_destructive } => {
             migrate::run(migrate::Options { dry_run, allow_destructive })
         }

@@ -6,23 +6,6 @@ use plotters::prelude::*;
 
 use crate::{Pattern, Series, System};
 
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-];
-
-fn register_font() -> Result<(), String> {
-    let bytes = FONT_PATHS
-        .iter()
-        .find_map(|path| std::fs::read(path).ok())
-        .ok_or_else(|| "no DejaVu Sans font for the plots' text: install Debian's fonts-dejavu-core".to_owned())?;
-    // plotters keeps registered fonts for the life of the process.
-    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-        .map_err(|_| "the DejaVu Sans font could not be read".to_owned())
-}
-
 fn colour(system: System) -> RGBColor {
     match system {
         System::Scylla => RGBColor(0, 114, 178),
@@ -33,7 +16,7 @@ fn colour(system: System) -> RGBColor {
 
 /// One chart per pattern; returns the files written.
 pub fn write_plots(dir: &Path, series: &[Series]) -> Result<Vec<PathBuf>, String> {
-    register_font()?;
+    chat_migrate::rehearsal::register_font()?;
     let mut written = Vec::new();
     for pattern in Pattern::ALL {
         let path = dir.join(format!("{}.png", pattern.slug()));

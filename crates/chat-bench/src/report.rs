@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use chat_migrate::rehearsal::format_ms as ms;
+
 use crate::driver::Measurement;
 use crate::migration::{CopyRun, MigrationOutcome, CEILING_CONCURRENCY};
 use crate::{BenchOutcome, Pattern, Series, System, P99_TARGET_MS};
@@ -36,16 +38,6 @@ fn single_client(series: &Series) -> Option<&Measurement> {
 /// The busiest closed-loop point.
 fn busiest(series: &Series) -> Option<(usize, &Measurement)> {
     series.closed.last().map(|(concurrency, m)| (*concurrency, m))
-}
-
-fn ms(value: f64) -> String {
-    if value >= 100.0 {
-        format!("{value:.0}")
-    } else if value >= 10.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
-    }
 }
 
 fn triple(m: &Measurement) -> String {

@@ -23,6 +23,7 @@ Examples (in migration order):
   chat-migrate verify --all                   # compare every session; exit code 1 on any divergence
   chat-migrate repair --sample 1000 --rate 5000
   chat-migrate status
+  chat-migrate rehearse --quick               # every phase on 1K sessions under load, with a report
 
 Exit codes: 0 done, 1 verify found divergences, 2 bad input, 3 a database failed or is unreachable.
 Logs go to stderr; set RUST_LOG (for example RUST_LOG=chat_migrate=debug).";
@@ -52,6 +53,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole migration on the benchmark's data set under a live load, in its own schema
+    /// and keyspace (`rehearsal`), and write a report with a timeline.
+    Rehearse {
+        /// 1K sessions and 20 s steps: about 5 minutes. Without it: 10K sessions, 60 s steps.
+        #[arg(long)]
+        quick: bool,
+        /// The local node's folder (`target/cassandra` of the workspace), to freeze it for the
+        /// outage and measure it on disk.
+        #[arg(long, default_value = "target/cassandra")]
+        node_dir: std::path::PathBuf,
+        /// Where report.md and timeline.png go.
+        #[arg(long, default_value = "target/rehearsal")]
+        out: std::path::PathBuf,
+    },
     /// Write the benchmark's deterministic data set into PostgreSQL only (creating the schema).
     Seed {
         /// Sessions to write (about 10 turns and 50 steps each).
@@ -175,6 +190,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Rehearse { quick, node_dir, out } = &cli.command {
+        return rehearse(&cli, *quick, node_dir, out).await;
+    }
     pg.check_schema().await?;
     let mut scylla = ConnectionConfig::from_env("chat")?;
     if let Some(uri) = &cli.scylla_uri {
@@ -189,7 +207,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let copier = ScyllaCopier::new(db);
 
     match cli.command {
-        Command::Seed { .. } => unreachable!("handled above"),
+        Command::Seed { .. } | Command::Rehearse { .. } => unreachable!("handled above"),
         Command::Backfill { shard, rate, ranges, concurrency, restart, .. } => {
             let options = BackfillOptions {
                 shard,
@@ -317,5 +335,49 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rehearse(
+    cli: &Cli,
+    quick: bool,
+    node_dir: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<ExitCode, MigrateError> {
+    use chat_migrate::rehearsal::{rehearse, LoadRates, RehearsalConfig};
+    let mut scylla = ConnectionConfig::from_env("chat")?;
+    if let Some(uri) = &cli.scylla_uri {
+        scylla.contact_points = uri.split(',').map(|point| point.trim().to_owned()).collect();
+    }
+    let node = match chat_migrate::local_node::LocalNode::find(node_dir) {
+        Ok(node) => Some(node),
+        Err(why) => {
+            tracing::warn!(%why, "no local node to freeze: the outage step is skipped");
+            None
+        }
+    };
+    let (scale, rates, step) = if quick {
+        let rates = LoadRates { writes: 20.0, loads: 60.0, histories: 30.0, children: 30.0 };
+        (chat_dataset::Scale::QUICK, rates, Duration::from_secs(20))
+    } else {
+        let rates = LoadRates { writes: 50.0, loads: 150.0, histories: 75.0, children: 75.0 };
+        (chat_dataset::Scale::DEFAULT, rates, Duration::from_secs(60))
+    };
+    let config = RehearsalConfig {
+        name: chat_migrate::rehearsal::REHEARSAL_NAME.to_owned(),
+        scale,
+        seed: 42,
+        rates,
+        step,
+        outage: Duration::from_secs(22),
+        postgres_url: cli.postgres.clone(),
+        scylla,
+        node,
+        out_dir: out.to_owned(),
+    };
+    let outcome = rehearse(config).await?;
+    println!("\n{}", chat_migrate::rehearsal::summary(&outcome));
+    println!("Report: {}\nPlot:   {}", outcome.report_path.display(), outcome.plot_path.display());
+    println!("Total time: {:.0} s", outcome.total_time.as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
