@@ -6,7 +6,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::StoreResult;
 use crate::store::{ConversationStore, Session};
-use crate::tables::{StepByTurn, StepByTurnPartitionKey, TurnBySession, TurnBySessionPartitionKey, TurnType};
+use crate::tables::{
+    StepBySession, StepBySessionPartitionKey, StepByTurn, StepByTurnPartitionKey, TurnBySession,
+    TurnBySessionPartitionKey, TurnType,
+};
 
 /// How many turns' steps are fetched at once while loading a conversation.
 pub const STEP_FETCH_CONCURRENCY: usize = 32;
@@ -79,8 +82,18 @@ impl ConversationStore {
     /// that `account_uid` does not own, is NotFound.
     pub async fn load_conversation(&self, account_uid: &str, session_uid: &str) -> StoreResult<Conversation> {
         let (owner, session) = self.visible_session(account_uid, session_uid).await?;
-        let turns =
-            self.tables.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session_uid.to_owned() }).await?;
+        let partition = TurnBySessionPartitionKey { session_uid: session_uid.to_owned() };
+        if self.steps_by_session {
+            // Two concurrent single-partition reads: the turns, and every step of the session.
+            let steps_partition = StepBySessionPartitionKey { session_uid: session_uid.to_owned() };
+            let (turns, steps) = futures::try_join!(
+                self.tables.turns.partition_vec(&partition),
+                self.tables.steps_by_session.partition_vec(&steps_partition)
+            )?;
+            let steps_of_turns = steps_in_turn_order(&turns, steps);
+            return Ok(Conversation::assemble(session, owner.active_root.as_deref(), turns, steps_of_turns));
+        }
+        let turns = self.tables.turns.partition_vec(&partition).await?;
 
         // Owned keys and table handles keep the future `Send`, so it can run on any executor thread.
         let keys: Vec<Option<StepByTurnPartitionKey>> = turns
@@ -105,6 +118,22 @@ impl ConversationStore {
 
         Ok(Conversation::assemble(session, owner.active_root.as_deref(), turns, steps_of_turns))
     }
+}
+
+/// A session's steps (ordered by turn id, then idx) regrouped as one list per turn, in the
+/// turns' order, each by idx, as the per-turn reads return them. Human turns get none.
+fn steps_in_turn_order(turns: &[TurnBySession], steps: Vec<StepBySession>) -> Vec<Vec<StepByTurn>> {
+    let mut by_turn: HashMap<String, Vec<StepByTurn>> = HashMap::new();
+    for step in steps {
+        by_turn.entry(step.turn_uid.clone()).or_default().push(step.into_step());
+    }
+    turns
+        .iter()
+        .map(|turn| match turn.turn_type {
+            TurnType::Agent => by_turn.remove(&turn.turn_uid).unwrap_or_default(),
+            TurnType::Human => Vec::new(),
+        })
+        .collect()
 }
 
 /// Follows `active_child` from the active root. A pointer to a turn that is not in the session

@@ -88,8 +88,9 @@ pub use store::{new_id, now_millis, ConversationStore, Session, SessionPage, Sto
 pub use tables::{
     all_tables, query_tables, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, SessionByUser,
     SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey, SessionOwnerPrimaryKey,
-    StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey, TurnByParent, TurnByParentPartitionKey,
-    TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation,
-    TurnLocationPartitionKey, TurnLocationPrimaryKey, TurnType,
+    StepBySession, StepBySessionPartitionKey, StepBySessionPrimaryKey, StepByTurn, StepByTurnPartitionKey,
+    StepByTurnPrimaryKey, TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession,
+    TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey,
+    TurnType,
 };
 pub use turns::root_parent_key;

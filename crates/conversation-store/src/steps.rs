@@ -6,7 +6,7 @@ use crate::change_log::Changed;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_step_idx, check_text, MAX_STEP_CONTENT_BYTES};
 use crate::store::{now_millis, ConversationStore};
-use crate::tables::{StepByTurn, StepByTurnPrimaryKey, TurnType};
+use crate::tables::{StepBySession, StepByTurn, StepByTurnPrimaryKey, TurnType};
 
 impl ConversationStore {
     /// Appends step `idx` (0, 1, 2, ...) of an agent turn.
@@ -48,10 +48,18 @@ impl ConversationStore {
             created_at: now_millis(),
         };
         self.record_before(session_uid, Changed::Step { turn_uid: turn_uid.to_owned(), idx }).await?;
-        match self.tables.steps.insert_if_not_exists(&step).await? {
-            InsertOutcome::Applied => Ok(step),
-            InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => Ok(existing),
-            InsertOutcome::NotApplied(_) => Err(StoreError::Conflict { what: "step", id: format!("{turn_uid}#{idx}") }),
+        let step = match self.tables.steps.insert_if_not_exists(&step).await? {
+            InsertOutcome::Applied => step,
+            InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => existing,
+            InsertOutcome::NotApplied(_) => {
+                return Err(StoreError::Conflict { what: "step", id: format!("{turn_uid}#{idx}") })
+            }
+        };
+        // After the lightweight transaction decided the step: a retry of a step whose copy failed
+        // writes the copy again.
+        if self.steps_by_session {
+            self.tables.steps_by_session.insert(&StepBySession::of(session_uid, &step)).await?;
         }
+        Ok(step)
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_page_size, check_title};
 use crate::tables::{
     all_tables, PgOutboxEntry, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
-    SessionOwnerPrimaryKey, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
+    SessionOwnerPrimaryKey, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
 
 /// The default number of sessions in one page of [`ConversationStore::recent_sessions`].
@@ -37,6 +37,7 @@ pub struct StoreTables {
     pub parents: Table<TurnByParent>,
     pub owners: Table<SessionOwner>,
     pub locations: Table<TurnLocation>,
+    pub steps_by_session: Table<StepBySession>,
     pub outbox: Table<PgOutboxEntry>,
 }
 
@@ -49,6 +50,7 @@ impl StoreTables {
             parents: db.table(),
             owners: db.table(),
             locations: db.table(),
+            steps_by_session: db.table(),
             outbox: db.table(),
         }
     }
@@ -62,6 +64,7 @@ impl StoreTables {
             parents: self.parents.with_consistency(levels),
             owners: self.owners.with_consistency(levels),
             locations: self.locations.with_consistency(levels),
+            steps_by_session: self.steps_by_session.with_consistency(levels),
             outbox: self.outbox.with_consistency(levels),
         }
     }
@@ -74,6 +77,8 @@ pub struct ConversationStore {
     pub(crate) tables: StoreTables,
     /// Whether writes record their changes in `pg_outbox` (see `change_log`).
     pub(crate) change_log: bool,
+    /// Whether steps are also written to `steps_by_session`, and conversations loaded from it.
+    pub(crate) steps_by_session: bool,
 }
 
 /// The current time at the precision every store keeps (milliseconds): CQL timestamps have
@@ -91,12 +96,25 @@ pub fn new_id() -> String {
 impl ConversationStore {
     /// A store on `db`, at the database's consistency (the design's default: writes QUORUM, reads ONE).
     pub fn new(db: Database) -> ConversationStore {
-        ConversationStore { tables: StoreTables::new(&db), db, change_log: false }
+        ConversationStore { tables: StoreTables::new(&db), db, change_log: false, steps_by_session: false }
     }
 
     /// The same store with other consistency levels for every read and write.
     pub fn with_consistency(self, levels: ConsistencyLevels) -> ConversationStore {
         ConversationStore { tables: self.tables.with_consistency(levels), ..self }
+    }
+
+    /// The same store, also writing each step to `steps_by_session` and loading conversations in
+    /// two concurrent reads from it (`true`), or with the design's one read per agent turn (the
+    /// default). Either way a load returns the same conversation. Turn it on only once
+    /// `steps_by_session` holds every step (a new keyspace, or after a backfill).
+    pub fn with_steps_by_session(mut self, enabled: bool) -> ConversationStore {
+        self.steps_by_session = enabled;
+        self
+    }
+
+    pub fn loads_steps_by_session(&self) -> bool {
+        self.steps_by_session
     }
 
     pub fn database(&self) -> &Database {

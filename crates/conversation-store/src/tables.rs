@@ -87,8 +87,52 @@ pub fn all_tables() -> Vec<&'static TableSchema> {
         TurnByParent::table_schema(),
         SessionOwner::table_schema(),
         TurnLocation::table_schema(),
+        StepBySession::table_schema(),
         PgOutboxEntry::table_schema(),
     ]
+}
+
+/// Every step of a session, by turn and index: with it, a conversation loads in two concurrent
+/// single-partition reads (its turns, and this) instead of one read per agent turn. Opt-in (see
+/// `ConversationStore::with_steps_by_session`); `steps_by_turn` stays for the design's
+/// "steps of one turn" read.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "steps_by_session")]
+pub struct StepBySession {
+    #[table(partition_key)]
+    pub session_uid: String,
+    #[table(clustering)]
+    pub turn_uid: String,
+    #[table(clustering)]
+    pub idx: i32,
+    pub tpe: i32,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StepBySession {
+    /// The copy of `step` (of a turn in `session_uid`).
+    pub fn of(session_uid: &str, step: &StepByTurn) -> StepBySession {
+        StepBySession {
+            session_uid: session_uid.to_owned(),
+            turn_uid: step.turn_uid.clone(),
+            idx: step.idx,
+            tpe: step.tpe,
+            content: step.content.clone(),
+            created_at: step.created_at,
+        }
+    }
+
+    /// Back to the design's row.
+    pub fn into_step(self) -> StepByTurn {
+        StepByTurn {
+            turn_uid: self.turn_uid,
+            idx: self.idx,
+            tpe: self.tpe,
+            content: self.content,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// Changes waiting to be copied to PostgreSQL once ScyllaDB is primary (the migration's last
