@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_migrate::projection::project_snapshot;
+use chat_migrate::projection::{project_snapshot, Layout};
 use chat_migrate::seed::relational_rows;
 use chat_migrate::{backfill, ensure_scylla_schema, BackfillOptions, DualWriteStore, Relay, RelayConfig, ScyllaCopier};
 use conversation_pg::{PgConfig, PgStore};
@@ -140,7 +140,7 @@ enum CopyRow {
 
 /// The rows of one session's copy, in the order a copier would send them.
 fn copy_rows(session: &dataset::Session) -> Vec<CopyRow> {
-    let copy = project_snapshot(&relational_rows(session));
+    let copy = project_snapshot(&relational_rows(session), Layout::default());
     let mut rows = vec![CopyRow::Session(copy.session.by_user), CopyRow::Owner(copy.session.owner)];
     for turn in copy.turns {
         rows.push(CopyRow::Turn(turn.by_session));

@@ -279,7 +279,7 @@ async fn copy_range(
                 .map_err(pg_error("marking a range done"))?;
             return Ok(());
         };
-        let copies: Vec<_> = batch.iter().map(project_snapshot).collect();
+        let copies: Vec<_> = batch.iter().map(|snapshot| project_snapshot(snapshot, copier.layout())).collect();
         let scylla_rows: usize = copies.iter().map(|copy| copy.scylla_rows()).sum();
         let relational_rows: usize = batch.iter().map(|snapshot| snapshot.relational_rows()).sum();
         if let Some(rate) = rate {

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use conversation_pg::SessionRow;
 use conversation_store::{
     root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey,
-    SessionOwnerPrimaryKey, StepByTurn, StepByTurnPartitionKey, StoreTables, TurnByParent, TurnByParentPartitionKey,
-    TurnBySession, TurnBySessionPartitionKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey,
+    SessionOwnerPrimaryKey, StepBySession, StepBySessionPartitionKey, StepByTurn, StepByTurnPartitionKey, StoreTables,
+    TurnByParent, TurnByParentPartitionKey, TurnBySession, TurnBySessionPartitionKey, TurnLocation,
+    TurnLocationPartitionKey, TurnLocationPrimaryKey,
 };
 use futures::future::try_join_all;
 use scylla_table::{Batch, Database, Result, ScyllaTable, WriteOptions};
 
-use crate::projection::{SessionCopies, SessionCopy, StepCopy, TurnCopies};
+use crate::projection::{Layout, SessionCopies, SessionCopy, StepCopy, TurnCopies};
 
 /// Rows per unlogged batch at most. Batches stay well under Cassandra's and ScyllaDB's batch
 /// size limits (50 KiB fails by default) even with long texts, which also get a batch of their own.
@@ -25,6 +26,7 @@ const MAX_BATCH_BYTES: usize = 24 * 1024;
 pub struct ScyllaCopier {
     db: Database,
     tables: StoreTables,
+    layout: Layout,
 }
 
 fn at(timestamp: i64) -> WriteOptions {
@@ -33,7 +35,18 @@ fn at(timestamp: i64) -> WriteOptions {
 
 impl ScyllaCopier {
     pub fn new(db: Database) -> ScyllaCopier {
-        ScyllaCopier { tables: StoreTables::new(&db), db }
+        ScyllaCopier { tables: StoreTables::new(&db), db, layout: Layout::default() }
+    }
+
+    /// The same copier for another set of tables (`steps_by_session` too, say).
+    pub fn with_layout(mut self, layout: Layout) -> ScyllaCopier {
+        self.layout = layout;
+        self
+    }
+
+    /// The tables this copier writes, for projecting rows.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     pub fn database(&self) -> &Database {
@@ -63,7 +76,14 @@ impl ScyllaCopier {
     }
 
     pub async fn write_step(&self, copy: &StepCopy) -> Result<()> {
-        self.tables.steps.insert_with(&copy.step, at(copy.timestamp)).await
+        let by_turn = self.tables.steps.insert_with(&copy.step, at(copy.timestamp));
+        match &copy.by_session {
+            Some(by_session) => {
+                let by_session = self.tables.steps_by_session.insert_with(by_session, at(copy.timestamp));
+                futures::try_join!(by_turn, by_session).map(drop)
+            }
+            None => by_turn.await,
+        }
     }
 
     /// Every row of a session, for bulk copies: rows of one partition go in unlogged batches
@@ -106,6 +126,10 @@ impl ScyllaCopier {
         for rows in steps.values() {
             self.partition_batches(&mut batches, rows, |row| row.content.len()).await?;
         }
+        // steps_by_session: one partition for the whole session.
+        let by_session: Vec<(&StepBySession, i64)> =
+            copy.steps.iter().filter_map(|step| step.by_session.as_ref().map(|row| (row, step.timestamp))).collect();
+        self.partition_batches(&mut batches, &by_session, |row| row.content.len()).await?;
         let requests = batches.len();
         try_join_all(batches.into_iter().map(Batch::execute)).await?;
         Ok(requests)
@@ -186,6 +210,12 @@ impl ScyllaCopier {
         for key in &steps {
             let mut batch = delete();
             batch.delete_partition::<StepByTurn>(key).await?;
+            batches.push(batch);
+        }
+        let steps_partition = StepBySessionPartitionKey { session_uid: keys.uid.clone() };
+        if self.layout.steps_by_session {
+            let mut batch = delete();
+            batch.delete_partition::<StepBySession>(&steps_partition).await?;
             batches.push(batch);
         }
         for (key, partition) in &locations {

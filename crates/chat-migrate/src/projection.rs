@@ -7,8 +7,15 @@
 
 use conversation_pg::{SessionRow, SessionSnapshot, StepRow, TurnRow};
 use conversation_store::{
-    root_parent_key, SessionByUser, SessionOwner, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
+    root_parent_key, SessionByUser, SessionOwner, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
+
+/// Which tables hold copies: always the design's four and the two lookups, and
+/// `steps_by_session` too where the store uses it (`ConversationStore::with_steps_by_session`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub steps_by_session: bool,
+}
 
 /// The copies of a `sessions` row: `sessions_by_user` and `session_owners`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +34,11 @@ pub struct TurnCopies {
     pub timestamp: i64,
 }
 
-/// The copy of a `steps` row: `steps_by_turn`.
+/// The copies of a `steps` row: `steps_by_turn`, and `steps_by_session` in that layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepCopy {
     pub step: StepByTurn,
+    pub by_session: Option<StepBySession>,
     pub timestamp: i64,
 }
 
@@ -43,9 +51,10 @@ pub struct SessionCopy {
 }
 
 impl SessionCopy {
-    /// ScyllaDB rows in all: two per session, three per turn, one per step.
+    /// ScyllaDB rows in all: two per session, three per turn, one or two per step.
     pub fn scylla_rows(&self) -> usize {
-        2 + 3 * self.turns.len() + self.steps.len()
+        2 + 3 * self.turns.len()
+            + self.steps.iter().map(|step| 1 + usize::from(step.by_session.is_some())).sum::<usize>()
     }
 }
 
@@ -90,15 +99,18 @@ pub fn project_turn(row: &TurnRow) -> TurnCopies {
     }
 }
 
-pub fn project_step(row: &StepRow) -> StepCopy {
-    StepCopy { step: row.to_step(), timestamp: row.version }
+/// A step of a turn in `session_uid` (the `steps` row does not name its session).
+pub fn project_step(row: &StepRow, session_uid: &str, layout: Layout) -> StepCopy {
+    let step = row.to_step();
+    let by_session = layout.steps_by_session.then(|| StepBySession::of(session_uid, &step));
+    StepCopy { step, by_session, timestamp: row.version }
 }
 
-pub fn project_snapshot(snapshot: &SessionSnapshot) -> SessionCopy {
+pub fn project_snapshot(snapshot: &SessionSnapshot, layout: Layout) -> SessionCopy {
     SessionCopy {
         session: project_session(&snapshot.session),
         turns: snapshot.turns.iter().map(project_turn).collect(),
-        steps: snapshot.steps.iter().map(project_step).collect(),
+        steps: snapshot.steps.iter().map(|step| project_step(step, &snapshot.session.uid, layout)).collect(),
     }
 }
 
@@ -158,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_copy_carries_its_own_rows_version_as_timestamp() {
-        let copy = project_snapshot(&snapshot());
+        let copy = project_snapshot(&snapshot(), Layout::default());
         assert_eq!(copy.session.timestamp, 9_000_123);
         assert_eq!(copy.turns.iter().map(|turn| turn.timestamp).collect::<Vec<_>>(), [3_000_001, 4_000_002]);
         assert_eq!(copy.steps[0].timestamp, 2_050_000);
@@ -167,7 +179,7 @@ mod tests {
 
     #[test]
     fn session_rows_map_to_sessions_by_user_and_session_owners() {
-        let copy = project_snapshot(&snapshot()).session;
+        let copy = project_snapshot(&snapshot(), Layout::default()).session;
         assert_eq!(
             copy.by_user,
             SessionByUser {
@@ -184,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_root_turn_is_filed_under_the_sessions_root_key_and_keeps_a_null_parent() {
-        let copy = project_snapshot(&snapshot());
+        let copy = project_snapshot(&snapshot(), Layout::default());
         let root = &copy.turns[0];
         assert_eq!(root.by_parent.parent_uid, "root:s1");
         assert_eq!(root.by_session.parent_uid, None);
@@ -201,10 +213,30 @@ mod tests {
 
     #[test]
     fn steps_map_one_to_one() {
-        let copy = project_snapshot(&snapshot());
+        let copy = project_snapshot(&snapshot(), Layout::default());
         assert_eq!(
             copy.steps[0].step,
             StepByTurn { turn_uid: "t2".into(), idx: 0, tpe: 3, content: "Day 1".into(), created_at: at(2_050) }
         );
+        assert_eq!(copy.steps[0].by_session, None, "the design's layout has no steps_by_session");
+    }
+
+    #[test]
+    fn with_steps_by_session_each_step_gets_its_session_copy_at_the_same_timestamp() {
+        let copy = project_snapshot(&snapshot(), Layout { steps_by_session: true });
+        let step = &copy.steps[0];
+        assert_eq!(
+            step.by_session,
+            Some(StepBySession {
+                session_uid: "s1".into(),
+                turn_uid: "t2".into(),
+                idx: 0,
+                tpe: 3,
+                content: "Day 1".into(),
+                created_at: at(2_050)
+            })
+        );
+        assert_eq!(step.timestamp, 2_050_000);
+        assert_eq!(copy.scylla_rows(), 2 + 3 * 2 + 2);
     }
 }

@@ -112,7 +112,7 @@ impl Relay {
             }
             Changed::Step { turn_uid, idx } => {
                 if let Some(row) = self.pg.step_row(turn_uid, *idx).await? {
-                    self.copier.write_step(&project_step(&row)).await?;
+                    self.copier.write_step(&project_step(&row, session_uid, self.copier.layout())).await?;
                 }
             }
         }

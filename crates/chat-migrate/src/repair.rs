@@ -10,7 +10,9 @@
 use std::collections::BTreeSet;
 
 use conversation_pg::PgStore;
-use conversation_store::{SessionByUser, SessionOwner, StepByTurn, TurnByParent, TurnBySession, TurnLocation};
+use conversation_store::{
+    SessionByUser, SessionOwner, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
+};
 use futures::future::try_join_all;
 use scylla_table::{Batch, Database, ScyllaTable};
 
@@ -48,7 +50,7 @@ pub async fn repair_session(
         copier.tombstone_session(&keys.session, now_micros()).await?;
         return Ok(RepairedSession { rows_rewritten: 0, rows_removed: found.row_count() });
     };
-    let copy = project_snapshot(&snapshot);
+    let copy = project_snapshot(&snapshot, copier.layout());
     copier.write_session_copy(&copy).await?;
 
     let extras: BTreeSet<(&str, &str)> = divergences
@@ -62,6 +64,7 @@ pub async fn repair_session(
     let by_parent = extra_keys(&found.by_parent, &extras);
     let locations = extra_keys(&found.locations, &extras);
     let steps = extra_keys(&found.steps, &extras);
+    let steps_by_session = extra_keys(&found.steps_by_session, &extras);
     let timestamp = now_micros();
     let db = copier.database();
     let mut batches: Vec<Batch<'_>> = Vec::new();
@@ -71,6 +74,7 @@ pub async fn repair_session(
     push_deletes::<TurnByParent>(db, &by_parent, timestamp, &mut batches).await?;
     push_deletes::<TurnLocation>(db, &locations, timestamp, &mut batches).await?;
     push_deletes::<StepByTurn>(db, &steps, timestamp, &mut batches).await?;
+    push_deletes::<StepBySession>(db, &steps_by_session, timestamp, &mut batches).await?;
     let removed = batches.len();
     try_join_all(batches.into_iter().map(Batch::execute)).await?;
     Ok(RepairedSession { rows_rewritten: copy.scylla_rows(), rows_removed: removed })

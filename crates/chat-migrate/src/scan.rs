@@ -190,9 +190,9 @@ pub async fn scan(
             let (tables, rate, bar) = (&tables, &rate, &bar);
             async move {
                 // ScyllaDB first, then PostgreSQL: see the module docs of verify.
-                let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?).await?;
+                let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?, copier.layout()).await?;
                 let (keys, snapshot) = current(pg, &session_uid).await?;
-                let divergences = compare(&session_uid, &found, snapshot.as_ref());
+                let divergences = compare(&session_uid, &found, snapshot.as_ref(), copier.layout());
                 let mut repaired = RepairedSession::default();
                 if repair && !divergences.is_empty() {
                     if let Some(rate) = rate {

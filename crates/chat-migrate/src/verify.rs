@@ -11,15 +11,15 @@ use std::fmt;
 
 use conversation_pg::{SessionRow, SessionSnapshot};
 use conversation_store::{
-    root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepByTurn,
-    StepByTurnPartitionKey, StoreTables, TurnByParent, TurnByParentPartitionKey, TurnBySession,
-    TurnBySessionPartitionKey, TurnLocation, TurnLocationPrimaryKey,
+    root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepBySession,
+    StepBySessionPartitionKey, StepByTurn, StepByTurnPartitionKey, StoreTables, TurnByParent, TurnByParentPartitionKey,
+    TurnBySession, TurnBySessionPartitionKey, TurnLocation, TurnLocationPrimaryKey,
 };
 use futures::{StreamExt, TryStreamExt};
 use scylla_table::Consistency;
 
 use crate::error::MigrateResult;
-use crate::projection::{project_snapshot, SessionCopy};
+use crate::projection::{project_snapshot, Layout, SessionCopy};
 
 /// Partitions read at once while reading one session's copies.
 const READ_CONCURRENCY: usize = 16;
@@ -83,6 +83,7 @@ pub struct ScyllaSession {
     pub by_parent: Vec<TurnByParent>,
     pub locations: Vec<TurnLocation>,
     pub steps: Vec<StepByTurn>,
+    pub steps_by_session: Vec<StepBySession>,
 }
 
 /// A table row as (column, value) pairs, for comparing column by column.
@@ -113,6 +114,7 @@ columns!(TurnBySession, "turns_by_session", key: [session_uid, created_at, turn_
 columns!(TurnByParent, "turns_by_parent", key: [parent_uid, created_at, turn_uid], columns: [session_uid, turn_type]);
 columns!(TurnLocation, "turns_by_uid", key: [turn_uid], columns: [session_uid, created_at, turn_type, parent_uid]);
 columns!(StepByTurn, "steps_by_turn", key: [turn_uid, idx], columns: [tpe, content, created_at]);
+columns!(StepBySession, "steps_by_session", key: [session_uid, turn_uid, idx], columns: [tpe, content, created_at]);
 
 impl ScyllaSession {
     /// Rows found in all tables.
@@ -143,6 +145,9 @@ fn expected_rows(copy: &SessionCopy) -> RowsByKey {
     }
     for step in &copy.steps {
         add("steps_by_turn", step.step.key(), step.step.columns());
+        if let Some(by_session) = &step.by_session {
+            add("steps_by_session", by_session.key(), by_session.columns());
+        }
     }
     rows
 }
@@ -155,8 +160,9 @@ pub struct SessionKeys {
 
 /// Reads every ScyllaDB row that could hold a copy of the session: its `sessions_by_user` row,
 /// its owner, its `turns_by_session` partition, and for every turn either database knows, its
-/// `turns_by_parent` partition, `turns_by_uid` row and `steps_by_turn` partition.
-pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys) -> MigrateResult<ScyllaSession> {
+/// `turns_by_parent` partition, `turns_by_uid` row and `steps_by_turn` partition; and in that
+/// layout, its `steps_by_session` partition.
+pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys, layout: Layout) -> MigrateResult<ScyllaSession> {
     let session = &keys.session;
     let mut found = ScyllaSession::default();
     let by_user_key = SessionByUserPrimaryKey {
@@ -189,6 +195,10 @@ pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys) -> MigrateRes
         .await?;
     found.locations = locations.into_iter().flatten().collect();
     found.steps = steps;
+    if layout.steps_by_session {
+        let partition = StepBySessionPartitionKey { session_uid: session.uid.clone() };
+        found.steps_by_session = tables.steps_by_session.partition_vec(&partition).await?;
+    }
     let mut rows = BTreeMap::new();
     add_rows(&mut rows, found.by_user.iter());
     add_rows(&mut rows, found.owner.iter());
@@ -196,6 +206,7 @@ pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys) -> MigrateRes
     add_rows(&mut rows, &found.by_parent);
     add_rows(&mut rows, &found.locations);
     add_rows(&mut rows, &found.steps);
+    add_rows(&mut rows, &found.steps_by_session);
     found.rows = rows;
     Ok(found)
 }
@@ -234,8 +245,13 @@ fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergence> {
 /// Compares what ScyllaDB holds for a session with its relational rows, read after it.
 /// `snapshot` is `None` when PostgreSQL no longer has the session (it was purged): then every
 /// copy found is extra.
-pub fn compare(session_uid: &str, found: &ScyllaSession, snapshot: Option<&SessionSnapshot>) -> Vec<Divergence> {
-    let expected = snapshot.map(|snapshot| expected_rows(&project_snapshot(snapshot))).unwrap_or_default();
+pub fn compare(
+    session_uid: &str,
+    found: &ScyllaSession,
+    snapshot: Option<&SessionSnapshot>,
+    layout: Layout,
+) -> Vec<Divergence> {
+    let expected = snapshot.map(|snapshot| expected_rows(&project_snapshot(snapshot, layout))).unwrap_or_default();
     let mut divergences = Vec::new();
     for ((table, key), columns) in &expected {
         match found.rows.get(&(*table, key.clone())) {

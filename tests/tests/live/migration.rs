@@ -284,3 +284,53 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     keyspace.drop().await;
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_by_session_is_backfilled_verified_and_repaired_like_the_other_tables() {
+    use chat_migrate::projection::Layout;
+    use conversation_store::{StepBySession, StepBySessionPrimaryKey};
+    const SESSIONS: usize = 20;
+    let (schema, keyspace, copier) = seeded("steps_by_session", SESSIONS).await;
+    let copier = copier.with_layout(Layout { steps_by_session: true });
+    let report = backfill(&schema.store, &copier, &BackfillOptions::default()).await.expect("the backfill runs");
+    let (_, _, steps) = schema.store.row_counts().await.unwrap();
+    assert_eq!(report.scylla_rows, expected_scylla_rows(SESSIONS) + steps as u64, "each step is copied twice");
+    let all = ScanOptions::new(Selection::All);
+    assert_eq!(scan(&schema.store, &copier, &all, false).await.unwrap().divergences(), 0);
+
+    // The two-read store loads from the backfilled copy what PostgreSQL holds.
+    let store = ConversationStore::new(keyspace.db.clone()).with_steps_by_session(true);
+    let session = chat_dataset::session(&scale(SESSIONS), 42, 3);
+    assert_eq!(
+        store.load_conversation(&session.account_uid, &session.uid).await.unwrap(),
+        schema.store.load_conversation(&session.account_uid, &session.uid).await.unwrap()
+    );
+
+    // A lost copy and a stray one, both only in steps_by_session.
+    let tables = copier.tables();
+    let step = session.turns.iter().flat_map(|turn| turn.steps.iter().map(move |step| (turn, step))).next().unwrap();
+    let key =
+        StepBySessionPrimaryKey { session_uid: session.uid.clone(), turn_uid: step.0.uid.clone(), idx: step.1.idx };
+    tables.steps_by_session.delete(&key).await.unwrap();
+    let stray = StepBySession {
+        session_uid: session.uid.clone(),
+        turn_uid: "no-such-turn".into(),
+        idx: 0,
+        tpe: 1,
+        content: "stray".into(),
+        created_at: chrono::Utc::now(),
+    };
+    tables.steps_by_session.insert(&stray).await.unwrap();
+    let found = scan(&schema.store, &copier, &all, false).await.unwrap();
+    assert_eq!(
+        (found.count(DivergenceKind::Missing), found.count(DivergenceKind::Extra)),
+        (1, 1),
+        "{:?}",
+        found.examples
+    );
+    assert!(found.examples.iter().all(|divergence| divergence.table == "steps_by_session"));
+    scan(&schema.store, &copier, &all, true).await.expect("repair runs");
+    assert_eq!(scan(&schema.store, &copier, &all, false).await.unwrap().divergences(), 0, "repaired");
+    keyspace.drop().await;
+    schema.drop().await;
+}
