@@ -9,6 +9,7 @@ use crate::{Pattern, Series, System};
 fn colour(system: System) -> RGBColor {
     match system {
         System::Scylla => RGBColor(0, 114, 178),
+        System::ScyllaTwoReads => RGBColor(86, 180, 233),
         System::Postgres => RGBColor(213, 94, 0),
         System::PostgresParentJoin => RGBColor(0, 158, 115),
     }

@@ -143,6 +143,15 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
             ratio(speedup)
         );
         if pattern == Pattern::LoadConversation {
+            if let Some(two_reads) = find(outcome, pattern, System::ScyllaTwoReads).and_then(single_client) {
+                let _ = writeln!(
+                    out,
+                    "| Load conversation, two reads (steps_by_session) | | | {} | {} | {} |",
+                    triple(postgres),
+                    triple(two_reads),
+                    ratio(postgres.percentile_ms(50.0) / two_reads.percentile_ms(50.0).max(1e-9))
+                );
+            }
             if let Some(fixed) = find(outcome, pattern, System::PostgresParentJoin).and_then(single_client) {
                 let fixed_speedup = fixed.percentile_ms(50.0) / scylla.percentile_ms(50.0).max(1e-9);
                 let _ = writeln!(
@@ -172,7 +181,7 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
     for verdict in &verdicts {
         let _ = writeln!(out, "{verdict}");
     }
-    for system in [System::Scylla, System::Postgres, System::PostgresParentJoin] {
+    for system in [System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin] {
         let Some(series) = find(outcome, Pattern::LoadConversation, system) else { continue };
         if let Some((clients, busiest)) = busiest(series) {
             let p95 = busiest.percentile_ms(95.0);
@@ -211,6 +220,25 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
                 config.load_rate_ladder.first().copied().unwrap_or(0.0)
             ),
         };
+    }
+    let rate_of = |system: System| {
+        outcome
+            .sustained
+            .iter()
+            .find(|sustained| sustained.system == system)
+            .and_then(|sustained| sustained.rate_per_second)
+    };
+    if let (Some(two_reads), Some(one_plus_n)) = (rate_of(System::ScyllaTwoReads), rate_of(System::Scylla)) {
+        let _ = writeln!(
+            out,
+            "- **Two reads instead of 1 + N**: loading a conversation from `steps_by_session` kept p99 <= {P99_TARGET_MS:.0} ms up to \
+             {two_reads:.0}/s, against {one_plus_n:.0}/s for the design's read per agent turn: {}.{}",
+            ratio(two_reads / one_plus_n.max(1e-9)),
+            rate_of(System::PostgresParentJoin).map_or(String::new(), |join| format!(
+                " PostgreSQL's parent join reached {join:.0}/s: the two-read path is at {} of it.",
+                ratio(two_reads / join.max(1e-9))
+            ))
+        );
     }
     let _ = writeln!(
         out,

@@ -2,8 +2,8 @@
 //! The data set gets there the way a migration puts it there: `chat-migrate backfill`.
 
 use conversation_store::{
-    SessionByUserPartitionKey, StepByTurnPartitionKey, StoreTables, TurnByParentPartitionKey,
-    TurnBySessionPartitionKey, TurnType,
+    SessionByUserPartitionKey, StepBySessionPartitionKey, StepByTurnPartitionKey, StoreTables,
+    TurnByParentPartitionKey, TurnBySessionPartitionKey, TurnType,
 };
 use futures::{StreamExt, TryStreamExt};
 use scylla_table::{ClusteringSlice, Database};
@@ -41,6 +41,18 @@ impl ScyllaSide {
         .try_collect()
         .await?;
         Ok(turns.len() + steps.iter().sum::<usize>())
+    }
+
+    /// Load a conversation with `steps_by_session`: the session's turns and all its steps, in two
+    /// concurrent single-partition reads. Returns the number of rows read.
+    pub async fn load_conversation_in_two_reads(&self, session_uid: String) -> Result<usize, scylla_table::Error> {
+        let steps = StepBySessionPartitionKey { session_uid: session_uid.clone() };
+        let turns = TurnBySessionPartitionKey { session_uid };
+        let (turns, steps) = futures::try_join!(
+            self.tables.turns.partition_vec(&turns),
+            self.tables.steps_by_session.partition_vec(&steps)
+        )?;
+        Ok(turns.len() + steps.len())
     }
 
     /// User history: the 20 most recent sessions of an account.

@@ -15,7 +15,7 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
 
     assert_eq!(outcome.config.scale, Scale::TINY);
     assert!(outcome.loaded);
-    assert_eq!(outcome.series.len(), 7, "3 patterns on 2 systems, plus the parent-join load");
+    assert_eq!(outcome.series.len(), 8, "3 patterns on 2 systems, plus the two-read and the parent-join loads");
     for series in &outcome.series {
         assert_eq!(series.closed.len(), 2, "{:?} {:?}", series.pattern, series.system);
         for (_, measurement) in &series.closed {
