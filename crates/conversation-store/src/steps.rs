@@ -58,7 +58,7 @@ impl ConversationStore {
         // After the lightweight transaction decided the step: a retry of a step whose copy failed
         // writes the copy again.
         if self.steps_by_session {
-            self.tables.steps_by_session.insert(&StepBySession::of(session_uid, &step)).await?;
+            self.tables.steps_by_session.insert_new(&StepBySession::of(session_uid, &step)).await?;
         }
         Ok(step)
     }

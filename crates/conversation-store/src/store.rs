@@ -175,7 +175,7 @@ impl ConversationStore {
             title: title.to_owned(),
             deleted_at: None,
         };
-        self.tables.sessions.insert(&session).await?;
+        self.tables.sessions.insert_new(&session).await?;
         Ok(session)
     }
 

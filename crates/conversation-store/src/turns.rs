@@ -259,9 +259,10 @@ impl ConversationStore {
         };
         let entries =
             self.outbox_entries(&owner.session_uid, &[Changed::Turn { turn_uid: turn_uid.clone() }, changed_parent]);
+        // New rows: `None` columns stay unset, so the turn leaves no tombstones behind.
         let mut batch = self.db.logged_batch();
-        batch.insert(&turn).await?;
-        batch.insert(&by_parent).await?;
+        batch.insert_new(&turn).await?;
+        batch.insert_new(&by_parent).await?;
         for entry in &entries {
             batch.insert(entry).await?;
         }

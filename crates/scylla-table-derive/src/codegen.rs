@@ -56,6 +56,20 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
 
     let columns = table.fields_in_column_order();
     let column_idents: Vec<&Ident> = columns.iter().map(|field| field.ident).collect();
+    // `Option` fields bind "unset" for `None` in new-row inserts: a null would be a tombstone.
+    let values_without_nulls = columns.iter().map(|field| {
+        let field_ident = field.ident;
+        if is_option(field.ty) {
+            quote! {
+                match &self.#field_ident {
+                    ::std::option::Option::Some(_) => &self.#field_ident as #private::ColumnValue<'_>,
+                    ::std::option::Option::None => &#private::UNSET as #private::ColumnValue<'_>,
+                }
+            }
+        } else {
+            quote!(&self.#field_ident as #private::ColumnValue<'_>)
+        }
+    });
     let row_fields = columns.iter().map(|field| {
         let field_ident = field.ident;
         let ty = field.ty;
@@ -134,6 +148,10 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
                     ::std::vec![#(&self.#column_idents as #private::ColumnValue<'_>),*]
                 }
 
+                fn column_values_without_nulls(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> {
+                    ::std::vec![#(#values_without_nulls),*]
+                }
+
                 fn type_check_row(
                     specs: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
                 ) -> ::std::result::Result<(), #private::scylla::deserialize::TypeCheckError> {
@@ -153,6 +171,12 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
             }
         };
     }
+}
+
+/// Whether a field's type is written `Option<...>` (by any path ending in `Option`).
+fn is_option(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(path) if path.qself.is_none()
+        && path.path.segments.last().is_some_and(|segment| segment.ident == "Option"))
 }
 
 fn key_struct(table: &Table, runtime: &Runtime, name: &Ident, fields: &[&Field], what: &str) -> TokenStream {
@@ -342,6 +366,7 @@ pub fn fallback(ident: &Ident, vis: &syn::Visibility, runtime: &Runtime) -> Toke
                 fn partition_key(&self) -> #partition_key { #unreachable }
                 fn primary_key(&self) -> #primary_key { #unreachable }
                 fn column_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
+                fn column_values_without_nulls(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
                 fn type_check_row(
                     _: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
                 ) -> ::std::result::Result<(), #private::scylla::deserialize::TypeCheckError> { #unreachable }

@@ -79,6 +79,12 @@ impl<'a> Batch<'a> {
         self.push::<T>(StatementKind::Insert, row.column_values(), &row.partition_key()).await
     }
 
+    /// Writes a new row, leaving `None` columns unset rather than null (no tombstones); see
+    /// [`crate::Table::insert_new`].
+    pub async fn insert_new<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
+        self.push::<T>(StatementKind::Insert, row.column_values_without_nulls(), &row.partition_key()).await
+    }
+
     /// Writes a whole row with its own TTL and/or timestamp (`INSERT ... USING TTL ? AND
     /// TIMESTAMP ?`). Rows of one batch can then carry different timestamps; such a batch cannot
     /// also have [`Batch::with_timestamp`].

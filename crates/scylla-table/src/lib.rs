@@ -61,7 +61,7 @@ pub use text_enum::UnknownVariant;
 /// Items the generated code names. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::table::{ColumnValue, ScyllaTable, StatementTexts, TableKey};
+    pub use crate::table::{ColumnValue, ScyllaTable, StatementTexts, TableKey, UNSET};
     pub use crate::text_enum::UnknownVariant;
     pub use scylla;
     pub use scylla::deserialize::row::DeserializeRow;

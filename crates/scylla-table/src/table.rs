@@ -58,6 +58,10 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
     /// Every stored column's value, in the table's column order (see [`TableSchema`]).
     fn column_values(&self) -> Vec<ColumnValue<'_>>;
 
+    /// The same, with "unset" in place of each `None`: for writing a new row without a null,
+    /// which Cassandra and ScyllaDB would store as a tombstone.
+    fn column_values_without_nulls(&self) -> Vec<ColumnValue<'_>>;
+
     /// Checks a result's columns against the struct, as `DeserializeRow::type_check` does.
     fn type_check_row(specs: &[ColumnSpec<'_>]) -> Result<(), TypeCheckError>;
 
@@ -75,6 +79,9 @@ pub trait TableKey: SerializeRow + Clone + PartialEq + std::fmt::Debug + Send + 
 
 /// One value to bind. `Sync`, so the futures that hold bound values stay `Send`.
 pub type ColumnValue<'a> = &'a (dyn SerializeValue + Sync);
+
+/// A bound value that leaves its column as it is (the protocol's "unset").
+pub static UNSET: scylla::value::MaybeUnset<i32> = scylla::value::MaybeUnset::Unset;
 
 /// The statements `#[derive(ScyllaTable)]` renders at compile time. `None` marks a statement the
 /// table cannot have: a counter table has no INSERT, and a table of only key columns no UPDATE.

@@ -171,6 +171,14 @@ impl<T: ScyllaTable> Table<T> {
         Ok(())
     }
 
+    /// Writes a new row, leaving `None` columns unset rather than null, so the write makes no
+    /// tombstones. Use it for rows that do not exist yet: an unset column keeps whatever an
+    /// existing row holds there, where [`Table::insert`] would clear it.
+    pub async fn insert_new(&self, row: &T) -> Result<()> {
+        self.execute(StatementKind::Insert, row.column_values_without_nulls(), "INSERT").await?;
+        Ok(())
+    }
+
     /// Writes a whole row with a TTL and/or a client timestamp.
     pub async fn insert_with(&self, row: &T, options: WriteOptions) -> Result<()> {
         let ttl = options.ttl.map_or(MaybeUnset::Unset, MaybeUnset::Set);
@@ -185,8 +193,9 @@ impl<T: ScyllaTable> Table<T> {
     /// Writes the row only if no row has its primary key (a lightweight transaction).
     pub async fn insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
         let action = self.action("INSERT IF NOT EXISTS");
+        // It only writes a row that does not exist, so `None` columns can stay unset: no tombstones.
         let result = self
-            .execute(StatementKind::InsertIfNotExists, row.column_values(), "INSERT IF NOT EXISTS")
+            .execute(StatementKind::InsertIfNotExists, row.column_values_without_nulls(), "INSERT IF NOT EXISTS")
             .await?
             .into_rows_result()
             .map_err(|source| Error::query(&action, source))?;

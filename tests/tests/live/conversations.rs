@@ -274,3 +274,49 @@ async fn the_two_read_load_path_returns_the_same_conversations_as_the_designs() 
     );
     test.drop().await;
 }
+
+/// Tombstone cells the node reports (through query tracing) for reading a whole table.
+async fn tombstones_read(db: &scylla_table::Database, table: &str) -> u64 {
+    let mut statement = scylla::statement::Statement::new(format!("SELECT * FROM {}.{table}", db.keyspace()));
+    statement.set_tracing(true);
+    let result = db.session().query_unpaged(statement, ()).await.expect("the read runs");
+    let tracing_id = result.tracing_id().expect("the read was traced");
+    let trace = db.session().get_tracing_info(&tracing_id).await.expect("the trace is readable");
+    let reads: Vec<&str> = trace
+        .events
+        .iter()
+        .filter_map(|event| event.activity.as_deref())
+        .filter(|activity| activity.contains("tombstone cells"))
+        .collect();
+    assert!(!reads.is_empty(), "the trace of {table} reports what the read met: {:?}", trace.events);
+    reads
+        .iter()
+        .filter_map(|activity| activity.split(" and ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn writing_a_conversation_leaves_no_tombstones() {
+    let (test, store) = store("no_tombstones").await;
+    let store = store.with_steps_by_session(true);
+    // Every kind of new row, none of them with all columns set: a session, a root human turn
+    // (no parent), agent turns (no prompt, no like, no active child yet), steps, a regenerated branch.
+    let session = store.create_session("erin", "No tombstones").await.unwrap();
+    let id = session.session_uid.as_str();
+    let question = store.append_human_turn("erin", id, None, "Anything left behind?", None).await.unwrap();
+    let answer = store.append_agent_turn("erin", id, &question.turn_uid, None).await.unwrap();
+    store.append_step("erin", id, &answer.turn_uid, 0, 1, "Nothing.").await.unwrap();
+    store.regenerate("erin", id, &answer.turn_uid, None).await.unwrap();
+    for table in [
+        "sessions_by_user",
+        "session_owners",
+        "turns_by_session",
+        "turns_by_parent",
+        "turns_by_uid",
+        "steps_by_turn",
+        "steps_by_session",
+    ] {
+        assert_eq!(tombstones_read(&test.db, table).await, 0, "{table} holds tombstones from null columns");
+    }
+    test.drop().await;
+}
