@@ -1,9 +1,8 @@
 //! Turns: appending, branching, the active path, likes and navigation, with the same rules and
 //! errors as the ScyllaDB store.
 
-use chrono::Duration;
 use conversation_store::limits::check_id;
-use conversation_store::{new_id, now_millis, root_parent_key, StoreError, StoreResult, TurnByParent, TurnType};
+use conversation_store::{new_turn_identity, root_parent_key, StoreError, StoreResult, TurnByParent, TurnType};
 use tokio_postgres::GenericClient;
 
 use crate::outbox::Changed;
@@ -60,18 +59,7 @@ pub(crate) async fn write(
     prompt: Option<&str>,
     turn_uid: Option<&str>,
 ) -> StoreResult<TurnRow> {
-    let turn_uid = match turn_uid {
-        Some(turn_uid) => {
-            check_id("turn_uid", turn_uid)?;
-            turn_uid.to_owned()
-        }
-        None => new_id(),
-    };
-    // A child sorts after its parent even when both are written within one millisecond.
-    let created_at = match parent {
-        Some(parent) => now_millis().max(parent.created_at + Duration::milliseconds(1)),
-        None => now_millis(),
-    };
+    let (turn_uid, created_at) = new_turn_identity(turn_uid, parent.map(|parent| parent.created_at))?;
     let parent_uid = parent.map(|parent| parent.uid.clone());
     let existing = writer
         .tx

@@ -93,4 +93,4 @@ pub use tables::{
     TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey,
     TurnType,
 };
-pub use turns::root_parent_key;
+pub use turns::{new_turn_identity, root_parent_key};

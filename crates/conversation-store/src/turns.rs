@@ -198,18 +198,7 @@ impl ConversationStore {
         prompt: Option<&str>,
         turn_uid: Option<&str>,
     ) -> StoreResult<TurnBySession> {
-        let turn_uid = match turn_uid {
-            Some(turn_uid) => {
-                check_id("turn_uid", turn_uid)?;
-                turn_uid.to_owned()
-            }
-            None => new_id(),
-        };
-        // A child sorts after its parent even when both are written within one millisecond.
-        let created_at = match parent {
-            Some(parent) => now_millis().max(parent.created_at + Duration::milliseconds(1)),
-            None => now_millis(),
-        };
+        let (turn_uid, created_at) = new_turn_identity(turn_uid, parent.map(|parent| parent.created_at))?;
         let claim = TurnLocation {
             turn_uid: turn_uid.clone(),
             session_uid: owner.session_uid.clone(),
@@ -279,6 +268,27 @@ impl ConversationStore {
         batch.execute().await?;
         Ok(turn)
     }
+}
+
+/// A new turn's id (the caller's, checked, or a new one) and creation time. A child sorts after
+/// its parent even when both are written within one millisecond. Every store names and times
+/// turns through this, so they order turns the same way.
+pub fn new_turn_identity(
+    turn_uid: Option<&str>,
+    parent_created_at: Option<DateTime<Utc>>,
+) -> StoreResult<(String, DateTime<Utc>)> {
+    let turn_uid = match turn_uid {
+        Some(turn_uid) => {
+            check_id("turn_uid", turn_uid)?;
+            turn_uid.to_owned()
+        }
+        None => new_id(),
+    };
+    let created_at = match parent_created_at {
+        Some(parent) => now_millis().max(parent + Duration::milliseconds(1)),
+        None => now_millis(),
+    };
+    Ok((turn_uid, created_at))
 }
 
 /// The `turns_by_session` partition of a located turn.
