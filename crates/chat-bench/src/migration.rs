@@ -116,16 +116,10 @@ struct Inserts {
     steps: PreparedStatement,
 }
 
+/// The table's INSERT, prepared by the runtime (once per database) at its write consistency; the
+/// ceiling then executes it on the bare driver session.
 async fn prepare_insert<T: ScyllaTable>(db: &Database) -> Result<PreparedStatement, BenchError> {
-    let cql = T::table_schema()
-        .statement_cql(StatementKind::Insert, Some(db.keyspace()))
-        .map_err(|error| BenchError::Other(error.to_string()))?;
-    let mut prepared = db.session().prepare(cql).await.map_err(|source| scylla_table::Error::Query {
-        action: format!("preparing the INSERT of {}", T::TABLE_NAME),
-        source: source.into(),
-    })?;
-    prepared.set_consistency(db.consistency().write);
-    Ok(prepared)
+    Ok(db.table::<T>().prepared_statement(StatementKind::Insert).await?)
 }
 
 /// One row of a copy, for the table it goes to.
