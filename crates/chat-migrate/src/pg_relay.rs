@@ -18,7 +18,7 @@ use conversation_store::{
     SessionByUserPrimaryKey, SessionOwnerPrimaryKey, StepByTurnPrimaryKey, TurnBySessionPrimaryKey,
     TurnLocationPrimaryKey, OUTBOX_BUCKETS,
 };
-use scylla_table::ClusteringSlice;
+use scylla_table::{ClusteringSlice, ScyllaTable};
 
 /// Entries read from one partition at a time.
 const ENTRIES_PER_READ: i32 = 500;
@@ -37,11 +37,14 @@ impl PostgresRelay {
         PostgresRelay { scylla, pg }
     }
 
-    /// Changes recorded and not yet copied.
+    /// Changes recorded and not yet copied, counted by the node partition by partition.
     pub async fn depth(&self) -> MigrateResult<usize> {
+        let db = self.scylla.database();
+        let count = format!("SELECT count(*) FROM {}.{} WHERE bucket = ?", db.keyspace(), PgOutboxEntry::TABLE_NAME);
         let mut depth = 0;
         for bucket in 0..OUTBOX_BUCKETS {
-            depth += self.scylla.tables().outbox.partition_vec(&PgOutboxEntryPartitionKey { bucket }).await?.len();
+            let rows: Vec<(i64,)> = db.query_rows(&count, (bucket,)).await?;
+            depth += rows.first().map_or(0, |(count,)| usize::try_from(*count).unwrap_or(0));
         }
         Ok(depth)
     }
