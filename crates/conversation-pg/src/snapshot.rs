@@ -120,19 +120,13 @@ impl PgStore {
     /// The session row and its turns' ids, without the turns' contents or any step: what a
     /// verify needs to find a session's copies in ScyllaDB.
     pub async fn session_keys(&self, session_uid: &str) -> StoreResult<Option<(SessionRow, Vec<String>)>> {
+        let Some(session) = self.session_row(session_uid).await? else { return Ok(None) };
         let client = self.client().await?;
-        let Some(row) = client
-            .query_opt(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
-            .await
-            .map_err(pg("reading the session"))?
-        else {
-            return Ok(None);
-        };
         let turns = client
             .query("SELECT uid FROM turns WHERE session_uid = $1 ORDER BY uid", &[&session_uid])
             .await
             .map_err(pg("reading the session's turn ids"))?;
-        Ok(Some((SessionRow::from_row(&row), turns.iter().map(|turn| turn.get(0)).collect())))
+        Ok(Some((session, turns.iter().map(|turn| turn.get(0)).collect())))
     }
 
     pub async fn turn_row(&self, turn_uid: &str) -> StoreResult<Option<TurnRow>> {
