@@ -21,18 +21,8 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     postgres::up()?;
     let out = crate::workspace_root().join("target").join("bench");
     let forwarded = [(flags.quick, "--quick"), (flags.reload, "--reload"), (flags.no_migration, "--no-migration")];
-    let status = crate::cargo_command()
-        .args(["run", "--release", "--quiet", "--package", "chat-bench", "--"])
-        .args(forwarded.iter().filter(|(set, _)| *set).map(|(_, flag)| flag))
-        .arg("--postgres")
-        .arg(postgres::connection_string())
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("the benchmark failed (see above)".to_owned())
-    }
+    let mut args: Vec<std::ffi::OsString> =
+        forwarded.iter().filter(|(set, _)| *set).map(|(_, flag)| (*flag).into()).collect();
+    args.extend(["--postgres".into(), postgres::connection_string().into(), "--out".into(), out.into()]);
+    crate::run_release("chat-bench", args, "the benchmark")
 }

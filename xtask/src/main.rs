@@ -99,6 +99,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Builds `package` in release mode and runs it with `args` (after `--`); `what` names it in
+/// the error when it fails.
+fn run_release<I, S>(package: &str, args: I, what: &str) -> Result<(), String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let status = cargo_command()
+        .args(["run", "--release", "--quiet", "--package", package, "--"])
+        .args(args)
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed (see above)"))
+    }
+}
+
 /// `cargo` (the one running xtask), to run in the workspace root.
 fn cargo_command() -> std::process::Command {
     let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));

@@ -13,21 +13,18 @@ pub struct Flags {
 pub fn run(flags: &Flags) -> Result<(), String> {
     db::up()?;
     postgres::up()?;
-    let root = crate::workspace_root();
-    let status = crate::cargo_command()
-        .args(["run", "--release", "--quiet", "--package", "chat-migrate", "--", "rehearse"])
-        .args(flags.quick.then_some("--quick"))
-        .arg("--postgres")
-        .arg(postgres::connection_string())
-        .arg("--node-dir")
-        .arg(root.join("target").join("cassandra"))
-        .arg("--out")
-        .arg(root.join("target").join("rehearsal"))
-        .status()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("the rehearsal failed (see above)".to_owned())
+    let target = crate::workspace_root().join("target");
+    let mut args: Vec<std::ffi::OsString> = vec!["rehearse".into()];
+    if flags.quick {
+        args.push("--quick".into());
     }
+    args.extend([
+        "--postgres".into(),
+        postgres::connection_string().into(),
+        "--node-dir".into(),
+        target.join("cassandra").into(),
+        "--out".into(),
+        target.join("rehearsal").into(),
+    ]);
+    crate::run_release("chat-migrate", args, "the rehearsal")
 }
