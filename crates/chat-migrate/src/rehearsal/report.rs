@@ -38,14 +38,14 @@ fn counts_at(ticks: &[Tick], at: Duration) -> PatternCounts {
 
 fn delta(later: &PatternCounts, earlier: &PatternCounts) -> PatternCounts {
     PatternCounts {
-        compared: later.compared - earlier.compared.min(later.compared),
-        matched: later.matched - earlier.matched.min(later.matched),
-        stale: later.stale - earlier.stale.min(later.stale),
-        divergent: later.divergent - earlier.divergent.min(later.divergent),
-        served_by_scylla: later.served_by_scylla - earlier.served_by_scylla.min(later.served_by_scylla),
+        compared: later.compared.saturating_sub(earlier.compared),
+        matched: later.matched.saturating_sub(earlier.matched),
+        stale: later.stale.saturating_sub(earlier.stale),
+        divergent: later.divergent.saturating_sub(earlier.divergent),
+        served_by_scylla: later.served_by_scylla.saturating_sub(earlier.served_by_scylla),
         fallbacks: FallbackReason::ALL
             .into_iter()
-            .map(|reason| (reason, later.fallbacks(reason) - earlier.fallbacks(reason).min(later.fallbacks(reason))))
+            .map(|reason| (reason, later.fallbacks(reason).saturating_sub(earlier.fallbacks(reason))))
             .collect(),
     }
 }
