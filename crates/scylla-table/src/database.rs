@@ -25,10 +25,15 @@ use crate::table_ops::Table;
 #[derive(Clone)]
 pub struct Database {
     session: Arc<Session>,
-    keyspace: String,
+    /// Shared, so that cloning a database (every table handle holds one) allocates nothing.
+    keyspace: Arc<str>,
     consistency: ConsistencyLevels,
-    prepared: Arc<Mutex<HashMap<(String, StatementKind), PreparedStatement>>>,
+    prepared: Arc<Mutex<HashMap<StatementKey, PreparedStatement>>>,
 }
+
+/// A statement's place in the cache: the table's schema, by address, and the statement kind. The
+/// schemas are statics, one per table struct, so the lookup on every request needs no string.
+type StatementKey = (usize, StatementKind);
 
 impl Database {
     /// Opens a session. The keyspace need not exist yet: [`Database::apply_schema`] creates it.
@@ -51,7 +56,7 @@ impl Database {
             .map_err(|source| Error::Connect { addresses: config.contact_points.join(", "), source: source.into() })?;
         Ok(Database {
             session: Arc::new(session),
-            keyspace: config.keyspace.clone(),
+            keyspace: Arc::from(config.keyspace.as_str()),
             consistency: config.consistency,
             prepared: Arc::default(),
         })
@@ -98,7 +103,7 @@ impl Database {
     /// schema agreement. `IF NOT EXISTS` makes this idempotent and safe to run from several
     /// processes at once; existing tables are not changed (see [`Database::migrate`]).
     pub async fn apply_schema(&self, replication: &crate::Replication, tables: &[&TableSchema]) -> Result<()> {
-        let mut keyspaces: Vec<&str> = vec![&self.keyspace];
+        let mut keyspaces: Vec<&str> = vec![self.keyspace.as_ref()];
         keyspaces.extend(tables.iter().filter_map(|table| table.keyspace.as_deref()));
         keyspaces.sort_unstable();
         keyspaces.dedup();
@@ -164,9 +169,12 @@ impl Database {
     }
 
     /// The prepared statement for `kind` on `schema`, preparing it on first use only.
-    pub(crate) async fn prepared(&self, schema: &TableSchema, kind: StatementKind) -> Result<PreparedStatement> {
-        let table = schema.qualified_name(Some(&self.keyspace));
-        let key = (table, kind);
+    pub(crate) async fn prepared(
+        &self,
+        schema: &'static TableSchema,
+        kind: StatementKind,
+    ) -> Result<PreparedStatement> {
+        let key = (std::ptr::from_ref(schema) as usize, kind);
         if let Some(prepared) = self.prepared.lock().unwrap_or_else(|poison| poison.into_inner()).get(&key) {
             return Ok(prepared.clone());
         }

@@ -1,10 +1,11 @@
 //! `Table<T>`: typed operations on one table, each on a statement prepared once.
 
 use std::marker::PhantomData;
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 
 use futures::{Stream, StreamExt};
 use scylla::response::query_result::QueryResult;
+use scylla::response::PagingState;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
@@ -212,12 +213,11 @@ impl<T: ScyllaTable> Table<T> {
 
     /// The row with this primary key, if any.
     pub async fn get(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
-        let action = self.action("SELECT row");
         let result = self
             .execute(StatementKind::SelectRow, key, "SELECT row")
             .await?
             .into_rows_result()
-            .map_err(|source| Error::query(&action, source))?;
+            .map_err(|source| Error::query(self.action("SELECT row"), source))?;
         let row = result.maybe_first_row::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         Ok(row.map(|TableRow(row)| row))
     }
@@ -226,9 +226,12 @@ impl<T: ScyllaTable> Table<T> {
     pub async fn partition(&self, key: &T::PartitionKey) -> Result<impl Stream<Item = Result<T>> + Send + 'static> {
         let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
         statement.set_page_size(self.page_size);
-        let action = self.action("SELECT partition");
-        let pager =
-            self.db.session().execute_iter(statement, key).await.map_err(|source| Error::query(&action, source))?;
+        let pager = self
+            .db
+            .session()
+            .execute_iter(statement, key)
+            .await
+            .map_err(|source| Error::query(self.action("SELECT partition"), source))?;
         let rows = pager.rows_stream::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         let table = T::TABLE_NAME;
         Ok(rows.map(move |row| {
@@ -237,10 +240,32 @@ impl<T: ScyllaTable> Table<T> {
         }))
     }
 
-    /// Every row of a partition, collected. For partitions known to be small.
+    /// Every row of a partition in clustering order, collected. For partitions known to be small:
+    /// each page is one request awaited here, with no background task or channel between the
+    /// driver and the rows (the cost [`Table::partition`]'s stream pays for reading lazily).
     pub async fn partition_vec(&self, key: &T::PartitionKey) -> Result<Vec<T>> {
-        let rows: Vec<Result<T>> = self.partition(key).await?.collect().await;
-        rows.into_iter().collect()
+        let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
+        statement.set_page_size(self.page_size);
+        let mut rows = Vec::new();
+        let mut paging_state = PagingState::start();
+        loop {
+            let (result, paging) = self
+                .db
+                .session()
+                .execute_single_page(&statement, key, paging_state)
+                .await
+                .map_err(|source| Error::query(self.action("SELECT partition"), source))?;
+            let result =
+                result.into_rows_result().map_err(|source| Error::query(self.action("SELECT partition"), source))?;
+            rows.reserve(result.rows_num());
+            for row in result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))? {
+                rows.push(row.map_err(|source| self.row_error(source))?.0);
+            }
+            match paging.into_paging_control_flow() {
+                ControlFlow::Break(()) => return Ok(rows),
+                ControlFlow::Continue(next) => paging_state = next,
+            }
+        }
     }
 
     /// The rows of one partition selected by `slice`, in clustering order.
@@ -275,12 +300,11 @@ impl<T: ScyllaTable> Table<T> {
             }
         }
         values.push(&slice.limit);
-        let action = self.action("SELECT slice");
         let result = self
             .execute(kind, values, "SELECT slice")
             .await?
             .into_rows_result()
-            .map_err(|source| Error::query(&action, source))?;
+            .map_err(|source| Error::query(self.action("SELECT slice"), source))?;
         let rows = result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         rows.map(|row| row.map(|TableRow(row)| row).map_err(|source| self.row_error(source))).collect()
     }
