@@ -47,7 +47,20 @@ impl Scale {
         mean_steps: 10.0,
         regenerated_share: 0.1,
     };
+
+    /// The default data set's shape at another size: `sessions` sessions over a tenth as many
+    /// accounts. At the default's size it is the default data set itself.
+    pub fn sized(sessions: usize) -> Scale {
+        match sessions {
+            size if size == Scale::DEFAULT.sessions => Scale::DEFAULT,
+            size if size == Scale::QUICK.sessions => Scale::QUICK,
+            _ => Scale { name: SIZED, sessions, accounts: sessions.div_ceil(10).max(1), ..Scale::DEFAULT },
+        }
+    }
 }
+
+/// The name of a data set made by [`Scale::sized`] at a size no preset has.
+pub const SIZED: &str = "sized";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {

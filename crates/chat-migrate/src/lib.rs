@@ -33,6 +33,7 @@ pub mod repair;
 pub mod scan;
 pub mod seed;
 pub mod shadow;
+pub mod storage;
 pub mod verify;
 
 pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};

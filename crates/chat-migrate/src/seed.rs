@@ -15,7 +15,7 @@ const SEED_CHUNK: usize = 200;
 /// A data set of `sessions` sessions with the default data set's shape (10 sessions per account,
 /// about 10 turns and 50 steps per session).
 pub fn scale(sessions: usize) -> Scale {
-    Scale { name: "seed", sessions, accounts: sessions.div_ceil(10).max(1), ..Scale::DEFAULT }
+    Scale::sized(sessions)
 }
 
 /// The relational rows of one generated session.

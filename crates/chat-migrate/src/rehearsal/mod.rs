@@ -27,6 +27,7 @@ use crate::error::MigrateResult;
 use crate::local_node::LocalNode;
 use crate::migrating::{MigratingOptions, MigratingStore, ReadSideStatus};
 use crate::phase::{Phase, Routing};
+use crate::storage::{measure_storage, Storage};
 use crate::{backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, PostgresRelay, Relay, RelayConfig};
 use crate::{ScanOptions, ScyllaCopier, Selection};
 
@@ -76,15 +77,6 @@ pub struct VerifyResult {
     pub sessions: usize,
     pub first_pass: usize,
     pub settled: usize,
-}
-
-/// Bytes on disk: PostgreSQL's four tables with their indexes and TOAST, and the node's tables.
-#[derive(Debug, Clone, Default)]
-pub struct Storage {
-    pub postgres_bytes: u64,
-    /// Per ScyllaDB table, after a flush; empty when the node is not local.
-    pub scylla_bytes: std::collections::BTreeMap<String, u64>,
-    pub note: Option<String>,
 }
 
 pub struct RehearsalOutcome {
@@ -345,30 +337,4 @@ async fn settled_verify(pg: &PgStore, copier: &ScyllaCopier) -> MigrateResult<Ve
 async fn count_rows(db: &Database, table: &str) -> MigrateResult<i64> {
     let rows: Vec<(i64,)> = db.query_rows(&format!("SELECT count(*) FROM {}.{table}", db.keyspace()), ()).await?;
     Ok(rows.first().map_or(0, |(count,)| *count))
-}
-
-/// PostgreSQL's four tables against the node's tables after a flush.
-async fn measure_storage(pg: &PgStore, db: &Database, node: Option<&LocalNode>) -> Storage {
-    let mut storage = Storage::default();
-    match pg.client().await {
-        Ok(client) => {
-            let query = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c
-                         JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE n.nspname = $1 AND c.relname IN ('sessions', 'human_turns', 'agent_turns', 'steps')";
-            match client.query_one(query, &[&pg.config().schema]).await {
-                Ok(row) => storage.postgres_bytes = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
-                Err(error) => storage.note = Some(format!("PostgreSQL size not measured: {error}")),
-            }
-        }
-        Err(error) => storage.note = Some(format!("PostgreSQL size not measured: {error}")),
-    }
-    let Some(node) = node else {
-        storage.note = Some("the node is not local, so its size on disk is not measured".to_owned());
-        return storage;
-    };
-    match node.flush(db.keyspace()).and_then(|()| node.table_disk_bytes(db.keyspace())) {
-        Ok(sizes) => storage.scylla_bytes = sizes,
-        Err(error) => storage.note = Some(format!("the node's size not measured: {error}")),
-    }
-    storage
 }

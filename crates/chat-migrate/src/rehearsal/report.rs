@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::shadow::{FallbackReason, PatternCounts};
+use crate::storage::{DESIGN_STORAGE_INCREASE, DESIGN_TABLES};
 
 use super::{RehearsalOutcome, Sample, Step, Tick, FROZEN_STEP};
 
@@ -11,12 +12,10 @@ use super::{RehearsalOutcome, Sample, Step, Tick, FROZEN_STEP};
 const P95_TARGET_MS: f64 = 100.0;
 const STALE_TARGET: f64 = 0.01;
 const STALE_GOAL: f64 = 0.001;
-const DESIGN_STORAGE_INCREASE: f64 = 0.20;
 
 /// The ScyllaDB tables that hold the data (the outbox toward PostgreSQL is bookkeeping).
 const DATA_TABLES: [&str; 6] =
     ["sessions_by_user", "turns_by_session", "steps_by_turn", "turns_by_parent", "session_owners", "turns_by_uid"];
-const DESIGN_TABLES: [&str; 4] = ["sessions_by_user", "turns_by_session", "steps_by_turn", "turns_by_parent"];
 
 fn percentile_ms(latencies: &mut [Duration], percentile: f64) -> f64 {
     if latencies.is_empty() {
@@ -226,8 +225,8 @@ pub fn summary(outcome: &RehearsalOutcome) -> String {
         if stale_rate < STALE_GOAL { "met" } else { "not met" }
     );
     let storage = &outcome.storage;
-    let scylla: u64 = DATA_TABLES.iter().filter_map(|table| storage.scylla_bytes.get(*table)).sum();
-    let design: u64 = DESIGN_TABLES.iter().filter_map(|table| storage.scylla_bytes.get(*table)).sum();
+    let scylla = storage.scylla_bytes_of(&DATA_TABLES);
+    let design = storage.scylla_bytes_of(&DESIGN_TABLES);
     if scylla > 0 && storage.postgres_bytes > 0 {
         let increase = scylla as f64 / storage.postgres_bytes as f64 - 1.0;
         let design_increase = design as f64 / storage.postgres_bytes as f64 - 1.0;
