@@ -305,6 +305,8 @@ fn jvm_args(node: &NodeDir) -> Result<Vec<String>, String> {
     args.push(format!("-Dcassandra.logdir={}", node.logs().display()));
     args.push(format!("-Dlogback.configurationFile={}", conf.join("logback.xml").display()));
     args.push(format!("-XX:HeapDumpPath={}", node.logs().display()));
+    // Every collector pause, so a latency tail can be matched against the node's pauses.
+    args.push(format!("-Xlog:gc:file={}:time,uptime:filecount=2,filesize=10m", node.logs().join("gc.log").display()));
     // JNA unpacks a native library; keep it inside the node's folder in case /tmp is noexec.
     args.push(format!("-Djna.tmpdir={}", node.root.join("tmp").display()));
     args.push("-cp".to_owned());
