@@ -5,8 +5,12 @@ pub mod live;
 
 /// The node of `cargo xtask db up` in this workspace, for the tests that freeze it.
 pub fn local_node() -> Result<chat_migrate::local_node::LocalNode, String> {
-    let node_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cassandra");
-    chat_migrate::local_node::LocalNode::find(&node_dir)
+    chat_migrate::local_node::LocalNode::find(&local_node_dir())
+}
+
+/// Where `cargo xtask db up` keeps the local node.
+pub fn local_node_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cassandra")
 }
 pub mod tcp_proxy;
 

@@ -10,7 +10,11 @@ pub mod driver;
 pub mod migration;
 pub mod plot;
 pub mod postgres_side;
+pub mod profile;
+pub mod raw_driver;
+pub mod read_path;
 pub mod report;
+pub mod scale;
 pub mod scylla_side;
 
 pub use chat_dataset as dataset;
@@ -29,6 +33,9 @@ use crate::dataset::{Counts, Scale};
 use crate::driver::{closed_loop, open_loop, Measurement, Operation};
 use crate::migration::MigrationOutcome;
 use crate::postgres_side::PostgresSide;
+use crate::profile::Profile;
+use crate::raw_driver::RawScylla;
+use crate::read_path::ReadCost;
 use crate::rng::Rng;
 use crate::scylla_side::ScyllaSide;
 
@@ -61,12 +68,20 @@ const MIN_RATE_POINT_REQUESTS: f64 = 400.0;
 pub struct BenchConfig {
     pub scale: Scale,
     pub seed: u64,
+    /// Load on the node before anything is measured, split over the ScyllaDB patterns: a JVM
+    /// node compiles its hot paths in the first minutes under load, and the first series would
+    /// otherwise measure the compiler.
+    pub node_warmup: Duration,
+    /// Unrecorded time before each point.
     pub warmup: Duration,
     /// How long each measured point runs.
     pub point: Duration,
     pub concurrencies: Vec<usize>,
     /// Open-loop rates for user history and thread navigation, per second.
     pub open_rates: Vec<f64>,
+    /// The fixed, moderate open-loop rate every series runs once, for the client's CPU per
+    /// operation away from saturation.
+    pub moderate_rate: f64,
     /// Open-loop rates tried, in order, to find the highest load-conversation rate that keeps
     /// p99 within [`P99_TARGET_MS`]; the climb stops after two failed rates in a row. Between the
     /// highest rate that passed and the failed rate above it, `refinements` more rates are tried
@@ -80,6 +95,8 @@ pub struct BenchConfig {
     pub reload: bool,
     /// Measure the migration's costs too (backfill, insert ceiling, dual-write).
     pub migration: bool,
+    /// Profile the client with `perf` during a saturated load-conversation run, if `perf` is installed.
+    pub profile: bool,
 }
 
 impl BenchConfig {
@@ -94,10 +111,12 @@ impl BenchConfig {
         BenchConfig {
             scale,
             seed: 42,
+            node_warmup: Duration::from_secs(40),
             warmup,
             point,
             concurrencies: vec![1, 4, 16, 64],
             open_rates: vec![200.0, 1000.0],
+            moderate_rate: 1000.0,
             // Up to where every system saturates on this machine, so no figure is only a lower bound.
             load_rate_ladder: vec![25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0, 25600.0],
             refinements: 3,
@@ -106,6 +125,7 @@ impl BenchConfig {
             out_dir,
             reload: false,
             migration: true,
+            profile: true,
         }
     }
 
@@ -114,6 +134,7 @@ impl BenchConfig {
         BenchConfig {
             concurrencies: vec![1, 8, 64],
             refinements: 2,
+            node_warmup: Duration::from_secs(20),
             ..Self::with_scale(
                 Scale::QUICK,
                 Duration::from_secs(3),
@@ -135,8 +156,11 @@ impl BenchConfig {
         BenchConfig {
             concurrencies: vec![1, 4],
             open_rates: vec![50.0],
+            moderate_rate: 50.0,
+            node_warmup: Duration::ZERO,
             load_rate_ladder: vec![50.0, 100.0],
             refinements: 1,
+            profile: false,
             ..Self::with_scale(
                 Scale::TINY,
                 Duration::from_millis(300),
@@ -174,6 +198,21 @@ impl Pattern {
             Pattern::ThreadNavigation => "thread_navigation",
         }
     }
+
+    /// Who serves this pattern in a run, in report order.
+    pub fn systems(self) -> &'static [System] {
+        match self {
+            Pattern::LoadConversation => &[
+                System::Scylla,
+                System::ScyllaTwoReads,
+                System::RawDriver,
+                System::RawDriverTwoReads,
+                System::Postgres,
+                System::PostgresParentJoin,
+            ],
+            _ => &[System::Scylla, System::RawDriver, System::Postgres],
+        }
+    }
 }
 
 /// Who served a series.
@@ -183,6 +222,11 @@ pub enum System {
     /// The ScyllaDB schema with `steps_by_session`: a load is two concurrent reads (load
     /// conversation only).
     ScyllaTwoReads,
+    /// The ScyllaDB schema's reads on bare prepared statements of the driver: the reference the
+    /// client's CPU per read is held against.
+    RawDriver,
+    /// The two reads of [`System::ScyllaTwoReads`] on bare prepared statements.
+    RawDriverTwoReads,
     /// PostgreSQL running the design's queries as written.
     Postgres,
     /// PostgreSQL with the load query joined on the parent (load conversation only).
@@ -194,8 +238,30 @@ impl System {
         match self {
             System::Scylla => "ScyllaDB schema (Cassandra 5.0 node)",
             System::ScyllaTwoReads => "ScyllaDB schema, two reads (steps_by_session)",
+            System::RawDriver => "ScyllaDB schema, raw driver (reference)",
+            System::RawDriverTwoReads => "ScyllaDB schema, two reads, raw driver (reference)",
             System::Postgres => "PostgreSQL 15, design's query",
             System::PostgresParentJoin => "PostgreSQL 15, parent join",
+        }
+    }
+
+    /// Served by the ScyllaDB node.
+    pub fn is_scylla(self) -> bool {
+        matches!(self, System::Scylla | System::ScyllaTwoReads | System::RawDriver | System::RawDriverTwoReads)
+    }
+
+    /// A reference for the client's CPU, not a way to serve the application: measured at
+    /// saturation and at the moderate rate only.
+    pub fn is_reference(self) -> bool {
+        matches!(self, System::RawDriver | System::RawDriverTwoReads)
+    }
+
+    /// The raw-driver reference that reads what this system reads.
+    pub fn reference(self) -> Option<System> {
+        match self {
+            System::Scylla => Some(System::RawDriver),
+            System::ScyllaTwoReads => Some(System::RawDriverTwoReads),
+            _ => None,
         }
     }
 }
@@ -204,10 +270,12 @@ impl System {
 pub struct Series {
     pub pattern: Pattern,
     pub system: System,
-    /// Rows one request returned, on average over a sample: shows what each query does.
-    pub rows_per_request: f64,
+    /// Requests, server reads, rows and bytes per operation, on average over a sample.
+    pub cost: ReadCost,
     pub closed: Vec<(usize, Measurement)>,
     pub open: Vec<Measurement>,
+    /// Open loop at the config's moderate rate.
+    pub moderate: Option<Measurement>,
 }
 
 /// The highest open-loop rate at which load conversation kept p99 within the target. The rates
@@ -226,13 +294,15 @@ pub struct BenchOutcome {
     pub series: Vec<Series>,
     pub sustained: Vec<SustainedRate>,
     pub migration: Option<MigrationOutcome>,
+    /// Where the client's time goes while loading conversations at saturation.
+    pub profiles: Vec<Profile>,
     pub total_time: Duration,
     pub report_path: PathBuf,
     pub plots: Vec<PathBuf>,
 }
 
 /// Picks request targets the way the data set was built.
-struct Targets {
+pub(crate) struct Targets {
     sessions: usize,
     accounts: usize,
     parents: Vec<String>,
@@ -250,6 +320,15 @@ impl Targets {
     fn parent(&self, random: u64) -> String {
         self.parents[Rng::new(random).below(self.parents.len())].clone()
     }
+
+    /// The partition key `pattern` reads for this random number.
+    fn key(&self, pattern: Pattern, random: u64) -> String {
+        match pattern {
+            Pattern::LoadConversation => self.session(random),
+            Pattern::UserHistory => self.account(random),
+            Pattern::ThreadNavigation => self.parent(random),
+        }
+    }
 }
 
 fn operation<F, Fut, E>(function: F) -> Operation
@@ -265,12 +344,34 @@ where
     })
 }
 
-/// Runs the whole benchmark and writes the report and plots.
-pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
-    let started = Instant::now();
+/// The data set, loaded in both stores, and how to pick request targets in it.
+pub(crate) struct Dataset {
+    pub counts: Counts,
+    pub targets: Arc<Targets>,
+    pub db: Database,
+    pub pg: PgStore,
+    pub pg_schema: String,
+    /// Whether this run loaded it (rather than reusing it).
+    pub loaded: bool,
+    pub load_time: Duration,
+    /// The two halves of the load: `chat-migrate seed` into PostgreSQL, then the backfill.
+    pub postgres_load_time: Duration,
+    pub scylla_load_time: Duration,
+}
+
+/// The keyspace and PostgreSQL schema a data set lives in.
+fn dataset_name(scale: &Scale) -> String {
+    match scale.name {
+        chat_dataset::SIZED => format!("bench_{}_sessions", scale.sessions),
+        name => format!("bench_{name}"),
+    }
+}
+
+/// Generates the data set's counts and targets, and loads it into both stores unless they hold it.
+pub(crate) async fn prepare_dataset(config: &BenchConfig) -> Result<Dataset, BenchError> {
     let scale = config.scale;
-    let keyspace = format!("bench_{}", scale.name);
-    let pg_schema = format!("bench_{}", scale.name);
+    let keyspace = dataset_name(&scale);
+    let pg_schema = keyspace.clone();
     println!(
         "Data set `{}`: {} sessions over {} accounts, seed {}",
         scale.name, scale.sessions, scale.accounts, config.seed
@@ -289,13 +390,13 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     let mut scylla_config = config.scylla.clone();
     scylla_config.keyspace = keyspace.clone();
     let db = Database::connect(&scylla_config).await?;
-    let scylla = ScyllaSide::new(&db);
     let pg = PgStore::connect(&PgConfig::new(config.postgres.clone(), &pg_schema)).await?;
 
     let marker =
         format!("{LAYOUT}:{}:{}:{}:{}:{}", scale.name, config.seed, counts.sessions, counts.turns, counts.steps);
     let load_started = Instant::now();
     let loaded = config.reload || !scylla_has(&db, &scylla_config, &marker).await || !postgres_has(&pg, &marker).await;
+    let mut postgres_load_time = Duration::ZERO;
     if loaded {
         println!("Loading PostgreSQL schema `{pg_schema}` (chat-migrate seed)...");
         postgres_side::load(&pg, &scale, config.seed).await?;
@@ -307,6 +408,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
             ))
             .await
             .map_err(|source| BenchError::Postgres { action: "writing the data set marker".into(), source })?;
+        postgres_load_time = load_started.elapsed();
         println!("Copying it to ScyllaDB keyspace `{keyspace}` (chat-migrate backfill)...");
         db.drop_keyspace(&keyspace).await?;
         ensure_scylla_schema(&db, Some(&scylla_config.replication)).await?;
@@ -329,101 +431,116 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         println!("Both stores already hold this data set; reusing it (pass --reload to load again)");
     }
     let load_time = load_started.elapsed();
+    let scylla_load_time = load_time.saturating_sub(postgres_load_time);
+    Ok(Dataset { counts, targets, db, pg, pg_schema, loaded, load_time, postgres_load_time, scylla_load_time })
+}
 
+/// The three ways the patterns reach the databases.
+#[derive(Clone)]
+pub(crate) struct Sides {
+    pub scylla: ScyllaSide,
+    pub raw: RawScylla,
+    pub postgres: Arc<PostgresSide>,
+}
+
+impl Sides {
+    pub async fn open(dataset: &Dataset, config: &BenchConfig) -> Result<Sides, BenchError> {
+        let connections = config.concurrencies.iter().copied().max().unwrap_or(1).min(64);
+        Ok(Sides {
+            scylla: ScyllaSide::new(&dataset.db),
+            raw: RawScylla::prepare(&dataset.db).await?,
+            postgres: Arc::new(PostgresSide::open(&config.postgres, &dataset.pg_schema, connections).await?),
+        })
+    }
+
+    pub fn operation(&self, pattern: Pattern, system: System, targets: &Arc<Targets>) -> Operation {
+        make_operation(pattern, system, &self.scylla, &self.raw, &self.postgres, targets)
+    }
+}
+
+/// Runs the whole benchmark and writes the report and plots.
+pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
+    let started = Instant::now();
+    let dataset = prepare_dataset(&config).await?;
+    let sides = Sides::open(&dataset, &config).await?;
+    let targets = &dataset.targets;
     let max_concurrency = config.concurrencies.iter().copied().max().unwrap_or(1);
-    let postgres = Arc::new(PostgresSide::open(&config.postgres, &pg_schema, max_concurrency.min(64)).await?);
+    warm_up_node(&sides, targets, &config).await;
 
     let mut series = Vec::new();
     for pattern in Pattern::ALL {
-        let systems: &[System] = match pattern {
-            Pattern::LoadConversation => {
-                &[System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin]
-            }
-            _ => &[System::Scylla, System::Postgres],
-        };
-        for &system in systems {
-            let op = make_operation(pattern, system, &scylla, &postgres, &targets);
-            let rows_per_request = sample_rows(&op).await;
-            println!("{} on {}: about {rows_per_request:.0} rows per request", pattern.title(), system.label());
+        for &system in pattern.systems() {
+            let op = sides.operation(pattern, system, targets);
+            let cost = read_path::measure(pattern, system, &op, &sides, &dataset.db, targets).await;
+            println!(
+                "{} on {}: {:.1} requests, {} server reads, {:.0} rows, {:.0} bytes per operation",
+                pattern.title(),
+                system.label(),
+                cost.requests,
+                cost.server_reads.map_or("n/a".to_owned(), |reads| format!("{reads:.1}")),
+                cost.rows,
+                cost.bytes
+            );
+            // The references only need the two points the client's CPU is compared at.
+            let concurrencies =
+                if system.is_reference() { vec![max_concurrency] } else { config.concurrencies.clone() };
             let mut closed = Vec::new();
-            for &concurrency in &config.concurrencies {
+            for concurrency in concurrencies {
                 let measurement = closed_loop(op.clone(), concurrency, config.warmup, config.point, config.seed).await;
                 print_point(&format!("closed, {concurrency:>3} clients"), &measurement);
                 closed.push((concurrency, measurement));
             }
             let mut open = Vec::new();
-            if pattern != Pattern::LoadConversation {
+            if pattern != Pattern::LoadConversation && !system.is_reference() {
                 for &rate in &config.open_rates {
                     let measurement = open_loop(op.clone(), rate, config.warmup, config.point, config.seed).await;
                     print_point(&format!("open, {rate:>6.0}/s"), &measurement);
                     open.push(measurement);
                 }
             }
-            series.push(Series { pattern, system, rows_per_request, closed, open });
+            let moderate = if system.is_scylla() {
+                let measurement =
+                    open_loop(op.clone(), config.moderate_rate, config.warmup, config.point, config.seed).await;
+                print_point(&format!("open, {:>6.0}/s (client CPU)", config.moderate_rate), &measurement);
+                Some(measurement)
+            } else {
+                None
+            };
+            series.push(Series { pattern, system, cost, closed, open, moderate });
         }
     }
 
+    let profiles = if config.profile {
+        let mut profiles = Vec::new();
+        for system in [System::Scylla, System::ScyllaTwoReads] {
+            let op = sides.operation(Pattern::LoadConversation, system, targets);
+            println!("Profiling the client: load conversation on {}, {max_concurrency} clients", system.label());
+            profiles.push(profile::record(system, &op, max_concurrency, &config).await);
+        }
+        profiles
+    } else {
+        Vec::new()
+    };
+
     let mut sustained = Vec::new();
     for system in [System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin] {
-        let op = make_operation(Pattern::LoadConversation, system, &scylla, &postgres, &targets);
+        let op = sides.operation(Pattern::LoadConversation, system, targets);
         println!("Load conversation on {}: highest open-loop rate with p99 <= {P99_TARGET_MS} ms", system.label());
-        let mut best: Option<f64> = None;
-        let mut failed: Option<f64> = None;
-        let mut tried = Vec::new();
-        // One failed rate can be a single pause (a GC, a compaction) in a short point, so the
-        // climb stops only after two failed rates in a row.
-        let mut failures_in_a_row = 0;
-        for &rate in &config.load_rate_ladder {
-            match rate_point(&op, rate, &config, &mut tried).await {
-                RatePoint::Passed => {
-                    best = Some(rate);
-                    failed = None;
-                    failures_in_a_row = 0;
-                }
-                RatePoint::Missed => {
-                    failed = failed.or(Some(rate));
-                    failures_in_a_row += 1;
-                    if failures_in_a_row == 2 {
-                        break;
-                    }
-                }
-                // Past saturation every higher rate fails too; no need to try them.
-                RatePoint::Overloaded => {
-                    failed = failed.or(Some(rate));
-                    break;
-                }
-            }
-        }
-        // Narrow the gap between the highest rate that passed and the failed rate above it.
-        // Below the ladder's lowest rate there is nothing worth narrowing: that rate is the answer's bound.
-        if let (Some(mut high), Some(mut low)) = (failed, best) {
-            for _ in 0..config.refinements {
-                let rate = ((low + high) / 2.0).round();
-                if rate <= low || rate >= high {
-                    break;
-                }
-                if rate_point(&op, rate, &config, &mut tried).await == RatePoint::Passed {
-                    low = rate;
-                    best = Some(rate);
-                } else {
-                    high = rate;
-                }
-            }
-        }
-        tried.sort_by(|a, b| a.offered_rate.partial_cmp(&b.offered_rate).unwrap_or(std::cmp::Ordering::Equal));
+        let (best, mut tried) = highest_rate(&op, &config).await;
         if let Some(series) =
             series.iter_mut().find(|series| series.pattern == Pattern::LoadConversation && series.system == system)
         {
             // The ladder's points are this pattern's open-loop measurements.
-            series.open = tried;
+            series.open = std::mem::take(&mut tried);
         }
         sustained.push(SustainedRate { system, rate_per_second: best });
     }
 
     let migration = if config.migration {
         println!("Migration: insert ceiling, backfill, dual-write cost");
+        let counts = &dataset.counts;
         let rows = 2 * counts.sessions + 3 * counts.turns + counts.steps;
-        Some(migration::measure(&config, &pg, rows as u64).await?)
+        Some(migration::measure(&config, &dataset.pg, rows as u64).await?)
     } else {
         None
     };
@@ -433,12 +550,13 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     let plots = plot::write_plots(&config.out_dir, &series).map_err(BenchError::Other)?;
     let mut outcome = BenchOutcome {
         config,
-        counts,
-        loaded,
-        load_time,
+        counts: dataset.counts,
+        loaded: dataset.loaded,
+        load_time: dataset.load_time,
         series,
         sustained,
         migration,
+        profiles,
         total_time: Duration::ZERO,
         report_path: PathBuf::new(),
         plots,
@@ -448,6 +566,76 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     std::fs::write(&outcome.report_path, report::markdown(&outcome))
         .map_err(|error| BenchError::Other(format!("cannot write {}: {error}", outcome.report_path.display())))?;
     Ok(outcome)
+}
+
+/// Runs the ScyllaDB patterns for the config's node warm-up, unrecorded.
+pub(crate) async fn warm_up_node(sides: &Sides, targets: &Arc<Targets>, config: &BenchConfig) {
+    if config.node_warmup.is_zero() {
+        return;
+    }
+    println!("Warming the node up for {:.0} s (unrecorded)", config.node_warmup.as_secs_f64());
+    let scylla_series = [
+        (Pattern::LoadConversation, System::Scylla),
+        (Pattern::LoadConversation, System::ScyllaTwoReads),
+        (Pattern::UserHistory, System::Scylla),
+        (Pattern::ThreadNavigation, System::Scylla),
+    ];
+    let share = config.node_warmup / scylla_series.len() as u32;
+    for (pattern, system) in scylla_series {
+        let op = sides.operation(pattern, system, targets);
+        closed_loop(op, 16, share, Duration::ZERO, config.seed).await;
+    }
+}
+
+/// Climbs the config's rate ladder and narrows the gap by bisection: the highest open-loop rate
+/// with p99 within [`P99_TARGET_MS`] (`None` if even the lowest missed it), and every point tried,
+/// by rate.
+pub(crate) async fn highest_rate(op: &Operation, config: &BenchConfig) -> (Option<f64>, Vec<Measurement>) {
+    let mut best: Option<f64> = None;
+    let mut failed: Option<f64> = None;
+    let mut tried = Vec::new();
+    // One failed rate can be a single pause (a GC, a compaction) in a short point, so the
+    // climb stops only after two failed rates in a row.
+    let mut failures_in_a_row = 0;
+    for &rate in &config.load_rate_ladder {
+        match rate_point(op, rate, config, &mut tried).await {
+            RatePoint::Passed => {
+                best = Some(rate);
+                failed = None;
+                failures_in_a_row = 0;
+            }
+            RatePoint::Missed => {
+                failed = failed.or(Some(rate));
+                failures_in_a_row += 1;
+                if failures_in_a_row == 2 {
+                    break;
+                }
+            }
+            // Past saturation every higher rate fails too; no need to try them.
+            RatePoint::Overloaded => {
+                failed = failed.or(Some(rate));
+                break;
+            }
+        }
+    }
+    // Narrow the gap between the highest rate that passed and the failed rate above it.
+    // Below the ladder's lowest rate there is nothing worth narrowing: that rate is the answer's bound.
+    if let (Some(mut high), Some(mut low)) = (failed, best) {
+        for _ in 0..config.refinements {
+            let rate = ((low + high) / 2.0).round();
+            if rate <= low || rate >= high {
+                break;
+            }
+            if rate_point(op, rate, config, &mut tried).await == RatePoint::Passed {
+                low = rate;
+                best = Some(rate);
+            } else {
+                high = rate;
+            }
+        }
+    }
+    tried.sort_by(|a, b| a.offered_rate.partial_cmp(&b.offered_rate).unwrap_or(std::cmp::Ordering::Equal));
+    (best, tried)
 }
 
 /// How one point of the rate search went.
@@ -488,11 +676,28 @@ fn make_operation(
     pattern: Pattern,
     system: System,
     scylla: &ScyllaSide,
+    raw: &RawScylla,
     postgres: &Arc<PostgresSide>,
     targets: &Arc<Targets>,
 ) -> Operation {
-    let (scylla, postgres, targets) = (scylla.clone(), postgres.clone(), targets.clone());
+    let (scylla, raw, postgres, targets) = (scylla.clone(), raw.clone(), postgres.clone(), targets.clone());
     match (pattern, system) {
+        (Pattern::LoadConversation, System::RawDriver) => operation(move |random| {
+            let (raw, session) = (raw.clone(), targets.session(random));
+            async move { raw.load_conversation(session).await.map(|work| work.rows) }
+        }),
+        (Pattern::LoadConversation, System::RawDriverTwoReads) => operation(move |random| {
+            let (raw, session) = (raw.clone(), targets.session(random));
+            async move { raw.load_conversation_in_two_reads(session).await.map(|work| work.rows) }
+        }),
+        (Pattern::UserHistory, System::RawDriver) => operation(move |random| {
+            let (raw, account) = (raw.clone(), targets.account(random));
+            async move { raw.user_history(account).await.map(|work| work.rows) }
+        }),
+        (Pattern::ThreadNavigation, System::RawDriver) => operation(move |random| {
+            let (raw, parent) = (raw.clone(), targets.parent(random));
+            async move { raw.children(parent).await.map(|work| work.rows) }
+        }),
         (Pattern::LoadConversation, System::Scylla) => operation(move |random| {
             let (scylla, session) = (scylla.clone(), targets.session(random));
             async move { scylla.load_conversation(session).await }
@@ -509,7 +714,7 @@ fn make_operation(
             let (postgres, session) = (postgres.clone(), targets.session(random));
             async move { postgres.parent_join_load_conversation(session).await }
         }),
-        (Pattern::UserHistory | Pattern::ThreadNavigation, System::ScyllaTwoReads) => {
+        (Pattern::UserHistory | Pattern::ThreadNavigation, System::ScyllaTwoReads | System::RawDriverTwoReads) => {
             unreachable!("the two-read layout changes only loading a conversation")
         }
         (Pattern::UserHistory, System::Scylla) => operation(move |random| {
@@ -529,19 +734,6 @@ fn make_operation(
             async move { postgres.children(parent).await }
         }),
     }
-}
-
-/// Average rows per request over 50 requests: shows what a query returns.
-async fn sample_rows(operation: &Operation) -> f64 {
-    let mut total = 0;
-    let mut count = 0;
-    for random in 0..50u64 {
-        if let Ok(rows) = operation(random.wrapping_mul(0x9E37_79B9_7F4A_7C15)).await {
-            total += rows;
-            count += 1;
-        }
-    }
-    total as f64 / count.max(1) as f64
 }
 
 pub(crate) fn print_point(label: &str, measurement: &Measurement) {

@@ -15,6 +15,7 @@ use scylla_table::ConnectionConfig;
     version,
     after_help = "Examples:\n  cargo xtask bench                 # default data set (10K sessions), about 25 minutes\n  \
                   cargo xtask bench --quick         # 1K sessions, a few minutes\n  \
+                  cargo xtask bench --sessions 10000,100000   # cost as the data grows: scale.md and scale.png\n  \
                   chat-bench --tiny --postgres 'host=127.0.0.1 port=54329 user=postgres dbname=chat' --out /tmp/bench\n\n\
                   ScyllaDB is SCYLLA_URI (default 127.0.0.1:9042); the keyspaces are bench_<data set> and scratch ones \
                   the run drops."
@@ -32,6 +33,16 @@ struct Args {
     /// Skip the migration measurements (insert ceiling, backfill, dual-write cost).
     #[arg(long)]
     no_migration: bool,
+    /// Skip profiling the client with `perf`.
+    #[arg(long)]
+    no_profile: bool,
+    /// Instead of the full report, run the patterns at each of these data-set sizes (sessions,
+    /// comma-separated) and write scale.md and scale.png: cost as the data grows.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["quick", "tiny"])]
+    sessions: Vec<usize>,
+    /// The local node's folder, for its size on disk in the scale run.
+    #[arg(long, default_value = "target/cassandra")]
+    node_dir: PathBuf,
     /// PostgreSQL connection (`host=... port=...` or a postgres:// URL).
     #[arg(long, env = "POSTGRES_URL", default_value = "host=127.0.0.1 port=54329 user=postgres dbname=chat")]
     postgres: String,
@@ -59,6 +70,21 @@ async fn main() -> ExitCode {
     };
     config.reload = args.reload;
     config.migration = !args.no_migration;
+    config.profile &= !args.no_profile;
+    if !args.sessions.is_empty() {
+        return match chat_bench::scale::run(config, &args.sessions, &args.node_dir).await {
+            Ok(outcome) => {
+                println!("\nReport: {}", outcome.report_path.display());
+                println!("Plot:   {}", outcome.plot_path.display());
+                println!("Total time: {:.0} s", outcome.total_time.as_secs_f64());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match chat_bench::run(config).await {
         Ok(outcome) => {
             println!("\n{}\n", report::summary(&outcome));

@@ -10,6 +10,7 @@ fn colour(system: System) -> RGBColor {
     match system {
         System::Scylla => RGBColor(0, 114, 178),
         System::ScyllaTwoReads => RGBColor(86, 180, 233),
+        System::RawDriver | System::RawDriverTwoReads => RGBColor(120, 120, 120),
         System::Postgres => RGBColor(213, 94, 0),
         System::PostgresParentJoin => RGBColor(0, 158, 115),
     }
@@ -21,7 +22,9 @@ pub fn write_plots(dir: &Path, series: &[Series]) -> Result<Vec<PathBuf>, String
     let mut written = Vec::new();
     for pattern in Pattern::ALL {
         let path = dir.join(format!("{}.png", pattern.slug()));
-        let chosen: Vec<&Series> = series.iter().filter(|series| series.pattern == pattern).collect();
+        // The raw-driver references have one point each: the read-path table reports them.
+        let chosen: Vec<&Series> =
+            series.iter().filter(|series| series.pattern == pattern && !series.system.is_reference()).collect();
         chart(&path, pattern, &chosen).map_err(|error| format!("cannot draw {}: {error}", path.display()))?;
         written.push(path);
     }

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use conversation_pg::PgStore;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use crate::dataset::Scale;
-use crate::BenchError;
+use crate::raw_driver::Work;
+use crate::{BenchError, Pattern, System};
 
 /// The design's query for loading a conversation, exactly as written there. It joins human and
 /// agent turns on the session only, so it returns every human turn paired with every agent turn.
@@ -116,6 +118,41 @@ impl PostgresSide {
         let (client, prepared) = self.client();
         Ok(client.query(&prepared.children, &[&parent_uid]).await?.len())
     }
+
+    /// The query `system` runs for `pattern`, once, counting the bytes of the rows it returns.
+    pub async fn probe(&self, pattern: Pattern, system: System, key: String) -> Result<Work, tokio_postgres::Error> {
+        let (client, prepared) = self.client();
+        let statement = match (pattern, system) {
+            (Pattern::LoadConversation, System::PostgresParentJoin) => &prepared.parent_join_load,
+            (Pattern::LoadConversation, _) => &prepared.seed_load,
+            (Pattern::UserHistory, _) => &prepared.history,
+            (Pattern::ThreadNavigation, _) => &prepared.children,
+        };
+        let rows = client.query(statement, &[&key]).await?;
+        Ok(Work { rows: rows.len(), requests: 1, bytes: rows.iter().map(row_bytes).sum() })
+    }
+}
+
+/// A value's size on the wire, whatever its type: a DataRow frames each value as a 4-byte length
+/// and the bytes (none for NULL).
+struct WireSize(usize);
+
+impl<'a> FromSql<'a> for WireSize {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(WireSize(4 + raw.len()))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(WireSize(4))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn row_bytes(row: &Row) -> usize {
+    (0..row.len()).filter_map(|index| row.try_get::<_, WireSize>(index).ok()).map(|WireSize(size)| size).sum()
 }
 
 /// Loads the data set into `pg`'s schema through the relational store (its schema files, then

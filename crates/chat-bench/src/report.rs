@@ -8,6 +8,9 @@ use crate::driver::Measurement;
 use crate::migration::{CopyRun, MigrationOutcome, CEILING_CONCURRENCY};
 use crate::{BenchOutcome, Pattern, Series, System, P99_TARGET_MS};
 
+/// The goal for this project's client CPU per request against the raw driver's, same reads.
+const CLIENT_CPU_GOAL: f64 = 1.3;
+
 /// The backfill's goals: rows per second, and its share of the node's insert ceiling.
 const BACKFILL_GOAL_ROWS_PER_SECOND: f64 = 50_000.0;
 const BACKFILL_GOAL_SHARE_OF_CEILING: f64 = 0.8;
@@ -44,7 +47,7 @@ fn triple(m: &Measurement) -> String {
     format!("{} / {} / {}", ms(m.percentile_ms(50.0)), ms(m.percentile_ms(95.0)), ms(m.percentile_ms(99.0)))
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -245,6 +248,8 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         "\nOne node on a 2-core machine shared with the client and the other database is far from the design's cluster: absolute numbers here \
          say what this machine does, and the ratios are the comparable part.\n"
     );
+    read_path_section(&mut out, outcome);
+    profile_section(&mut out, outcome);
     if let Some(migration) = &outcome.migration {
         migration_section(&mut out, migration);
     }
@@ -268,16 +273,132 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         }
         let _ = writeln!(out);
         for series in outcome.series.iter().filter(|series| series.pattern == pattern) {
-            let _ = writeln!(
-                out,
-                "- {} returns about {:.0} rows per request.",
-                series.system.label(),
-                series.rows_per_request
-            );
+            let _ =
+                writeln!(out, "- {} returns about {:.0} rows per operation.", series.system.label(), series.cost.rows);
         }
         let _ = writeln!(out);
     }
     out
+}
+
+/// Client CPU per request of a measurement, given the requests one operation sends.
+fn cpu_per_request(m: &Measurement, requests: f64) -> f64 {
+    m.cpu_per_op_us() / requests.max(1e-9)
+}
+
+fn read_path_section(out: &mut String, outcome: &BenchOutcome) {
+    let moderate = outcome.config.moderate_rate;
+    let _ = writeln!(
+        out,
+        "## The read path
+"
+    );
+    let _ = writeln!(
+        out,
+        "Per operation, on average over the same 50 targets for every system: requests sent, single-partition reads the node counted \
+         (`system_views.local_read_latency`), rows and bytes returned (the rows' values with their length prefixes, as both wire formats \
+         frame them), and this process's CPU time (user + system, from `/proc/self/stat`) at saturation ({} clients, closed loop) and at \
+         a fixed moderate rate ({moderate:.0}/s, open loop). The raw-driver references run the same reads on bare prepared statements of \
+         the scylla driver, each row read into a struct of the driver's own derive: the driver's best case.\n",
+        outcome.config.concurrencies.iter().copied().max().unwrap_or(1)
+    );
+    let _ = writeln!(
+        out,
+        "| Pattern | System | Requests/op | Server reads/op | Rows/op | Bytes/op | CPU/op, saturated (µs) | CPU/request, saturated | CPU/op, {moderate:.0}/s | CPU/request, {moderate:.0}/s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for series in &outcome.series {
+        let cost = &series.cost;
+        let saturated = busiest(series).map(|(_, m)| m);
+        let cpu = |m: Option<&Measurement>| {
+            m.map_or(("-".to_owned(), "-".to_owned()), |m| {
+                (format!("{:.0}", m.cpu_per_op_us()), format!("{:.1}", cpu_per_request(m, cost.requests)))
+            })
+        };
+        let (saturated_op, saturated_request) = cpu(saturated);
+        let (moderate_op, moderate_request) = cpu(series.moderate.as_ref());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {:.1} | {:.0} | {saturated_op} | {saturated_request} | {moderate_op} | {moderate_request} |",
+            series.pattern.title(),
+            series.system.label(),
+            cost.requests,
+            cost.server_reads.map_or("n/a".to_owned(), |reads| format!("{reads:.1}")),
+            cost.rows,
+            cost.bytes
+        );
+    }
+    let _ = writeln!(out);
+    for series in &outcome.series {
+        let Some(reference) = series.system.reference() else { continue };
+        let Some(raw) = find(outcome, series.pattern, reference) else { continue };
+        let ratio_at = |ours: Option<&Measurement>, theirs: Option<&Measurement>| {
+            ours.zip(theirs).map(|(ours, theirs)| {
+                cpu_per_request(ours, series.cost.requests) / cpu_per_request(theirs, raw.cost.requests).max(1e-9)
+            })
+        };
+        let saturated = ratio_at(busiest(series).map(|(_, m)| m), busiest(raw).map(|(_, m)| m));
+        let at_rate = ratio_at(series.moderate.as_ref(), raw.moderate.as_ref());
+        let (Some(saturated), Some(at_rate)) = (saturated, at_rate) else { continue };
+        let _ = writeln!(
+            out,
+            "- **Client CPU per request, {} on {}**: {} of the raw driver's at saturation, {} at {moderate:.0}/s. \
+             Goal within {CLIENT_CPU_GOAL}x: {}.",
+            series.pattern.title(),
+            series.system.label(),
+            ratio(saturated),
+            ratio(at_rate),
+            if saturated <= CLIENT_CPU_GOAL && at_rate <= CLIENT_CPU_GOAL { "met" } else { "not met" }
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn profile_section(out: &mut String, outcome: &BenchOutcome) {
+    if outcome.profiles.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Where the client's time goes
+"
+    );
+    let _ = writeln!(
+        out,
+        "`perf record -e cpu-clock -F 999 -p <this process>` while loading conversations in closed loop; shares of this process's samples. \
+         The data files are in this folder (`perf report -i <file>` opens them).\n"
+    );
+    for profile in &outcome.profiles {
+        let _ = writeln!(
+            out,
+            "### Load conversation on {}: {} clients, {:.0} s, {:.0} loads/s\n",
+            profile.system.label(),
+            profile.clients,
+            profile.duration.as_secs_f64(),
+            profile.throughput
+        );
+        if let Some(note) = &profile.note {
+            let _ = writeln!(out, "No profile: {note}.\n");
+            continue;
+        }
+        let _ = writeln!(out, "| Component | Share of samples |");
+        let _ = writeln!(out, "|---|---|");
+        for (component, share) in &profile.components {
+            let _ = writeln!(out, "| {component} | {share:.1}% |");
+        }
+        let _ = writeln!(out, "\n| Function | Where | Share |");
+        let _ = writeln!(out, "|---|---|---|");
+        for frame in &profile.top {
+            let mut symbol = frame.symbol.replace('|', "\\|");
+            if symbol.len() > 110 {
+                let cut = (0..=110).rev().find(|index| symbol.is_char_boundary(*index)).unwrap_or(0);
+                symbol.truncate(cut);
+                symbol.push('…');
+            }
+            let _ = writeln!(out, "| `{symbol}` | {} | {:.2}% |", frame.object, frame.percent);
+        }
+        let _ = writeln!(out);
+    }
 }
 
 fn copy_row(out: &mut String, what: &str, run: &CopyRun) {

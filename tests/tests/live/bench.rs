@@ -2,7 +2,7 @@
 //! plots. Its numbers are not checked: timings belong to `cargo xtask bench`, not to tests.
 
 use chat_bench::dataset::Scale;
-use chat_bench::BenchConfig;
+use chat_bench::{BenchConfig, Pattern, System};
 use scylla_table::ConnectionConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,19 +15,49 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
 
     assert_eq!(outcome.config.scale, Scale::TINY);
     assert!(outcome.loaded);
-    assert_eq!(outcome.series.len(), 8, "3 patterns on 2 systems, plus the two-read and the parent-join loads");
+    assert_eq!(
+        outcome.series.len(),
+        12,
+        "3 patterns on 3 systems (ScyllaDB, its raw-driver reference, PostgreSQL), plus the two-read load with its \
+         reference and the parent-join load"
+    );
     for series in &outcome.series {
-        assert_eq!(series.closed.len(), 2, "{:?} {:?}", series.pattern, series.system);
-        for (_, measurement) in &series.closed {
-            assert!(measurement.operations() > 0, "{:?} {:?} ran", series.pattern, series.system);
+        let (pattern, system) = (series.pattern, series.system);
+        let expected_points = if system.is_reference() { 1 } else { 2 };
+        assert_eq!(series.closed.len(), expected_points, "{pattern:?} {system:?}");
+        for measurement in series.closed.iter().map(|(_, m)| m).chain(series.moderate.as_ref()) {
+            assert!(measurement.operations() > 0, "{pattern:?} {system:?} ran");
             assert_eq!(measurement.errors, 0, "{:?}", measurement.first_error);
         }
-        assert!(!series.open.is_empty());
-        assert!(series.rows_per_request > 0.0, "{:?} {:?} returns rows", series.pattern, series.system);
+        assert_eq!(series.open.is_empty(), system.is_reference(), "{pattern:?} {system:?}: open-loop points");
+        assert_eq!(series.moderate.is_some(), system.is_scylla(), "{pattern:?} {system:?}: the moderate-rate point");
+        let cost = series.cost;
+        assert!(cost.rows > 0.0 && cost.bytes > cost.rows, "{pattern:?} {system:?} returns rows: {cost:?}");
+        let expected_requests = match (pattern, system) {
+            (Pattern::LoadConversation, System::ScyllaTwoReads | System::RawDriverTwoReads) => 2.0,
+            (Pattern::LoadConversation, System::Scylla | System::RawDriver) => cost.requests.max(2.0),
+            _ => 1.0,
+        };
+        assert_eq!(cost.requests, expected_requests, "{pattern:?} {system:?}: requests per operation");
+        if let Some(reads) = cost.server_reads {
+            // The node counts one local read per single-partition request.
+            assert!((reads - cost.requests).abs() < 0.5, "{pattern:?} {system:?}: {reads} server reads per op");
+        }
     }
+    let load = |system| {
+        outcome.series.iter().find(|series| series.pattern == Pattern::LoadConversation && series.system == system)
+    };
+    let (one_plus_n, two_reads) = (load(System::Scylla).unwrap(), load(System::ScyllaTwoReads).unwrap());
+    assert_eq!(one_plus_n.cost.rows, two_reads.cost.rows, "both load paths read the same rows");
     let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
-    for needle in ["| Load conversation | 50-500 ms | 5-20 ms |", "| User history |", "| Thread navigation |", "p99.9"]
-    {
+    for needle in [
+        "| Load conversation | 50-500 ms | 5-20 ms |",
+        "| User history |",
+        "| Thread navigation |",
+        "p99.9",
+        "## The read path",
+        "of the raw driver's at saturation",
+    ] {
         assert!(report.contains(needle), "the report has `{needle}`");
     }
     let migration = outcome.migration.as_ref().expect("the migration is measured by default");
@@ -61,4 +91,53 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     .await
     .unwrap();
     pg.drop_schema().await.expect("the bench schema drops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
+    let out = std::env::temp_dir().join(format!("chat-bench-scale-test-{}", std::process::id()));
+    let scylla = ConnectionConfig::from_env("bench").expect("SCYLLA_* variables are valid");
+    let mut config = BenchConfig::tiny(scylla.clone(), tests::live::postgres_connection(), out.clone());
+    config.reload = true;
+    let sizes = [20, 40];
+    let outcome = chat_bench::scale::run(config.clone(), &sizes, &tests::local_node_dir())
+        .await
+        .expect("the scale run loads and measures each size");
+
+    assert_eq!(outcome.sizes.len(), 2);
+    for (size, sessions) in outcome.sizes.iter().zip(sizes) {
+        assert_eq!(size.counts.sessions, sessions);
+        assert!(size.loaded && size.counts.steps > size.counts.turns);
+        assert_eq!(size.systems.len(), 8, "load conversation on four systems, the other patterns on two");
+        for at in &size.systems {
+            for measurement in [&at.single_client, &at.saturated] {
+                assert!(measurement.operations() > 0, "{:?} on {:?} ran", at.pattern, at.system);
+                assert_eq!(measurement.errors, 0, "{:?}", measurement.first_error);
+            }
+        }
+        assert!(size.storage.postgres_bytes > 0, "PostgreSQL's size is measured: {:?}", size.storage.note);
+        if tests::local_node().is_ok() {
+            assert!(
+                size.storage.scylla_bytes.get("steps_by_turn").is_some_and(|bytes| *bytes > 0),
+                "the local node's tables are measured after a flush: {:?}",
+                size.storage
+            );
+        }
+    }
+    let report = std::fs::read_to_string(&outcome.report_path).expect("scale.md is written");
+    assert!(report.contains("cargo xtask bench --sessions 20,40"), "the report names its command");
+    assert!(report.contains("| 20 |") && report.contains("| 40 |"), "one row per size:\n{report}");
+    let plot = std::fs::read(&outcome.plot_path).expect("scale.png is written");
+    assert!(plot.starts_with(b"\x89PNG"));
+    std::fs::remove_dir_all(&out).ok();
+
+    let db = scylla_table::Database::connect(&scylla).await.unwrap();
+    for sessions in sizes {
+        let name = format!("bench_{sessions}_sessions");
+        db.drop_keyspace(&name).await.expect("the size's keyspace drops");
+        let pg = conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(config.postgres.clone(), &name))
+            .await
+            .unwrap();
+        pg.drop_schema().await.expect("the size's schema drops");
+    }
 }

@@ -1,0 +1,291 @@
+//! Cost as the data grows: the same patterns on data sets of several sizes, each loaded into both
+//! stores, with the load times and what each store holds on disk. `cargo xtask bench --sessions
+//! 10000,100000` runs it and writes `target/bench/scale.md` and `scale.png`.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chat_migrate::local_node::LocalNode;
+use chat_migrate::rehearsal::format_ms as ms;
+use chat_migrate::storage::{measure_storage, Storage, DESIGN_STORAGE_INCREASE, DESIGN_TABLES};
+use plotters::prelude::*;
+
+use crate::dataset::{Counts, Scale};
+use crate::driver::{closed_loop, Measurement};
+use crate::{
+    highest_rate, prepare_dataset, print_point, warm_up_node, BenchConfig, BenchError, Pattern, Sides, System,
+    P99_TARGET_MS,
+};
+
+/// The lookup tables the store keeps beside the design's four.
+const LOOKUP_TABLES: [&str; 2] = ["session_owners", "turns_by_uid"];
+
+/// One pattern on one system at one size.
+pub struct SystemAtSize {
+    pub pattern: Pattern,
+    pub system: System,
+    pub single_client: Measurement,
+    pub saturated: Measurement,
+    /// Load conversation only: the highest open-loop rate with p99 within the target.
+    pub highest_rate: Option<f64>,
+}
+
+/// Everything measured at one data-set size.
+pub struct SizePoint {
+    pub scale: Scale,
+    pub counts: Counts,
+    pub loaded: bool,
+    pub postgres_load_time: Duration,
+    pub scylla_load_time: Duration,
+    pub storage: Storage,
+    pub systems: Vec<SystemAtSize>,
+}
+
+pub struct ScaleOutcome {
+    pub sizes: Vec<SizePoint>,
+    pub clients: usize,
+    pub total_time: Duration,
+    pub report_path: PathBuf,
+    pub plot_path: PathBuf,
+}
+
+/// Which systems run which pattern at every size.
+fn systems(pattern: Pattern) -> &'static [System] {
+    match pattern {
+        Pattern::LoadConversation => {
+            &[System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin]
+        }
+        _ => &[System::Scylla, System::Postgres],
+    }
+}
+
+/// Runs the patterns at each size in `sessions`, with `base`'s points, clients and rate ladder.
+pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Result<ScaleOutcome, BenchError> {
+    let started = Instant::now();
+    let clients = base.concurrencies.iter().copied().max().unwrap_or(1);
+    let node = match LocalNode::find(node_dir) {
+        Ok(node) => Some(node),
+        Err(why) => {
+            println!("The node's size on disk is not measured: {why}");
+            None
+        }
+    };
+    let mut sizes = Vec::new();
+    for &count in sessions {
+        let config = BenchConfig { scale: Scale::sized(count), ..base.clone() };
+        let dataset = prepare_dataset(&config).await?;
+        let storage = measure_storage(&dataset.pg, &dataset.db, node.as_ref()).await;
+        let sides = Sides::open(&dataset, &config).await?;
+        warm_up_node(&sides, &dataset.targets, &config).await;
+        let mut measured = Vec::new();
+        for pattern in Pattern::ALL {
+            for &system in systems(pattern) {
+                let op = sides.operation(pattern, system, &dataset.targets);
+                println!("{} sessions, {} on {}", count, pattern.title(), system.label());
+                let single_client = closed_loop(op.clone(), 1, config.warmup, config.point, config.seed).await;
+                print_point("closed,   1 client ", &single_client);
+                let saturated = closed_loop(op.clone(), clients, config.warmup, config.point, config.seed).await;
+                print_point(&format!("closed, {clients:>3} clients"), &saturated);
+                let highest_rate =
+                    if pattern == Pattern::LoadConversation { highest_rate(&op, &config).await.0 } else { None };
+                measured.push(SystemAtSize { pattern, system, single_client, saturated, highest_rate });
+            }
+        }
+        sizes.push(SizePoint {
+            scale: config.scale,
+            counts: dataset.counts,
+            loaded: dataset.loaded,
+            postgres_load_time: dataset.postgres_load_time,
+            scylla_load_time: dataset.scylla_load_time,
+            storage,
+            systems: measured,
+        });
+    }
+    std::fs::create_dir_all(&base.out_dir)
+        .map_err(|error| BenchError::Other(format!("cannot create {}: {error}", base.out_dir.display())))?;
+    let mut outcome = ScaleOutcome {
+        sizes,
+        clients,
+        total_time: Duration::ZERO,
+        report_path: base.out_dir.join("scale.md"),
+        plot_path: base.out_dir.join("scale.png"),
+    };
+    plot(&outcome.plot_path, &outcome)
+        .map_err(|error| BenchError::Other(format!("cannot draw the scale plot: {error}")))?;
+    outcome.total_time = started.elapsed();
+    std::fs::write(&outcome.report_path, markdown(&outcome, sessions))
+        .map_err(|error| BenchError::Other(format!("cannot write {}: {error}", outcome.report_path.display())))?;
+    Ok(outcome)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn load_time(time: Duration, loaded: bool) -> String {
+    if loaded {
+        format!("{:.0} s", time.as_secs_f64())
+    } else {
+        "reused".to_owned()
+    }
+}
+
+/// `scale.md`: sizes, load times and disk, then each pattern's latency and rates against size.
+pub fn markdown(outcome: &ScaleOutcome, sessions: &[usize]) -> String {
+    let mut out = String::new();
+    let sizes: Vec<String> = sessions.iter().map(usize::to_string).collect();
+    let _ = writeln!(out, "# Cost as the data grows\n");
+    let _ = writeln!(
+        out,
+        "Generated by `cargo xtask bench --sessions {}` on {} in {:.0} s. Machine: {}. The client, the Cassandra 5.0 node and \
+         PostgreSQL share it. Each size is the default data set's shape (a tenth as many accounts as sessions, log-normal turns and \
+         steps), loaded into PostgreSQL by `chat-migrate seed` and copied to the node by `chat-migrate backfill`.\n",
+        sizes.join(","),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        outcome.total_time.as_secs_f64(),
+        crate::report::machine()
+    );
+    let _ = writeln!(
+        out,
+        "| Sessions | Turns | Steps | PostgreSQL load | ScyllaDB backfill | PostgreSQL on disk | Node: design's four tables | Node: lookups | Node: steps_by_session | Design's four against PostgreSQL (design: {:+.0}%) | All node tables against PostgreSQL |",
+        DESIGN_STORAGE_INCREASE * 100.0
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for size in &outcome.sizes {
+        let storage = &size.storage;
+        let design = storage.scylla_bytes_of(&DESIGN_TABLES);
+        let lookups = storage.scylla_bytes_of(&LOOKUP_TABLES);
+        let by_session = storage.scylla_bytes_of(&["steps_by_session"]);
+        let against = |bytes: u64| {
+            if bytes > 0 && storage.postgres_bytes > 0 {
+                format!("{:+.0}%", (bytes as f64 / storage.postgres_bytes as f64 - 1.0) * 100.0)
+            } else {
+                format!("not measured ({})", storage.note.as_deref().unwrap_or("no sizes"))
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            size.counts.sessions,
+            size.counts.turns,
+            size.counts.steps,
+            load_time(size.postgres_load_time, size.loaded),
+            load_time(size.scylla_load_time, size.loaded),
+            mib(storage.postgres_bytes),
+            mib(design),
+            mib(lookups),
+            mib(by_session),
+            against(design),
+            against(design + lookups + by_session)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe node's sizes are after a flush, compressed (LZ4, the table default); PostgreSQL's are its four tables with their \
+         indexes and TOAST.\n"
+    );
+    let _ = writeln!(out, "![p99 and highest rate against data size](scale.png)\n");
+    let _ = writeln!(
+        out,
+        "| Pattern | System | Sessions | p50 / p99, 1 client (ms) | Throughput, {} clients | p99 at {} clients (ms) | Highest rate with p99 <= {P99_TARGET_MS:.0} ms |",
+        outcome.clients, outcome.clients
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for pattern in Pattern::ALL {
+        for &system in systems(pattern) {
+            for size in &outcome.sizes {
+                let Some(at) = size.systems.iter().find(|at| at.pattern == pattern && at.system == system) else {
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} / {} | {:.0}/s | {} | {} |",
+                    pattern.title(),
+                    system.label(),
+                    size.counts.sessions,
+                    ms(at.single_client.percentile_ms(50.0)),
+                    ms(at.single_client.percentile_ms(99.0)),
+                    at.saturated.throughput(),
+                    ms(at.saturated.percentile_ms(99.0)),
+                    match (pattern, at.highest_rate) {
+                        (Pattern::LoadConversation, Some(rate)) => format!("{rate:.0}/s"),
+                        (Pattern::LoadConversation, None) => "below the lowest rate tried".to_owned(),
+                        _ => "-".to_owned(),
+                    }
+                );
+            }
+        }
+    }
+    out
+}
+
+fn colour(system: System) -> RGBColor {
+    match system {
+        System::Scylla => RGBColor(0, 114, 178),
+        System::ScyllaTwoReads => RGBColor(86, 180, 233),
+        System::Postgres => RGBColor(213, 94, 0),
+        _ => RGBColor(0, 158, 115),
+    }
+}
+
+/// Two panels against data size (log scale): load conversation's one-client p99, and its highest
+/// rate with p99 within the target.
+fn plot(path: &Path, outcome: &ScaleOutcome) -> Result<(), Box<dyn std::error::Error>> {
+    chat_migrate::rehearsal::register_font()?;
+    let root = BitMapBackend::new(path, (1200, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(600);
+    let sessions: Vec<f64> = outcome.sizes.iter().map(|size| size.counts.sessions as f64).collect();
+    let (min_x, max_x) =
+        (sessions.iter().copied().fold(f64::MAX, f64::min) / 2.0, sessions.iter().copied().fold(1.0, f64::max) * 2.0);
+    type Pick = fn(&SystemAtSize) -> Option<f64>;
+    let panels: [(&DrawingArea<_, _>, &str, &str, Pick); 2] = [
+        (&left, "Load conversation: p99, one client", "p99 (ms)", |at| Some(at.single_client.percentile_ms(99.0))),
+        (&right, "Load conversation: highest rate, p99 <= 20 ms", "loads/s", |at| at.highest_rate),
+    ];
+    for (area, title, y_label, pick) in panels {
+        let lines: Vec<(System, Vec<(f64, f64)>)> = systems(Pattern::LoadConversation)
+            .iter()
+            .map(|&system| {
+                let points = outcome
+                    .sizes
+                    .iter()
+                    .filter_map(|size| {
+                        let at = size
+                            .systems
+                            .iter()
+                            .find(|at| at.pattern == Pattern::LoadConversation && at.system == system)?;
+                        Some((size.counts.sessions as f64, pick(at)?))
+                    })
+                    .collect();
+                (system, points)
+            })
+            .collect();
+        let max_y = lines.iter().flat_map(|(_, points)| points.iter().map(|(_, y)| *y)).fold(1.0, f64::max) * 1.3;
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d((min_x.max(1.0)..max_x).log_scale(), 0.0..max_y)?;
+        chart.configure_mesh().x_desc("sessions (log scale)").y_desc(y_label).label_style(("sans-serif", 12)).draw()?;
+        for (system, points) in lines {
+            let colour = colour(system);
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                .label(system.label())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            chart.draw_series(points.iter().map(|point| Circle::new(*point, 4, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 11))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
