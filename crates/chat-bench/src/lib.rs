@@ -35,7 +35,7 @@ use crate::migration::MigrationOutcome;
 use crate::postgres_side::PostgresSide;
 use crate::profile::Profile;
 use crate::raw_driver::RawScylla;
-use crate::read_path::ReadCost;
+use crate::read_path::{CpuComparison, ReadCost};
 use crate::rng::Rng;
 use crate::scylla_side::ScyllaSide;
 
@@ -296,6 +296,8 @@ pub struct BenchOutcome {
     pub migration: Option<MigrationOutcome>,
     /// Where the client's time goes while loading conversations at saturation.
     pub profiles: Vec<Profile>,
+    /// Client CPU per request of each ScyllaDB series against its raw-driver reference.
+    pub cpu: Vec<CpuComparison>,
     pub total_time: Duration,
     pub report_path: PathBuf,
     pub plots: Vec<PathBuf>,
@@ -354,7 +356,8 @@ pub(crate) struct Dataset {
     /// Whether this run loaded it (rather than reusing it).
     pub loaded: bool,
     pub load_time: Duration,
-    /// The two halves of the load: `chat-migrate seed` into PostgreSQL, then the backfill.
+    /// The two halves of the load: `chat-migrate seed` into PostgreSQL, then the backfill; for a
+    /// reused data set, those of the run that loaded it (zero if it did not record them).
     pub postgres_load_time: Duration,
     pub scylla_load_time: Duration,
 }
@@ -427,12 +430,65 @@ pub(crate) async fn prepare_dataset(config: &BenchConfig) -> Result<Dataset, Ben
                 action: "writing the data set marker".into(),
                 source: source.into(),
             })?;
+        let scylla_load_time = load_started.elapsed().saturating_sub(postgres_load_time);
+        // Kept with the data set, so a run that reuses it can still say what loading it took.
+        pg.client()
+            .await?
+            .execute(
+                "INSERT INTO bench_info VALUES ('postgres_load_seconds', $1), ('scylla_load_seconds', $2)",
+                &[&postgres_load_time.as_secs_f64().to_string(), &scylla_load_time.as_secs_f64().to_string()],
+            )
+            .await
+            .map_err(|source| BenchError::Postgres { action: "recording the load times".into(), source })?;
     } else {
         println!("Both stores already hold this data set; reusing it (pass --reload to load again)");
     }
     let load_time = load_started.elapsed();
-    let scylla_load_time = load_time.saturating_sub(postgres_load_time);
+    let (postgres_load_time, scylla_load_time) = if loaded {
+        (postgres_load_time, load_time.saturating_sub(postgres_load_time))
+    } else {
+        recorded_load_times(&pg).await.unwrap_or_default()
+    };
+    settle_node(&db).await;
     Ok(Dataset { counts, targets, db, pg, pg_schema, loaded, load_time, postgres_load_time, scylla_load_time })
+}
+
+/// Quiet time without a compaction that counts as settled.
+const SETTLED_AFTER: Duration = Duration::from_secs(10);
+/// The longest wait for the node to settle.
+const SETTLE_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// Waits until the node has run no compaction for [`SETTLED_AFTER`]: a fresh load leaves it
+/// merging sstables for minutes, and reads measured meanwhile would measure the merging. A node
+/// without `system_views.sstable_tasks` (ScyllaDB) is not waited for.
+async fn settle_node(db: &Database) {
+    let started = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    let mut announced = false;
+    while started.elapsed() < SETTLE_LIMIT {
+        let tasks: Vec<(String, String)> =
+            match db.query_rows("SELECT keyspace_name, kind FROM system_views.sstable_tasks", ()).await {
+                Ok(tasks) => tasks,
+                Err(_) => return,
+            };
+        if tasks.is_empty() {
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= SETTLED_AFTER {
+                if announced {
+                    println!("  settled after {:.0} s", started.elapsed().as_secs_f64());
+                }
+                return;
+            }
+        } else {
+            quiet_since = None;
+            if !announced {
+                println!("Waiting for the node's compactions to finish before measuring ({} running)...", tasks.len());
+                announced = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!("  the node still compacts after {:.0} s; measuring anyway", SETTLE_LIMIT.as_secs_f64());
 }
 
 /// The three ways the patterns reach the databases.
@@ -510,6 +566,25 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         }
     }
 
+    let mut cpu = Vec::new();
+    for pattern in Pattern::ALL {
+        for &system in pattern.systems() {
+            let Some(reference) = system.reference() else { continue };
+            let Some(requests) =
+                series.iter().find(|s| s.pattern == pattern && s.system == system).map(|s| s.cost.requests)
+            else {
+                continue;
+            };
+            println!("Client CPU: {} on {} against {}", pattern.title(), system.label(), reference.label());
+            let (ours, theirs) =
+                (sides.operation(pattern, system, targets), sides.operation(pattern, reference, targets));
+            cpu.push(
+                read_path::compare_cpu(pattern, system, reference, &ours, &theirs, requests, max_concurrency, &config)
+                    .await,
+            );
+        }
+    }
+
     let profiles = if config.profile {
         let mut profiles = Vec::new();
         for system in [System::Scylla, System::ScyllaTwoReads] {
@@ -557,6 +632,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         sustained,
         migration,
         profiles,
+        cpu,
         total_time: Duration::ZERO,
         report_path: PathBuf::new(),
         plots,
@@ -754,6 +830,19 @@ async fn scylla_has(db: &Database, config: &ConnectionConfig, marker: &str) -> b
     let query = format!("SELECT marker FROM {}.bench_info WHERE name = 'dataset'", config.keyspace);
     // A missing table or keyspace means "not loaded", like a different marker.
     matches!(db.query_rows::<(String,)>(&query, ()).await.as_deref(), Ok([(found,)]) if found == marker)
+}
+
+/// The load times a data set was recorded with when it was loaded.
+async fn recorded_load_times(pg: &PgStore) -> Option<(Duration, Duration)> {
+    let client = pg.client().await.ok()?;
+    let seconds = |name: &'static str| {
+        let client = &client;
+        async move {
+            let row = client.query_opt("SELECT marker FROM bench_info WHERE name = $1", &[&name]).await.ok()??;
+            row.get::<_, String>(0).parse::<f64>().ok().map(Duration::from_secs_f64)
+        }
+    };
+    Some((seconds("postgres_load_seconds").await?, seconds("scylla_load_seconds").await?))
 }
 
 async fn postgres_has(pg: &PgStore, marker: &str) -> bool {

@@ -99,3 +99,68 @@ async fn local_reads(db: &Database) -> Option<u64> {
         .ok()?;
     Some(rows.iter().map(|(_, count)| u64::try_from(*count).unwrap_or(0)).sum())
 }
+
+/// Client CPU per request of a ScyllaDB series against its raw-driver reference, measured in
+/// alternating rounds: the node's speed drifts over a run (compaction, the JIT, the host), and a
+/// series measured minutes apart from its reference would carry that drift into the ratio.
+#[derive(Debug, Clone)]
+pub struct CpuComparison {
+    pub pattern: Pattern,
+    pub system: System,
+    pub reference: System,
+    /// Per round: (ours, reference), in µs of CPU per request.
+    pub saturated: Vec<(f64, f64)>,
+    pub moderate: Vec<(f64, f64)>,
+}
+
+/// Rounds of the comparison; the report takes the median ratio.
+pub const CPU_ROUNDS: usize = 3;
+
+impl CpuComparison {
+    /// The median over the rounds of ours / reference.
+    pub fn median_ratio(rounds: &[(f64, f64)]) -> Option<f64> {
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .map(|(ours, reference)| ours / reference.max(1e-9))
+            .filter(|ratio| ratio.is_finite())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len() / 2).copied()
+    }
+
+    pub fn saturated_ratio(&self) -> Option<f64> {
+        Self::median_ratio(&self.saturated)
+    }
+
+    pub fn moderate_ratio(&self) -> Option<f64> {
+        Self::median_ratio(&self.moderate)
+    }
+}
+
+/// Runs `ours` and `reference` alternately, at saturation and at the moderate rate, for
+/// [`CPU_ROUNDS`] rounds of half a point each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn compare_cpu(
+    pattern: Pattern,
+    system: System,
+    reference: System,
+    ours: &Operation,
+    theirs: &Operation,
+    requests_per_op: f64,
+    clients: usize,
+    config: &crate::BenchConfig,
+) -> CpuComparison {
+    use crate::driver::{closed_loop, open_loop};
+    let point = config.point / 2;
+    let per_request = |m: &crate::driver::Measurement| m.cpu_per_op_us() / requests_per_op.max(1e-9);
+    let mut comparison = CpuComparison { pattern, system, reference, saturated: Vec::new(), moderate: Vec::new() };
+    for _ in 0..CPU_ROUNDS {
+        let a = closed_loop(ours.clone(), clients, config.warmup, point, config.seed).await;
+        let b = closed_loop(theirs.clone(), clients, config.warmup, point, config.seed).await;
+        comparison.saturated.push((per_request(&a), per_request(&b)));
+        let a = open_loop(ours.clone(), config.moderate_rate, config.warmup, point, config.seed).await;
+        let b = open_loop(theirs.clone(), config.moderate_rate, config.warmup, point, config.seed).await;
+        comparison.moderate.push((per_request(&a), per_request(&b)));
+    }
+    comparison
+}

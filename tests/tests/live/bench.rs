@@ -49,6 +49,12 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     };
     let (one_plus_n, two_reads) = (load(System::Scylla).unwrap(), load(System::ScyllaTwoReads).unwrap());
     assert_eq!(one_plus_n.cost.rows, two_reads.cost.rows, "both load paths read the same rows");
+    assert_eq!(outcome.cpu.len(), 4, "each ScyllaDB series with a raw-driver reference is compared with it");
+    for comparison in &outcome.cpu {
+        assert_eq!(comparison.saturated.len(), chat_bench::read_path::CPU_ROUNDS);
+        assert_eq!(comparison.moderate.len(), chat_bench::read_path::CPU_ROUNDS);
+        assert!(comparison.saturated_ratio().is_some_and(|ratio| ratio > 0.0), "{comparison:?}");
+    }
     let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
     for needle in [
         "| Load conversation | 50-500 ms | 5-20 ms |",
@@ -56,7 +62,7 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
         "| Thread navigation |",
         "p99.9",
         "## The read path",
-        "of the raw driver's at saturation",
+        "of the raw driver's CPU per request at saturation",
     ] {
         assert!(report.contains(needle), "the report has `{needle}`");
     }
