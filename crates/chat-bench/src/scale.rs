@@ -274,7 +274,15 @@ fn plot(path: &Path, outcome: &ScaleOutcome) -> Result<(), Box<dyn std::error::E
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d((min_x.max(1.0)..max_x).log_scale(), 0.0..max_y)?;
-        chart.configure_mesh().x_desc("sessions (log scale)").y_desc(y_label).label_style(("sans-serif", 12)).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("sessions (log scale)")
+            .y_desc(y_label)
+            // A log axis labels every minor step by default; the sizes themselves are what matter.
+            .x_labels(4)
+            .x_label_formatter(&|sessions| format!("{}K", (sessions / 1000.0).round()))
+            .label_style(("sans-serif", 12))
+            .draw()?;
         for (system, points) in lines {
             let colour = colour(system);
             chart
