@@ -65,6 +65,11 @@ impl Measurement {
     pub fn cpu_per_op_us(&self) -> f64 {
         self.client_cpu.as_secs_f64() * 1e6 / self.operations().max(1) as f64
     }
+
+    /// Client CPU per request, in microseconds, for operations of `requests_per_op` requests.
+    pub fn cpu_per_request_us(&self, requests_per_op: f64) -> f64 {
+        self.cpu_per_op_us() / requests_per_op.max(1e-9)
+    }
 }
 
 fn new_histogram() -> Histogram<u64> {

@@ -213,6 +213,12 @@ impl Pattern {
             _ => &[System::Scylla, System::RawDriver, System::Postgres],
         }
     }
+
+    /// The systems that serve this pattern to an application: [`Pattern::systems`] without the
+    /// raw-driver references.
+    pub fn served_by(self) -> impl Iterator<Item = System> {
+        self.systems().iter().copied().filter(|system| !system.is_reference())
+    }
 }
 
 /// Who served a series.
@@ -355,7 +361,6 @@ pub(crate) struct Dataset {
     pub pg_schema: String,
     /// Whether this run loaded it (rather than reusing it).
     pub loaded: bool,
-    pub load_time: Duration,
     /// The two halves of the load: `chat-migrate seed` into PostgreSQL, then the backfill; for a
     /// reused data set, those of the run that loaded it (zero if it did not record them).
     pub postgres_load_time: Duration,
@@ -399,8 +404,7 @@ pub(crate) async fn prepare_dataset(config: &BenchConfig) -> Result<Dataset, Ben
         format!("{LAYOUT}:{}:{}:{}:{}:{}", scale.name, config.seed, counts.sessions, counts.turns, counts.steps);
     let load_started = Instant::now();
     let loaded = config.reload || !scylla_has(&db, &scylla_config, &marker).await || !postgres_has(&pg, &marker).await;
-    let mut postgres_load_time = Duration::ZERO;
-    if loaded {
+    let (postgres_load_time, scylla_load_time) = if loaded {
         println!("Loading PostgreSQL schema `{pg_schema}` (chat-migrate seed)...");
         postgres_side::load(&pg, &scale, config.seed).await?;
         pg.client()
@@ -411,7 +415,7 @@ pub(crate) async fn prepare_dataset(config: &BenchConfig) -> Result<Dataset, Ben
             ))
             .await
             .map_err(|source| BenchError::Postgres { action: "writing the data set marker".into(), source })?;
-        postgres_load_time = load_started.elapsed();
+        let postgres_load_time = load_started.elapsed();
         println!("Copying it to ScyllaDB keyspace `{keyspace}` (chat-migrate backfill)...");
         db.drop_keyspace(&keyspace).await?;
         ensure_scylla_schema(&db, Some(&scylla_config.replication)).await?;
@@ -440,17 +444,13 @@ pub(crate) async fn prepare_dataset(config: &BenchConfig) -> Result<Dataset, Ben
             )
             .await
             .map_err(|source| BenchError::Postgres { action: "recording the load times".into(), source })?;
+        (postgres_load_time, scylla_load_time)
     } else {
         println!("Both stores already hold this data set; reusing it (pass --reload to load again)");
-    }
-    let load_time = load_started.elapsed();
-    let (postgres_load_time, scylla_load_time) = if loaded {
-        (postgres_load_time, load_time.saturating_sub(postgres_load_time))
-    } else {
         recorded_load_times(&pg).await.unwrap_or_default()
     };
     settle_node(&db).await;
-    Ok(Dataset { counts, targets, db, pg, pg_schema, loaded, load_time, postgres_load_time, scylla_load_time })
+    Ok(Dataset { counts, targets, db, pg, pg_schema, loaded, postgres_load_time, scylla_load_time })
 }
 
 /// Quiet time without a compaction that counts as settled.
@@ -567,22 +567,16 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     }
 
     let mut cpu = Vec::new();
-    for pattern in Pattern::ALL {
-        for &system in pattern.systems() {
-            let Some(reference) = system.reference() else { continue };
-            let Some(requests) =
-                series.iter().find(|s| s.pattern == pattern && s.system == system).map(|s| s.cost.requests)
-            else {
-                continue;
-            };
-            println!("Client CPU: {} on {} against {}", pattern.title(), system.label(), reference.label());
-            let (ours, theirs) =
-                (sides.operation(pattern, system, targets), sides.operation(pattern, reference, targets));
-            cpu.push(
-                read_path::compare_cpu(pattern, system, reference, &ours, &theirs, requests, max_concurrency, &config)
-                    .await,
-            );
-        }
+    for measured in &series {
+        let (pattern, system) = (measured.pattern, measured.system);
+        let Some(reference) = system.reference() else { continue };
+        println!("Client CPU: {} on {} against {}", pattern.title(), system.label(), reference.label());
+        let (ours, theirs) = (sides.operation(pattern, system, targets), sides.operation(pattern, reference, targets));
+        let requests = measured.cost.requests;
+        cpu.push(
+            read_path::compare_cpu(pattern, system, reference, &ours, &theirs, requests, max_concurrency, &config)
+                .await,
+        );
     }
 
     let profiles = if config.profile {
@@ -627,7 +621,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         config,
         counts: dataset.counts,
         loaded: dataset.loaded,
-        load_time: dataset.load_time,
+        load_time: dataset.postgres_load_time + dataset.scylla_load_time,
         series,
         sustained,
         migration,
@@ -650,12 +644,12 @@ pub(crate) async fn warm_up_node(sides: &Sides, targets: &Arc<Targets>, config: 
         return;
     }
     println!("Warming the node up for {:.0} s (unrecorded)", config.node_warmup.as_secs_f64());
-    let scylla_series = [
-        (Pattern::LoadConversation, System::Scylla),
-        (Pattern::LoadConversation, System::ScyllaTwoReads),
-        (Pattern::UserHistory, System::Scylla),
-        (Pattern::ThreadNavigation, System::Scylla),
-    ];
+    let scylla_series: Vec<(Pattern, System)> = Pattern::ALL
+        .into_iter()
+        .flat_map(|pattern| {
+            pattern.served_by().filter(|system| system.is_scylla()).map(move |system| (pattern, system))
+        })
+        .collect();
     let share = config.node_warmup / scylla_series.len() as u32;
     for (pattern, system) in scylla_series {
         let op = sides.operation(pattern, system, targets);

@@ -6,7 +6,8 @@ use plotters::prelude::*;
 
 use crate::{Pattern, Series, System};
 
-fn colour(system: System) -> RGBColor {
+/// One colour per system, the same in every chart.
+pub(crate) fn colour(system: System) -> RGBColor {
     match system {
         System::Scylla => RGBColor(0, 114, 178),
         System::ScyllaTwoReads => RGBColor(86, 180, 233),

@@ -13,8 +13,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::DeserializeRow;
 use scylla_table::Database;
 
-/// Steps of one conversation fetched at once, as the store does.
-const STEP_CONCURRENCY: usize = 32;
+use crate::scylla_side::STEP_CONCURRENCY;
 
 /// What one operation read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,7 +30,7 @@ impl Work {
         Work { rows: result.rows_num(), requests: 1, bytes: result.rows_bytes_size() }
     }
 
-    fn add(self, other: Work) -> Work {
+    pub(crate) fn add(self, other: Work) -> Work {
         Work { rows: self.rows + other.rows, requests: self.requests + other.requests, bytes: self.bytes + other.bytes }
     }
 }

@@ -8,7 +8,7 @@ use crate::raw_driver::Work;
 use crate::{Pattern, Sides, System, Targets};
 
 /// Operations averaged over; they run one at a time, so the server counts only theirs.
-const SAMPLE_OPERATIONS: u64 = 50;
+pub const SAMPLE_OPERATIONS: u64 = 50;
 
 /// Averages per operation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,11 +62,7 @@ pub(crate) async fn measure(
             _ => Err(format!("{} has no {} series", system.label(), pattern.title())),
         };
         if let Ok(work) = work {
-            total = Work {
-                rows: total.rows + work.rows,
-                requests: total.requests + work.requests,
-                bytes: total.bytes + work.bytes,
-            };
+            total = total.add(work);
             sampled += 1;
         }
     }
@@ -152,15 +148,14 @@ pub(crate) async fn compare_cpu(
 ) -> CpuComparison {
     use crate::driver::{closed_loop, open_loop};
     let point = config.point / 2;
-    let per_request = |m: &crate::driver::Measurement| m.cpu_per_op_us() / requests_per_op.max(1e-9);
     let mut comparison = CpuComparison { pattern, system, reference, saturated: Vec::new(), moderate: Vec::new() };
     for _ in 0..CPU_ROUNDS {
         let a = closed_loop(ours.clone(), clients, config.warmup, point, config.seed).await;
         let b = closed_loop(theirs.clone(), clients, config.warmup, point, config.seed).await;
-        comparison.saturated.push((per_request(&a), per_request(&b)));
+        comparison.saturated.push((a.cpu_per_request_us(requests_per_op), b.cpu_per_request_us(requests_per_op)));
         let a = open_loop(ours.clone(), config.moderate_rate, config.warmup, point, config.seed).await;
         let b = open_loop(theirs.clone(), config.moderate_rate, config.warmup, point, config.seed).await;
-        comparison.moderate.push((per_request(&a), per_request(&b)));
+        comparison.moderate.push((a.cpu_per_request_us(requests_per_op), b.cpu_per_request_us(requests_per_op)));
     }
     comparison
 }

@@ -6,6 +6,7 @@ use chat_migrate::rehearsal::format_ms as ms;
 
 use crate::driver::Measurement;
 use crate::migration::{CopyRun, MigrationOutcome, CEILING_CONCURRENCY};
+use crate::read_path::SAMPLE_OPERATIONS;
 use crate::{BenchOutcome, Pattern, Series, System, P99_TARGET_MS};
 
 /// The goal for this project's client CPU per request against the raw driver's, same reads.
@@ -281,21 +282,12 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
     out
 }
 
-/// Client CPU per request of a measurement, given the requests one operation sends.
-fn cpu_per_request(m: &Measurement, requests: f64) -> f64 {
-    m.cpu_per_op_us() / requests.max(1e-9)
-}
-
 fn read_path_section(out: &mut String, outcome: &BenchOutcome) {
     let moderate = outcome.config.moderate_rate;
+    let _ = writeln!(out, "## The read path\n");
     let _ = writeln!(
         out,
-        "## The read path
-"
-    );
-    let _ = writeln!(
-        out,
-        "Per operation, on average over the same 50 targets for every system: requests sent, single-partition reads the node counted \
+        "Per operation, on average over the same {SAMPLE_OPERATIONS} targets for every system: requests sent, single-partition reads the node counted \
          (`system_views.local_read_latency`), rows and bytes returned (the rows' values with their length prefixes, as both wire formats \
          frame them), and this process's CPU time (user + system, from `/proc/self/stat`) at saturation ({} clients, closed loop) and at \
          a fixed moderate rate ({moderate:.0}/s, open loop). The raw-driver references run the same reads on bare prepared statements of \
@@ -312,7 +304,7 @@ fn read_path_section(out: &mut String, outcome: &BenchOutcome) {
         let saturated = busiest(series).map(|(_, m)| m);
         let cpu = |m: Option<&Measurement>| {
             m.map_or(("-".to_owned(), "-".to_owned()), |m| {
-                (format!("{:.0}", m.cpu_per_op_us()), format!("{:.1}", cpu_per_request(m, cost.requests)))
+                (format!("{:.0}", m.cpu_per_op_us()), format!("{:.1}", m.cpu_per_request_us(cost.requests)))
             })
         };
         let (saturated_op, saturated_request) = cpu(saturated);
@@ -363,11 +355,7 @@ fn profile_section(out: &mut String, outcome: &BenchOutcome) {
     if outcome.profiles.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "## Where the client's time goes
-"
-    );
+    let _ = writeln!(out, "## Where the client's time goes\n");
     let _ = writeln!(
         out,
         "`perf record -e cpu-clock -F 999 -p <this process>` while loading conversations in closed loop; shares of this process's samples. \

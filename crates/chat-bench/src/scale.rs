@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chat_migrate::local_node::LocalNode;
 use chat_migrate::rehearsal::format_ms as ms;
-use chat_migrate::storage::{measure_storage, Storage, DESIGN_STORAGE_INCREASE, DESIGN_TABLES};
+use chat_migrate::storage::{measure_storage, mib, Storage, DESIGN_STORAGE_INCREASE, DESIGN_TABLES, LOOKUP_TABLES};
 use plotters::prelude::*;
 
 use crate::dataset::{Counts, Scale};
@@ -20,9 +20,6 @@ use crate::{
 
 /// The lowest rate of the scale run's rate ladder, when the config's ladder goes that high.
 const SCALE_LADDER_START: f64 = 100.0;
-
-/// The lookup tables the store keeps beside the design's four.
-const LOOKUP_TABLES: [&str; 2] = ["session_owners", "turns_by_uid"];
 
 /// One pattern on one system at one size.
 pub struct SystemAtSize {
@@ -53,16 +50,6 @@ pub struct ScaleOutcome {
     pub plot_path: PathBuf,
 }
 
-/// Which systems run which pattern at every size.
-fn systems(pattern: Pattern) -> &'static [System] {
-    match pattern {
-        Pattern::LoadConversation => {
-            &[System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin]
-        }
-        _ => &[System::Scylla, System::Postgres],
-    }
-}
-
 /// Runs the patterns at each size in `sessions`, with `base`'s points, clients and rate ladder.
 pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Result<ScaleOutcome, BenchError> {
     let started = Instant::now();
@@ -85,7 +72,7 @@ pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Resu
         warm_up_node(&sides, &dataset.targets, &config).await;
         let mut measured = Vec::new();
         for pattern in Pattern::ALL {
-            for &system in systems(pattern) {
+            for system in pattern.served_by() {
                 let op = sides.operation(pattern, system, &dataset.targets);
                 println!("{} sessions, {} on {}", count, pattern.title(), system.label());
                 let single_client = closed_loop(op.clone(), 1, config.warmup, config.point, config.seed).await;
@@ -122,10 +109,6 @@ pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Resu
     std::fs::write(&outcome.report_path, markdown(&outcome, sessions))
         .map_err(|error| BenchError::Other(format!("cannot write {}: {error}", outcome.report_path.display())))?;
     Ok(outcome)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn load_time(time: Duration, loaded: bool) -> String {
@@ -198,7 +181,7 @@ pub fn markdown(outcome: &ScaleOutcome, sessions: &[usize]) -> String {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for pattern in Pattern::ALL {
-        for &system in systems(pattern) {
+        for system in pattern.served_by() {
             for size in &outcome.sizes {
                 let Some(at) = size.systems.iter().find(|at| at.pattern == pattern && at.system == system) else {
                     continue;
@@ -225,15 +208,6 @@ pub fn markdown(outcome: &ScaleOutcome, sessions: &[usize]) -> String {
     out
 }
 
-fn colour(system: System) -> RGBColor {
-    match system {
-        System::Scylla => RGBColor(0, 114, 178),
-        System::ScyllaTwoReads => RGBColor(86, 180, 233),
-        System::Postgres => RGBColor(213, 94, 0),
-        _ => RGBColor(0, 158, 115),
-    }
-}
-
 /// Two panels against data size (log scale): load conversation's one-client p99, and its highest
 /// rate with p99 within the target.
 fn plot(path: &Path, outcome: &ScaleOutcome) -> Result<(), Box<dyn std::error::Error>> {
@@ -250,9 +224,9 @@ fn plot(path: &Path, outcome: &ScaleOutcome) -> Result<(), Box<dyn std::error::E
         (&right, "Load conversation: highest rate, p99 <= 20 ms", "loads/s", |at| at.highest_rate),
     ];
     for (area, title, y_label, pick) in panels {
-        let lines: Vec<(System, Vec<(f64, f64)>)> = systems(Pattern::LoadConversation)
-            .iter()
-            .map(|&system| {
+        let lines: Vec<(System, Vec<(f64, f64)>)> = Pattern::LoadConversation
+            .served_by()
+            .map(|system| {
                 let points = outcome
                     .sizes
                     .iter()
@@ -284,7 +258,7 @@ fn plot(path: &Path, outcome: &ScaleOutcome) -> Result<(), Box<dyn std::error::E
             .label_style(("sans-serif", 12))
             .draw()?;
         for (system, points) in lines {
-            let colour = colour(system);
+            let colour = crate::plot::colour(system);
             chart
                 .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
                 .label(system.label())

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use scylla_table::{ClusteringSlice, Database};
 
 /// Steps of one conversation fetched at once, as the store does.
-const STEP_CONCURRENCY: usize = 32;
+pub(crate) const STEP_CONCURRENCY: usize = 32;
 
 /// The store's tables, read directly: the patterns run the design's queries without the store's
 /// access control.

@@ -49,7 +49,7 @@ impl Scale {
     };
 
     /// The default data set's shape at another size: `sessions` sessions over a tenth as many
-    /// accounts. At the default's size it is the default data set itself.
+    /// accounts, about 10 turns and 50 steps per session. At a preset's size it is that preset.
     pub fn sized(sessions: usize) -> Scale {
         match sessions {
             size if size == Scale::DEFAULT.sessions => Scale::DEFAULT,

@@ -183,7 +183,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let pg_config = PgConfig::new(&cli.postgres, &cli.postgres_schema);
     let pg = PgStore::connect(&pg_config).await?;
     if let Command::Seed { sessions, seed } = cli.command {
-        let report = chat_migrate::seed::seed(&pg, &chat_migrate::seed::scale(sessions), seed, progress).await?;
+        let report = chat_migrate::seed::seed(&pg, &chat_dataset::Scale::sized(sessions), seed, progress).await?;
         println!(
             "seeded PostgreSQL schema `{}`: {} sessions, {} turns, {} steps",
             cli.postgres_schema, report.sessions, report.turns, report.steps

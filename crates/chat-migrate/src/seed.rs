@@ -12,12 +12,6 @@ use crate::progress;
 /// Sessions per bulk insert.
 const SEED_CHUNK: usize = 200;
 
-/// A data set of `sessions` sessions with the default data set's shape (10 sessions per account,
-/// about 10 turns and 50 steps per session).
-pub fn scale(sessions: usize) -> Scale {
-    Scale::sized(sessions)
-}
-
 /// The relational rows of one generated session.
 pub fn relational_rows(session: &Session) -> SessionSnapshot {
     let micros = |at: chrono::DateTime<chrono::Utc>| at.timestamp_micros();

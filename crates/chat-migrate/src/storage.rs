@@ -15,6 +15,14 @@ pub const DESIGN_STORAGE_INCREASE: f64 = 0.20;
 /// The design's four query tables.
 pub const DESIGN_TABLES: [&str; 4] = ["sessions_by_user", "turns_by_session", "steps_by_turn", "turns_by_parent"];
 
+/// The lookup tables the store keeps beside the design's four.
+pub const LOOKUP_TABLES: [&str; 2] = ["session_owners", "turns_by_uid"];
+
+/// A size in mebibytes, for reports.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// Bytes on disk: PostgreSQL's four tables with their indexes and TOAST, and the node's tables.
 #[derive(Debug, Clone, Default)]
 pub struct Storage {

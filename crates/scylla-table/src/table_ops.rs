@@ -224,8 +224,7 @@ impl<T: ScyllaTable> Table<T> {
 
     /// Every row of a partition in clustering order, fetched page by page as the stream is read.
     pub async fn partition(&self, key: &T::PartitionKey) -> Result<impl Stream<Item = Result<T>> + Send + 'static> {
-        let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
-        statement.set_page_size(self.page_size);
+        let statement = self.partition_statement().await?;
         let pager = self
             .db
             .session()
@@ -244,8 +243,7 @@ impl<T: ScyllaTable> Table<T> {
     /// each page is one request awaited here, with no background task or channel between the
     /// driver and the rows (the cost [`Table::partition`]'s stream pays for reading lazily).
     pub async fn partition_vec(&self, key: &T::PartitionKey) -> Result<Vec<T>> {
-        let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
-        statement.set_page_size(self.page_size);
+        let statement = self.partition_statement().await?;
         let mut rows = Vec::new();
         let mut paging_state = PagingState::start();
         loop {
@@ -266,6 +264,13 @@ impl<T: ScyllaTable> Table<T> {
                 ControlFlow::Continue(next) => paging_state = next,
             }
         }
+    }
+
+    /// The partition read, paged at this handle's page size.
+    async fn partition_statement(&self) -> Result<PreparedStatement> {
+        let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
+        statement.set_page_size(self.page_size);
+        Ok(statement)
     }
 
     /// The rows of one partition selected by `slice`, in clustering order.

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use chat_migrate::seed::{relational_rows, scale, seed};
+use chat_dataset::Scale;
+use chat_migrate::seed::{relational_rows, seed};
 use chat_migrate::verify::DivergenceKind;
 use chat_migrate::{
     backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, MigrateError, Relay, RelayConfig,
@@ -16,7 +17,7 @@ use tests::live::{TestKeyspace, TestSchema};
 /// A seeded relational store and an empty keyspace with the store's tables.
 async fn seeded(test_name: &str, sessions: usize) -> (TestSchema, TestKeyspace, ScyllaCopier) {
     let schema = TestSchema::new(test_name).await;
-    seed(&schema.store, &scale(sessions), 42, false).await.expect("the data set seeds");
+    seed(&schema.store, &Scale::sized(sessions), 42, false).await.expect("the data set seeds");
     let keyspace = TestKeyspace::new(test_name).await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
     let copier = ScyllaCopier::new(keyspace.db.clone());
@@ -30,7 +31,7 @@ async fn checkpointed_sessions(store: &PgStore) -> i64 {
 
 /// What the data set of `sessions` sessions makes in ScyllaDB: 2 rows per session, 3 per turn, 1 per step.
 fn expected_scylla_rows(sessions: usize) -> u64 {
-    let scale = scale(sessions);
+    let scale = Scale::sized(sessions);
     (0..sessions)
         .map(|index| {
             let rows = relational_rows(&chat_dataset::session(&scale, 42, index));
@@ -302,7 +303,7 @@ async fn steps_by_session_is_backfilled_verified_and_repaired_like_the_other_tab
 
     // The two-read store loads from the backfilled copy what PostgreSQL holds.
     let store = ConversationStore::new(keyspace.db.clone()).with_steps_by_session(true);
-    let session = chat_dataset::session(&scale(SESSIONS), 42, 3);
+    let session = chat_dataset::session(&Scale::sized(SESSIONS), 42, 3);
     assert_eq!(
         store.load_conversation(&session.account_uid, &session.uid).await.unwrap(),
         schema.store.load_conversation(&session.account_uid, &session.uid).await.unwrap()

@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::shadow::{FallbackReason, PatternCounts};
-use crate::storage::{DESIGN_STORAGE_INCREASE, DESIGN_TABLES};
+use crate::storage::{mib, DESIGN_STORAGE_INCREASE, DESIGN_TABLES, LOOKUP_TABLES};
 
 use super::{RehearsalOutcome, Sample, Step, Tick, FROZEN_STEP};
 
@@ -12,10 +12,6 @@ use super::{RehearsalOutcome, Sample, Step, Tick, FROZEN_STEP};
 const P95_TARGET_MS: f64 = 100.0;
 const STALE_TARGET: f64 = 0.01;
 const STALE_GOAL: f64 = 0.001;
-
-/// The ScyllaDB tables that hold the data (the outbox toward PostgreSQL is bookkeeping).
-const DATA_TABLES: [&str; 6] =
-    ["sessions_by_user", "turns_by_session", "steps_by_turn", "turns_by_parent", "session_owners", "turns_by_uid"];
 
 fn percentile_ms(latencies: &mut [Duration], percentile: f64) -> f64 {
     if latencies.is_empty() {
@@ -62,10 +58,6 @@ pub fn ms(value: f64) -> String {
     } else {
         format!("{value:.2}")
     }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn held(holds: bool) -> &'static str {
@@ -225,8 +217,9 @@ pub fn summary(outcome: &RehearsalOutcome) -> String {
         if stale_rate < STALE_GOAL { "met" } else { "not met" }
     );
     let storage = &outcome.storage;
-    let scylla = storage.scylla_bytes_of(&DATA_TABLES);
+    // The tables that hold the data: the outbox toward PostgreSQL is bookkeeping.
     let design = storage.scylla_bytes_of(&DESIGN_TABLES);
+    let scylla = design + storage.scylla_bytes_of(&LOOKUP_TABLES);
     if scylla > 0 && storage.postgres_bytes > 0 {
         let increase = scylla as f64 / storage.postgres_bytes as f64 - 1.0;
         let design_increase = design as f64 / storage.postgres_bytes as f64 - 1.0;
