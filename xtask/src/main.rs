@@ -1,6 +1,8 @@
 //! `cargo xtask <command>`: the project's automation, one binary with subcommands.
 
 mod bench;
+mod cassandra;
+mod cluster;
 mod db;
 mod demo;
 mod gen_cql;
@@ -48,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
+    /// A local 3-node Cassandra cluster on 127.0.0.11-13 for the fault tests, and the faults.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::Action,
+    },
     /// The three read patterns on both stores, and the migration's costs; writes target/bench/report.md.
     Bench(bench::Flags),
     /// The whole migration on the benchmark's data set under a live load, with the node frozen
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
         Command::Db { action: DbAction::Up } => db::up().and_then(|_| postgres::up()).map(|_| ()),
         Command::Db { action: DbAction::Down } => db::down().and_then(|()| postgres::down()),
         Command::Db { action: DbAction::Status } => db::status().map(|()| postgres::status()),
+        Command::Cluster { action } => cluster::run(&action),
         Command::Bench(flags) => bench::run(&flags),
         Command::Rehearse(flags) => rehearse::run(&flags),
         Command::Migrate { dry_run, allow_destructive } => {

@@ -1,0 +1,312 @@
+//! `cargo xtask cluster up | down | status | kill N | pause N | resume N | start N`: a local
+//! 3-node Apache Cassandra 5.0 cluster for the fault tests, beside the single development node.
+//!
+//! Node N (1 to 3) listens on 127.0.0.1N (CQL 9042, internode 7000), has JMX on port 721N, a
+//! 768 MB heap, one preassigned token of a balanced ring, and its own folder
+//! `target/cluster/nodeN/` (config, data, commitlog, hints, logs). All three are seeds, so a fresh
+//! cluster forms without bootstrap streaming. `kill` is SIGKILL, `pause` and `resume` are SIGSTOP
+//! and SIGCONT: the faults the tests inject.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+
+use crate::cassandra::{self, Node, ProcessState, CQL_PORT};
+
+pub const NODES: u8 = 3;
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const HEAP_MB: u32 = 768;
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Start all three nodes at once; wait until each serves CQL and sees the other two UP.
+    Up,
+    /// Stop every node (SIGTERM, then SIGKILL); leaves the data for the next `up`.
+    Down,
+    /// Each node's pid, state and ports.
+    Status,
+    /// SIGKILL node N (1-3): a crash.
+    Kill { node: u8 },
+    /// SIGSTOP node N: it holds its connections but answers nothing.
+    Pause { node: u8 },
+    /// SIGCONT node N after a pause.
+    Resume { node: u8 },
+    /// Start node N again after a kill; wait until it and its peers see each other UP.
+    Start { node: u8 },
+}
+
+pub fn run(action: &Action) -> Result<(), String> {
+    match *action {
+        Action::Up => up(),
+        Action::Down => down(),
+        Action::Status => status(),
+        Action::Kill { node } => kill(checked(node)?),
+        Action::Pause { node } => pause(checked(node)?),
+        Action::Resume { node } => resume(checked(node)?),
+        Action::Start { node } => start(checked(node)?),
+    }
+}
+
+/// Node `number` of the cluster (1-based, as the commands count).
+struct ClusterNode {
+    number: u8,
+    node: Node,
+}
+
+impl ClusterNode {
+    fn new(number: u8) -> ClusterNode {
+        let node = Node {
+            root: crate::workspace_root().join("target").join("cluster").join(format!("node{number}")),
+            address: address(number),
+            jmx_port: 7210 + u16::from(number),
+            heap_mb: HEAP_MB,
+            cluster_name: "scylla-table faults",
+            seeds: (1..=NODES).map(address).collect(),
+            token: balanced_token(number),
+            hinted_handoff: true,
+            system_replication: u32::from(NODES),
+            tls_keystore: None,
+        };
+        ClusterNode { number, node }
+    }
+
+    fn all() -> Vec<ClusterNode> {
+        (1..=NODES).map(ClusterNode::new).collect()
+    }
+
+    fn state(&self) -> NodeState {
+        match self.node.running_pid() {
+            None => NodeState::Stopped,
+            Some(pid) => match cassandra::process_state(pid) {
+                Some(ProcessState::Paused) => NodeState::Paused(pid),
+                _ if self.node.cql_answers() => NodeState::Serving(pid),
+                _ => NodeState::Starting(pid),
+            },
+        }
+    }
+
+    fn running_pid(&self) -> Result<u32, String> {
+        self.node.running_pid().ok_or_else(|| {
+            format!("node {} is not running (start it with `cargo xtask cluster start {}`)", self.number, self.number)
+        })
+    }
+
+    /// The gossip line a node logs when it sees this one come up.
+    fn up_line(&self) -> String {
+        format!("/{}:{} is now UP", self.node.address, cassandra::STORAGE_PORT)
+    }
+}
+
+impl fmt::Display for ClusterNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node {} ({})", self.number, self.node.address)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeState {
+    Stopped,
+    Starting(u32),
+    Serving(u32),
+    Paused(u32),
+}
+
+fn address(number: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + number)
+}
+
+/// Murmur3 tokens spaced evenly over the ring, so each node owns a third of it.
+fn balanced_token(number: u8) -> i64 {
+    let step = u64::MAX / u64::from(NODES);
+    let offset = step * u64::from(number - 1);
+    i64::MIN.wrapping_add_unsigned(offset)
+}
+
+fn checked(number: u8) -> Result<ClusterNode, String> {
+    if (1..=NODES).contains(&number) {
+        Ok(ClusterNode::new(number))
+    } else {
+        Err(format!("there is no node {number}: the cluster's nodes are 1 to {NODES}"))
+    }
+}
+
+fn up() -> Result<(), String> {
+    let started = Instant::now();
+    let nodes = ClusterNode::all();
+    let states: Vec<NodeState> = nodes.iter().map(ClusterNode::state).collect();
+    if states.iter().all(|state| matches!(state, NodeState::Serving(_))) {
+        println!("the cluster is already up");
+        return status();
+    }
+    if let Some((node, _)) = nodes.iter().zip(&states).find(|(_, state)| **state != NodeState::Stopped) {
+        return Err(format!(
+            "{node} is running but the cluster is not fully up; `cargo xtask cluster start N` restarts a \
+             stopped node, `cargo xtask cluster down` stops them all"
+        ));
+    }
+    for node in &nodes {
+        if node.node.cql_answers() {
+            return Err(format!("{}:{CQL_PORT} is taken by a process this command did not start", node.node.address));
+        }
+    }
+    cassandra::check_java()?;
+    cassandra::fetch_jars()?;
+    let mut spawned = Vec::new();
+    for node in &nodes {
+        node.node.write_config()?;
+        let (pid, offset) = node.node.spawn()?;
+        spawned.push((node, pid, offset));
+    }
+    println!("started {NODES} nodes; waiting until each serves CQL and sees its peers UP...");
+    let deadline = started + STARTUP_TIMEOUT;
+    for (node, pid, offset) in &spawned {
+        let peers: Vec<&ClusterNode> = nodes.iter().filter(|peer| peer.number != node.number).collect();
+        wait_ready(node, *pid, *offset, &peers, deadline)?;
+    }
+    println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
+    status()
+}
+
+fn down() -> Result<(), String> {
+    for node in ClusterNode::all() {
+        match node.node.stop(SHUTDOWN_TIMEOUT)? {
+            Some(pid) => println!("{node} stopped (pid {pid})"),
+            None => println!("{node} is not running"),
+        }
+    }
+    Ok(())
+}
+
+fn status() -> Result<(), String> {
+    println!("{:<6} {:<12} {:<9} {:<24} {:<6} {:<6}", "node", "address", "pid", "state", "cql", "jmx");
+    for node in ClusterNode::all() {
+        let (pid, state) = match node.state() {
+            NodeState::Stopped => ("-".to_owned(), "stopped"),
+            NodeState::Starting(pid) => (pid.to_string(), "running, CQL not yet up"),
+            NodeState::Serving(pid) => (pid.to_string(), "serving"),
+            NodeState::Paused(pid) => (pid.to_string(), "paused (SIGSTOP)"),
+        };
+        println!(
+            "{:<6} {:<12} {:<9} {:<24} {:<6} {:<6}",
+            node.number, node.node.address, pid, state, CQL_PORT, node.node.jmx_port
+        );
+    }
+    println!("logs: target/cluster/nodeN/logs/system.log");
+    Ok(())
+}
+
+fn kill(node: ClusterNode) -> Result<(), String> {
+    let pid = node.running_pid()?;
+    cassandra::signal(pid, "KILL")?;
+    cassandra::wait_until_gone(pid);
+    node.node.forget_pid();
+    println!("{node} killed (pid {pid})");
+    Ok(())
+}
+
+fn pause(node: ClusterNode) -> Result<(), String> {
+    let pid = node.running_pid()?;
+    cassandra::signal(pid, "STOP")?;
+    println!("{node} paused (pid {pid}); `cargo xtask cluster resume {}` continues it", node.number);
+    Ok(())
+}
+
+fn resume(node: ClusterNode) -> Result<(), String> {
+    let pid = node.running_pid()?;
+    cassandra::signal(pid, "CONT")?;
+    println!("{node} resumed (pid {pid})");
+    Ok(())
+}
+
+fn start(node: ClusterNode) -> Result<(), String> {
+    let started = Instant::now();
+    match node.state() {
+        NodeState::Stopped => {}
+        NodeState::Paused(pid) => {
+            return Err(format!("{node} is paused (pid {pid}); `cargo xtask cluster resume {}`", node.number))
+        }
+        NodeState::Starting(pid) | NodeState::Serving(pid) => {
+            println!("{node} is already running (pid {pid})");
+            return Ok(());
+        }
+    }
+    // The peers that run now must see this node come back; read their logs from here on.
+    let peers: Vec<(ClusterNode, u64)> = ClusterNode::all()
+        .into_iter()
+        .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)))
+        .map(|peer| {
+            let offset = std::fs::metadata(peer.node.system_log()).map(|meta| meta.len()).unwrap_or(0);
+            (peer, offset)
+        })
+        .collect();
+    node.node.write_config()?;
+    let (pid, offset) = node.node.spawn()?;
+    let deadline = started + STARTUP_TIMEOUT;
+    let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
+    wait_ready(&node, pid, offset, &peer_nodes, deadline)?;
+    for (peer, peer_offset) in &peers {
+        wait_for_log_line(peer, *peer_offset, &node.up_line(), deadline)
+            .map_err(|_| format!("{peer} did not see {node} come back UP in time"))?;
+    }
+    println!("{node} is up again (pid {pid}) in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Waits until `node` serves CQL and its log (since `offset`) shows every peer UP.
+fn wait_ready(
+    node: &ClusterNode,
+    pid: u32,
+    offset: u64,
+    peers: &[&ClusterNode],
+    deadline: Instant,
+) -> Result<(), String> {
+    node.node.wait_for_cql(pid, deadline)?;
+    for peer in peers {
+        wait_for_log_line(node, offset, &peer.up_line(), deadline).map_err(|()| {
+            format!(
+                "{node} serves CQL but did not see {peer} UP in time. Last lines of {}:\n{}",
+                node.node.system_log().display(),
+                cassandra::tail(&node.node.system_log(), 30)
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn wait_for_log_line(node: &ClusterNode, offset: u64, line: &str, deadline: Instant) -> Result<(), ()> {
+    loop {
+        if node.node.log_since(offset).contains(line) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_split_the_ring_into_equal_thirds() {
+        let tokens: Vec<i64> = (1..=NODES).map(balanced_token).collect();
+        assert_eq!(tokens[0], i64::MIN);
+        let gaps: Vec<i128> = tokens.windows(2).map(|pair| i128::from(pair[1]) - i128::from(pair[0])).collect();
+        let wrap = i128::from(i64::MAX) - i128::from(tokens[2]) + i128::from(tokens[0]) - i128::from(i64::MIN) + 1;
+        assert!(gaps.iter().all(|gap| (gap - wrap).abs() <= 2), "gaps {gaps:?}, wrap {wrap}");
+    }
+
+    #[test]
+    fn nodes_have_their_own_addresses_and_jmx_ports() {
+        let nodes = ClusterNode::all();
+        assert_eq!(nodes[0].node.address, Ipv4Addr::new(127, 0, 0, 11));
+        assert_eq!(nodes[2].node.address, Ipv4Addr::new(127, 0, 0, 13));
+        assert_eq!(nodes.iter().map(|node| node.node.jmx_port).collect::<Vec<_>>(), [7211, 7212, 7213]);
+        assert_eq!(nodes[1].up_line(), "/127.0.0.12:7000 is now UP");
+    }
+}
