@@ -21,11 +21,11 @@ impl MigrateError {
     /// True when the cause is a database that could not be reached or did not answer in time,
     /// rather than bad input: such a step can simply be run again later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            MigrateError::Scylla(scylla_table::Error::Connect { .. } | scylla_table::Error::Query { .. })
-                | MigrateError::Store(StoreError::Relational { .. } | StoreError::Database(_))
-        )
+        match self {
+            MigrateError::Scylla(error) => error.is_unavailable(),
+            MigrateError::Store(StoreError::Relational { .. } | StoreError::Database(_)) => true,
+            _ => false,
+        }
     }
 }
 

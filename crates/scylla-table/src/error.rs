@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::statement::Consistency;
+
 use crate::live_schema::SchemaMismatch;
 use crate::migration::RefusedChange;
 
@@ -24,6 +27,12 @@ pub enum Error {
     /// A statement failed on the server or on the way there.
     #[error("{action} failed: {source}")]
     Query { action: String, source: DriverError },
+
+    /// The cluster could not take the statement: too few replicas alive for the consistency
+    /// level, or no connection to the node it had to go to. It was refused before it ran, so
+    /// nothing of it was applied, and it is safe to retry.
+    #[error("{action} refused: {cause}. Nothing was written; retry once the down nodes are back")]
+    Unavailable { action: String, cause: Unavailability },
 
     /// A row did not match the struct it was read into.
     #[error(
@@ -55,6 +64,31 @@ pub enum Error {
     InvalidSlice { table: String, reason: String },
 }
 
+/// Why the cluster could not take a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailability {
+    /// The coordinator knows too few live replicas for the consistency level.
+    Replicas { consistency: Consistency, required: i32, alive: i32 },
+    /// The statement had to go to one node (a lightweight transaction goes to the partition's
+    /// first replica, and is never retried elsewhere), and there is no connection to it.
+    NoConnection { detail: String },
+}
+
+impl fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailability::Replicas { consistency, required, alive } => write!(
+                f,
+                "consistency {consistency:?} needs {required} live replica(s), the cluster has {alive} \
+                 (or use a lower consistency)"
+            ),
+            Unavailability::NoConnection { detail } => {
+                write!(f, "no connection to the replica the statement must go to ({detail})")
+            }
+        }
+    }
+}
+
 struct Mismatches<'a>(&'a [SchemaMismatch]);
 
 impl fmt::Display for Mismatches<'_> {
@@ -80,9 +114,65 @@ impl fmt::Display for Refusals<'_> {
 }
 
 impl Error {
+    /// A failed statement, typed where the caller can act on the kind: an unavailable cluster
+    /// says how many replicas were missing.
     pub(crate) fn query(action: impl Into<String>, source: impl Into<DriverError>) -> Error {
-        Error::Query { action: action.into(), source: source.into() }
+        let source = source.into();
+        let cause = match source.downcast_ref::<ExecutionError>() {
+            Some(ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::Unavailable { consistency, required, alive },
+                _,
+            ))) => Some(Unavailability::Replicas { consistency: *consistency, required: *required, alive: *alive }),
+            Some(ExecutionError::ConnectionPoolError(pool)) => {
+                Some(Unavailability::NoConnection { detail: pool.to_string() })
+            }
+            _ => None,
+        };
+        match cause {
+            Some(cause) => Error::Unavailable { action: action.into(), cause },
+            None => Error::Query { action: action.into(), source },
+        }
+    }
+
+    /// True when the cluster refused or failed the request for lack of live replicas or time,
+    /// rather than because the request was wrong.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::Query { .. } | Error::Unavailable { .. })
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_cluster_is_its_own_error_that_says_how_many_replicas_were_alive() {
+        let refused = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Unavailable { consistency: Consistency::Quorum, required: 2, alive: 1 },
+            "Cannot achieve consistency level QUORUM".into(),
+        ));
+        let error = Error::query("Logged batch", refused);
+        let Error::Unavailable { cause, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(*cause, Unavailability::Replicas { consistency: Consistency::Quorum, required: 2, alive: 1 });
+        assert!(error.is_unavailable());
+        let message = error.to_string();
+        assert!(message.contains("needs 2 live replica(s), the cluster has 1"), "{message}");
+        assert!(message.contains("Nothing was written"), "{message}");
+    }
+
+    #[test]
+    fn no_connection_to_the_only_node_a_statement_may_use_is_unavailable_too() {
+        let refused = ExecutionError::ConnectionPoolError(scylla::errors::ConnectionPoolError::Initializing);
+        let error = Error::query("INSERT IF NOT EXISTS on session_owners", refused);
+        assert!(matches!(&error, Error::Unavailable { cause: Unavailability::NoConnection { .. }, .. }), "{error:?}");
+        assert!(error.to_string().contains("no connection to the replica"), "{error}");
+    }
+
+    #[test]
+    fn other_server_errors_stay_query_errors() {
+        let timeout = ExecutionError::RequestTimeout(std::time::Duration::from_secs(2));
+        assert!(matches!(Error::query("SELECT row on t", timeout), Error::Query { .. }));
+    }
+}

@@ -47,7 +47,7 @@ mod tls;
 pub use batch::Batch;
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
 pub use database::Database;
-pub use error::{DriverError, Error, Result};
+pub use error::{DriverError, Error, Result, Unavailability};
 pub use live_schema::{read_live_table, LiveColumn, LiveTable, SchemaMismatch};
 pub use migration::{plan_migration, MigrationPlan, MigrationStep, RefusedChange};
 pub use scylla;
