@@ -27,6 +27,9 @@ pub enum StatementKind {
     SelectPartition,
     /// One row by its full primary key.
     SelectRow,
+    /// Every row of the table, partition after partition in token order: a full scan, for
+    /// audits and tools, never for a request path.
+    SelectAll,
     /// Rows whose first `prefix_len` clustering columns are equal to the bound values, with `LIMIT ?`.
     SelectPrefix {
         prefix_len: usize,
@@ -117,6 +120,7 @@ impl TableSchema {
             }
             StatementKind::SelectPartition => format!("{select} WHERE {partition}"),
             StatementKind::SelectRow => format!("{select} WHERE {primary}"),
+            StatementKind::SelectAll => select,
             StatementKind::SelectPrefix { prefix_len } => {
                 let prefix = self.clustering_prefix(prefix_len, false)?;
                 format!("{select} WHERE {}{prefix} LIMIT ?", partition)

@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 use std::ops::{Bound, ControlFlow};
 
 use futures::{Stream, StreamExt};
+use scylla::client::pager::QueryPager;
 use scylla::response::query_result::QueryResult;
 use scylla::response::PagingState;
 use scylla::serialize::row::SerializeRow;
@@ -141,6 +142,7 @@ impl<T: ScyllaTable> Table<T> {
             kind,
             StatementKind::SelectPartition
                 | StatementKind::SelectRow
+                | StatementKind::SelectAll
                 | StatementKind::SelectPrefix { .. }
                 | StatementKind::SelectRange { .. }
         );
@@ -231,6 +233,25 @@ impl<T: ScyllaTable> Table<T> {
             .execute_iter(statement, key)
             .await
             .map_err(|source| Error::query(self.action("SELECT partition"), source))?;
+        self.typed_rows(pager)
+    }
+
+    /// Every row of the table, fetched page by page as the stream is read: a full scan across the
+    /// cluster, for audits and tools. Rows come partition by partition in token order.
+    pub async fn scan_all(&self) -> Result<impl Stream<Item = Result<T>> + Send + 'static> {
+        let mut statement = self.prepared_statement(StatementKind::SelectAll).await?;
+        statement.set_page_size(self.page_size);
+        let pager = self
+            .db
+            .session()
+            .execute_iter(statement, ())
+            .await
+            .map_err(|source| Error::query(self.action("SELECT all"), source))?;
+        self.typed_rows(pager)
+    }
+
+    /// The pager's rows read into `T`, page by page as the stream is read.
+    fn typed_rows(&self, pager: QueryPager) -> Result<impl Stream<Item = Result<T>> + Send + 'static> {
         let rows = pager.rows_stream::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         let table = T::TABLE_NAME;
         Ok(rows.map(move |row| {

@@ -39,6 +39,28 @@ async fn paging_returns_each_of_10_000_rows_once_in_clustering_order() {
 }
 
 #[tokio::test]
+async fn a_full_scan_returns_every_row_of_every_partition_once() {
+    let test = TestKeyspace::new("scan_all").await;
+    test.db.apply_schema(test.replication(), &[Event::table_schema()]).await.unwrap();
+    let events = test.db.table::<Event>();
+    let rows: Vec<Event> =
+        (0..1500).map(|n| Event { stream: format!("stream-{}", n % 5), ..event(n / 100, n % 100) }).collect();
+    futures::stream::iter(rows.iter().map(|row| events.insert(row)))
+        .buffer_unordered(64)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+
+    let scanned: Vec<Event> = events.clone().with_page_size(100).scan_all().await.unwrap().try_collect().await.unwrap();
+    let mut keys: Vec<(String, i32, i32)> =
+        scanned.iter().map(|row| (row.stream.clone(), row.bucket, row.seq)).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((scanned.len(), keys.len()), (1500, 1500), "every row once, over many pages and partitions");
+    test.drop().await;
+}
+
+#[tokio::test]
 async fn clustering_prefix_and_range_slices_respect_bounds_and_limit() {
     let test = TestKeyspace::new("slices").await;
     test.db.apply_schema(test.replication(), &[Event::table_schema()]).await.unwrap();
