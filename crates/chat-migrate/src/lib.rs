@@ -13,8 +13,10 @@
 //! | copy the history, resumable, sharded, rate-limited | [`backfill`] | `chat-migrate backfill` |
 //! | compare both databases session by session | [`verify`], [`scan`] | `chat-migrate verify` |
 //! | rewrite what differs, tombstone what should not be there | [`repair`] | `chat-migrate repair` |
+//! | the store's invariants in ScyllaDB alone (both turn tables, steps without gaps, active pointers) | [`audit`] | |
 //! | the benchmark's data set, into PostgreSQL only | [`seed`] | `chat-migrate seed` |
 
+pub mod audit;
 pub mod backfill;
 pub mod breaker;
 pub mod copier;
@@ -36,6 +38,7 @@ pub mod shadow;
 pub mod storage;
 pub mod verify;
 
+pub use audit::{audit_all, audit_sessions, AuditReport, Violation, ViolationKind};
 pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};
 pub use breaker::{BreakerConfig, BreakerState};
 pub use copier::ScyllaCopier;

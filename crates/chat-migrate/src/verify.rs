@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use conversation_pg::{SessionRow, SessionSnapshot};
 use conversation_store::{
     root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPrimaryKey, StepBySession,
@@ -158,26 +159,55 @@ pub struct SessionKeys {
     pub turn_uids: Vec<String>,
 }
 
+/// Where a session's copies are: enough to read every one of them.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionAddress<'a> {
+    pub session_uid: &'a str,
+    pub account_uid: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SessionKeys {
+    pub fn address(&self) -> SessionAddress<'_> {
+        SessionAddress {
+            session_uid: &self.session.uid,
+            account_uid: &self.session.account_uid,
+            created_at: self.session.created_at,
+        }
+    }
+}
+
 /// Reads every ScyllaDB row that could hold a copy of the session: its `sessions_by_user` row,
 /// its owner, its `turns_by_session` partition, and for every turn either database knows, its
 /// `turns_by_parent` partition, `turns_by_uid` row and `steps_by_turn` partition; and in that
 /// layout, its `steps_by_session` partition.
 pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys, layout: Layout) -> MigrateResult<ScyllaSession> {
-    let session = &keys.session;
+    read_copies(tables, keys.address(), &keys.turn_uids, layout).await
+}
+
+/// [`read_scylla`] from the address alone, plus turns known elsewhere (`known_turn_uids`): the
+/// turns `turns_by_session` lists are always read.
+pub async fn read_copies(
+    tables: &StoreTables,
+    session: SessionAddress<'_>,
+    known_turn_uids: &[String],
+    layout: Layout,
+) -> MigrateResult<ScyllaSession> {
+    let session_uid = session.session_uid.to_owned();
     let mut found = ScyllaSession::default();
     let by_user_key = SessionByUserPrimaryKey {
-        account_uid: session.account_uid.clone(),
+        account_uid: session.account_uid.to_owned(),
         created_at: session.created_at,
-        session_uid: session.uid.clone(),
+        session_uid: session_uid.clone(),
     };
     found.by_user = tables.sessions.get(&by_user_key).await?;
-    found.owner = tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session.uid.clone() }).await?;
+    found.owner = tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.clone() }).await?;
     found.by_session =
-        tables.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session.uid.clone() }).await?;
+        tables.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session_uid.clone() }).await?;
     let turn_uids: BTreeSet<String> =
-        keys.turn_uids.iter().cloned().chain(found.by_session.iter().map(|turn| turn.turn_uid.clone())).collect();
+        known_turn_uids.iter().cloned().chain(found.by_session.iter().map(|turn| turn.turn_uid.clone())).collect();
     let parents: Vec<String> =
-        std::iter::once(root_parent_key(&session.uid)).chain(turn_uids.iter().cloned()).collect();
+        std::iter::once(root_parent_key(&session_uid)).chain(turn_uids.iter().cloned()).collect();
     found.by_parent = futures::stream::iter(parents)
         .map(|parent_uid| async move { tables.parents.partition_vec(&TurnByParentPartitionKey { parent_uid }).await })
         .buffered(READ_CONCURRENCY)
@@ -196,7 +226,7 @@ pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys, layout: Layou
     found.locations = locations.into_iter().flatten().collect();
     found.steps = steps;
     if layout.steps_by_session {
-        let partition = StepBySessionPartitionKey { session_uid: session.uid.clone() };
+        let partition = StepBySessionPartitionKey { session_uid };
         found.steps_by_session = tables.steps_by_session.partition_vec(&partition).await?;
     }
     let mut rows = BTreeMap::new();
@@ -212,7 +242,7 @@ pub async fn read_scylla(tables: &StoreTables, keys: &SessionKeys, layout: Layou
 }
 
 /// `turns_by_session` and `turns_by_parent` must list the same turns of the session.
-fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergence> {
+pub(crate) fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergence> {
     let mut divergences = Vec::new();
     let by_session: BTreeSet<&str> = found.by_session.iter().map(|turn| turn.turn_uid.as_str()).collect();
     for turn in &found.by_session {

@@ -67,7 +67,6 @@
 //! ```
 
 mod api;
-pub mod audit;
 mod change_log;
 mod conversation;
 mod cursor;

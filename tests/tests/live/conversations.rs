@@ -1,7 +1,8 @@
 //! The conversation store against the live node: sessions, turns, branches, steps, loading,
 //! access control and bad input.
 
-use conversation_store::audit::audit_sessions;
+use chat_migrate::audit::audit_sessions;
+use chat_migrate::projection::Layout;
 use conversation_store::sample::write_sample;
 use conversation_store::{
     ConversationStore, SessionCursor, StoreError, TurnByParentPartitionKey, TurnType, DEFAULT_PAGE_SIZE,
@@ -121,9 +122,9 @@ async fn the_sample_builds_branches_and_the_active_path() {
     let edited = store.load_conversation("alice", &sample.edited_session).await.unwrap();
     assert_eq!(edited.active_path, [e("t1"), e("t2")]);
 
-    let report = audit_sessions(&test.db, &sample.sessions).await.unwrap();
-    assert!(report.findings.is_empty(), "{:?}", report.findings);
-    assert_eq!((report.sessions, report.turns, report.branch_rows), (3, 13, 13));
+    let report = audit_sessions(store.tables(), &sample.sessions, Layout::default()).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert_eq!((report.sessions, report.turns), (3, 13));
     test.drop().await;
 }
 
@@ -203,8 +204,8 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(root.len(), 1, "no stray root turn");
-    let report = audit_sessions(&test.db, std::slice::from_ref(session)).await.unwrap();
-    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let report = audit_sessions(store.tables(), std::slice::from_ref(session), Layout::default()).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
     test.drop().await;
 }
 
