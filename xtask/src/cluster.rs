@@ -22,7 +22,8 @@ const HEAP_MB: u32 = 768;
 
 #[derive(Subcommand)]
 pub enum Action {
-    /// Start all three nodes at once; wait until each serves CQL and sees the other two UP.
+    /// Start all three nodes at once; wait until each serves CQL and sees the other two UP. With
+    /// part of the cluster running, start or resume only the nodes that are not.
     Up,
     /// Stop every node (SIGTERM, then SIGKILL); leaves the data for the next `up`.
     Down,
@@ -48,6 +49,11 @@ pub fn run(action: &Action) -> Result<(), String> {
         Action::Resume { node } => resume(checked(node)?),
         Action::Start { node } => start(checked(node)?),
     }
+}
+
+/// True when all three nodes serve CQL.
+pub fn is_up() -> bool {
+    ClusterNode::all().iter().all(|node| matches!(node.state(), NodeState::Serving(_)))
 }
 
 /// Node `number` of the cluster (1-based, as the commands count).
@@ -136,16 +142,22 @@ fn checked(number: u8) -> Result<ClusterNode, String> {
 fn up() -> Result<(), String> {
     let started = Instant::now();
     let nodes = ClusterNode::all();
-    let states: Vec<NodeState> = nodes.iter().map(ClusterNode::state).collect();
-    if states.iter().all(|state| matches!(state, NodeState::Serving(_))) {
+    if is_up() {
         println!("the cluster is already up");
         return status();
     }
-    if let Some((node, _)) = nodes.iter().zip(&states).find(|(_, state)| **state != NodeState::Stopped) {
-        return Err(format!(
-            "{node} is running but the cluster is not fully up; `cargo xtask cluster start N` restarts a \
-             stopped node, `cargo xtask cluster down` stops them all"
-        ));
+    let states: Vec<NodeState> = nodes.iter().map(ClusterNode::state).collect();
+    if states.iter().any(|state| *state != NodeState::Stopped) {
+        // Part of the cluster runs (after a fault): bring back only what is missing.
+        for (node, state) in nodes.into_iter().zip(states) {
+            match state {
+                NodeState::Stopped => start(node)?,
+                NodeState::Paused(_) => resume(node)?,
+                NodeState::Starting(_) | NodeState::Serving(_) => {}
+            }
+        }
+        println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
+        return status();
     }
     for node in &nodes {
         if node.node.cql_answers() {

@@ -44,7 +44,7 @@ enum Command {
     },
     /// Format check, schema freshness, clippy, and every test, the live ones against the local
     /// Cassandra node and PostgreSQL (started if needed, and stopped again).
-    Test,
+    Test(test::Flags),
     /// The local Cassandra node (127.0.0.1:9042) and PostgreSQL server (127.0.0.1:54329).
     Db {
         #[command(subcommand)]
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::GenCql { check: false } => gen_cql::run(gen_cql::Mode::Write),
         Command::GenCql { check: true } => gen_cql::run(gen_cql::Mode::Check),
-        Command::Test => test::run(),
+        Command::Test(flags) => test::run(&flags),
         Command::Demo => demo::run(),
         Command::Db { action: DbAction::Up } => db::up().and_then(|_| postgres::up()).map(|_| ()),
         Command::Db { action: DbAction::Down } => db::down().and_then(|()| postgres::down()),

@@ -1,9 +1,21 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest, with the live tests
 //! against a real node. A node this command starts is stopped again, pass or fail.
+//! `cargo xtask test --faults`: the fault suite on the local 3-node cluster instead.
 
-use crate::{db, postgres};
+use crate::{cluster, db, postgres};
 
-pub fn run() -> Result<(), String> {
+#[derive(clap::Args)]
+pub struct Flags {
+    /// Run the fault suite (nodes killed under load) on a local 3-node cluster instead:
+    /// `cargo xtask cluster up`, the tests one at a time, then `cluster down`.
+    #[arg(long)]
+    faults: bool,
+}
+
+pub fn run(flags: &Flags) -> Result<(), String> {
+    if flags.faults {
+        return faults();
+    }
     let static_checks: [(&str, &[&str]); 3] = [
         ("format", &["fmt", "--all", "--check"]),
         ("schema files", &["run", "--quiet", "--package", "xtask", "--", "gen-cql", "--check"]),
@@ -27,6 +39,25 @@ pub fn run() -> Result<(), String> {
     stop(started == db::Started::Now, postgres_started)?;
     result?;
     println!("==> all checks passed");
+    Ok(())
+}
+
+/// The fault suite: its tests are ignored in the normal run because they kill nodes.
+fn faults() -> Result<(), String> {
+    cargo("build fault tests", &["test", "--package", "tests", "--test", "faults", "--no-run"])?;
+    println!("==> 3-node cluster");
+    let already_up = cluster::is_up();
+    cluster::run(&cluster::Action::Up)?;
+    let result = cargo(
+        "fault tests",
+        &["test", "--package", "tests", "--test", "faults", "--", "--ignored", "--test-threads=1", "--nocapture"],
+    );
+    if !already_up {
+        println!("==> stopping the cluster this run started");
+        cluster::run(&cluster::Action::Down)?;
+    }
+    result?;
+    println!("==> the fault suite passed");
     Ok(())
 }
 

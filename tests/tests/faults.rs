@@ -1,0 +1,414 @@
+//! Faults on the local 3-node cluster of `cargo xtask cluster up` (127.0.0.11-13): nodes are
+//! killed and restarted under a steady load of conversation writes, in a keyspace with
+//! replication factor 3 and the store's defaults (writes at QUORUM, reads at ONE). Every test
+//! counts what the writers were told succeeded (acked), what of that cannot be read back (lost,
+//! must be 0), and what was stored that no writer asked for (duplicated, must be 0).
+//!
+//! These tests kill processes, so they run only through `cargo xtask test --faults`, which brings
+//! the cluster up, runs them one at a time (`--ignored --test-threads=1`) and stops it again.
+//! They signal only the nodes that command started, through `cargo xtask cluster`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chat_migrate::projection::Layout;
+use chat_migrate::{audit_all, audit_sessions, ensure_scylla_schema, AuditReport};
+use conversation_store::{new_id, ConversationStore, StoreError, StoreTables, TurnType};
+use scylla::statement::Consistency;
+use scylla_table::{ConnectionConfig, ConsistencyLevels, Database, Replication, Unavailability};
+
+const NODES: [&str; 3] = ["127.0.0.11:9042", "127.0.0.12:9042", "127.0.0.13:9042"];
+const WRITERS: usize = 4;
+/// Between two writes of one writer: about WRITERS / WRITE_EVERY writes per second in all.
+const WRITE_EVERY: Duration = Duration::from_millis(50);
+/// A write that fails is repeated with the same ids, as a client would (the store makes that
+/// safe), for up to this long: longer than the nodes take to convict a dead peer, during which a
+/// logged batch can time out writing its batchlog to that peer.
+const RETRY_FOR: Duration = Duration::from_secs(40);
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// One fault at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `cargo xtask cluster <args>` through the xtask binary `cargo xtask` built (a nested
+/// `cargo` would wait on the lock of the `cargo test` running this).
+fn cluster(args: &[&str]) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let xtask = root.join("target").join("debug").join("xtask");
+    assert!(xtask.exists(), "{} is missing: run these tests with `cargo xtask test --faults`", xtask.display());
+    let status = std::process::Command::new(&xtask)
+        .arg("cluster")
+        .args(args)
+        .current_dir(&root)
+        .status()
+        .expect("the xtask binary runs");
+    assert!(status.success(), "cargo xtask cluster {} failed", args.join(" "));
+}
+
+async fn cluster_async(args: &'static [&'static str]) {
+    tokio::task::spawn_blocking(move || cluster(args)).await.expect("the cluster command does not panic");
+}
+
+/// A keyspace with replication factor 3 on the cluster, dropped by `finish`.
+struct FaultKeyspace {
+    db: Database,
+    keyspace: String,
+}
+
+impl FaultKeyspace {
+    /// Brings back any node an earlier test left down, then makes the keyspace.
+    async fn new(name: &str) -> FaultKeyspace {
+        cluster_async(&["up"]).await;
+        let keyspace = format!("f_{name}_{}", std::process::id());
+        let config = ConnectionConfig::new(NODES, keyspace.clone())
+            .replication(Replication::Simple { factor: 3 })
+            .request_timeout(REQUEST_TIMEOUT);
+        let db = Database::connect(&config).await.unwrap_or_else(|error| {
+            panic!("the fault tests need the 3-node cluster (`cargo xtask cluster up`): {error}")
+        });
+        ensure_scylla_schema(&db, Some(&config.replication)).await.expect("the tables apply on the cluster");
+        FaultKeyspace { db, keyspace }
+    }
+
+    fn store(&self) -> ConversationStore {
+        ConversationStore::new(self.db.clone())
+    }
+
+    /// The store's tables reading at `read`.
+    fn tables(&self, read: Consistency) -> StoreTables {
+        StoreTables::new(&self.db).with_consistency(ConsistencyLevels { read, write: Consistency::Quorum })
+    }
+
+    async fn finish(self) {
+        self.db.drop_keyspace(&self.keyspace).await.expect("the fault keyspace can be dropped");
+    }
+}
+
+/// What the writers were told succeeded, and every id they tried.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// session → (turn uid, type) acknowledged, in order.
+    turns: BTreeMap<String, Vec<(String, TurnType)>>,
+    /// agent turn → step contents acknowledged, by idx.
+    steps: BTreeMap<String, Vec<String>>,
+    /// Every turn id a writer sent, acknowledged or not.
+    attempted_turns: BTreeSet<String>,
+    sessions: Vec<String>,
+    acked: usize,
+    /// Writes that failed at least once before they were acknowledged.
+    retried: usize,
+    /// The longest time from a write's first attempt to its acknowledgement.
+    slowest: Duration,
+    /// Writes that failed every attempt: the caller was told they failed.
+    failed: Vec<String>,
+}
+
+impl Ledger {
+    fn merge(&mut self, other: Ledger) {
+        self.turns.extend(other.turns);
+        self.steps.extend(other.steps);
+        self.attempted_turns.extend(other.attempted_turns);
+        self.sessions.extend(other.sessions);
+        self.acked += other.acked;
+        self.retried += other.retried;
+        self.slowest = self.slowest.max(other.slowest);
+        self.failed.extend(other.failed);
+    }
+}
+
+/// Counts one write's outcome; true when it was acknowledged.
+fn record(ledger: &mut Ledger, what: String, outcome: Result<Attempts, StoreError>) -> bool {
+    match outcome {
+        Ok(attempts) => {
+            ledger.acked += 1;
+            ledger.retried += usize::from(attempts.count > 1);
+            ledger.slowest = ledger.slowest.max(attempts.took);
+            true
+        }
+        Err(error) => {
+            ledger.failed.push(format!("{what}: {error}"));
+            false
+        }
+    }
+}
+
+/// How an acknowledged write got there.
+struct Attempts {
+    count: usize,
+    took: Duration,
+}
+
+/// Repeats `write` until it succeeds, for up to RETRY_FOR. Returns how many attempts it took,
+/// or the last error.
+async fn with_retries<T, F, Fut>(mut write: F) -> Result<Attempts, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = Instant::now();
+    let mut count = 0;
+    loop {
+        count += 1;
+        match write().await {
+            Ok(_) => return Ok(Attempts { count, took: started.elapsed() }),
+            Err(error) if started.elapsed() >= RETRY_FOR => return Err(error),
+            Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
+        }
+    }
+}
+
+/// One writer: sessions of a human turn, an agent turn and two steps, one write every
+/// WRITE_EVERY, until `stop`. Every write carries its own ids, so a retry is safe.
+async fn write_steadily(store: ConversationStore, account: String, stop: Arc<AtomicBool>) -> Ledger {
+    let mut ledger = Ledger::default();
+    let mut ticks = tokio::time::interval(WRITE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !stop.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        let session_uid = new_id();
+        let created = with_retries(|| store.create_session_with_id(&account, &session_uid, "faults")).await;
+        if !record(&mut ledger, format!("create session {session_uid}"), created) {
+            continue;
+        }
+        ledger.sessions.push(session_uid.clone());
+        ledger.turns.insert(session_uid.clone(), Vec::new());
+
+        ticks.tick().await;
+        let human = new_id();
+        ledger.attempted_turns.insert(human.clone());
+        let appended =
+            with_retries(|| store.append_human_turn(&account, &session_uid, None, "node down?", Some(&human))).await;
+        if !record(&mut ledger, format!("human turn {human}"), appended) {
+            continue;
+        }
+        ledger.turns.get_mut(&session_uid).unwrap().push((human.clone(), TurnType::Human));
+
+        ticks.tick().await;
+        let agent = new_id();
+        ledger.attempted_turns.insert(agent.clone());
+        let appended = with_retries(|| store.append_agent_turn(&account, &session_uid, &human, Some(&agent))).await;
+        if !record(&mut ledger, format!("agent turn {agent}"), appended) {
+            continue;
+        }
+        ledger.turns.get_mut(&session_uid).unwrap().push((agent.clone(), TurnType::Agent));
+
+        for idx in 0..2 {
+            ticks.tick().await;
+            let content = format!("step {idx} of {agent}");
+            let appended = with_retries(|| store.append_step(&account, &session_uid, &agent, idx, 1, &content)).await;
+            if !record(&mut ledger, format!("step {idx} of {agent}"), appended) {
+                break;
+            }
+            ledger.steps.entry(agent.clone()).or_default().push(content);
+        }
+    }
+    ledger
+}
+
+/// The writers, running until `stop` is called.
+struct Load {
+    stop: Arc<AtomicBool>,
+    writers: Vec<tokio::task::JoinHandle<Ledger>>,
+}
+
+impl Load {
+    fn start(store: &ConversationStore, test: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers = (0..WRITERS)
+            .map(|writer| {
+                let account = format!("{test}-writer-{writer}");
+                tokio::spawn(write_steadily(store.clone(), account, stop.clone()))
+            })
+            .collect();
+        Load { stop, writers }
+    }
+
+    async fn stop(self) -> Ledger {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut ledger = Ledger::default();
+        for writer in self.writers {
+            ledger.merge(writer.await.expect("a writer does not panic"));
+        }
+        ledger
+    }
+}
+
+/// What a read-back found against the ledger.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ReadBack {
+    lost: Vec<String>,
+    duplicated: Vec<String>,
+}
+
+/// Loads every acknowledged session at `read` and compares it with the ledger: every
+/// acknowledged turn and step must be there (else lost), and every stored turn must be one a
+/// writer sent, once (else duplicated).
+async fn read_back(keyspace: &FaultKeyspace, ledger: &Ledger, read: Consistency) -> ReadBack {
+    let store = keyspace.store().with_consistency(ConsistencyLevels { read, write: Consistency::Quorum });
+    let mut found = ReadBack::default();
+    for (session_uid, turns) in &ledger.turns {
+        let account = account_of(keyspace, session_uid).await;
+        let conversation = match store.load_conversation(&account, session_uid).await {
+            Ok(conversation) => conversation,
+            Err(error) => {
+                found.lost.push(format!("session {session_uid}: {error}"));
+                continue;
+            }
+        };
+        let mut seen = BTreeSet::new();
+        for turn in &conversation.turns {
+            let uid = &turn.turn.turn_uid;
+            if !seen.insert(uid.clone()) || !ledger.attempted_turns.contains(uid) {
+                found.duplicated.push(format!("turn {uid} of session {session_uid}"));
+            }
+        }
+        for (turn_uid, turn_type) in turns {
+            let Some(stored) = conversation.turn(turn_uid) else {
+                found.lost.push(format!("turn {turn_uid} of session {session_uid}"));
+                continue;
+            };
+            if stored.turn.turn_type != *turn_type {
+                found.lost.push(format!("turn {turn_uid} reads back as {:?}", stored.turn.turn_type));
+            }
+            let acked_steps = ledger.steps.get(turn_uid).map(Vec::as_slice).unwrap_or_default();
+            let stored_steps: Vec<&str> = stored.steps.iter().map(|step| step.content.as_str()).collect();
+            if !stored_steps.starts_with(&acked_steps.iter().map(String::as_str).collect::<Vec<_>>()) {
+                found.lost.push(format!("steps of turn {turn_uid}: acked {acked_steps:?}, stored {stored_steps:?}"));
+            }
+            if stored_steps.len() > 2 {
+                found.duplicated.push(format!("turn {turn_uid} has {} steps", stored_steps.len()));
+            }
+        }
+    }
+    found
+}
+
+/// The writer account that owns a session: the ledger keys sessions only.
+async fn account_of(keyspace: &FaultKeyspace, session_uid: &str) -> String {
+    let key = conversation_store::SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() };
+    let tables = keyspace.tables(Consistency::Quorum);
+    match tables.owners.get(&key).await {
+        Ok(Some(owner)) => owner.account_uid,
+        _ => String::new(),
+    }
+}
+
+/// Every session of the keyspace (including writes that failed) and every acknowledged one.
+async fn audit(keyspace: &FaultKeyspace, ledger: &Ledger, read: Consistency) -> AuditReport {
+    let tables = keyspace.tables(read);
+    let acknowledged = audit_sessions(&tables, &ledger.sessions, Layout::default()).await.expect("the audit reads");
+    assert!(acknowledged.is_clean(), "acknowledged sessions: {:?}", acknowledged.violations);
+    audit_all(&tables, Layout::default()).await.expect("the audit scans the keyspace")
+}
+
+fn report(test: &str, ledger: &Ledger, read_back: &ReadBack, audit: &AuditReport) {
+    println!(
+        "{test}: acked {}, lost {}, duplicated {}, acked after a retry {} (slowest {:.1} s), failed {}; {}",
+        ledger.acked,
+        read_back.lost.len(),
+        read_back.duplicated.len(),
+        ledger.retried,
+        ledger.slowest.as_secs_f64(),
+        ledger.failed.len(),
+        audit.summary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "kills cluster nodes: run with `cargo xtask test --faults`"]
+async fn a_node_killed_mid_load_loses_no_acknowledged_write() {
+    let _serial = SERIAL.lock().await;
+    let keyspace = FaultKeyspace::new("kill_one").await;
+    let load = Load::start(&keyspace.store(), "kill-one");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster_async(&["kill", "3"]).await;
+    let killed_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    // While node 3 is down, every write acknowledged so far is readable at QUORUM.
+    let so_far = load.stop().await;
+    let while_down = read_back(&keyspace, &so_far, Consistency::Quorum).await;
+    assert_eq!(while_down, ReadBack::default(), "acknowledged writes read at QUORUM with node 3 down");
+    println!("node 3 down for {:.0} s; {} writes acknowledged so far", killed_at.elapsed().as_secs_f64(), so_far.acked);
+
+    let load = Load::start(&keyspace.store(), "kill-one-after");
+    cluster_async(&["start", "3"]).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut ledger = load.stop().await;
+    ledger.merge(so_far);
+
+    // After the restart: everything at ALL (every replica answers, and a read repairs any that
+    // missed a write), and the denormalized tables agree.
+    let after = read_back(&keyspace, &ledger, Consistency::All).await;
+    let audited = audit(&keyspace, &ledger, Consistency::All).await;
+    report("one node killed and restarted", &ledger, &after, &audited);
+    assert!(after.lost.is_empty(), "lost: {:?}", after.lost);
+    assert!(after.duplicated.is_empty(), "duplicated: {:?}", after.duplicated);
+    assert!(ledger.failed.is_empty(), "with 2 of 3 replicas up every write is acknowledged: {:?}", ledger.failed);
+    assert!(audited.is_clean(), "{:?}", audited.violations);
+    assert!(ledger.acked > 100, "the load ran: {} writes", ledger.acked);
+    keyspace.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "kills cluster nodes: run with `cargo xtask test --faults`"]
+async fn with_two_nodes_down_writes_fail_fast_as_unavailable_and_nothing_is_half_written() {
+    let _serial = SERIAL.lock().await;
+    let keyspace = FaultKeyspace::new("kill_two").await;
+    let store = keyspace.store();
+    let load = Load::start(&store, "kill-two");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut ledger = load.stop().await;
+    let account = "kill-two-probe";
+    let session = store.create_session(account, "before").await.expect("a session is written with every node up");
+    cluster_async(&["kill", "2"]).await;
+    cluster_async(&["kill", "3"]).await;
+
+    // Until the driver and node 1 have noticed, a write can wait for replicas that never answer;
+    // after that it is refused at once as unavailable.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        let started = Instant::now();
+        let outcome = store.create_session_with_id(account, &new_id(), "two down").await;
+        match outcome {
+            Err(StoreError::Database(scylla_table::Error::Unavailable { cause, .. })) => {
+                break (started.elapsed(), cause)
+            }
+            other => {
+                assert!(Instant::now() < deadline, "no unavailable error within 60 s; last: {other:?}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let (took, cause) = refused;
+    println!("two nodes down: refused as unavailable in {took:?}: {cause}");
+    if let Unavailability::Replicas { required, alive, .. } = cause {
+        assert_eq!((required, alive), (2, 1));
+    }
+    assert!(took < Duration::from_secs(1), "an unavailable write fails fast, took {took:?}");
+
+    // A turn write while unavailable fails with the typed error that says what to do.
+    let error = store
+        .append_human_turn(account, &session.session_uid, None, "anyone?", Some(&new_id()))
+        .await
+        .expect_err("a turn cannot be written with one replica of three");
+    assert!(matches!(error, StoreError::Database(scylla_table::Error::Unavailable { .. })), "{error:?}");
+    println!("a turn append with two nodes down: {error}");
+
+    cluster_async(&["start", "2"]).await;
+    cluster_async(&["start", "3"]).await;
+    let load = Load::start(&store, "kill-two-after");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ledger.merge(load.stop().await);
+
+    let after = read_back(&keyspace, &ledger, Consistency::All).await;
+    let audited = audit(&keyspace, &ledger, Consistency::All).await;
+    report("two nodes killed and restarted", &ledger, &after, &audited);
+    assert!(after.lost.is_empty(), "lost: {:?}", after.lost);
+    assert!(after.duplicated.is_empty(), "duplicated: {:?}", after.duplicated);
+    assert!(audited.is_clean(), "a turn is half-denormalized: {:?}", audited.violations);
+    keyspace.finish().await;
+}
