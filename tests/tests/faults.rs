@@ -55,6 +55,7 @@ async fn cluster_async(args: &'static [&'static str]) {
 /// A keyspace with replication factor 3 on the cluster, dropped by `finish`.
 struct FaultKeyspace {
     db: Database,
+    config: ConnectionConfig,
     keyspace: String,
 }
 
@@ -70,11 +71,18 @@ impl FaultKeyspace {
             panic!("the fault tests need the 3-node cluster (`cargo xtask cluster up`): {error}")
         });
         ensure_scylla_schema(&db, Some(&config.replication)).await.expect("the tables apply on the cluster");
-        FaultKeyspace { db, keyspace }
+        FaultKeyspace { db, config, keyspace }
     }
 
     fn store(&self) -> ConversationStore {
         ConversationStore::new(self.db.clone())
+    }
+
+    /// Another connection to the keyspace with its own request timeout and hedging.
+    async fn connect(&self, request_timeout: Duration, speculative_after: Option<Duration>) -> ConversationStore {
+        let mut config = self.config.clone().request_timeout(request_timeout);
+        config.speculative_after = speculative_after;
+        ConversationStore::new(Database::connect(&config).await.expect("connects to the cluster"))
     }
 
     /// The store's tables reading at `read`.
@@ -97,11 +105,16 @@ struct Ledger {
     /// Every turn id a writer sent, acknowledged or not.
     attempted_turns: BTreeSet<String>,
     sessions: Vec<String>,
+    /// session → the writer account that owns it.
+    owners: BTreeMap<String, String>,
     acked: usize,
     /// Writes that failed at least once before they were acknowledged.
     retried: usize,
     /// The longest time from a write's first attempt to its acknowledgement.
     slowest: Duration,
+    /// Attempts that failed (each then repeated), and the longest one took to fail.
+    failed_attempts: usize,
+    slowest_failed_attempt: Duration,
     /// Writes that failed every attempt: the caller was told they failed.
     failed: Vec<String>,
 }
@@ -112,6 +125,9 @@ impl Ledger {
         self.steps.extend(other.steps);
         self.attempted_turns.extend(other.attempted_turns);
         self.sessions.extend(other.sessions);
+        self.owners.extend(other.owners);
+        self.failed_attempts += other.failed_attempts;
+        self.slowest_failed_attempt = self.slowest_failed_attempt.max(other.slowest_failed_attempt);
         self.acked += other.acked;
         self.retried += other.retried;
         self.slowest = self.slowest.max(other.slowest);
@@ -141,9 +157,9 @@ struct Attempts {
     took: Duration,
 }
 
-/// Repeats `write` until it succeeds, for up to RETRY_FOR. Returns how many attempts it took,
-/// or the last error.
-async fn with_retries<T, F, Fut>(mut write: F) -> Result<Attempts, StoreError>
+/// Repeats `write` until it succeeds, for up to RETRY_FOR, counting each failed attempt in
+/// `ledger`. Returns how many attempts it took, or the last error.
+async fn with_retries<T, F, Fut>(ledger: &mut Ledger, mut write: F) -> Result<Attempts, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -152,7 +168,13 @@ where
     let mut count = 0;
     loop {
         count += 1;
-        match write().await {
+        let attempt_started = Instant::now();
+        let outcome = write().await;
+        if outcome.is_err() {
+            ledger.failed_attempts += 1;
+            ledger.slowest_failed_attempt = ledger.slowest_failed_attempt.max(attempt_started.elapsed());
+        }
+        match outcome {
             Ok(_) => return Ok(Attempts { count, took: started.elapsed() }),
             Err(error) if started.elapsed() >= RETRY_FOR => return Err(error),
             Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
@@ -169,18 +191,22 @@ async fn write_steadily(store: ConversationStore, account: String, stop: Arc<Ato
     while !stop.load(Ordering::Relaxed) {
         ticks.tick().await;
         let session_uid = new_id();
-        let created = with_retries(|| store.create_session_with_id(&account, &session_uid, "faults")).await;
+        let created =
+            with_retries(&mut ledger, || store.create_session_with_id(&account, &session_uid, "faults")).await;
         if !record(&mut ledger, format!("create session {session_uid}"), created) {
             continue;
         }
         ledger.sessions.push(session_uid.clone());
+        ledger.owners.insert(session_uid.clone(), account.clone());
         ledger.turns.insert(session_uid.clone(), Vec::new());
 
         ticks.tick().await;
         let human = new_id();
         ledger.attempted_turns.insert(human.clone());
-        let appended =
-            with_retries(|| store.append_human_turn(&account, &session_uid, None, "node down?", Some(&human))).await;
+        let appended = with_retries(&mut ledger, || {
+            store.append_human_turn(&account, &session_uid, None, "node down?", Some(&human))
+        })
+        .await;
         if !record(&mut ledger, format!("human turn {human}"), appended) {
             continue;
         }
@@ -189,7 +215,8 @@ async fn write_steadily(store: ConversationStore, account: String, stop: Arc<Ato
         ticks.tick().await;
         let agent = new_id();
         ledger.attempted_turns.insert(agent.clone());
-        let appended = with_retries(|| store.append_agent_turn(&account, &session_uid, &human, Some(&agent))).await;
+        let appended =
+            with_retries(&mut ledger, || store.append_agent_turn(&account, &session_uid, &human, Some(&agent))).await;
         if !record(&mut ledger, format!("agent turn {agent}"), appended) {
             continue;
         }
@@ -198,7 +225,8 @@ async fn write_steadily(store: ConversationStore, account: String, stop: Arc<Ato
         for idx in 0..2 {
             ticks.tick().await;
             let content = format!("step {idx} of {agent}");
-            let appended = with_retries(|| store.append_step(&account, &session_uid, &agent, idx, 1, &content)).await;
+            let appended =
+                with_retries(&mut ledger, || store.append_step(&account, &session_uid, &agent, idx, 1, &content)).await;
             if !record(&mut ledger, format!("step {idx} of {agent}"), appended) {
                 break;
             }
@@ -250,8 +278,8 @@ async fn read_back(keyspace: &FaultKeyspace, ledger: &Ledger, read: Consistency)
     let store = keyspace.store().with_consistency(ConsistencyLevels { read, write: Consistency::Quorum });
     let mut found = ReadBack::default();
     for (session_uid, turns) in &ledger.turns {
-        let account = account_of(keyspace, session_uid).await;
-        let conversation = match store.load_conversation(&account, session_uid).await {
+        let account = &ledger.owners[session_uid];
+        let conversation = match store.load_conversation(account, session_uid).await {
             Ok(conversation) => conversation,
             Err(error) => {
                 found.lost.push(format!("session {session_uid}: {error}"));
@@ -284,16 +312,6 @@ async fn read_back(keyspace: &FaultKeyspace, ledger: &Ledger, read: Consistency)
         }
     }
     found
-}
-
-/// The writer account that owns a session: the ledger keys sessions only.
-async fn account_of(keyspace: &FaultKeyspace, session_uid: &str) -> String {
-    let key = conversation_store::SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() };
-    let tables = keyspace.tables(Consistency::Quorum);
-    match tables.owners.get(&key).await {
-        Ok(Some(owner)) => owner.account_uid,
-        _ => String::new(),
-    }
 }
 
 /// Every session of the keyspace (including writes that failed) and every acknowledged one.
@@ -410,5 +428,130 @@ async fn with_two_nodes_down_writes_fail_fast_as_unavailable_and_nothing_is_half
     assert!(after.lost.is_empty(), "lost: {:?}", after.lost);
     assert!(after.duplicated.is_empty(), "duplicated: {:?}", after.duplicated);
     assert!(audited.is_clean(), "a turn is half-denormalized: {:?}", audited.violations);
+    keyspace.finish().await;
+}
+
+/// Latencies of conversation loads at a fixed rate, measured from each load's scheduled start.
+#[derive(Debug, Default)]
+struct Reads {
+    latencies: Vec<Duration>,
+    errors: Vec<String>,
+}
+
+impl Reads {
+    fn percentile(&self, quantile: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let rank = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len().max(1));
+        sorted.get(rank - 1).copied().unwrap_or_default()
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} loads, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} errors",
+            self.latencies.len(),
+            self.percentile(0.5).as_secs_f64() * 1e3,
+            self.percentile(0.99).as_secs_f64() * 1e3,
+            self.percentile(1.0).as_secs_f64() * 1e3,
+            self.errors.len()
+        )
+    }
+}
+
+/// Loads the ledger's sessions round robin at `per_second` until `stop`, open loop: each load
+/// starts on schedule whatever the earlier ones do, so a stalled node shows in the latencies.
+async fn read_steadily(
+    store: ConversationStore,
+    sessions: Vec<(String, String)>,
+    per_second: u32,
+    stop: Arc<AtomicBool>,
+) -> Reads {
+    let reads = Arc::new(std::sync::Mutex::new(Reads::default()));
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second);
+    let mut in_flight = Vec::new();
+    for (session_uid, account) in sessions.iter().cycle() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let scheduled = ticks.tick().await;
+        let (store, reads, session_uid, account) = (store.clone(), reads.clone(), session_uid.clone(), account.clone());
+        in_flight.push(tokio::spawn(async move {
+            let outcome = store.load_conversation(&account, &session_uid).await;
+            let took = scheduled.elapsed();
+            let mut reads = reads.lock().unwrap();
+            match outcome {
+                Ok(_) => reads.latencies.push(took),
+                Err(error) => reads.errors.push(format!("after {took:?}: {error}")),
+            }
+        }));
+    }
+    for load in in_flight {
+        load.await.expect("a load does not panic");
+    }
+    Arc::try_unwrap(reads).expect("every load finished").into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "pauses a cluster node: run with `cargo xtask test --faults`"]
+async fn a_paused_node_costs_hedged_reads_a_bounded_p99_and_requests_time_out_on_time() {
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+    const HEDGE_AFTER: Duration = Duration::from_millis(50);
+    const PAUSE: Duration = Duration::from_secs(15);
+    let _serial = SERIAL.lock().await;
+    let keyspace = FaultKeyspace::new("pause").await;
+    let seed = Load::start(&keyspace.store(), "pause-seed");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut ledger = seed.stop().await;
+    let sessions: Vec<(String, String)> =
+        ledger.owners.iter().map(|(session, account)| (session.clone(), account.clone())).collect();
+    assert!(sessions.len() >= 10, "seeded {} sessions", sessions.len());
+
+    // Reads at ONE, hedged and not, and writes at QUORUM, all with a 2 s request timeout.
+    let hedged = keyspace.connect(REQUEST_TIMEOUT, Some(HEDGE_AFTER)).await;
+    let plain = keyspace.connect(REQUEST_TIMEOUT, None).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let hedged_reads = tokio::spawn(read_steadily(hedged, sessions.clone(), 50, stop.clone()));
+    let plain_reads = tokio::spawn(read_steadily(plain.clone(), sessions, 50, stop.clone()));
+    let writes = Load::start(&plain, "pause-writes");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster_async(&["pause", "2"]).await;
+    tokio::time::sleep(PAUSE).await;
+    cluster_async(&["resume", "2"]).await;
+    stop.store(true, Ordering::Relaxed);
+    let hedged_reads = hedged_reads.await.expect("the hedged reader does not panic");
+    let plain_reads = plain_reads.await.expect("the plain reader does not panic");
+    let during = writes.stop().await;
+    println!("node 2 paused for {} s, reads at ONE at 50 loads/s each:", PAUSE.as_secs());
+    println!("  hedged after {} ms: {}", HEDGE_AFTER.as_millis(), hedged_reads.summary());
+    println!("  not hedged:         {}", plain_reads.summary());
+    println!(
+        "  writes: {} attempts failed, the slowest after {:.2} s (request timeout {} s)",
+        during.failed_attempts,
+        during.slowest_failed_attempt.as_secs_f64(),
+        REQUEST_TIMEOUT.as_secs()
+    );
+    ledger.merge(during);
+
+    let after = read_back(&keyspace, &ledger, Consistency::All).await;
+    let audited = audit(&keyspace, &ledger, Consistency::All).await;
+    report("one node paused", &ledger, &after, &audited);
+    assert!(after.lost.is_empty(), "lost: {:?}", after.lost);
+    assert!(after.duplicated.is_empty(), "duplicated: {:?}", after.duplicated);
+    assert!(ledger.failed.is_empty(), "every write is acknowledged in the end: {:?}", ledger.failed);
+    assert!(audited.is_clean(), "{:?}", audited.violations);
+    // A request stuck on the paused node fails at the configured timeout, not the driver's 30 s.
+    assert!(ledger.failed_attempts > 0, "the pause was felt by writes routed to node 2");
+    assert!(
+        ledger.slowest_failed_attempt < REQUEST_TIMEOUT + Duration::from_secs(1),
+        "a failed attempt took {:?}",
+        ledger.slowest_failed_attempt
+    );
+    // Hedged reads go around the paused node.
+    assert!(hedged_reads.errors.is_empty(), "{:?}", hedged_reads.errors);
+    assert!(
+        hedged_reads.percentile(0.99) < Duration::from_millis(500),
+        "hedged p99 during the pause: {}",
+        hedged_reads.summary()
+    );
     keyspace.finish().await;
 }

@@ -88,6 +88,12 @@ pub struct ConnectionConfig {
     /// How long one request may take before it fails with a timeout. Bounded so that a node
     /// that hangs (overloaded, paused, partitioned away) costs a caller seconds, not minutes.
     pub request_timeout: Duration,
+    /// Hedged requests: when an idempotent request (every read, and every write but lightweight
+    /// transactions, counters and list appends) has no answer after this delay, the same request
+    /// also goes to the next replica, and the first answer wins; at most two extra attempts. Off
+    /// by default: it adds load exactly when a node is slow. Turn it on where a node that hangs
+    /// (a long GC pause, a stalled disk) must not stall reads.
+    pub speculative_after: Option<Duration>,
     /// Connect over TLS, trusting the CA certificates in this PEM file (`SCYLLA_TLS_CA`).
     #[cfg(feature = "tls")]
     pub tls_ca_pem: Option<std::path::PathBuf>,
@@ -110,6 +116,7 @@ impl ConnectionConfig {
             consistency: ConsistencyLevels::default(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            speculative_after: None,
             #[cfg(feature = "tls")]
             tls_ca_pem: None,
         }
@@ -174,6 +181,12 @@ impl ConnectionConfig {
 
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// See [`ConnectionConfig::speculative_after`].
+    pub fn speculative_after(mut self, delay: Duration) -> Self {
+        self.speculative_after = Some(delay);
         self
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::speculative_execution::{SimpleSpeculativeExecutionPolicy, SpeculativeExecutionPolicy};
 use scylla::statement::prepared::PreparedStatement;
 use scylla_table_schema::{create_keyspace_cql, quote_if_needed, StatementKind, TableSchema};
 
@@ -38,7 +39,14 @@ type StatementKey = (usize, StatementKind);
 impl Database {
     /// Opens a session. The keyspace need not exist yet: [`Database::apply_schema`] creates it.
     pub async fn connect(config: &ConnectionConfig) -> Result<Database> {
-        let profile = ExecutionProfile::builder().request_timeout(Some(config.request_timeout)).build();
+        let speculative = config.speculative_after.map(|retry_interval| {
+            Arc::new(SimpleSpeculativeExecutionPolicy { max_retry_count: 2, retry_interval })
+                as Arc<dyn SpeculativeExecutionPolicy>
+        });
+        let profile = ExecutionProfile::builder()
+            .request_timeout(Some(config.request_timeout))
+            .speculative_execution_policy(speculative)
+            .build();
         let mut builder = SessionBuilder::new()
             .known_nodes(&config.contact_points)
             .connection_timeout(config.connect_timeout)
