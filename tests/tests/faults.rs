@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use chat_migrate::projection::Layout;
 use chat_migrate::{audit_all, audit_sessions, ensure_scylla_schema, AuditReport};
 use conversation_store::{new_id, ConversationStore, StoreError, StoreTables, TurnType};
+use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::Consistency;
 use scylla_table::{ConnectionConfig, ConsistencyLevels, Database, Replication, Unavailability};
 
@@ -30,14 +31,16 @@ const WRITE_EVERY: Duration = Duration::from_millis(50);
 const RETRY_FOR: Duration = Duration::from_secs(40);
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// One fault at a time.
+/// The tests share the cluster, and each takes down nodes the others need.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs `cargo xtask cluster <args>` through the xtask binary `cargo xtask` built (a nested
-/// `cargo` would wait on the lock of the `cargo test` running this).
+/// Runs `cargo xtask cluster <args>` through the xtask binary that runs this suite (it says
+/// where in `XTASK_BIN`); a nested `cargo` would wait on the lock of the `cargo test` running this.
 fn cluster(args: &[&str]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let xtask = root.join("target").join("debug").join("xtask");
+    let xtask = std::env::var_os("XTASK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target").join("debug").join("xtask"));
     assert!(xtask.exists(), "{} is missing: run these tests with `cargo xtask test --faults`", xtask.display());
     let status = std::process::Command::new(&xtask)
         .arg("cluster")
@@ -70,7 +73,7 @@ impl FaultKeyspace {
         let db = Database::connect(&config).await.unwrap_or_else(|error| {
             panic!("the fault tests need the 3-node cluster (`cargo xtask cluster up`): {error}")
         });
-        ensure_scylla_schema(&db, Some(&config.replication)).await.expect("the tables apply on the cluster");
+        until_settled("creating the keyspace", || ensure_scylla_schema(&db, Some(&config.replication))).await;
         FaultKeyspace { db, config, keyspace }
     }
 
@@ -91,7 +94,69 @@ impl FaultKeyspace {
     }
 
     async fn finish(self) {
-        self.db.drop_keyspace(&self.keyspace).await.expect("the fault keyspace can be dropped");
+        wait_for_replays(&self.db).await;
+        until_settled("dropping the keyspace", || self.db.drop_keyspace(&self.keyspace)).await;
+    }
+}
+
+/// Waits until no node holds a batchlog entry or undelivered hints. Their replay writes into
+/// the keyspace's tables, and Cassandra 5.0 fails to drop a table written to while it drops
+/// ("Unknown CF" in its MigrationStage, then schema disagreement until the node restarts).
+async fn wait_for_replays(db: &Database) {
+    const REPLAYS_FOR: Duration = Duration::from_secs(120);
+    let started = Instant::now();
+    let nodes = db.session().get_cluster_state().get_nodes_info().to_vec();
+    loop {
+        let mut pending = Vec::new();
+        for node in &nodes {
+            for (what, cql) in [
+                ("batchlog entries", "SELECT id FROM system.batches"),
+                ("hint targets", "SELECT host_id FROM system_views.pending_hints"),
+            ] {
+                let mut statement = scylla::statement::unprepared::Statement::new(cql);
+                statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+                    NodeIdentifier::Node(node.clone()),
+                    None,
+                )));
+                let rows = match db.session().query_unpaged(statement, ()).await {
+                    Ok(result) => result.into_rows_result().map(|rows| rows.rows_num()).unwrap_or(1),
+                    Err(_) => 1,
+                };
+                if rows > 0 {
+                    pending.push(format!("{} {what} on {}", rows, node.address));
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < REPLAYS_FOR,
+            "replays still pending after {} s: {pending:?}",
+            REPLAYS_FOR.as_secs()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Runs a schema change until it succeeds, for up to SETTLE_FOR. Right after a fault the nodes
+/// still replay hints and batchlogs into the keyspace's tables, and a schema change can meet
+/// them ("Unknown CF"); it passes once they are through.
+async fn until_settled<T, E: std::fmt::Display, Fut: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut change: impl FnMut() -> Fut,
+) {
+    const SETTLE_FOR: Duration = Duration::from_secs(120);
+    let started = Instant::now();
+    loop {
+        match change().await {
+            Ok(_) => return,
+            Err(error) if started.elapsed() < SETTLE_FOR => {
+                println!("{what}: {error}; trying again");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(error) => panic!("{what} failed for {} s: {error}", SETTLE_FOR.as_secs()),
+        }
     }
 }
 
@@ -306,9 +371,6 @@ async fn read_back(keyspace: &FaultKeyspace, ledger: &Ledger, read: Consistency)
             if !stored_steps.starts_with(&acked_steps.iter().map(String::as_str).collect::<Vec<_>>()) {
                 found.lost.push(format!("steps of turn {turn_uid}: acked {acked_steps:?}, stored {stored_steps:?}"));
             }
-            if stored_steps.len() > 2 {
-                found.duplicated.push(format!("turn {turn_uid} has {} steps", stored_steps.len()));
-            }
         }
     }
     found
@@ -387,7 +449,7 @@ async fn with_two_nodes_down_writes_fail_fast_as_unavailable_and_nothing_is_half
 
     // Until the driver and node 1 have noticed, a write can wait for replicas that never answer;
     // after that it is refused at once as unavailable.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed = Instant::now();
     let refused = loop {
         let started = Instant::now();
         let outcome = store.create_session_with_id(account, &new_id(), "two down").await;
@@ -395,14 +457,18 @@ async fn with_two_nodes_down_writes_fail_fast_as_unavailable_and_nothing_is_half
             Err(StoreError::Database(scylla_table::Error::Unavailable { cause, .. })) => {
                 break (started.elapsed(), cause)
             }
-            other => {
-                assert!(Instant::now() < deadline, "no unavailable error within 60 s; last: {other:?}");
+            Ok(session) => panic!("a write was acknowledged with one replica of three: {session:?}"),
+            Err(other) => {
+                assert!(killed.elapsed() < Duration::from_secs(60), "no unavailable error within 60 s; last: {other}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     };
     let (took, cause) = refused;
-    println!("two nodes down: refused as unavailable in {took:?}: {cause}");
+    println!(
+        "two nodes down: the first write refused as unavailable {:.1} s after the kills, in {took:?}: {cause}",
+        killed.elapsed().as_secs_f64()
+    );
     if let Unavailability::Replicas { required, alive, .. } = cause {
         assert_eq!((required, alive), (2, 1));
     }
@@ -425,6 +491,8 @@ async fn with_two_nodes_down_writes_fail_fast_as_unavailable_and_nothing_is_half
     let after = read_back(&keyspace, &ledger, Consistency::All).await;
     let audited = audit(&keyspace, &ledger, Consistency::All).await;
     report("two nodes killed and restarted", &ledger, &after, &audited);
+    assert!(ledger.acked > 100, "the load ran: {} writes", ledger.acked);
+    assert!(ledger.failed.is_empty(), "with every node up, every write is acknowledged: {:?}", ledger.failed);
     assert!(after.lost.is_empty(), "lost: {:?}", after.lost);
     assert!(after.duplicated.is_empty(), "duplicated: {:?}", after.duplicated);
     assert!(audited.is_clean(), "a turn is half-denormalized: {:?}", audited.violations);
@@ -494,7 +562,7 @@ async fn read_steadily(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "pauses a cluster node: run with `cargo xtask test --faults`"]
 async fn a_paused_node_costs_hedged_reads_a_bounded_p99_and_requests_time_out_on_time() {
-    const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+    const PAUSED_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
     const HEDGE_AFTER: Duration = Duration::from_millis(50);
     const PAUSE: Duration = Duration::from_secs(15);
     let _serial = SERIAL.lock().await;
@@ -507,8 +575,8 @@ async fn a_paused_node_costs_hedged_reads_a_bounded_p99_and_requests_time_out_on
     assert!(sessions.len() >= 10, "seeded {} sessions", sessions.len());
 
     // Reads at ONE, hedged and not, and writes at QUORUM, all with a 2 s request timeout.
-    let hedged = keyspace.connect(REQUEST_TIMEOUT, Some(HEDGE_AFTER)).await;
-    let plain = keyspace.connect(REQUEST_TIMEOUT, None).await;
+    let hedged = keyspace.connect(PAUSED_REQUEST_TIMEOUT, Some(HEDGE_AFTER)).await;
+    let plain = keyspace.connect(PAUSED_REQUEST_TIMEOUT, None).await;
     let stop = Arc::new(AtomicBool::new(false));
     let hedged_reads = tokio::spawn(read_steadily(hedged, sessions.clone(), 50, stop.clone()));
     let plain_reads = tokio::spawn(read_steadily(plain.clone(), sessions, 50, stop.clone()));
@@ -528,7 +596,14 @@ async fn a_paused_node_costs_hedged_reads_a_bounded_p99_and_requests_time_out_on
         "  writes: {} attempts failed, the slowest after {:.2} s (request timeout {} s)",
         during.failed_attempts,
         during.slowest_failed_attempt.as_secs_f64(),
-        REQUEST_TIMEOUT.as_secs()
+        PAUSED_REQUEST_TIMEOUT.as_secs()
+    );
+    // A request stuck on the paused node fails at the configured timeout, not the driver's 30 s.
+    assert!(during.failed_attempts > 0, "the pause was felt by writes routed to node 2");
+    assert!(
+        during.slowest_failed_attempt < PAUSED_REQUEST_TIMEOUT + Duration::from_secs(1),
+        "a failed attempt took {:?}",
+        during.slowest_failed_attempt
     );
     ledger.merge(during);
 
@@ -539,14 +614,13 @@ async fn a_paused_node_costs_hedged_reads_a_bounded_p99_and_requests_time_out_on
     assert!(after.duplicated.is_empty(), "duplicated: {:?}", after.duplicated);
     assert!(ledger.failed.is_empty(), "every write is acknowledged in the end: {:?}", ledger.failed);
     assert!(audited.is_clean(), "{:?}", audited.violations);
-    // A request stuck on the paused node fails at the configured timeout, not the driver's 30 s.
-    assert!(ledger.failed_attempts > 0, "the pause was felt by writes routed to node 2");
+    // Unhedged reads routed to the paused node wait for the timeout; hedged ones go around it.
     assert!(
-        ledger.slowest_failed_attempt < REQUEST_TIMEOUT + Duration::from_secs(1),
-        "a failed attempt took {:?}",
-        ledger.slowest_failed_attempt
+        !plain_reads.errors.is_empty() || plain_reads.percentile(0.99) >= PAUSED_REQUEST_TIMEOUT,
+        "unhedged reads felt the pause: {}",
+        plain_reads.summary()
     );
-    // Hedged reads go around the paused node.
+    assert!(hedged_reads.latencies.len() > 500, "the hedged reader ran: {}", hedged_reads.summary());
     assert!(hedged_reads.errors.is_empty(), "{:?}", hedged_reads.errors);
     assert!(
         hedged_reads.percentile(0.99) < Duration::from_millis(500),

@@ -19,6 +19,14 @@ pub fn jar_dir() -> PathBuf {
     crate::workspace_root().join("target").join("cassandra").join("lib")
 }
 
+/// A node's JVM just started.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawned {
+    pub pid: u32,
+    /// The length of `system.log` before the start: readiness is read from this start's lines.
+    pub log_offset: u64,
+}
+
 /// Everything that differs from one node to the next.
 pub struct Node {
     /// The node's folder: `conf/`, `data/` (data, commitlog, hints, caches), `logs/`, its pid file.
@@ -38,6 +46,10 @@ pub struct Node {
     pub system_replication: u32,
     /// The TLS keystore for optional client encryption, if the node offers TLS.
     pub tls_keystore: Option<PathBuf>,
+    /// Delay before the node sets up its default roles. 0 lets a single node serve at once; in
+    /// a cluster the setup fails until every peer is ready, and with no delay it retries in a
+    /// tight loop that burns a core and floods the log.
+    pub role_setup_delay_ms: u32,
 }
 
 impl Node {
@@ -60,10 +72,21 @@ impl Node {
         SocketAddr::from((self.address, CQL_PORT))
     }
 
-    /// The pid of this node's JVM, if the one it recorded still runs.
+    /// The pid of this node's JVM, if the one it recorded still runs. The process must be a
+    /// Cassandra daemon started with this node's config: after a reboot, a stale pid file can
+    /// name some other process, which must never be signalled.
     pub fn running_pid(&self) -> Option<u32> {
         let pid: u32 = fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
-        process_state(pid).is_some().then_some(pid)
+        process_state(pid)?;
+        let command_line = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let command_line = String::from_utf8_lossy(&command_line);
+        let config = format!("-Dcassandra.config=file://{}", self.conf().join("cassandra.yaml").display());
+        (command_line.contains("CassandraDaemon") && command_line.split('\0').any(|arg| arg == config)).then_some(pid)
+    }
+
+    /// The length of `system.log` now: lines after it are news.
+    pub fn log_len(&self) -> u64 {
+        fs::metadata(self.system_log()).map(|meta| meta.len()).unwrap_or(0)
     }
 
     pub fn forget_pid(&self) {
@@ -106,11 +129,10 @@ impl Node {
         write(&self.conf().join("logback.xml"), &read(&templates.join("logback.xml"))?)
     }
 
-    /// Starts the JVM in a process group of its own and records its pid. Returns the pid and the
-    /// length of `system.log` before the start, so readiness is read from this start's lines only.
-    pub fn spawn(&self) -> Result<(u32, u64), String> {
+    /// Starts the JVM in a process group of its own and records its pid.
+    pub fn spawn(&self) -> Result<Spawned, String> {
         fs::create_dir_all(self.root.join("tmp")).map_err(|error| format!("cannot create the JNA folder: {error}"))?;
-        let log_offset = fs::metadata(self.system_log()).map(|meta| meta.len()).unwrap_or(0);
+        let log_offset = self.log_len();
         let stdout_path = self.logs().join("stdout.log");
         let stdout = fs::File::create(&stdout_path)
             .map_err(|error| format!("cannot create {}: {error}", stdout_path.display()))?;
@@ -122,7 +144,7 @@ impl Node {
         let child = command.spawn().map_err(|error| format!("cannot start java: {error}"))?;
         let pid = child.id();
         write(&self.pid_file(), &pid.to_string())?;
-        Ok((pid, log_offset))
+        Ok(Spawned { pid, log_offset })
     }
 
     /// Waits until the node answers CQL, failing early with the log's tail if the JVM exits.
@@ -200,6 +222,7 @@ impl Node {
             format!("-Dcassandra.jmx.local.port={}", self.jmx_port),
             format!("-Dcassandra.system_distributed.default_rf={}", self.system_replication),
             format!("-Dcassandra.system_traces.default_rf={}", self.system_replication),
+            format!("-Dcassandra.superuser_setup_delay_ms={}", self.role_setup_delay_ms),
         ];
         args.extend(
             [
@@ -214,7 +237,6 @@ impl Node {
                 "-Dcom.sun.management.jmxremote.authenticate=false",
                 "-Dcassandra.skip_wait_for_gossip_to_settle=0",
                 "-Dcassandra.ring_delay_ms=1000",
-                "-Dcassandra.superuser_setup_delay_ms=0",
                 "-Dchronicle.announcer.disable=true",
             ]
             .into_iter()
@@ -284,7 +306,8 @@ impl Node {
     }
 }
 
-/// What `/proc` says of a process: `None` once it is gone (a zombie counts as gone).
+/// What `/proc` says of a process: `None` once it is gone (a zombie counts as gone). Any stop
+/// (SIGSTOP, or a debugger's) counts as paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessState {
     Running,

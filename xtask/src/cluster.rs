@@ -44,10 +44,10 @@ pub fn run(action: &Action) -> Result<(), String> {
         Action::Up => up(),
         Action::Down => down(),
         Action::Status => status(),
-        Action::Kill { node } => kill(checked(node)?),
-        Action::Pause { node } => pause(checked(node)?),
-        Action::Resume { node } => resume(checked(node)?),
-        Action::Start { node } => start(checked(node)?),
+        Action::Kill { node } => kill(named_node(node)?),
+        Action::Pause { node } => pause(named_node(node)?),
+        Action::Resume { node } => resume(named_node(node)?),
+        Action::Start { node } => start(named_node(node)?),
     }
 }
 
@@ -75,6 +75,7 @@ impl ClusterNode {
             hinted_handoff: true,
             system_replication: u32::from(NODES),
             tls_keystore: None,
+            role_setup_delay_ms: 2000,
         };
         ClusterNode { number, node }
     }
@@ -131,7 +132,8 @@ fn balanced_token(number: u8) -> i64 {
     i64::MIN.wrapping_add_unsigned(offset)
 }
 
-fn checked(number: u8) -> Result<ClusterNode, String> {
+/// The node the command line names, if the cluster has it.
+fn named_node(number: u8) -> Result<ClusterNode, String> {
     if (1..=NODES).contains(&number) {
         Ok(ClusterNode::new(number))
     } else {
@@ -153,7 +155,8 @@ fn up() -> Result<(), String> {
             match state {
                 NodeState::Stopped => start(node)?,
                 NodeState::Paused(_) => resume(node)?,
-                NodeState::Starting(_) | NodeState::Serving(_) => {}
+                NodeState::Starting(pid) => node.node.wait_for_cql(pid, started + STARTUP_TIMEOUT)?,
+                NodeState::Serving(_) => {}
             }
         }
         println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
@@ -169,14 +172,13 @@ fn up() -> Result<(), String> {
     let mut spawned = Vec::new();
     for node in &nodes {
         node.node.write_config()?;
-        let (pid, offset) = node.node.spawn()?;
-        spawned.push((node, pid, offset));
+        spawned.push((node, node.node.spawn()?));
     }
     println!("started {NODES} nodes; waiting until each serves CQL and sees its peers UP...");
     let deadline = started + STARTUP_TIMEOUT;
-    for (node, pid, offset) in &spawned {
+    for (node, started) in &spawned {
         let peers: Vec<&ClusterNode> = nodes.iter().filter(|peer| peer.number != node.number).collect();
-        wait_ready(node, *pid, *offset, &peers, deadline)?;
+        wait_ready(node, started.pid, started.log_offset, &peers, deadline)?;
     }
     println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
     status()
@@ -228,9 +230,36 @@ fn pause(node: ClusterNode) -> Result<(), String> {
 
 fn resume(node: ClusterNode) -> Result<(), String> {
     let pid = node.running_pid()?;
+    // Peers that convicted the node while it was paused must see it come back before a caller
+    // counts on it (a read at ALL, say): read their logs from here on.
+    let convicted_by: Vec<(ClusterNode, u64)> = ClusterNode::all()
+        .into_iter()
+        .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)))
+        .filter(|peer| sees_down(peer, &node))
+        .map(|peer| {
+            let offset = peer.node.log_len();
+            (peer, offset)
+        })
+        .collect();
     cassandra::signal(pid, "CONT")?;
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    for (peer, offset) in &convicted_by {
+        wait_for_log_line(peer, *offset, &node.up_line(), deadline)
+            .map_err(|()| format!("{peer} did not see {node} come back UP in time"))?;
+    }
     println!("{node} resumed (pid {pid})");
     Ok(())
+}
+
+/// Whether `peer`'s log last marked `node` DOWN rather than UP.
+fn sees_down(peer: &ClusterNode, node: &ClusterNode) -> bool {
+    let log = peer.node.log_since(0);
+    let down = format!("/{}:{} is now DOWN", node.node.address, cassandra::STORAGE_PORT);
+    match (log.rfind(&down), log.rfind(&node.up_line())) {
+        (Some(down), Some(up)) => down > up,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 fn start(node: ClusterNode) -> Result<(), String> {
@@ -250,20 +279,20 @@ fn start(node: ClusterNode) -> Result<(), String> {
         .into_iter()
         .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)))
         .map(|peer| {
-            let offset = std::fs::metadata(peer.node.system_log()).map(|meta| meta.len()).unwrap_or(0);
+            let offset = peer.node.log_len();
             (peer, offset)
         })
         .collect();
     node.node.write_config()?;
-    let (pid, offset) = node.node.spawn()?;
+    let spawned = node.node.spawn()?;
     let deadline = started + STARTUP_TIMEOUT;
     let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
-    wait_ready(&node, pid, offset, &peer_nodes, deadline)?;
+    wait_ready(&node, spawned.pid, spawned.log_offset, &peer_nodes, deadline)?;
     for (peer, peer_offset) in &peers {
         wait_for_log_line(peer, *peer_offset, &node.up_line(), deadline)
             .map_err(|_| format!("{peer} did not see {node} come back UP in time"))?;
     }
-    println!("{node} is up again (pid {pid}) in {:.0} s", started.elapsed().as_secs_f64());
+    println!("{node} is up again (pid {}) in {:.0} s", spawned.pid, started.elapsed().as_secs_f64());
     Ok(())
 }
 

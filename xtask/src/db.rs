@@ -28,6 +28,7 @@ fn node() -> Node {
         hinted_handoff: false,
         system_replication: 1,
         tls_keystore,
+        role_setup_delay_ms: 0,
     }
 }
 
@@ -62,7 +63,7 @@ pub fn up() -> Result<Started, String> {
     cassandra::fetch_jars()?;
     crate::node_tls::NodeTls::new(&node.root).ensure()?;
     node.write_config()?;
-    let (pid, _) = node.spawn()?;
+    let pid = node.spawn()?.pid;
     node.wait_for_cql(pid, Instant::now() + STARTUP_TIMEOUT)?;
     println!(
         "Cassandra is up on {ADDRESS}:{CQL_PORT} (pid {pid})\n  logs: {}\n  stop: cargo xtask db down",

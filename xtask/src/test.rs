@@ -48,6 +48,9 @@ fn faults() -> Result<(), String> {
     println!("==> 3-node cluster");
     let already_up = cluster::is_up();
     cluster::run(&cluster::Action::Up)?;
+    // The tests inject faults through this very binary (`cluster kill N` and so on).
+    let xtask = std::env::current_exe().map_err(|error| format!("cannot find the xtask binary: {error}"))?;
+    std::env::set_var("XTASK_BIN", xtask);
     let result = cargo(
         "fault tests",
         &["test", "--package", "tests", "--test", "faults", "--", "--ignored", "--test-threads=1", "--nocapture"],

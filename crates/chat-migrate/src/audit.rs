@@ -21,7 +21,8 @@ use crate::error::MigrateResult;
 use crate::projection::Layout;
 use crate::verify::{orphans, read_copies, ScyllaSession, SessionAddress};
 
-/// Sessions audited at once.
+/// Sessions audited at once: each is a dozen or more reads, so a few keep the cluster busy
+/// without crowding out the application's own requests.
 const SESSION_CONCURRENCY: usize = 8;
 
 /// What an invariant violation is about.
@@ -123,15 +124,11 @@ impl AuditReport {
 /// read consistency applies: QUORUM or ALL to judge what was acknowledged.
 pub async fn audit_all(tables: &StoreTables, layout: Layout) -> MigrateResult<AuditReport> {
     let owners = tables.owners.scan_all().await?;
-    owners
+    let reports = owners
         .map_err(crate::MigrateError::from)
         .map_ok(|owner| async move { audit_owner(tables, &owner, layout).await })
-        .try_buffer_unordered(SESSION_CONCURRENCY)
-        .try_fold(AuditReport::default(), |mut report, one| async move {
-            report.add(one);
-            Ok(report)
-        })
-        .await
+        .try_buffer_unordered(SESSION_CONCURRENCY);
+    sum(reports).await
 }
 
 /// Audits the named sessions. A session without a `session_owners` row is a violation: the
@@ -141,7 +138,7 @@ pub async fn audit_sessions(
     session_uids: &[String],
     layout: Layout,
 ) -> MigrateResult<AuditReport> {
-    futures::stream::iter(session_uids)
+    let reports = futures::stream::iter(session_uids)
         .map(|session_uid| async move {
             let key = SessionOwnerPrimaryKey { session_uid: session_uid.clone() };
             match tables.owners.get(&key).await? {
@@ -157,10 +154,15 @@ pub async fn audit_sessions(
                 }),
             }
         })
-        .buffer_unordered(SESSION_CONCURRENCY)
-        .try_fold(AuditReport::default(), |mut report, one| async move {
-            report.add(one);
-            Ok(report)
+        .buffer_unordered(SESSION_CONCURRENCY);
+    sum(reports).await
+}
+
+async fn sum(reports: impl futures::Stream<Item = MigrateResult<AuditReport>>) -> MigrateResult<AuditReport> {
+    reports
+        .try_fold(AuditReport::default(), |mut total, report| async move {
+            total.add(report);
+            Ok(total)
         })
         .await
 }
@@ -193,6 +195,18 @@ pub fn check_session(session_uid: &str, found: &ScyllaSession, layout: Layout) -
 
     let turns: BTreeMap<&str, _> = found.by_session.iter().map(|turn| (turn.turn_uid.as_str(), turn)).collect();
     for row in &found.by_parent {
+        // These partitions are keyed by this session's turns (and its root): every child there
+        // belongs to this session.
+        if row.session_uid != session_uid {
+            violation(
+                ViolationKind::TurnTablesDisagree,
+                format!(
+                    "turns_by_parent lists turn {} under {} as of session {}",
+                    row.turn_uid, row.parent_uid, row.session_uid
+                ),
+            );
+            continue;
+        }
         let Some(turn) = turns.get(row.turn_uid.as_str()) else { continue };
         if row.session_uid != turn.session_uid || row.turn_type != turn.turn_type || row.created_at != turn.created_at {
             violation(
@@ -244,7 +258,9 @@ pub fn check_session(session_uid: &str, found: &ScyllaSession, layout: Layout) -
             .iter()
             .map(|step| (step.turn_uid.as_str(), step.idx, step.content.as_str()))
             .collect();
-        for (turn_uid, idx, _) in by_turn.symmetric_difference(&by_session) {
+        let differing: BTreeSet<(&str, i32)> =
+            by_turn.symmetric_difference(&by_session).map(|(turn_uid, idx, _)| (*turn_uid, *idx)).collect();
+        for (turn_uid, idx) in differing {
             violation(ViolationKind::StepTablesDisagree, format!("step {idx} of turn {turn_uid}"));
         }
     }
@@ -360,6 +376,14 @@ mod tests {
     fn a_turn_missing_from_turns_by_parent_is_reported() {
         let mut found = consistent_session();
         found.by_parent.retain(|row| row.turn_uid != "a1");
+        let report = check_session(SESSION, &found, Layout::default());
+        assert_eq!(kinds(&report), [ViolationKind::TurnTablesDisagree]);
+    }
+
+    #[test]
+    fn a_child_listed_under_this_sessions_turn_as_of_another_session_is_reported() {
+        let mut found = consistent_session();
+        found.by_parent[1].session_uid = "s2".into();
         let report = check_session(SESSION, &found, Layout::default());
         assert_eq!(kinds(&report), [ViolationKind::TurnTablesDisagree]);
     }

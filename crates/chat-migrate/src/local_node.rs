@@ -32,7 +32,9 @@ impl LocalNode {
             .map_err(|error| format!("pid {pid} from {} is not running: {error}", pid_file.display()))?;
         let command_line = String::from_utf8_lossy(&command_line).replace('\0', " ");
         let node_dir = node_dir.canonicalize().map_err(|error| format!("{}: {error}", node_dir.display()))?;
-        if !command_line.contains("CassandraDaemon") || !command_line.contains(&*node_dir.to_string_lossy()) {
+        // The node's own config, not just its folder: the cluster's nodes run from the same jars.
+        let config = format!("-Dcassandra.config=file://{}", node_dir.join("conf").join("cassandra.yaml").display());
+        if !command_line.contains("CassandraDaemon") || !command_line.split(' ').any(|arg| arg == config) {
             return Err(format!("pid {pid} is not the Cassandra node of {}", node_dir.display()));
         }
         Ok(LocalNode { pid, node_dir })

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::errors::{
+    ConnectionPoolError, DbError, ExecutionError, NextPageError, NextRowError, PagerExecutionError,
+    RequestAttemptError, RequestError,
+};
 use scylla::statement::Consistency;
 
 use crate::live_schema::SchemaMismatch;
@@ -28,10 +31,11 @@ pub enum Error {
     #[error("{action} failed: {source}")]
     Query { action: String, source: DriverError },
 
-    /// The cluster could not take the statement: too few replicas alive for the consistency
-    /// level, or no connection to the node it had to go to. It was refused before it ran, so
-    /// nothing of it was applied, and it is safe to retry.
-    #[error("{action} refused: {cause}. Nothing was written; retry once the down nodes are back")]
+    /// The cluster could not take the statement: its last attempt was refused before it ran,
+    /// for too few live replicas or for no connection to any node it could go to. The refused
+    /// attempt applied nothing; an earlier attempt of an idempotent statement (a retry, a
+    /// hedge) may have, which repeating it makes no worse.
+    #[error("{action} refused: {cause}. Retry once the down nodes are back")]
     Unavailable { action: String, cause: Unavailability },
 
     /// A row did not match the struct it was read into.
@@ -69,8 +73,8 @@ pub enum Error {
 pub enum Unavailability {
     /// The coordinator knows too few live replicas for the consistency level.
     Replicas { consistency: Consistency, required: i32, alive: i32 },
-    /// The statement had to go to one node (a lightweight transaction goes to the partition's
-    /// first replica, and is never retried elsewhere), and there is no connection to it.
+    /// No node the statement could go to had a connection: for a token-aware statement, its
+    /// replicas.
     NoConnection { detail: String },
 }
 
@@ -83,10 +87,45 @@ impl fmt::Display for Unavailability {
                  (or use a lower consistency)"
             ),
             Unavailability::NoConnection { detail } => {
-                write!(f, "no connection to the replica the statement must go to ({detail})")
+                write!(f, "no connection to the replicas the statement can go to ({detail})")
             }
         }
     }
+}
+
+/// Finds an unavailable cluster in a driver error from any kind of request: single, batch, or
+/// paged (where it comes wrapped in the pager's errors).
+fn unavailability(error: &(dyn std::error::Error + 'static)) -> Option<Unavailability> {
+    let attempt = |attempt: &RequestAttemptError| match attempt {
+        RequestAttemptError::DbError(DbError::Unavailable { consistency, required, alive }, _) => {
+            Some(Unavailability::Replicas { consistency: *consistency, required: *required, alive: *alive })
+        }
+        _ => None,
+    };
+    let no_connection = |pool: &ConnectionPoolError| Some(Unavailability::NoConnection { detail: pool.to_string() });
+    let request = |request: &RequestError| match request {
+        RequestError::LastAttemptError(last) => attempt(last),
+        RequestError::ConnectionPoolError(pool) => no_connection(pool),
+        _ => None,
+    };
+    let page = |page: &NextPageError| match page {
+        NextPageError::RequestFailure(failure) => request(failure),
+        _ => None,
+    };
+    if let Some(execution) = error.downcast_ref::<ExecutionError>() {
+        return match execution {
+            ExecutionError::LastAttemptError(last) => attempt(last),
+            ExecutionError::ConnectionPoolError(pool) => no_connection(pool),
+            _ => None,
+        };
+    }
+    if let Some(PagerExecutionError::NextPageError(failure)) = error.downcast_ref::<PagerExecutionError>() {
+        return page(failure);
+    }
+    if let Some(NextRowError::NextPageError(failure)) = error.downcast_ref::<NextRowError>() {
+        return page(failure);
+    }
+    None
 }
 
 struct Mismatches<'a>(&'a [SchemaMismatch]);
@@ -118,24 +157,16 @@ impl Error {
     /// says how many replicas were missing.
     pub(crate) fn query(action: impl Into<String>, source: impl Into<DriverError>) -> Error {
         let source = source.into();
-        let cause = match source.downcast_ref::<ExecutionError>() {
-            Some(ExecutionError::LastAttemptError(RequestAttemptError::DbError(
-                DbError::Unavailable { consistency, required, alive },
-                _,
-            ))) => Some(Unavailability::Replicas { consistency: *consistency, required: *required, alive: *alive }),
-            Some(ExecutionError::ConnectionPoolError(pool)) => {
-                Some(Unavailability::NoConnection { detail: pool.to_string() })
-            }
-            _ => None,
-        };
+        let cause = unavailability(source.as_ref());
         match cause {
             Some(cause) => Error::Unavailable { action: action.into(), cause },
             None => Error::Query { action: action.into(), source },
         }
     }
 
-    /// True when the cluster refused or failed the request for lack of live replicas or time,
-    /// rather than because the request was wrong.
+    /// True for failures of reaching or running on the cluster (no connection, timeouts,
+    /// unavailable replicas, and the server's other errors), false for this crate's own
+    /// checks and row mapping: the first kind may pass when tried again later.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Connect { .. } | Error::Query { .. } | Error::Unavailable { .. })
     }
@@ -159,7 +190,7 @@ mod tests {
         assert!(error.is_unavailable());
         let message = error.to_string();
         assert!(message.contains("needs 2 live replica(s), the cluster has 1"), "{message}");
-        assert!(message.contains("Nothing was written"), "{message}");
+        assert!(message.contains("Retry once the down nodes are back"), "{message}");
     }
 
     #[test]
@@ -167,7 +198,18 @@ mod tests {
         let refused = ExecutionError::ConnectionPoolError(scylla::errors::ConnectionPoolError::Initializing);
         let error = Error::query("INSERT IF NOT EXISTS on session_owners", refused);
         assert!(matches!(&error, Error::Unavailable { cause: Unavailability::NoConnection { .. }, .. }), "{error:?}");
-        assert!(error.to_string().contains("no connection to the replica"), "{error}");
+        assert!(error.to_string().contains("no connection to the replicas"), "{error}");
+    }
+
+    #[test]
+    fn an_unavailable_cluster_met_while_paging_is_the_same_error() {
+        let refused = RequestError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Unavailable { consistency: Consistency::All, required: 3, alive: 2 },
+            "Cannot achieve consistency level ALL".into(),
+        ));
+        let next_page = NextRowError::NextPageError(NextPageError::RequestFailure(refused));
+        let error = Error::query("SELECT all on session_owners", next_page);
+        assert!(matches!(&error, Error::Unavailable { cause: Unavailability::Replicas { required: 3, .. }, .. }));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::ops::{Bound, ControlFlow};
 
 use futures::{Stream, StreamExt};
-use scylla::client::pager::QueryPager;
+use scylla::client::pager::{NextRowError, QueryPager};
 use scylla::response::query_result::QueryResult;
 use scylla::response::PagingState;
 use scylla::serialize::row::SerializeRow;
@@ -255,8 +255,11 @@ impl<T: ScyllaTable> Table<T> {
         let rows = pager.rows_stream::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         let table = T::TABLE_NAME;
         Ok(rows.map(move |row| {
-            row.map(|TableRow(row)| row)
-                .map_err(|source| Error::RowMapping { table: table.to_owned(), source: source.into() })
+            row.map(|TableRow(row)| row).map_err(|source| match source {
+                // A later page failed on the way: a query error, not a row that does not fit.
+                NextRowError::NextPageError(_) => Error::query(format!("reading the next page of {table}"), source),
+                _ => Error::RowMapping { table: table.to_owned(), source: source.into() },
+            })
         }))
     }
 
