@@ -131,8 +131,12 @@ impl Load {
                     (store.clone(), targets.clone(), samples.clone(), acknowledged.clone(), in_flight.clone());
                 let pick = rng.next_u64();
                 let scheduled = due;
+                // The slot is taken before the request is spawned, so once this scheduler has
+                // ended, `stop` waiting for every slot also waits for the last request it spawned
+                // (taken inside the task, a request not yet polled could write after the count).
+                let slot = in_flight.acquire_owned().await;
                 tokio::spawn(async move {
-                    let _slot = in_flight.acquire_owned().await;
+                    let _slot = slot;
                     let result = run(&store, &targets, op, pick).await;
                     if op == Op::Write && result.is_ok() {
                         acknowledged.fetch_add(1, Ordering::Relaxed);
