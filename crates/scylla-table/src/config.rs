@@ -1,5 +1,7 @@
 //! How to reach a cluster: contact points, keyspace, replication, credentials and consistency.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use scylla::statement::Consistency;
@@ -94,6 +96,10 @@ pub struct ConnectionConfig {
     /// by default: it adds load exactly when a node is slow. Turn it on where a node that hangs
     /// (a long GC pause, a stalled disk) must not stall reads.
     pub speculative_after: Option<Duration>,
+    /// Addresses the nodes advertise, mapped to the addresses this client reaches them at:
+    /// behind NAT, port forwarding or a proxy, the addresses the cluster reports for its nodes
+    /// are not the ones to dial. Empty: dial what the cluster reports.
+    pub address_map: BTreeMap<SocketAddr, SocketAddr>,
     /// Connect over TLS, trusting the CA certificates in this PEM file (`SCYLLA_TLS_CA`).
     #[cfg(feature = "tls")]
     pub tls_ca_pem: Option<std::path::PathBuf>,
@@ -117,6 +123,7 @@ impl ConnectionConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             speculative_after: None,
+            address_map: BTreeMap::new(),
             #[cfg(feature = "tls")]
             tls_ca_pem: None,
         }
@@ -187,6 +194,12 @@ impl ConnectionConfig {
     /// See [`ConnectionConfig::speculative_after`].
     pub fn speculative_after(mut self, delay: Duration) -> Self {
         self.speculative_after = Some(delay);
+        self
+    }
+
+    /// Dial `reachable` wherever the cluster reports a node at `advertised`.
+    pub fn map_address(mut self, advertised: SocketAddr, reachable: SocketAddr) -> Self {
+        self.address_map.insert(advertised, reachable);
         self
     }
 }

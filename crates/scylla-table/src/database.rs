@@ -1,6 +1,7 @@
 //! A connected session: applies schemas, prepares each statement once, and hands out tables.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use scylla::client::execution_profile::ExecutionProfile;
@@ -51,6 +52,10 @@ impl Database {
             .known_nodes(&config.contact_points)
             .connection_timeout(config.connect_timeout)
             .default_execution_profile_handle(profile.into_handle());
+        if !config.address_map.is_empty() {
+            let map: HashMap<SocketAddr, SocketAddr> = config.address_map.clone().into_iter().collect();
+            builder = builder.address_translator(Arc::new(map));
+        }
         if let Some((user, password)) = &config.credentials {
             builder = builder.user(user, password);
         }

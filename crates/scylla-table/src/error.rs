@@ -38,6 +38,18 @@ pub enum Error {
     #[error("{action} refused: {cause}. Retry once the down nodes are back")]
     Unavailable { action: String, cause: Unavailability },
 
+    /// The statement may or may not have been applied: its reply was lost (the connection broke,
+    /// or no reply came within the request timeout), or the coordinator gave up waiting for
+    /// replicas that may still apply it. Only reading the row tells which. Repeating an
+    /// idempotent write is safe; a lightweight transaction, a counter update or a list append
+    /// must not be repeated blindly ([`crate::Table::insert_if_not_exists`] resolves its own case
+    /// by reading).
+    #[error(
+        "{action}: outcome unknown, it may or may not have been applied ({source}). Read the row to learn \
+         which; repeat only an idempotent write"
+    )]
+    OutcomeUnknown { action: String, source: DriverError },
+
     /// A row did not match the struct it was read into.
     #[error(
         "cannot read a row of `{table}`: {source}. Run `validate_schema` to compare the live table with the struct"
@@ -128,6 +140,21 @@ fn unavailability(error: &(dyn std::error::Error + 'static)) -> Option<Unavailab
     None
 }
 
+/// True when a failed request may still have been applied: the reply was lost with its
+/// connection, it did not come within the client's timeout, or the coordinator timed out (or
+/// failed) waiting for the replicas' acknowledgements of a write.
+fn outcome_unknown(error: &(dyn std::error::Error + 'static)) -> bool {
+    match error.downcast_ref::<ExecutionError>() {
+        Some(ExecutionError::RequestTimeout(_)) => true,
+        Some(ExecutionError::LastAttemptError(last)) => matches!(
+            last,
+            RequestAttemptError::BrokenConnectionError(_)
+                | RequestAttemptError::DbError(DbError::WriteTimeout { .. } | DbError::WriteFailure { .. }, _)
+        ),
+        _ => false,
+    }
+}
+
 struct Mismatches<'a>(&'a [SchemaMismatch]);
 
 impl fmt::Display for Mismatches<'_> {
@@ -154,21 +181,26 @@ impl fmt::Display for Refusals<'_> {
 
 impl Error {
     /// A failed statement, typed where the caller can act on the kind: an unavailable cluster
-    /// says how many replicas were missing.
+    /// says how many replicas were missing, and a write that may have been applied says so.
     pub(crate) fn query(action: impl Into<String>, source: impl Into<DriverError>) -> Error {
         let source = source.into();
-        let cause = unavailability(source.as_ref());
-        match cause {
-            Some(cause) => Error::Unavailable { action: action.into(), cause },
-            None => Error::Query { action: action.into(), source },
+        if let Some(cause) = unavailability(source.as_ref()) {
+            return Error::Unavailable { action: action.into(), cause };
         }
+        if outcome_unknown(source.as_ref()) {
+            return Error::OutcomeUnknown { action: action.into(), source };
+        }
+        Error::Query { action: action.into(), source }
     }
 
     /// True for failures of reaching or running on the cluster (no connection, timeouts,
     /// unavailable replicas, and the server's other errors), false for this crate's own
     /// checks and row mapping: the first kind may pass when tried again later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::Query { .. } | Error::Unavailable { .. })
+        matches!(
+            self,
+            Error::Connect { .. } | Error::Query { .. } | Error::Unavailable { .. } | Error::OutcomeUnknown { .. }
+        )
     }
 }
 
@@ -213,8 +245,33 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_reply_or_a_write_timeout_leaves_the_outcome_unknown() {
+        let client_timeout = ExecutionError::RequestTimeout(std::time::Duration::from_secs(2));
+        let write_timeout = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::WriteTimeout {
+                consistency: Consistency::Quorum,
+                received: 1,
+                required: 2,
+                write_type: scylla::errors::WriteType::Cas,
+            },
+            "Operation timed out".into(),
+        ));
+        for lost in [client_timeout, write_timeout] {
+            let error = Error::query("INSERT IF NOT EXISTS on t", lost);
+            assert!(matches!(&error, Error::OutcomeUnknown { .. }), "{error:?}");
+            assert!(error.to_string().contains("may or may not have been applied"), "{error}");
+            assert!(error.is_unavailable());
+        }
+    }
+
+    #[test]
     fn other_server_errors_stay_query_errors() {
-        let timeout = ExecutionError::RequestTimeout(std::time::Duration::from_secs(2));
-        assert!(matches!(Error::query("SELECT row on t", timeout), Error::Query { .. }));
+        for refused in [
+            DbError::Overloaded,
+            DbError::ReadTimeout { consistency: Consistency::One, received: 0, required: 1, data_present: false },
+        ] {
+            let error = ExecutionError::LastAttemptError(RequestAttemptError::DbError(refused, String::new()));
+            assert!(matches!(Error::query("SELECT row on t", error), Error::Query { .. }));
+        }
     }
 }

@@ -35,7 +35,8 @@ pub struct WriteOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InsertOutcome<T> {
     Applied,
-    /// A row with that primary key already existed; this is it.
+    /// A row with that primary key exists; this is it. After a lost reply it may be the insert
+    /// itself (see [`Table::insert_if_not_exists`]).
     NotApplied(T),
 }
 
@@ -194,7 +195,37 @@ impl<T: ScyllaTable> Table<T> {
     }
 
     /// Writes the row only if no row has its primary key (a lightweight transaction).
+    ///
+    /// When its reply is lost ([`Error::OutcomeUnknown`]), the transaction is not repeated
+    /// blindly: a SERIAL read, which finishes any round still in progress, tells what happened.
+    /// A row comes back as [`InsertOutcome::NotApplied`], and it may be this very insert, applied
+    /// before its reply was lost: a caller that retries with the same values treats a row equal
+    /// to its own as written. No row means the insert was not applied and never will be (a later
+    /// round of the lost one would lose to the read's), and the error says it is safe to repeat.
+    /// If that read fails too, the outcome stays unknown. Settling costs one more request, so a
+    /// call can take two request timeouts.
     pub async fn insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
+        match self.try_insert_if_not_exists(row).await {
+            Err(Error::OutcomeUnknown { action, source }) => match self.get_serial(&row.primary_key()).await {
+                Ok(Some(current)) => Ok(InsertOutcome::NotApplied(current)),
+                Ok(None) => Err(Error::query(
+                    action,
+                    format!(
+                        "{source}; a SERIAL read then found no row, so it was not applied and will not be: \
+                         repeat it"
+                    ),
+                )),
+                // Still unknown: the read's own refusal says nothing about the transaction.
+                Err(unsettled) => Err(Error::OutcomeUnknown {
+                    action,
+                    source: format!("{source}; the SERIAL read to settle it failed too: {unsettled}").into(),
+                }),
+            },
+            decided => decided,
+        }
+    }
+
+    async fn try_insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
         let action = self.action("INSERT IF NOT EXISTS");
         // It only writes a row that does not exist, so `None` columns can stay unset: no tombstones.
         let result = self
@@ -206,11 +237,16 @@ impl<T: ScyllaTable> Table<T> {
         if applied {
             return Ok(InsertOutcome::Applied);
         }
-        // A SERIAL read sees the row that won the transaction, even if it is not yet on a quorum.
-        let current = self.clone().with_read_consistency(Consistency::Serial).get(&row.primary_key()).await?;
+        let current = self.get_serial(&row.primary_key()).await?;
         current.map(InsertOutcome::NotApplied).ok_or_else(|| {
             Error::query(action, "the insert was not applied, but no row exists: it was deleted in between; retry")
         })
+    }
+
+    /// The row as lightweight transactions see it: a SERIAL read sees the row that won a
+    /// transaction even if it is not yet on a quorum, and completes a round left in progress.
+    async fn get_serial(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
+        self.clone().with_read_consistency(Consistency::Serial).get(key).await
     }
 
     /// The row with this primary key, if any.
