@@ -1,0 +1,145 @@
+//! The cluster the fault tests run on, and a replicated keyspace on it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chat_migrate::ensure_scylla_schema;
+use conversation_store::{ConversationStore, StoreTables};
+use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+use scylla::statement::Consistency;
+use scylla_table::{ConnectionConfig, ConsistencyLevels, Database, Replication};
+
+pub(crate) const NODES: [&str; 3] = ["127.0.0.11:9042", "127.0.0.12:9042", "127.0.0.13:9042"];
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The tests share the cluster, and each takes down nodes the others need.
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `cargo xtask cluster <args>` through the xtask binary that runs this suite (it says
+/// where in `XTASK_BIN`); a nested `cargo` would wait on the lock of the `cargo test` running this.
+pub(crate) fn cluster(args: &[&str]) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let xtask = std::env::var_os("XTASK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target").join("debug").join("xtask"));
+    assert!(xtask.exists(), "{} is missing: run these tests with `cargo xtask test --faults`", xtask.display());
+    let status = std::process::Command::new(&xtask)
+        .arg("cluster")
+        .args(args)
+        .current_dir(&root)
+        .status()
+        .expect("the xtask binary runs");
+    assert!(status.success(), "cargo xtask cluster {} failed", args.join(" "));
+}
+
+pub(crate) async fn cluster_async(args: &'static [&'static str]) {
+    tokio::task::spawn_blocking(move || cluster(args)).await.expect("the cluster command does not panic");
+}
+
+/// A keyspace with replication factor 3 on the cluster, dropped by `finish`.
+pub(crate) struct FaultKeyspace {
+    pub(crate) db: Database,
+    pub(crate) config: ConnectionConfig,
+    pub(crate) keyspace: String,
+}
+
+impl FaultKeyspace {
+    /// Brings back any node an earlier test left down, then makes the keyspace.
+    pub(crate) async fn new(name: &str) -> FaultKeyspace {
+        cluster_async(&["up"]).await;
+        let keyspace = format!("f_{name}_{}", std::process::id());
+        let config = ConnectionConfig::new(NODES, keyspace.clone())
+            .replication(Replication::Simple { factor: 3 })
+            .request_timeout(REQUEST_TIMEOUT);
+        let db = Database::connect(&config).await.unwrap_or_else(|error| {
+            panic!("the fault tests need the 3-node cluster (`cargo xtask cluster up`): {error}")
+        });
+        until_settled("creating the keyspace", || ensure_scylla_schema(&db, Some(&config.replication))).await;
+        FaultKeyspace { db, config, keyspace }
+    }
+
+    pub(crate) fn store(&self) -> ConversationStore {
+        ConversationStore::new(self.db.clone())
+    }
+
+    /// Another connection to the keyspace with its own request timeout and hedging.
+    pub(crate) async fn connect(
+        &self,
+        request_timeout: Duration,
+        speculative_after: Option<Duration>,
+    ) -> ConversationStore {
+        let mut config = self.config.clone().request_timeout(request_timeout);
+        config.speculative_after = speculative_after;
+        ConversationStore::new(Database::connect(&config).await.expect("connects to the cluster"))
+    }
+
+    /// The store's tables reading at `read`.
+    pub(crate) fn tables(&self, read: Consistency) -> StoreTables {
+        StoreTables::new(&self.db).with_consistency(ConsistencyLevels { read, write: Consistency::Quorum })
+    }
+
+    pub(crate) async fn finish(self) {
+        wait_for_replays(&self.db).await;
+        until_settled("dropping the keyspace", || self.db.drop_keyspace(&self.keyspace)).await;
+    }
+}
+
+/// Waits until no node holds a batchlog entry or undelivered hints. Their replay writes into
+/// the keyspace's tables, and Cassandra 5.0 fails to drop a table written to while it drops
+/// ("Unknown CF" in its MigrationStage, then schema disagreement until the node restarts).
+async fn wait_for_replays(db: &Database) {
+    const REPLAYS_FOR: Duration = Duration::from_secs(120);
+    let started = Instant::now();
+    let nodes = db.session().get_cluster_state().get_nodes_info().to_vec();
+    loop {
+        let mut pending = Vec::new();
+        for node in &nodes {
+            for (what, cql) in [
+                ("batchlog entries", "SELECT id FROM system.batches"),
+                ("hint targets", "SELECT host_id FROM system_views.pending_hints"),
+            ] {
+                let mut statement = scylla::statement::unprepared::Statement::new(cql);
+                statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+                    NodeIdentifier::Node(node.clone()),
+                    None,
+                )));
+                let rows = match db.session().query_unpaged(statement, ()).await {
+                    Ok(result) => result.into_rows_result().map(|rows| rows.rows_num()).unwrap_or(1),
+                    Err(_) => 1,
+                };
+                if rows > 0 {
+                    pending.push(format!("{} {what} on {}", rows, node.address));
+                }
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < REPLAYS_FOR,
+            "replays still pending after {} s: {pending:?}",
+            REPLAYS_FOR.as_secs()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Runs a schema change until it succeeds, for up to SETTLE_FOR. Right after a fault the nodes
+/// still replay hints and batchlogs into the keyspace's tables, and a schema change can meet
+/// them ("Unknown CF"); it passes once they are through.
+pub(crate) async fn until_settled<T, E: std::fmt::Display, Fut: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut change: impl FnMut() -> Fut,
+) {
+    const SETTLE_FOR: Duration = Duration::from_secs(120);
+    let started = Instant::now();
+    loop {
+        match change().await {
+            Ok(_) => return,
+            Err(error) if started.elapsed() < SETTLE_FOR => {
+                println!("{what}: {error}; trying again");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(error) => panic!("{what} failed for {} s: {error}", SETTLE_FOR.as_secs()),
+        }
+    }
+}

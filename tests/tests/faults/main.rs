@@ -1,0 +1,18 @@
+//! Faults on the local 3-node cluster of `cargo xtask cluster up` (127.0.0.11-13), in a keyspace
+//! with replication factor 3 and the store's defaults (writes at QUORUM, reads at ONE):
+//!
+//! - `nodes`: nodes killed, two at once, and paused, under a steady load of conversation writes.
+//!   Every test counts what the writers were told succeeded (acked), what of that cannot be read
+//!   back (lost, must be 0), and what was stored that no writer asked for (duplicated, must be 0).
+//! - `proxy`: a proxy in front of each node drops replies and forges the server's errors, to show
+//!   which statements the driver retries, and that the store neither loses nor doubles a write
+//!   whose reply was lost.
+//!
+//! These tests kill processes, so they run only through `cargo xtask test --faults`, which brings
+//! the cluster up, runs them one at a time (`--ignored --test-threads=1`) and stops it again.
+//! They signal only the nodes that command started, through `cargo xtask cluster`.
+
+mod cluster;
+mod load;
+mod nodes;
+mod proxy;
