@@ -366,6 +366,9 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
     let name = format!("t_rehearsal_{}", std::process::id());
     let out = std::env::temp_dir().join(&name);
     let scylla = scylla_table::ConnectionConfig::from_env(&name).expect("SCYLLA_* variables are valid");
+    let leftovers = tests::live::Leftovers::default()
+        .keyspace(&scylla)
+        .schema(&conversation_pg::PgConfig::new(tests::live::postgres_connection(), &name));
     let config = RehearsalConfig {
         name: name.clone(),
         scale: chat_dataset::Scale::TINY,
@@ -408,6 +411,7 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
     assert!(report.contains("## What held") && report.contains("0 lost writes"), "{report}");
     assert!(std::fs::read(&outcome.plot_path).expect("the timeline is written").starts_with(b"\x89PNG"));
 
+    leftovers.done();
     let db = Database::connect(&scylla).await.unwrap();
     db.drop_keyspace(&name).await.expect("the rehearsal keyspace drops");
     let pg =

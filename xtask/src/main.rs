@@ -6,6 +6,7 @@ mod cluster;
 mod db;
 mod demo;
 mod gen_cql;
+mod leftovers;
 mod migrate;
 mod node_tls;
 mod postgres;

@@ -150,18 +150,20 @@ fn grant_traverse(dir: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs one statement on the local server as `postgres` and returns its rows, unaligned.
+pub fn psql(sql: &str, database: &str) -> Result<String, String> {
+    let output = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &PORT.to_string(), "-U", "postgres", "-d", database, "-tAc", sql])
+        .output()
+        .map_err(|_| "psql is not installed (apt-get install postgresql-client)".to_owned())?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!("psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr)))
+    }
+}
+
 fn ensure_database() -> Result<(), String> {
-    let psql = |sql: &str, database: &str| {
-        let output = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &PORT.to_string(), "-U", "postgres", "-d", database, "-tAc", sql])
-            .output()
-            .map_err(|_| "psql is not installed (apt-get install postgresql-client)".to_owned())?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        } else {
-            Err(format!("psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr)))
-        }
-    };
     if psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"), "postgres")? != "1" {
         psql(&format!("CREATE DATABASE {DATABASE}"), "postgres")?;
     }

@@ -1,8 +1,9 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest, with the live tests
-//! against a real node. A node this command starts is stopped again, pass or fail.
+//! against a real node. A node this command starts is stopped again, pass or fail. On the local
+//! databases, what an earlier killed run left is swept first, and leftovers of this run fail it.
 //! `cargo xtask test --faults`: the fault suite on the local 3-node cluster instead.
 
-use crate::{cluster, db, postgres};
+use crate::{cluster, db, leftovers, postgres};
 
 #[derive(clap::Args)]
 pub struct Flags {
@@ -35,7 +36,18 @@ pub fn run(flags: &Flags) -> Result<(), String> {
             return Err(error);
         }
     };
-    let result = cargo("tests", &["test", "--workspace"]);
+    // The local databases belong to this checkout; a cluster SCYLLA_URI points at is not ours.
+    let local = std::env::var_os("SCYLLA_URI").is_none_or(|uri| uri.is_empty());
+    let result = (|| -> Result<(), String> {
+        if local {
+            leftovers::sweep()?;
+        }
+        cargo("tests", &["test", "--workspace"])?;
+        if local {
+            leftovers::check()?;
+        }
+        Ok(())
+    })();
     stop(started == db::Started::Now, postgres_started)?;
     result?;
     println!("==> all checks passed");

@@ -368,7 +368,7 @@ pub(crate) struct Dataset {
 }
 
 /// The keyspace and PostgreSQL schema a data set lives in.
-fn dataset_name(scale: &Scale) -> String {
+pub fn dataset_name(scale: &Scale) -> String {
     match scale.name {
         chat_dataset::SIZED => format!("bench_{}_sessions", scale.sessions),
         name => format!("bench_{name}"),

@@ -4,13 +4,18 @@
 use chat_bench::dataset::Scale;
 use chat_bench::{BenchConfig, Pattern, System};
 use scylla_table::ConnectionConfig;
+use tests::live::Leftovers;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     let out = std::env::temp_dir().join(format!("chat-bench-test-{}", std::process::id()));
     let scylla = ConnectionConfig::from_env("bench").expect("SCYLLA_* variables are valid");
-    let mut config = BenchConfig::tiny(scylla, tests::live::postgres_connection(), out.clone());
+    let mut config = BenchConfig::tiny(scylla.clone(), tests::live::postgres_connection(), out.clone());
     config.reload = true;
+    let name = chat_bench::dataset_name(&Scale::TINY);
+    let leftovers = Leftovers::default()
+        .keyspace(&ConnectionConfig { keyspace: name.clone(), ..scylla })
+        .schema(&conversation_pg::PgConfig::new(config.postgres.clone(), &name));
     let outcome = chat_bench::run(config).await.expect("the benchmark runs against both stores");
 
     assert_eq!(outcome.config.scale, Scale::TINY);
@@ -88,14 +93,12 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     std::fs::remove_dir_all(&out).ok();
 
     // The data set's keyspace and schema are kept between benchmark runs; a test drops them.
+    leftovers.done();
     let db = scylla_table::Database::connect(&outcome.config.scylla).await.unwrap();
-    db.drop_keyspace("bench_tiny").await.expect("the bench keyspace drops");
-    let pg = conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(
-        outcome.config.postgres.clone(),
-        "bench_tiny",
-    ))
-    .await
-    .unwrap();
+    db.drop_keyspace(&name).await.expect("the bench keyspace drops");
+    let pg = conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(outcome.config.postgres.clone(), &name))
+        .await
+        .unwrap();
     pg.drop_schema().await.expect("the bench schema drops");
 }
 
@@ -106,6 +109,12 @@ async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
     let mut config = BenchConfig::tiny(scylla.clone(), tests::live::postgres_connection(), out.clone());
     config.reload = true;
     let sizes = [20, 40];
+    let leftovers = sizes.iter().fold(Leftovers::default(), |leftovers, sessions| {
+        let name = chat_bench::dataset_name(&Scale::sized(*sessions));
+        leftovers
+            .keyspace(&ConnectionConfig { keyspace: name.clone(), ..scylla.clone() })
+            .schema(&conversation_pg::PgConfig::new(config.postgres.clone(), &name))
+    });
     let outcome = chat_bench::scale::run(config.clone(), &sizes, &tests::local_node_dir())
         .await
         .expect("the scale run loads and measures each size");
@@ -137,9 +146,10 @@ async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
     assert!(plot.starts_with(b"\x89PNG"));
     std::fs::remove_dir_all(&out).ok();
 
+    leftovers.done();
     let db = scylla_table::Database::connect(&scylla).await.unwrap();
     for sessions in sizes {
-        let name = format!("bench_{sessions}_sessions");
+        let name = chat_bench::dataset_name(&Scale::sized(sessions));
         db.drop_keyspace(&name).await.expect("the size's keyspace drops");
         let pg = conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(config.postgres.clone(), &name))
             .await

@@ -1,0 +1,87 @@
+//! What the live tests make (keyspaces on the node, schemas in PostgreSQL) is theirs to drop, also
+//! when they fail. `cargo xtask test` sweeps what an earlier run that was killed left on the local
+//! databases, and fails if this run leaves anything behind.
+
+use scylla_table::{ConnectionConfig, Database};
+
+use crate::postgres;
+
+/// The benchmark tests' data sets (`tests/tests/live/bench.rs`: the tiny one, and sizes 20 and
+/// 40), whose keyspace and schema are named by `chat_bench::dataset_name`.
+const BENCH_TEST_DATA_SETS: [&str; 3] = ["bench_tiny", "bench_20_sessions", "bench_40_sessions"];
+
+/// Names the tests give what they make: `t_<test>_<pid>_<n>` for a test's own keyspace or schema,
+/// and the benchmark tests' data sets.
+fn made_by_a_test(name: &str) -> bool {
+    name.starts_with("t_") || BENCH_TEST_DATA_SETS.contains(&name)
+}
+
+/// The test-made keyspaces and schemas on the local databases.
+fn find() -> Result<Vec<String>, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|error| format!("cannot start tokio: {error}"))?;
+    let keyspaces: Vec<(String,)> = runtime
+        .block_on(async {
+            let db = Database::connect(&ConnectionConfig::new([scylla_table::LOCAL_NODE], "system")).await?;
+            db.query_rows("SELECT keyspace_name FROM system_schema.keyspaces", ()).await
+        })
+        .map_err(|error| error.to_string())?;
+    let schemas = postgres::psql("SELECT nspname FROM pg_namespace", postgres::DATABASE)?;
+    let mut found: Vec<String> = keyspaces
+        .into_iter()
+        .map(|(name,)| format!("keyspace {name}"))
+        .chain(schemas.lines().map(|name| format!("schema {name}")))
+        .filter(|entry| made_by_a_test(entry.split_once(' ').map_or("", |(_, name)| name)))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Drops what a killed earlier run left. Only on the local databases, which belong to this
+/// checkout; a cluster that `SCYLLA_URI` points at is not swept.
+pub fn sweep() -> Result<(), String> {
+    let left = find()?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    println!("dropping what an earlier run left: {}", left.join(", "));
+    let runtime = tokio::runtime::Runtime::new().map_err(|error| format!("cannot start tokio: {error}"))?;
+    for entry in left {
+        match entry.split_once(' ') {
+            Some(("keyspace", name)) => runtime
+                .block_on(async {
+                    let db = Database::connect(&ConnectionConfig::new([scylla_table::LOCAL_NODE], name)).await?;
+                    db.drop_keyspace(name).await
+                })
+                .map_err(|error| error.to_string())?,
+            Some(("schema", name)) => {
+                postgres::psql(&format!("DROP SCHEMA \"{name}\" CASCADE"), postgres::DATABASE).map(drop)?
+            }
+            _ => unreachable!("entries are built above"),
+        }
+    }
+    Ok(())
+}
+
+/// Fails, naming them, if the tests left keyspaces or schemas behind.
+pub fn check() -> Result<(), String> {
+    let left = find()?;
+    match left.is_empty() {
+        true => Ok(()),
+        false => Err(format!("the tests left {} behind; each live test must drop what it makes", left.join(", "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::made_by_a_test;
+
+    #[test]
+    fn only_what_tests_name_counts_as_theirs() {
+        for name in ["t_access_10462_4", "t_rehearsal_25082", "bench_tiny", "bench_20_sessions", "bench_40_sessions"] {
+            assert!(made_by_a_test(name), "{name}");
+        }
+        for name in ["chat", "rehearsal", "bench_quick", "bench_default", "bench_10000_sessions", "system", "public"] {
+            assert!(!made_by_a_test(name), "{name}");
+        }
+    }
+}
