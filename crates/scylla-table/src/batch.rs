@@ -67,14 +67,17 @@ impl<'a> Batch<'a> {
         self
     }
 
+    /// Statements added so far.
     pub fn len(&self) -> usize {
         self.statements.len()
     }
 
+    /// True before the first statement is added.
     pub fn is_empty(&self) -> bool {
         self.statements.is_empty()
     }
 
+    /// Writes a whole row; `None` columns become null (see [`crate::Table::insert`]).
     pub async fn insert<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
         self.push::<T>(StatementKind::Insert, row.column_values(), &row.partition_key()).await
     }
@@ -96,6 +99,7 @@ impl<'a> Batch<'a> {
         self.push_bound::<T>(StatementKind::InsertUsing, values, &row.partition_key()).await
     }
 
+    /// Sets every static and regular column of the row (increments, on a counter table).
     pub async fn update<T: ScyllaTable>(&mut self, row: &'a T) -> Result<()> {
         self.push::<T>(StatementKind::Update, update_values(row), &row.partition_key()).await
     }
@@ -114,6 +118,7 @@ impl<'a> Batch<'a> {
         self.push::<T>(StatementKind::UpdateColumn { column_index }, values, partition).await
     }
 
+    /// Deletes the row with `key` in partition `partition`.
     pub async fn delete<T: ScyllaTable>(&mut self, key: &'a T::PrimaryKey, partition: &T::PartitionKey) -> Result<()> {
         self.push::<T>(StatementKind::DeleteRow, key.key_values(), partition).await
     }

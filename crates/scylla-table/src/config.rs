@@ -12,9 +12,15 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replication {
     /// One replication factor for the whole cluster: for development and single-DC tests.
-    Simple { factor: u32 },
+    Simple {
+        /// Copies of each row.
+        factor: u32,
+    },
     /// A factor per datacenter: for production.
-    NetworkTopology { datacenters: Vec<(String, u32)> },
+    NetworkTopology {
+        /// Each datacenter's name and its copies of each row.
+        datacenters: Vec<(String, u32)>,
+    },
 }
 
 impl Replication {
@@ -58,7 +64,9 @@ impl Replication {
 /// Default consistency levels: the design writes at QUORUM and reads at ONE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsistencyLevels {
+    /// For every read.
     pub read: Consistency,
+    /// For every write, batches included.
     pub write: Consistency,
 }
 
@@ -80,10 +88,15 @@ impl Default for ConsistencyLevels {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
+    /// `host:port` of nodes to reach first; the driver learns the rest of the cluster from them.
     pub contact_points: Vec<String>,
+    /// The application keyspace every table handle uses.
     pub keyspace: String,
+    /// How the keyspace is replicated when `apply_schema` creates it.
     pub replication: Replication,
+    /// User name and password, for PasswordAuthenticator.
     pub credentials: Option<(String, String)>,
+    /// The default consistency of reads and writes.
     pub consistency: ConsistencyLevels,
     /// How long to wait for the first connection before giving up.
     pub connect_timeout: Duration,
@@ -113,6 +126,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LOCAL_NODE: &str = "127.0.0.1:9042";
 
 impl ConnectionConfig {
+    /// These contact points and keyspace, with the defaults: replication factor 1, no
+    /// credentials, writes at QUORUM and reads at ONE, a 5 s connect timeout, a 10 s request
+    /// timeout, no hedging.
     pub fn new(contact_points: impl IntoIterator<Item = impl Into<String>>, keyspace: impl Into<String>) -> Self {
         ConnectionConfig {
             contact_points: contact_points.into_iter().map(Into::into).collect(),
@@ -166,26 +182,31 @@ impl ConnectionConfig {
         Ok(config)
     }
 
+    /// Sets [`ConnectionConfig::replication`].
     pub fn replication(mut self, replication: Replication) -> Self {
         self.replication = replication;
         self
     }
 
+    /// Sets [`ConnectionConfig::credentials`].
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some((user.into(), password.into()));
         self
     }
 
+    /// Sets [`ConnectionConfig::consistency`].
     pub fn consistency(mut self, consistency: ConsistencyLevels) -> Self {
         self.consistency = consistency;
         self
     }
 
+    /// Sets [`ConnectionConfig::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
+    /// Sets [`ConnectionConfig::request_timeout`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self

@@ -80,6 +80,7 @@ impl Database {
         &self.session
     }
 
+    /// The application keyspace every table handle of this database uses.
     pub fn keyspace(&self) -> &str {
         &self.keyspace
     }

@@ -14,6 +14,7 @@ use crate::migration::RefusedChange;
 /// A boxed driver error.
 pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Everything the runtime can fail with. Each message says what happened and what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No node answered. The address list is what was tried.
@@ -21,7 +22,12 @@ pub enum Error {
         "cannot connect to {addresses}: {source}. Is the node running? Start a local one with \
          `cargo xtask db up`, or point SCYLLA_URI at a cluster"
     )]
-    Connect { addresses: String, source: DriverError },
+    Connect {
+        /// The contact points, comma-separated.
+        addresses: String,
+        /// The driver's error.
+        source: DriverError,
+    },
 
     /// A configuration value from code or the environment is unusable.
     #[error("invalid configuration: {0}")]
@@ -29,14 +35,24 @@ pub enum Error {
 
     /// A statement failed on the server or on the way there.
     #[error("{action} failed: {source}")]
-    Query { action: String, source: DriverError },
+    Query {
+        /// What was being done, such as "INSERT on turns_by_session".
+        action: String,
+        /// The driver's or the server's error.
+        source: DriverError,
+    },
 
     /// The cluster could not take the statement: its last attempt was refused before it ran,
     /// for too few live replicas or for no connection to any node it could go to. The refused
     /// attempt applied nothing; an earlier attempt of an idempotent statement (a retry, a
     /// hedge) may have, which repeating it makes no worse.
     #[error("{action} refused: {cause}. Retry once the down nodes are back")]
-    Unavailable { action: String, cause: Unavailability },
+    Unavailable {
+        /// What was being done.
+        action: String,
+        /// Why the cluster could not take it.
+        cause: Unavailability,
+    },
 
     /// The statement may or may not have been applied: its reply was lost (the connection broke,
     /// or no reply came within the request timeout), or the coordinator gave up waiting for
@@ -48,13 +64,23 @@ pub enum Error {
         "{action}: outcome unknown, it may or may not have been applied ({source}). Read the row to learn \
          which; repeat only an idempotent write"
     )]
-    OutcomeUnknown { action: String, source: DriverError },
+    OutcomeUnknown {
+        /// What was being done.
+        action: String,
+        /// How the reply was lost, or the coordinator's timeout.
+        source: DriverError,
+    },
 
     /// A row did not match the struct it was read into.
     #[error(
         "cannot read a row of `{table}`: {source}. Run `validate_schema` to compare the live table with the struct"
     )]
-    RowMapping { table: String, source: DriverError },
+    RowMapping {
+        /// The table the row came from.
+        table: String,
+        /// Which column failed, and why.
+        source: DriverError,
+    },
 
     /// The live schema differs from the derived one.
     #[error("{}", Mismatches(.0))]
@@ -72,22 +98,43 @@ pub enum Error {
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
 
+    /// A column name that the table does not have.
     #[error("`{table}` has no column `{column}`")]
-    UnknownColumn { table: String, column: String },
+    UnknownColumn {
+        /// The table.
+        table: String,
+        /// The name asked for.
+        column: String,
+    },
 
     /// A clustering slice asks for more than the table has.
     #[error("invalid clustering slice on `{table}`: {reason}")]
-    InvalidSlice { table: String, reason: String },
+    InvalidSlice {
+        /// The table.
+        table: String,
+        /// What the slice asks for that the table cannot give.
+        reason: String,
+    },
 }
 
 /// Why the cluster could not take a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unavailability {
     /// The coordinator knows too few live replicas for the consistency level.
-    Replicas { consistency: Consistency, required: i32, alive: i32 },
+    Replicas {
+        /// The consistency level of the statement.
+        consistency: Consistency,
+        /// Live replicas that level needs.
+        required: i32,
+        /// Live replicas the coordinator knows of.
+        alive: i32,
+    },
     /// No node the statement could go to had a connection: for a token-aware statement, its
     /// replicas.
-    NoConnection { detail: String },
+    NoConnection {
+        /// The driver's account of its connection pools.
+        detail: String,
+    },
 }
 
 impl fmt::Display for Unavailability {
@@ -204,6 +251,7 @@ impl Error {
     }
 }
 
+/// The runtime's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::error::Result;
 /// One column as `system_schema.columns` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveColumn {
+    /// The column's name.
     pub name: String,
     /// `partition_key`, `clustering`, `static` or `regular`.
     pub kind: String,
@@ -26,16 +27,24 @@ pub struct LiveColumn {
 /// A table as `system_schema` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTable {
+    /// The keyspace it is in.
     pub keyspace: String,
+    /// The table's name.
     pub name: String,
+    /// Every column, in `system_schema` order.
     pub columns: Vec<LiveColumn>,
+    /// Seconds a written cell lives unless the write says otherwise; 0 for ever.
     pub default_time_to_live: i32,
+    /// Seconds a tombstone is kept before compaction may purge it.
     pub gc_grace_seconds: i32,
+    /// The table's comment.
     pub comment: String,
+    /// The compaction strategy's options, `class` among them.
     pub compaction: HashMap<String, String>,
 }
 
 impl LiveTable {
+    /// The column of that name, if the table has it.
     pub fn column(&self, name: &str) -> Option<&LiveColumn> {
         self.columns.iter().find(|column| column.name == name)
     }
@@ -85,36 +94,60 @@ pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> 
 /// One difference between the derived table and the live one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaMismatch {
+    /// The keyspace has no such table.
     MissingTable {
+        /// The table.
         table: String,
     },
+    /// The struct has a column the live table lacks.
     MissingColumn {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
+        /// Its CQL type in the struct.
         expected_type: String,
     },
+    /// The live table has a column the struct lacks.
     ExtraColumn {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
+        /// Its CQL type in the live table.
         found_type: String,
     },
+    /// The column's CQL type differs.
     TypeMismatch {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
+        /// The type in the struct.
         expected: String,
+        /// The type in the live table.
         found: String,
     },
     /// The column plays a different part in the primary key.
     KeyMismatch {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
+        /// Its part in the struct, such as `clustering 0`.
         expected: String,
+        /// Its part in the live table.
         found: String,
     },
+    /// A clustering column sorts the other way.
     ClusteringOrderMismatch {
+        /// The table.
         table: String,
+        /// The column.
         column: String,
+        /// `asc` or `desc` in the struct.
         expected: String,
+        /// The order in the live table.
         found: String,
     },
 }

@@ -9,13 +9,16 @@ use crate::live_schema::{expected_role, live_role, same_type, LiveTable};
 /// A change that runs as one CQL statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStep {
+    /// What it changes, such as "add column `title` to `sessions_by_user`".
     pub description: String,
+    /// The statement.
     pub cql: String,
 }
 
 /// A change that would lose data or cannot be made in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusedChange {
+    /// The change the struct asks for.
     pub description: String,
     /// What to do instead.
     pub advice: String,
@@ -35,14 +38,17 @@ impl fmt::Display for RefusedChange {
 pub struct MigrationPlan {
     /// Additive changes, safe to apply.
     pub steps: Vec<MigrationStep>,
+    /// Changes that are not made, each with what to do instead.
     pub refused: Vec<RefusedChange>,
 }
 
 impl MigrationPlan {
+    /// True when the live schema already matches.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty() && self.refused.is_empty()
     }
 
+    /// Adds another table's plan to this one.
     pub fn extend(&mut self, other: MigrationPlan) {
         self.steps.extend(other.steps);
         self.refused.extend(other.refused);

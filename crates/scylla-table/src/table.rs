@@ -51,8 +51,10 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
     /// The table model: columns, CQL types, key roles and options.
     fn table_schema() -> &'static TableSchema;
 
+    /// The row's partition key columns.
     fn partition_key(&self) -> Self::PartitionKey;
 
+    /// The row's partition and clustering key columns.
     fn primary_key(&self) -> Self::PrimaryKey;
 
     /// Every stored column's value, in the table's column order (see [`TableSchema`]).
@@ -87,13 +89,20 @@ pub static UNSET: scylla::value::MaybeUnset<i32> = scylla::value::MaybeUnset::Un
 /// table cannot have: a counter table has no INSERT, and a table of only key columns no UPDATE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatementTexts {
+    /// `INSERT` of every column.
     pub insert: Option<&'static str>,
     /// `INSERT ... USING TTL ? AND TIMESTAMP ?`.
     pub insert_using: Option<&'static str>,
+    /// `INSERT ... IF NOT EXISTS`.
     pub insert_if_not_exists: Option<&'static str>,
+    /// Every row of one partition.
     pub select_partition: &'static str,
+    /// One row by its primary key.
     pub select_row: &'static str,
+    /// `UPDATE` of every static and regular column by primary key.
     pub update: Option<&'static str>,
+    /// One row by its primary key.
     pub delete_row: &'static str,
+    /// A whole partition.
     pub delete_partition: &'static str,
 }

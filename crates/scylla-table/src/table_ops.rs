@@ -34,6 +34,7 @@ pub struct WriteOptions {
 /// The result of [`Table::insert_if_not_exists`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum InsertOutcome<T> {
+    /// The row was written.
     Applied,
     /// A row with that primary key exists; this is it. After a lost reply it may be the insert
     /// itself (see [`Table::insert_if_not_exists`]).
@@ -52,9 +53,13 @@ pub enum InsertOutcome<T> {
 /// assert_eq!(slice.limit, 100);
 /// ```
 pub struct ClusteringSlice<'a> {
+    /// Values the first clustering columns must equal, in order.
     pub prefix: Vec<ColumnValue<'a>>,
+    /// The lower bound on the next clustering column.
     pub lower: Bound<ColumnValue<'a>>,
+    /// The upper bound on the next clustering column.
     pub upper: Bound<ColumnValue<'a>>,
+    /// Rows returned at most.
     pub limit: i32,
 }
 
@@ -107,16 +112,19 @@ impl<T: ScyllaTable> Table<T> {
     }
 
     /// The same table with other read and write consistency levels.
+    /// This handle with other consistency levels for its reads and writes.
     pub fn with_consistency(mut self, consistency: ConsistencyLevels) -> Self {
         self.consistency = consistency;
         self
     }
 
+    /// This handle with another consistency level for its reads.
     pub fn with_read_consistency(mut self, read: Consistency) -> Self {
         self.consistency.read = read;
         self
     }
 
+    /// This handle with another consistency level for its writes.
     pub fn with_write_consistency(mut self, write: Consistency) -> Self {
         self.consistency.write = write;
         self
@@ -128,6 +136,7 @@ impl<T: ScyllaTable> Table<T> {
         self
     }
 
+    /// The consistency levels this handle reads and writes at.
     pub fn consistency(&self) -> ConsistencyLevels {
         self.consistency
     }
@@ -399,11 +408,13 @@ impl<T: ScyllaTable> Table<T> {
         Ok(())
     }
 
+    /// Deletes one row (a row tombstone).
     pub async fn delete(&self, key: &T::PrimaryKey) -> Result<()> {
         self.execute(StatementKind::DeleteRow, key, "DELETE row").await?;
         Ok(())
     }
 
+    /// Deletes a whole partition (one partition tombstone).
     pub async fn delete_partition(&self, key: &T::PartitionKey) -> Result<()> {
         self.execute(StatementKind::DeletePartition, key, "DELETE partition").await?;
         Ok(())

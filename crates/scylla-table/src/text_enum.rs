@@ -4,8 +4,11 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{found}` is not a {enum_name}: expected one of {expected}")]
 pub struct UnknownVariant {
+    /// The Rust enum's name.
     pub enum_name: &'static str,
+    /// The text the column held.
     pub found: String,
+    /// The texts of its variants, comma-separated.
     pub expected: &'static str,
 }
 
