@@ -19,6 +19,39 @@ use crate::table_ops::{column_index, update_values, WriteOptions};
 
 /// A batch of writes built from table rows. Create one with [`Database::logged_batch`] or
 /// [`Database::unlogged_batch`].
+///
+/// ```no_run
+/// use scylla_table::{Database, ScyllaTable};
+///
+/// #[derive(ScyllaTable, Debug, Clone)]
+/// #[table(name = "turns_by_session")]
+/// struct TurnBySession {
+///     #[table(partition_key)]
+///     session_uid: String,
+///     #[table(clustering)]
+///     turn_uid: String,
+///     prompt: Option<String>,
+/// }
+///
+/// #[derive(ScyllaTable, Debug, Clone)]
+/// #[table(name = "turns_by_parent")]
+/// struct TurnByParent {
+///     #[table(partition_key)]
+///     parent_uid: String,
+///     #[table(clustering)]
+///     turn_uid: String,
+/// }
+///
+/// # async fn run(db: Database) -> scylla_table::Result<()> {
+/// // Both copies of a new turn, or neither: one logged batch, one timestamp.
+/// let turn = TurnBySession { session_uid: "s1".into(), turn_uid: "t2".into(), prompt: Some("Why?".into()) };
+/// let by_parent = TurnByParent { parent_uid: "t1".into(), turn_uid: "t2".into() };
+/// let mut batch = db.logged_batch();
+/// batch.insert_new(&turn).await?;
+/// batch.insert_new(&by_parent).await?;
+/// batch.execute().await?;
+/// # Ok(()) }
+/// ```
 pub struct Batch<'a> {
     db: &'a Database,
     logged: bool,

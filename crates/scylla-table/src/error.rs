@@ -15,6 +15,21 @@ use crate::migration::RefusedChange;
 pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything the runtime can fail with. Each message says what happened and what to do next.
+///
+/// ```no_run
+/// use scylla_table::{Error, Table, ScyllaTable};
+///
+/// # async fn run<T: ScyllaTable>(table: Table<T>, row: T) -> scylla_table::Result<()> {
+/// match table.insert(&row).await {
+///     Ok(()) => {}
+///     // Nothing was written: too few replicas are up. Try again later.
+///     Err(Error::Unavailable { cause, .. }) => println!("not now: {cause}"),
+///     // Perhaps written. A whole-row INSERT is idempotent, so repeating it is safe.
+///     Err(Error::OutcomeUnknown { .. }) => table.insert(&row).await?,
+///     Err(other) => return Err(other),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No node answered. The address list is what was tried.

@@ -92,6 +92,34 @@ fn bound_kind(bound: &Bound<ColumnValue<'_>>) -> BoundKind {
 }
 
 /// A typed handle on table `T`. Cheap to create and clone.
+///
+/// ```no_run
+/// use scylla::statement::Consistency;
+/// use scylla_table::{Database, InsertOutcome, ScyllaTable};
+///
+/// #[derive(ScyllaTable, Debug, Clone, PartialEq)]
+/// #[table(name = "steps_by_turn")]
+/// struct Step {
+///     #[table(partition_key)]
+///     turn_uid: String,
+///     #[table(clustering)]
+///     idx: i32,
+///     content: String,
+/// }
+///
+/// # async fn run(db: Database) -> scylla_table::Result<()> {
+/// let steps = db.table::<Step>();
+/// let step = Step { turn_uid: "t1".into(), idx: 0, content: "Thinking".into() };
+/// match steps.insert_if_not_exists(&step).await? {
+///     InsertOutcome::Applied => {}
+///     InsertOutcome::NotApplied(existing) if existing == step => {} // written before: a retry
+///     InsertOutcome::NotApplied(other) => println!("step 0 is already {other:?}"),
+/// }
+/// // Read every replica's copy, for an audit.
+/// let all = steps.clone().with_read_consistency(Consistency::All).partition_vec(&step.partition_key()).await?;
+/// # let _ = all;
+/// # Ok(()) }
+/// ```
 pub struct Table<T> {
     db: Database,
     consistency: ConsistencyLevels,
