@@ -17,10 +17,26 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     if flags.faults {
         return faults();
     }
-    let static_checks: [(&str, &[&str]); 3] = [
+    let static_checks: [(&str, &[&str]); 4] = [
         ("format", &["fmt", "--all", "--check"]),
         ("schema files", &["run", "--quiet", "--package", "xtask", "--", "gen-cql", "--check"]),
         ("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        // The library crates' API docs: broken links and bad examples fail the run.
+        (
+            "docs",
+            &[
+                "doc",
+                "--no-deps",
+                "--package",
+                "scylla-table",
+                "--package",
+                "scylla-table-schema",
+                "--package",
+                "scylla-table-derive",
+                "--config",
+                "build.rustdocflags=[\"-D\", \"warnings\"]",
+            ],
+        ),
     ];
     for (name, args) in static_checks {
         cargo(name, args)?;
