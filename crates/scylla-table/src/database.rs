@@ -1,4 +1,6 @@
-//! A connected session: applies schemas, prepares each statement once, and hands out tables.
+//! A connected session: reads the live schema for the pure comparison and migration planning
+//! below it, applies schemas, and prepares each statement once. The typed table operations
+//! (`table_ops`, `batch`) sit on top of it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,10 +18,9 @@ use scylla::serialize::row::SerializeRow;
 
 use crate::config::{ConnectionConfig, ConsistencyLevels};
 use crate::error::{Error, Result};
-use crate::live_schema::{read_live_table, SchemaMismatch};
+use crate::live_schema::{LiveColumn, LiveTable, SchemaMismatch};
 use crate::migration::{plan_migration, MigrationPlan};
 use crate::table::ScyllaTable;
-use crate::table_ops::Table;
 
 /// A session bound to one application keyspace.
 ///
@@ -88,11 +89,6 @@ impl Database {
     /// The default consistency levels of tables opened from this database.
     pub fn consistency(&self) -> ConsistencyLevels {
         self.consistency
-    }
-
-    /// A typed handle on one table, with this database's default consistency.
-    pub fn table<T: ScyllaTable>(&self) -> Table<T> {
-        Table::new(self.clone())
     }
 
     /// The keyspace a table lives in: its own fixed keyspace, else this database's.
@@ -227,4 +223,45 @@ where
     let rows = result.into_rows_result().map_err(|source| failed(source.into()))?;
     let rows = rows.rows::<R>().map_err(|source| failed(source.into()))?;
     rows.collect::<std::result::Result<Vec<R>, _>>().map_err(|source| failed(source.into()))
+}
+
+/// Reads one table's definition from `system_schema`, or `None` if it does not exist.
+pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> Result<Option<LiveTable>> {
+    type OptionsRow = (Option<i32>, Option<i32>, Option<String>, Option<HashMap<String, String>>);
+    let options: Vec<OptionsRow> = query_rows(
+        session,
+        "SELECT default_time_to_live, gc_grace_seconds, comment, compaction FROM system_schema.tables \
+         WHERE keyspace_name = ? AND table_name = ?",
+        (keyspace, table),
+    )
+    .await?;
+    let Some((default_time_to_live, gc_grace_seconds, comment, compaction)) = options.into_iter().next() else {
+        return Ok(None);
+    };
+    let columns: Vec<(String, String, i32, String, String)> = query_rows(
+        session,
+        "SELECT column_name, kind, position, type, clustering_order FROM system_schema.columns \
+         WHERE keyspace_name = ? AND table_name = ?",
+        (keyspace, table),
+    )
+    .await?;
+    let columns = columns
+        .into_iter()
+        .map(|(name, kind, position, cql_type, clustering_order)| LiveColumn {
+            name,
+            kind,
+            position,
+            cql_type,
+            clustering_order,
+        })
+        .collect();
+    Ok(Some(LiveTable {
+        keyspace: keyspace.to_owned(),
+        name: table.to_owned(),
+        columns,
+        default_time_to_live: default_time_to_live.unwrap_or(0),
+        gc_grace_seconds: gc_grace_seconds.unwrap_or(0),
+        comment: comment.unwrap_or_default(),
+        compaction: compaction.unwrap_or_default(),
+    }))
 }

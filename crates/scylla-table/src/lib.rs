@@ -34,24 +34,34 @@
 // Every public item says what it is for; clippy's `-D warnings` in `cargo xtask test` holds it.
 #![warn(missing_docs)]
 
-mod batch;
-mod config;
-mod database;
-mod error;
+// Bottom up; each module uses only those above it. The derive's contract and row decoding,
+// then the schema comparison and migration planning (pure functions over data), errors and
+// configuration, the connection, and the typed table operations on top.
+mod table;
+mod text_enum;
+
+mod row;
+
 mod live_schema;
 mod migration;
-mod row;
-mod table;
-mod table_ops;
-mod text_enum;
+
+mod error;
+
+mod config;
 #[cfg(feature = "tls")]
 mod tls;
 
+mod database;
+
+mod table_ops;
+
+mod batch;
+
 pub use batch::Batch;
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
-pub use database::Database;
+pub use database::{read_live_table, Database};
 pub use error::{DriverError, Error, Result, Unavailability};
-pub use live_schema::{read_live_table, LiveColumn, LiveTable, SchemaMismatch};
+pub use live_schema::{LiveColumn, LiveTable, SchemaMismatch};
 pub use migration::{plan_migration, MigrationPlan, MigrationStep, RefusedChange};
 pub use scylla;
 pub use scylla::statement::Consistency;

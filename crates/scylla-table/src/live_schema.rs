@@ -1,13 +1,10 @@
-//! Reads a table's live definition from `system_schema` and compares it with the derived one.
+//! A table's live definition, as `system_schema` reports it, compared with the derived one:
+//! pure functions over data. [`crate::read_live_table`] reads the data.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use scylla::client::session::Session;
 use scylla_table_schema::{ClusteringOrder, ColumnKind, CqlType, TableSchema};
-
-use crate::database::query_rows;
-use crate::error::Result;
 
 /// One column as `system_schema.columns` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,47 +45,6 @@ impl LiveTable {
     pub fn column(&self, name: &str) -> Option<&LiveColumn> {
         self.columns.iter().find(|column| column.name == name)
     }
-}
-
-/// Reads one table, or `None` if it does not exist.
-pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> Result<Option<LiveTable>> {
-    type OptionsRow = (Option<i32>, Option<i32>, Option<String>, Option<HashMap<String, String>>);
-    let options: Vec<OptionsRow> = query_rows(
-        session,
-        "SELECT default_time_to_live, gc_grace_seconds, comment, compaction FROM system_schema.tables \
-         WHERE keyspace_name = ? AND table_name = ?",
-        (keyspace, table),
-    )
-    .await?;
-    let Some((default_time_to_live, gc_grace_seconds, comment, compaction)) = options.into_iter().next() else {
-        return Ok(None);
-    };
-    let columns: Vec<(String, String, i32, String, String)> = query_rows(
-        session,
-        "SELECT column_name, kind, position, type, clustering_order FROM system_schema.columns \
-         WHERE keyspace_name = ? AND table_name = ?",
-        (keyspace, table),
-    )
-    .await?;
-    let columns = columns
-        .into_iter()
-        .map(|(name, kind, position, cql_type, clustering_order)| LiveColumn {
-            name,
-            kind,
-            position,
-            cql_type,
-            clustering_order,
-        })
-        .collect();
-    Ok(Some(LiveTable {
-        keyspace: keyspace.to_owned(),
-        name: table.to_owned(),
-        columns,
-        default_time_to_live: default_time_to_live.unwrap_or(0),
-        gc_grace_seconds: gc_grace_seconds.unwrap_or(0),
-        comment: comment.unwrap_or_default(),
-        compaction: compaction.unwrap_or_default(),
-    }))
 }
 
 /// One difference between the derived table and the live one.

@@ -133,6 +133,13 @@ impl<T> Clone for Table<T> {
     }
 }
 
+impl Database {
+    /// A typed handle on one table, with this database's default consistency.
+    pub fn table<T: ScyllaTable>(&self) -> Table<T> {
+        Table::new(self.clone())
+    }
+}
+
 impl<T: ScyllaTable> Table<T> {
     pub(crate) fn new(db: Database) -> Self {
         let consistency = db.consistency();
