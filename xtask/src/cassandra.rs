@@ -78,10 +78,7 @@ impl Node {
     pub fn running_pid(&self) -> Option<u32> {
         let pid: u32 = fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
         process_state(pid)?;
-        let command_line = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let command_line = String::from_utf8_lossy(&command_line);
-        let config = format!("-Dcassandra.config=file://{}", self.conf().join("cassandra.yaml").display());
-        (command_line.contains("CassandraDaemon") && command_line.split('\0').any(|arg| arg == config)).then_some(pid)
+        chat_migrate::local_node::runs_cassandra_with(pid, &self.conf().join("cassandra.yaml")).then_some(pid)
     }
 
     /// The length of `system.log` now: lines after it are news.

@@ -232,22 +232,32 @@ fn resume(node: ClusterNode) -> Result<(), String> {
     let pid = node.running_pid()?;
     // Peers that convicted the node while it was paused must see it come back before a caller
     // counts on it (a read at ALL, say): read their logs from here on.
-    let convicted_by: Vec<(ClusterNode, u64)> = ClusterNode::all()
+    let convicted_by = watching_peers(&node, |peer| sees_down(peer, &node));
+    cassandra::signal(pid, "CONT")?;
+    wait_until_seen_up(&node, &convicted_by, Instant::now() + STARTUP_TIMEOUT)?;
+    println!("{node} resumed (pid {pid})");
+    Ok(())
+}
+
+/// The serving peers of `node` that `watch` picks, each with the length of its log now: what
+/// they log from here on is news about `node`.
+fn watching_peers(node: &ClusterNode, watch: impl Fn(&ClusterNode) -> bool) -> Vec<(ClusterNode, u64)> {
+    ClusterNode::all()
         .into_iter()
-        .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)))
-        .filter(|peer| sees_down(peer, &node))
+        .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)) && watch(peer))
         .map(|peer| {
             let offset = peer.node.log_len();
             (peer, offset)
         })
-        .collect();
-    cassandra::signal(pid, "CONT")?;
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    for (peer, offset) in &convicted_by {
+        .collect()
+}
+
+/// Waits until each peer logs, after its offset, that `node` is UP.
+fn wait_until_seen_up(node: &ClusterNode, peers: &[(ClusterNode, u64)], deadline: Instant) -> Result<(), String> {
+    for (peer, offset) in peers {
         wait_for_log_line(peer, *offset, &node.up_line(), deadline)
             .map_err(|()| format!("{peer} did not see {node} come back UP in time"))?;
     }
-    println!("{node} resumed (pid {pid})");
     Ok(())
 }
 
@@ -274,24 +284,14 @@ fn start(node: ClusterNode) -> Result<(), String> {
             return Ok(());
         }
     }
-    // The peers that run now must see this node come back; read their logs from here on.
-    let peers: Vec<(ClusterNode, u64)> = ClusterNode::all()
-        .into_iter()
-        .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)))
-        .map(|peer| {
-            let offset = peer.node.log_len();
-            (peer, offset)
-        })
-        .collect();
+    // The peers that run now must see this node come back.
+    let peers = watching_peers(&node, |_| true);
     node.node.write_config()?;
     let spawned = node.node.spawn()?;
     let deadline = started + STARTUP_TIMEOUT;
     let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
     wait_ready(&node, spawned.pid, spawned.log_offset, &peer_nodes, deadline)?;
-    for (peer, peer_offset) in &peers {
-        wait_for_log_line(peer, *peer_offset, &node.up_line(), deadline)
-            .map_err(|_| format!("{peer} did not see {node} come back UP in time"))?;
-    }
+    wait_until_seen_up(&node, &peers, deadline)?;
     println!("{node} is up again (pid {}) in {:.0} s", spawned.pid, started.elapsed().as_secs_f64());
     Ok(())
 }

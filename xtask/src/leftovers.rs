@@ -17,57 +17,72 @@ fn made_by_a_test(name: &str) -> bool {
 }
 
 /// The test-made keyspaces and schemas on the local databases.
-fn find() -> Result<Vec<String>, String> {
+#[derive(Default)]
+struct Leftovers {
+    keyspaces: Vec<String>,
+    schemas: Vec<String>,
+}
+
+impl Leftovers {
+    fn find(runtime: &tokio::runtime::Runtime, db: &Database) -> Result<Leftovers, String> {
+        let keyspaces: Vec<(String,)> = runtime
+            .block_on(db.query_rows("SELECT keyspace_name FROM system_schema.keyspaces", ()))
+            .map_err(|error| error.to_string())?;
+        let schemas = postgres::psql("SELECT nspname FROM pg_namespace", postgres::DATABASE)?;
+        let mut found = Leftovers {
+            keyspaces: keyspaces.into_iter().map(|(name,)| name).filter(|name| made_by_a_test(name)).collect(),
+            schemas: schemas.lines().filter(|name| made_by_a_test(name)).map(str::to_owned).collect(),
+        };
+        found.keyspaces.sort();
+        found.schemas.sort();
+        Ok(found)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keyspaces.is_empty() && self.schemas.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        let keyspaces = self.keyspaces.iter().map(|name| format!("keyspace {name}"));
+        let schemas = self.schemas.iter().map(|name| format!("schema {name}"));
+        keyspaces.chain(schemas).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A runtime and a connection to the local node, for the sweep and the check.
+fn connect() -> Result<(tokio::runtime::Runtime, Database), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|error| format!("cannot start tokio: {error}"))?;
-    let keyspaces: Vec<(String,)> = runtime
-        .block_on(async {
-            let db = Database::connect(&ConnectionConfig::new([scylla_table::LOCAL_NODE], "system")).await?;
-            db.query_rows("SELECT keyspace_name FROM system_schema.keyspaces", ()).await
-        })
+    let db = runtime
+        .block_on(Database::connect(&ConnectionConfig::new([scylla_table::LOCAL_NODE], "system")))
         .map_err(|error| error.to_string())?;
-    let schemas = postgres::psql("SELECT nspname FROM pg_namespace", postgres::DATABASE)?;
-    let mut found: Vec<String> = keyspaces
-        .into_iter()
-        .map(|(name,)| format!("keyspace {name}"))
-        .chain(schemas.lines().map(|name| format!("schema {name}")))
-        .filter(|entry| made_by_a_test(entry.split_once(' ').map_or("", |(_, name)| name)))
-        .collect();
-    found.sort();
-    Ok(found)
+    Ok((runtime, db))
 }
 
 /// Drops what a killed earlier run left. Only on the local databases, which belong to this
 /// checkout; a cluster that `SCYLLA_URI` points at is not swept.
 pub fn sweep() -> Result<(), String> {
-    let left = find()?;
+    let (runtime, db) = connect()?;
+    let left = Leftovers::find(&runtime, &db)?;
     if left.is_empty() {
         return Ok(());
     }
-    println!("dropping what an earlier run left: {}", left.join(", "));
-    let runtime = tokio::runtime::Runtime::new().map_err(|error| format!("cannot start tokio: {error}"))?;
-    for entry in left {
-        match entry.split_once(' ') {
-            Some(("keyspace", name)) => runtime
-                .block_on(async {
-                    let db = Database::connect(&ConnectionConfig::new([scylla_table::LOCAL_NODE], name)).await?;
-                    db.drop_keyspace(name).await
-                })
-                .map_err(|error| error.to_string())?,
-            Some(("schema", name)) => {
-                postgres::psql(&format!("DROP SCHEMA \"{name}\" CASCADE"), postgres::DATABASE).map(drop)?
-            }
-            _ => unreachable!("entries are built above"),
-        }
+    println!("dropping what an earlier run left: {}", left.describe());
+    for keyspace in &left.keyspaces {
+        runtime.block_on(db.drop_keyspace(keyspace)).map_err(|error| error.to_string())?;
+    }
+    for schema in &left.schemas {
+        postgres::psql(&format!("DROP SCHEMA \"{schema}\" CASCADE"), postgres::DATABASE)?;
     }
     Ok(())
 }
 
 /// Fails, naming them, if the tests left keyspaces or schemas behind.
 pub fn check() -> Result<(), String> {
-    let left = find()?;
+    let (runtime, db) = connect()?;
+    let left = Leftovers::find(&runtime, &db)?;
     match left.is_empty() {
         true => Ok(()),
-        false => Err(format!("the tests left {} behind; each live test must drop what it makes", left.join(", "))),
+        false => Err(format!("the tests left {} behind; each live test must drop what it makes", left.describe())),
     }
 }
 

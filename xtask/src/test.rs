@@ -52,21 +52,25 @@ pub fn run(flags: &Flags) -> Result<(), String> {
             return Err(error);
         }
     };
-    // The local databases belong to this checkout; a cluster SCYLLA_URI points at is not ours.
-    let local = std::env::var_os("SCYLLA_URI").is_none_or(|uri| uri.is_empty());
-    let result = (|| -> Result<(), String> {
-        if local {
-            leftovers::sweep()?;
-        }
-        cargo("tests", &["test", "--workspace"])?;
-        if local {
-            leftovers::check()?;
-        }
-        Ok(())
-    })();
+    let result = tests_leaving_nothing_behind();
     stop(started == db::Started::Now, postgres_started)?;
     result?;
     println!("==> all checks passed");
+    Ok(())
+}
+
+/// The tests; on the local databases, which belong to this checkout (a cluster `SCYLLA_URI`
+/// points at is not ours), first drops what a killed earlier run left, and afterwards fails if
+/// this run left anything.
+fn tests_leaving_nothing_behind() -> Result<(), String> {
+    let local = std::env::var_os("SCYLLA_URI").is_none_or(|uri| uri.is_empty());
+    if local {
+        leftovers::sweep()?;
+    }
+    cargo("tests", &["test", "--workspace"])?;
+    if local {
+        leftovers::check()?;
+    }
     Ok(())
 }
 

@@ -28,13 +28,10 @@ impl LocalNode {
             .trim()
             .parse()
             .map_err(|error| format!("{} does not hold a pid: {error}", pid_file.display()))?;
-        let command_line = std::fs::read(format!("/proc/{pid}/cmdline"))
+        std::fs::metadata(format!("/proc/{pid}"))
             .map_err(|error| format!("pid {pid} from {} is not running: {error}", pid_file.display()))?;
-        let command_line = String::from_utf8_lossy(&command_line).replace('\0', " ");
         let node_dir = node_dir.canonicalize().map_err(|error| format!("{}: {error}", node_dir.display()))?;
-        // The node's own config, not just its folder: the cluster's nodes run from the same jars.
-        let config = format!("-Dcassandra.config=file://{}", node_dir.join("conf").join("cassandra.yaml").display());
-        if !command_line.contains("CassandraDaemon") || !command_line.split(' ').any(|arg| arg == config) {
+        if !runs_cassandra_with(pid, &node_dir.join("conf").join("cassandra.yaml")) {
             return Err(format!("pid {pid} is not the Cassandra node of {}", node_dir.display()));
         }
         Ok(LocalNode { pid, node_dir })
@@ -108,6 +105,16 @@ impl Drop for Paused {
             tracing::error!(%error, pid = self.pid, "could not resume the node: run `kill -CONT {}`", self.pid);
         }
     }
+}
+
+/// Whether process `pid` is a Cassandra daemon started with the config file `config`. A pid file
+/// can outlive its process, and every local node runs from the same jars, so only a node's own
+/// config tells it apart; nothing else may ever be signalled.
+pub fn runs_cassandra_with(pid: u32, config: &Path) -> bool {
+    let Ok(command_line) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let command_line = String::from_utf8_lossy(&command_line);
+    let config = format!("-Dcassandra.config=file://{}", config.display());
+    command_line.contains("CassandraDaemon") && command_line.split('\0').any(|arg| arg == config)
 }
 
 fn signal(pid: u32, name: &str) -> Result<(), String> {
