@@ -147,7 +147,6 @@ impl<T: ScyllaTable> Table<T> {
     }
 
     /// The same table with other read and write consistency levels.
-    /// This handle with other consistency levels for its reads and writes.
     pub fn with_consistency(mut self, consistency: ConsistencyLevels) -> Self {
         self.consistency = consistency;
         self

@@ -1,11 +1,14 @@
 //! The cluster the fault tests run on, and a replicated keyspace on it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_migrate::ensure_scylla_schema;
 use conversation_store::{ConversationStore, StoreTables};
+use scylla::cluster::Node;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+use scylla::statement::unprepared::Statement;
 use scylla::statement::Consistency;
 use scylla_table::{ConnectionConfig, ConsistencyLevels, Database, Replication};
 
@@ -97,12 +100,7 @@ async fn wait_for_replays(db: &Database) {
                 ("batchlog entries", "SELECT id FROM system.batches"),
                 ("hint targets", "SELECT host_id FROM system_views.pending_hints"),
             ] {
-                let mut statement = scylla::statement::unprepared::Statement::new(cql);
-                statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-                    NodeIdentifier::Node(node.clone()),
-                    None,
-                )));
-                let rows = match db.session().query_unpaged(statement, ()).await {
+                let rows = match db.session().query_unpaged(on_node(cql, node), ()).await {
                     Ok(result) => result.into_rows_result().map(|rows| rows.rows_num()).unwrap_or(1),
                     Err(_) => 1,
                 };
@@ -121,6 +119,16 @@ async fn wait_for_replays(db: &Database) {
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// A statement that runs on `node` only, whatever the load balancer would pick.
+pub(crate) fn on_node(cql: &str, node: &Arc<Node>) -> Statement {
+    let mut statement = Statement::new(cql);
+    statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+        NodeIdentifier::Node(node.clone()),
+        None,
+    )));
+    statement
 }
 
 /// Runs a schema change until it succeeds, for up to SETTLE_FOR. Right after a fault the nodes

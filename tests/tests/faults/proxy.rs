@@ -16,7 +16,6 @@ use chat_migrate::projection::Layout;
 use chrono::NaiveDate;
 use conversation_store::{new_id, ConversationStore, StoreError, TurnLocation};
 use scylla::errors::{DbError, WriteType};
-use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::Consistency;
 use scylla::value::Counter;
 use scylla_proxy::{
@@ -28,7 +27,7 @@ use scylla_table::{ConnectionConfig, Database, InsertOutcome, ScyllaTable};
 use tests::fixtures::{Event, EventPrimaryKey, PageViews, PageViewsPrimaryKey};
 use tokio::sync::mpsc;
 
-use crate::cluster::{until_settled, FaultKeyspace, NODES, SERIAL};
+use crate::cluster::{on_node, until_settled, FaultKeyspace, NODES, SERIAL};
 
 /// Where the proxies listen, one per node of `NODES`, in the same order.
 const PROXIES: [&str; 3] = ["127.0.0.21:9042", "127.0.0.22:9042", "127.0.0.23:9042"];
@@ -74,24 +73,19 @@ impl Proxied {
     }
 
     /// Applies `fault` to every frame of `frames`, on every node, and reports each such frame on
-    /// the channel of the node it reached. With `None`, every frame passes.
-    fn inject(&mut self, fault: Option<(Condition, Fault, WriteType)>) -> Vec<mpsc::UnboundedReceiver<Seen>> {
+    /// the channel of the node it reached.
+    fn inject(&mut self, frames: Condition, fault: Fault, write_type: WriteType) -> Vec<mpsc::UnboundedReceiver<Seen>> {
         let mut seen = Vec::new();
         for node in self.proxy.running_nodes.iter_mut() {
             let (tx, rx) = mpsc::unbounded_channel();
             seen.push(rx);
-            let Some((frames, fault, write_type)) = &fault else {
-                node.change_request_rules(None);
-                node.change_response_rules(None);
-                continue;
-            };
             node.change_request_rules(Some(vec![RequestRule(
                 frames.clone(),
                 fault.reaction(write_type.clone()).with_feedback_when_performed(tx),
             )]));
             // A reply to be lost is held back on every data connection (the control connection
             // registers for events and is left alone) until after its connection is cut.
-            let held = (*fault == Fault::LostReply).then(|| {
+            let held = (fault == Fault::LostReply).then(|| {
                 vec![ResponseRule(
                     Condition::ResponseOpcode(ResponseOpcode::Result)
                         .and(Condition::not(Condition::ConnectionRegisteredAnyEvent)),
@@ -103,18 +97,22 @@ impl Proxied {
         seen
     }
 
-    /// Waits until the session has a working connection to every node again: a connection the
-    /// proxy cut is reopened in the background.
+    /// Lets every frame pass again, and waits until the session has a working connection to
+    /// every node: a connection the proxy cut is reopened in the background.
+    async fn heal(&mut self) {
+        for node in self.proxy.running_nodes.iter_mut() {
+            node.change_request_rules(None);
+            node.change_response_rules(None);
+        }
+        self.reconnected().await;
+    }
+
+    /// Waits until the session can reach every node.
     async fn reconnected(&self) {
         let started = Instant::now();
         for node in self.db.session().get_cluster_state().get_nodes_info() {
             loop {
-                let mut probe = scylla::statement::unprepared::Statement::new("SELECT key FROM system.local");
-                probe.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-                    NodeIdentifier::Node(node.clone()),
-                    None,
-                )));
-                match self.db.session().query_unpaged(probe, ()).await {
+                match self.db.session().query_unpaged(on_node("SELECT key FROM system.local", node), ()).await {
                     Ok(_) => break,
                     Err(error) => {
                         assert!(
@@ -443,11 +441,10 @@ async fn each_kind_of_statement_is_retried_as_the_driver_documents_and_applied_a
             let case = Case { kind, marker: format!("{kind:?}-{fault:?}-{}", new_id()) };
             case.arrange(&proxied.direct.db).await;
             let condition = case.condition(&proxied.db).await;
-            let mut seen = proxied.inject(Some((condition, fault, kind.write_type())));
+            let mut seen = proxied.inject(condition, fault, kind.write_type());
             let outcome = case.run(&proxied.db).await;
             let by_node = attempts_by_node(&mut seen);
-            proxied.inject(None);
-            proxied.reconnected().await;
+            proxied.heal().await;
             let applied = case.applied(&proxied.direct.db).await;
 
             let attempts: usize = by_node.iter().sum();
@@ -491,11 +488,10 @@ async fn a_turn_or_step_whose_reply_is_lost_is_neither_lost_nor_doubled() {
     let human = new_id();
     let batch = Condition::RequestOpcode(RequestOpcode::Batch)
         .and(Condition::BodyContainsCaseSensitive(human.as_bytes().into()));
-    let mut seen = proxied.inject(Some((batch, Fault::LostReply, WriteType::Batch)));
+    let mut seen = proxied.inject(batch, Fault::LostReply, WriteType::Batch);
     let first = store.append_human_turn(account, &session, None, "lost?", Some(&human)).await;
     let attempts: usize = attempts_by_node(&mut seen).iter().sum();
-    proxied.inject(None);
-    proxied.reconnected().await;
+    proxied.heal().await;
     assert!(matches!(&first, Err(StoreError::Database(scylla_table::Error::OutcomeUnknown { .. }))), "{first:?}");
     assert!(
         (3..=4).contains(&attempts),
@@ -511,11 +507,10 @@ async fn a_turn_or_step_whose_reply_is_lost_is_neither_lost_nor_doubled() {
     let agent = new_id();
     let claim = proxied.db.table::<TurnLocation>().prepared_statement(StatementKind::InsertIfNotExists).await;
     let claim = statement_frames(RequestOpcode::Execute, claim.unwrap().get_id(), agent.as_bytes());
-    let mut seen = proxied.inject(Some((claim, Fault::LostReply, WriteType::Cas)));
+    let mut seen = proxied.inject(claim, Fault::LostReply, WriteType::Cas);
     let appended = store.append_agent_turn(account, &session, &human, Some(&agent)).await;
     let claims: usize = attempts_by_node(&mut seen).iter().sum();
-    proxied.inject(None);
-    proxied.reconnected().await;
+    proxied.heal().await;
     appended.expect("a claim with a lost reply is settled by a SERIAL read");
     assert_eq!(claims, 1, "the transaction is not sent again");
     acked.push(agent.clone());
@@ -525,11 +520,10 @@ async fn a_turn_or_step_whose_reply_is_lost_is_neither_lost_nor_doubled() {
     let steps = proxied.db.table::<conversation_store::StepByTurn>();
     let step = steps.prepared_statement(StatementKind::InsertIfNotExists).await.unwrap();
     let step = statement_frames(RequestOpcode::Execute, step.get_id(), content.as_bytes());
-    let mut seen = proxied.inject(Some((step, Fault::LostReply, WriteType::Cas)));
+    let mut seen = proxied.inject(step, Fault::LostReply, WriteType::Cas);
     let appended = store.append_step(account, &session, &agent, 0, 1, &content).await;
     let steps_sent: usize = attempts_by_node(&mut seen).iter().sum();
-    proxied.inject(None);
-    proxied.reconnected().await;
+    proxied.heal().await;
     let step = appended.expect("a step with a lost reply is settled by a SERIAL read");
     assert_eq!(steps_sent, 1, "the step's transaction is not sent again");
     let again = store.append_step(account, &session, &agent, 0, 1, &content).await.expect("the same step again");
@@ -543,10 +537,9 @@ async fn a_turn_or_step_whose_reply_is_lost_is_neither_lost_nor_doubled() {
         let turn = new_id();
         let batch = Condition::RequestOpcode(RequestOpcode::Batch)
             .and(Condition::BodyContainsCaseSensitive(turn.as_bytes().into()));
-        proxied.inject(Some((batch, fault, WriteType::Batch)));
+        proxied.inject(batch, fault, WriteType::Batch);
         let failed = store.append_human_turn(account, &session, None, "refused?", Some(&turn)).await;
-        proxied.inject(None);
-        proxied.reconnected().await;
+        proxied.heal().await;
         assert!(failed.is_err(), "{fault:?} reaches the caller: {failed:?}");
         store.append_human_turn(account, &session, None, "refused?", Some(&turn)).await.expect("the retry succeeds");
         acked.push(turn);
