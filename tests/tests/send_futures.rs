@@ -2,8 +2,8 @@
 //! axum handlers). This file fails to compile if one is not.
 
 use futures::StreamExt;
-use scylla_table::{ClusteringSlice, Database, Table, WriteOptions};
-use tests::fixtures::{Event, EventPartitionKey, EventPrimaryKey};
+use scylla_table::{Database, Table, WriteOptions};
+use tests::fixtures::{events, Event, EventPartitionKey, EventPrimaryKey};
 
 fn assert_send<F: Send>(_: F) {}
 
@@ -22,9 +22,11 @@ fn every_operation_future_is_send(
     assert_send(table.partition(partition));
     assert_send(async move { table.partition(partition).await.map(|rows| rows.count()) });
     assert_send(table.partition_vec(partition));
-    assert_send(table.slice(partition, &ClusteringSlice::new(10)));
+    assert_send(table.slice(partition).limit(10).fetch());
+    assert_send(table.slice(partition).eq(events::bucket, &row.bucket).range(events::seq, &row.seq..).fetch());
     assert_send(table.update(row));
-    assert_send(table.append_to_list(key, "tags", &row.tags));
+    assert_send(table.set(key, events::body, &row.body));
+    assert_send(table.append_to_list(key, events::tags, &row.tags));
     assert_send(table.delete(key));
     assert_send(table.delete_partition(partition));
     assert_send(db.apply_schema(&scylla_table::Replication::Simple { factor: 1 }, &[]));
@@ -33,6 +35,7 @@ fn every_operation_future_is_send(
     assert_send(async move {
         let mut batch = db.logged_batch();
         batch.insert(row).await?;
+        batch.set(key, events::body, &row.body).await?;
         batch.execute().await
     });
 }

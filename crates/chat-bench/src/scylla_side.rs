@@ -6,7 +6,7 @@ use conversation_store::{
     TurnByParentPartitionKey, TurnBySessionPartitionKey, TurnType,
 };
 use futures::{StreamExt, TryStreamExt};
-use scylla_table::{ClusteringSlice, Database};
+use scylla_table::Database;
 
 /// Steps of one conversation fetched at once, as the store does.
 pub(crate) const STEP_CONCURRENCY: usize = 32;
@@ -57,8 +57,7 @@ impl ScyllaSide {
 
     /// User history: the 20 most recent sessions of an account.
     pub async fn user_history(&self, account_uid: String) -> Result<usize, scylla_table::Error> {
-        let rows =
-            self.tables.sessions.slice(&SessionByUserPartitionKey { account_uid }, &ClusteringSlice::new(20)).await?;
+        let rows = self.tables.sessions.slice(&SessionByUserPartitionKey { account_uid }).limit(20).fetch().await?;
         Ok(rows.len())
     }
 

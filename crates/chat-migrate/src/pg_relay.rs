@@ -18,7 +18,7 @@ use conversation_store::{
     SessionByUserPrimaryKey, SessionOwnerPrimaryKey, StepByTurnPrimaryKey, TurnBySessionPrimaryKey,
     TurnLocationPrimaryKey, OUTBOX_BUCKETS,
 };
-use scylla_table::{ClusteringSlice, ScyllaTable};
+use scylla_table::ScyllaTable;
 
 /// Entries read from one partition at a time.
 const ENTRIES_PER_READ: i32 = 500;
@@ -56,8 +56,7 @@ impl PostgresRelay {
         let mut first_error = None;
         for bucket in 0..OUTBOX_BUCKETS {
             let partition = PgOutboxEntryPartitionKey { bucket };
-            let entries =
-                self.scylla.tables().outbox.slice(&partition, &ClusteringSlice::new(ENTRIES_PER_READ)).await?;
+            let entries = self.scylla.tables().outbox.slice(&partition).limit(ENTRIES_PER_READ).fetch().await?;
             // Sessions in the order their first entry was recorded.
             let mut order: Vec<&str> = Vec::new();
             let mut by_session: BTreeMap<&str, Vec<&PgOutboxEntry>> = BTreeMap::new();

@@ -8,7 +8,7 @@
 //! entry for a write that then did not happen makes the relay copy the current rows once more,
 //! which changes nothing, while a change without an entry cannot happen.
 
-use scylla_table::{ColumnValue, ScyllaTable, Table};
+use scylla_table::{ColumnOf, RowKey, ScyllaTable, Settable, Table};
 
 use crate::error::StoreResult;
 use crate::store::{new_id, now_millis, ConversationStore};
@@ -112,21 +112,26 @@ impl ConversationStore {
 
     /// Sets one column, with the change's entry in the same logged batch when changes are
     /// recorded. `change` is the session and what changed in it.
-    pub(crate) async fn update_recorded<T: ScyllaTable>(
+    pub(crate) async fn update_recorded<T, C>(
         &self,
         table: &Table<T>,
-        (key, partition): (&T::PrimaryKey, &T::PartitionKey),
-        column: &str,
-        value: ColumnValue<'_>,
+        key: &T::PrimaryKey,
+        column: C,
+        value: &C::Value,
         (session_uid, changed): (&str, Changed),
-    ) -> StoreResult<()> {
+    ) -> StoreResult<()>
+    where
+        T: ScyllaTable,
+        T::PrimaryKey: RowKey<Table = T>,
+        C: ColumnOf<T> + Settable,
+    {
         let entries = self.outbox_entries(session_uid, &[changed]);
         if entries.is_empty() {
-            table.update_column(key, column, value).await?;
+            table.set(key, column, value).await?;
             return Ok(());
         }
         let mut batch = self.db.logged_batch();
-        batch.update_column::<T>(key, partition, column, value).await?;
+        batch.set(key, column, value).await?;
         for entry in &entries {
             batch.insert(entry).await?;
         }

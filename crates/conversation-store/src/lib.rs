@@ -92,4 +92,9 @@ pub use tables::{
     TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey,
     TurnType,
 };
+/// The typed column handles of each table (`turns_by_session::liked`, ...).
+pub use tables::{
+    pg_outbox, session_owners, sessions_by_user, steps_by_session, steps_by_turn, turns_by_parent, turns_by_session,
+    turns_by_uid,
+};
 pub use turns::{new_turn_identity, root_parent_key};

@@ -2,14 +2,14 @@
 //! turns, steps and loading are in their own files.
 
 use chrono::{DateTime, Utc};
-use scylla_table::{ClusteringSlice, ColumnValue, ConsistencyLevels, Database, InsertOutcome, Replication, Table};
+use scylla_table::{ColumnOf, ConsistencyLevels, Database, InsertOutcome, Replication, Settable, Table};
 
 use crate::change_log::Changed;
 use crate::cursor::SessionCursor;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_page_size, check_title};
 use crate::tables::{
-    all_tables, PgOutboxEntry, SessionByUser, SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner,
+    all_tables, sessions_by_user, PgOutboxEntry, SessionByUser, SessionByUserPrimaryKey, SessionOwner,
     SessionOwnerPrimaryKey, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
 
@@ -180,10 +180,12 @@ impl ConversationStore {
     }
 
     /// Sets one column of the session's `sessions_by_user` row.
-    async fn update_session(&self, owner: &SessionOwner, column: &str, value: ColumnValue<'_>) -> StoreResult<()> {
-        let partition = SessionByUserPartitionKey { account_uid: owner.account_uid.clone() };
+    async fn update_session<C>(&self, owner: &SessionOwner, column: C, value: &C::Value) -> StoreResult<()>
+    where
+        C: ColumnOf<SessionByUser> + Settable,
+    {
         let (table, key) = (&self.tables.sessions, session_key(owner));
-        self.update_recorded(table, (&key, &partition), column, value, (&owner.session_uid, Changed::Session)).await
+        self.update_recorded(table, &key, column, value, (&owner.session_uid, Changed::Session)).await
     }
 
     /// The session, if `account_uid` owns it. Soft-deleted sessions are returned too.
@@ -195,19 +197,19 @@ impl ConversationStore {
     pub async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
         check_title(title)?;
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.update_session(&owner, "title", &title.to_owned()).await
+        self.update_session(&owner, sessions_by_user::title, &title.to_owned()).await
     }
 
     /// Hides the session from [`ConversationStore::recent_sessions`] and from loading, keeping its data.
     pub async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.update_session(&owner, "deleted_at", &Some(now_millis())).await
+        self.update_session(&owner, sessions_by_user::deleted_at, &Some(now_millis())).await
     }
 
     /// Undoes [`ConversationStore::delete_session`].
     pub async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        self.update_session(&owner, "deleted_at", &None::<DateTime<Utc>>).await
+        self.update_session(&owner, sessions_by_user::deleted_at, &None).await
     }
 
     /// The account's sessions, newest first, leaving out soft-deleted ones. `page_size` is 1 to
@@ -229,11 +231,10 @@ impl ConversationStore {
             // `created_at <= cursor`, then skip what the cursor already covered: rows with the same
             // created_at sort by session_uid, ascending.
             let rows = match &position {
-                None => self.tables.sessions.slice(&partition, &ClusteringSlice::new(fetch)).await?,
+                None => self.tables.sessions.slice(&partition).limit(fetch).fetch().await?,
                 Some(cursor) => {
-                    let slice = ClusteringSlice::new(fetch)
-                        .range(std::ops::Bound::Unbounded, std::ops::Bound::Included(&cursor.created_at));
-                    self.tables.sessions.slice(&partition, &slice).await?
+                    let slice = self.tables.sessions.slice(&partition);
+                    slice.range(sessions_by_user::created_at, ..=&cursor.created_at).limit(fetch).fetch().await?
                 }
             };
             let exhausted = rows.len() < usize::try_from(fetch).unwrap_or(usize::MAX);

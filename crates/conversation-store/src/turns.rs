@@ -7,15 +7,15 @@
 //! key cannot be null; its `parent_uid` in `turns_by_session` stays null.
 
 use chrono::{DateTime, Duration, Utc};
-use scylla_table::{InsertOutcome, ScyllaTable};
+use scylla_table::InsertOutcome;
 
 use crate::change_log::Changed;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
 use crate::store::{new_id, not_found, now_millis, ConversationStore};
 use crate::tables::{
-    SessionOwner, SessionOwnerPrimaryKey, TurnByParent, TurnByParentPartitionKey, TurnBySession,
-    TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,
+    session_owners, turns_by_session, SessionOwner, SessionOwnerPrimaryKey, TurnByParent, TurnByParentPartitionKey,
+    TurnBySession, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,
 };
 
 /// The `turns_by_parent` partition that holds a session's root turns.
@@ -113,16 +113,14 @@ impl ConversationStore {
         match parent {
             Some(parent) => {
                 let parent_location = self.located_turn(&owner, parent).await?;
-                let (key, partition) = (turn_key(&parent_location), turn_partition(&parent_location));
-                let changed = Changed::Turn { turn_uid: parent.to_owned() };
-                let table = &self.tables.turns;
-                self.update_recorded(table, (&key, &partition), "active_child", &active, (session_uid, changed)).await
+                let key = turn_key(&parent_location);
+                let changed = (session_uid, Changed::Turn { turn_uid: parent.to_owned() });
+                self.update_recorded(&self.tables.turns, &key, turns_by_session::active_child, &active, changed).await
             }
             None => {
                 let key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
-                let (table, partition) = (&self.tables.owners, owner.partition_key());
                 let changed = (session_uid, Changed::Session);
-                self.update_recorded(table, (&key, &partition), "active_root", &active, changed).await
+                self.update_recorded(&self.tables.owners, &key, session_owners::active_root, &active, changed).await
             }
         }
     }
@@ -137,9 +135,8 @@ impl ConversationStore {
     ) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
         let location = self.expect_turn(&owner, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
-        let (key, partition) = (turn_key(&location), turn_partition(&location));
-        let changed = Changed::Turn { turn_uid: agent_turn.to_owned() };
-        self.update_recorded(&self.tables.turns, (&key, &partition), "liked", &liked, (session_uid, changed)).await
+        let changed = (session_uid, Changed::Turn { turn_uid: agent_turn.to_owned() });
+        self.update_recorded(&self.tables.turns, &turn_key(&location), turns_by_session::liked, &liked, changed).await
     }
 
     /// The children of `parent` (the session's root turns when `None`), oldest first.
@@ -257,12 +254,10 @@ impl ConversationStore {
         }
         match &parent_key {
             Some(parent_key) => {
-                let partition =
-                    crate::tables::TurnBySessionPartitionKey { session_uid: parent_key.session_uid.clone() };
-                batch.update_column::<TurnBySession>(parent_key, &partition, "active_child", &active).await?;
+                batch.set(parent_key, turns_by_session::active_child, &active).await?;
             }
             None => {
-                batch.update_column::<SessionOwner>(&owner_key, &owner.partition_key(), "active_root", &active).await?;
+                batch.set(&owner_key, session_owners::active_root, &active).await?;
             }
         }
         batch.execute().await?;
@@ -289,11 +284,6 @@ pub fn new_turn_identity(
         None => now_millis(),
     };
     Ok((turn_uid, created_at))
-}
-
-/// The `turns_by_session` partition of a located turn.
-fn turn_partition(location: &TurnLocation) -> crate::tables::TurnBySessionPartitionKey {
-    crate::tables::TurnBySessionPartitionKey { session_uid: location.session_uid.clone() }
 }
 
 /// The `turns_by_session` key of a located turn.

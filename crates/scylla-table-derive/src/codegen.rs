@@ -10,7 +10,7 @@ use crate::model::{Field, Table};
 /// Paths into the runtime crate that generated code uses.
 pub struct Runtime {
     /// `::scylla_table::__private`, or the `crate = ...` override's `__private`.
-    private: TokenStream,
+    pub private: TokenStream,
 }
 
 impl Runtime {
@@ -94,12 +94,36 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
     let delete_row = required(StatementKind::DeleteRow);
     let delete_partition = required(StatementKind::DeletePartition);
     let schema_tokens = schema_tokens(&schema, private);
+    let column_count = columns.len();
+    let handle_module = crate::columns::handle_module(table);
+    let handle_impls = crate::columns::handle_impls(table, runtime);
+    // Each field straight into the request, checked against its column's type; `None` as
+    // "unset" when asked, as in `column_values_without_nulls`.
+    let spec_idents: Vec<Ident> = (0..columns.len()).map(|index| format_ident!("__spec{}", index)).collect();
+    let serialize_cells = columns.iter().zip(&spec_idents).map(|(field, spec)| {
+        let field_ident = field.ident;
+        let cell = quote!(#private::serialize_cell(&self.#field_ident, #spec, writer, #table_name)?;);
+        if is_option(field.ty) {
+            quote! {
+                if skip_nulls && ::std::option::Option::is_none(&self.#field_ident) {
+                    #private::serialize_cell(&#private::UNSET, #spec, writer, #table_name)?;
+                } else {
+                    #cell
+                }
+            }
+        } else {
+            cell
+        }
+    });
 
     quote! {
         #partition_key_struct
         #primary_key_struct
+        #handle_module
 
         const _: () = {
+            #handle_impls
+
             #[derive(#private::scylla::DeserializeRow)]
             #[scylla(crate = #private::scylla, flavor = "enforce_order")]
             struct __Row {
@@ -115,6 +139,7 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
                 type PrimaryKey = #primary_key_name;
 
                 const TABLE_NAME: &'static str = #table_name;
+                const COLUMN_COUNT: usize = #column_count;
                 const CREATE_TABLE: &'static str = #create_table;
                 const STATEMENTS: #private::StatementTexts = #private::StatementTexts {
                     insert: #insert,
@@ -150,6 +175,20 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
 
                 fn column_values_without_nulls(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> {
                     ::std::vec![#(#values_without_nulls),*]
+                }
+
+                #[inline]
+                fn serialize_columns(
+                    &self,
+                    skip_nulls: bool,
+                    specs: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
+                    writer: &mut #private::scylla::serialize::writers::RowWriter<'_>,
+                ) -> ::std::result::Result<(), #private::scylla::serialize::SerializationError> {
+                    let [#(#spec_idents),*] = specs else {
+                        return ::std::result::Result::Err(#private::column_count_mismatch(#table_name, #column_count, specs.len()));
+                    };
+                    #(#serialize_cells)*
+                    ::std::result::Result::Ok(())
                 }
 
                 fn type_check_row(
@@ -351,6 +390,7 @@ pub fn fallback(ident: &Ident, vis: &syn::Visibility, runtime: &Runtime) -> Toke
                 type PartitionKey = #partition_key;
                 type PrimaryKey = #primary_key;
                 const TABLE_NAME: &'static str = "";
+                const COLUMN_COUNT: usize = 0;
                 const CREATE_TABLE: &'static str = "";
                 const STATEMENTS: #private::StatementTexts = #private::StatementTexts {
                     insert: ::std::option::Option::None,
@@ -367,6 +407,12 @@ pub fn fallback(ident: &Ident, vis: &syn::Visibility, runtime: &Runtime) -> Toke
                 fn primary_key(&self) -> #primary_key { #unreachable }
                 fn column_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
                 fn column_values_without_nulls(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
+                fn serialize_columns(
+                    &self,
+                    _: bool,
+                    _: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
+                    _: &mut #private::scylla::serialize::writers::RowWriter<'_>,
+                ) -> ::std::result::Result<(), #private::scylla::serialize::SerializationError> { #unreachable }
                 fn type_check_row(
                     _: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
                 ) -> ::std::result::Result<(), #private::scylla::deserialize::TypeCheckError> { #unreachable }

@@ -8,6 +8,7 @@
 mod attr;
 mod check;
 mod codegen;
+mod columns;
 mod ctxt;
 mod model;
 mod text_enum;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::table::TableSchema;
+use crate::table::{ClusteringOrder, ColumnKind, TableSchema};
 
 /// One side of a range on a clustering column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,23 +30,32 @@ pub enum StatementKind {
     /// Every row of the table, partition after partition in token order: a full scan, for
     /// audits and tools, never for a request path.
     SelectAll,
-    /// Rows whose first `prefix_len` clustering columns are equal to the bound values, with `LIMIT ?`.
+    /// Rows whose first `prefix_len` clustering columns are equal to the bound values, with `LIMIT ?`;
+    /// `reversed` reads them against the clustering order (`ORDER BY`).
     SelectPrefix {
         prefix_len: usize,
+        reversed: bool,
     },
-    /// Like `SelectPrefix`, plus a range on the next clustering column, with `LIMIT ?`.
+    /// Like `SelectPrefix`, plus a range on the next clustering column.
     SelectRange {
         prefix_len: usize,
         lower: BoundKind,
         upper: BoundKind,
+        reversed: bool,
     },
     /// `UPDATE` of every static and regular column, by full primary key. Counters are incremented.
     Update,
     DeleteRow,
     DeletePartition,
-    /// `UPDATE ... SET c = c + ?` for the list column at `column_index` (in column order): appends
-    /// elements. Not idempotent: a retry appends them again.
-    AppendToList {
+    /// `UPDATE ... SET c = c + ?` for the non-frozen collection or counter column at `column_index`
+    /// (in column order): appends to a list, adds to a set, puts into a map, increments a counter.
+    /// Not idempotent on a list or a counter: a retry appends or increments again.
+    AddTo {
+        column_index: usize,
+    },
+    /// `UPDATE ... SET c = c - ?` for the same columns: removes list elements, set elements or map
+    /// keys, or decrements a counter.
+    RemoveFrom {
         column_index: usize,
     },
     /// `UPDATE ... SET c = ?` for the one static or regular column at `column_index`, leaving the
@@ -67,8 +76,11 @@ pub enum StatementError {
     PrefixTooLong { table: String, requested: usize, available: usize },
     #[error("a range on `{table}` needs at least one bound; use SelectPrefix for an open range")]
     UnboundedRange { table: String },
-    #[error("column #{column_index} of `{table}` is not a non-frozen list column, so nothing can be appended to it")]
-    NotAList { table: String, column_index: usize },
+    #[error(
+        "column #{column_index} of `{table}` is neither a non-frozen collection nor a counter, so nothing can be \
+         added to or removed from it"
+    )]
+    NotACollectionOrCounter { table: String, column_index: usize },
     #[error("column #{column_index} of `{table}` is not a static or regular column, so it cannot be updated alone")]
     NotAValueColumn { table: String, column_index: usize },
 }
@@ -121,11 +133,11 @@ impl TableSchema {
             StatementKind::SelectPartition => format!("{select} WHERE {partition}"),
             StatementKind::SelectRow => format!("{select} WHERE {primary}"),
             StatementKind::SelectAll => select,
-            StatementKind::SelectPrefix { prefix_len } => {
+            StatementKind::SelectPrefix { prefix_len, reversed } => {
                 let prefix = self.clustering_prefix(prefix_len, false)?;
-                format!("{select} WHERE {}{prefix} LIMIT ?", partition)
+                format!("{select} WHERE {}{prefix}{} LIMIT ?", partition, self.order_by(reversed))
             }
-            StatementKind::SelectRange { prefix_len, lower, upper } => {
+            StatementKind::SelectRange { prefix_len, lower, upper, reversed } => {
                 if lower == BoundKind::Unbounded && upper == BoundKind::Unbounded {
                     return Err(StatementError::UnboundedRange { table: self.name.clone() });
                 }
@@ -143,7 +155,7 @@ impl TableSchema {
                     BoundKind::Exclusive => clauses.push_str(&format!(" AND {ranged} < ?")),
                     BoundKind::Unbounded => {}
                 }
-                format!("{select} WHERE {partition}{prefix}{clauses} LIMIT ?")
+                format!("{select} WHERE {partition}{prefix}{clauses}{} LIMIT ?", self.order_by(reversed))
             }
             StatementKind::Update => {
                 let assignments: Vec<String> = self
@@ -164,16 +176,22 @@ impl TableSchema {
             }
             StatementKind::DeleteRow => format!("DELETE FROM {table} WHERE {primary}"),
             StatementKind::DeletePartition => format!("DELETE FROM {table} WHERE {partition}"),
-            StatementKind::AppendToList { column_index } => {
+            StatementKind::AddTo { column_index } | StatementKind::RemoveFrom { column_index } => {
                 let column = self
                     .columns
                     .get(column_index)
                     .filter(|column| {
-                        !column.kind.is_key() && column.cql_type.is_list() && column.cql_type.is_multi_cell()
+                        !column.kind.is_key()
+                            && (column.cql_type.is_unfrozen_collection() || column.cql_type.is_counter())
                     })
-                    .ok_or_else(|| StatementError::NotAList { table: self.name.clone(), column_index })?;
+                    .ok_or_else(|| StatementError::NotACollectionOrCounter {
+                        table: self.name.clone(),
+                        column_index,
+                    })?;
                 let name = column.quoted_name();
-                format!("UPDATE {table} SET {name} = {name} + ? WHERE {primary}")
+                let operator = if matches!(kind, StatementKind::AddTo { .. }) { '+' } else { '-' };
+                let row = if column.kind == ColumnKind::Static { &partition } else { &primary };
+                format!("UPDATE {table} SET {name} = {name} {operator} ? WHERE {row}")
             }
             StatementKind::UpdateColumn { column_index } => {
                 let column = self
@@ -181,7 +199,9 @@ impl TableSchema {
                     .get(column_index)
                     .filter(|column| !column.kind.is_key() && !column.cql_type.is_counter())
                     .ok_or_else(|| StatementError::NotAValueColumn { table: self.name.clone(), column_index })?;
-                format!("UPDATE {table} SET {} = ? WHERE {primary}", column.quoted_name())
+                // A static column belongs to the partition: CQL refuses clustering restrictions.
+                let row = if column.kind == ColumnKind::Static { &partition } else { &primary };
+                format!("UPDATE {table} SET {} = ? WHERE {row}", column.quoted_name())
             }
         };
         Ok(cql)
@@ -206,6 +226,24 @@ impl TableSchema {
             .collect())
     }
 
+    /// ` ORDER BY` every clustering column against its declared order, or nothing.
+    fn order_by(&self, reversed: bool) -> String {
+        if !reversed {
+            return String::new();
+        }
+        let columns: Vec<String> = self
+            .clustering_columns()
+            .map(|column| {
+                let against = match column.kind {
+                    ColumnKind::Clustering(ClusteringOrder::Desc) => "ASC",
+                    _ => "DESC",
+                };
+                format!("{} {against}", column.quoted_name())
+            })
+            .collect();
+        format!(" ORDER BY {}", columns.join(", "))
+    }
+
     /// Every statement kind this table supports, in a fixed order: the fixed statements, then every
     /// prefix, then every range shape. Used to prepare a table up front and to snapshot it.
     pub fn statement_kinds(&self) -> Vec<StatementKind> {
@@ -222,12 +260,15 @@ impl TableSchema {
             StatementKind::DeletePartition,
         ];
         kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::UpdateColumn { column_index }));
-        kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::AppendToList { column_index }));
-        kinds.extend((0..=clustering).map(|prefix_len| StatementKind::SelectPrefix { prefix_len }));
-        for prefix_len in 0..clustering {
-            for lower in bounds {
-                for upper in bounds {
-                    kinds.push(StatementKind::SelectRange { prefix_len, lower, upper });
+        kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::AddTo { column_index }));
+        kinds.extend((0..self.columns.len()).map(|column_index| StatementKind::RemoveFrom { column_index }));
+        for reversed in [false, true] {
+            kinds.extend((0..=clustering).map(|prefix_len| StatementKind::SelectPrefix { prefix_len, reversed }));
+            for prefix_len in 0..clustering {
+                for lower in bounds {
+                    for upper in bounds {
+                        kinds.push(StatementKind::SelectRange { prefix_len, lower, upper, reversed });
+                    }
                 }
             }
         }

@@ -12,10 +12,11 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::MaybeUnset;
 use scylla_table_schema::StatementKind;
 
+use crate::columns::{ColumnOf, Settable};
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::table::{ColumnValue, ScyllaTable, TableKey};
-use crate::table_ops::{column_index, update_values, WriteOptions};
+use crate::table::{ColumnValue, RowKey, ScyllaTable, TableKey};
+use crate::table_ops::{update_values, Pending, WriteOptions};
 
 /// A batch of writes built from table rows. Create one with [`Database::logged_batch`] or
 /// [`Database::unlogged_batch`].
@@ -137,18 +138,19 @@ impl<'a> Batch<'a> {
         self.push::<T>(StatementKind::Update, update_values(row), &row.partition_key()).await
     }
 
-    /// Sets one static or regular column of the row with `key` in partition `partition`.
-    pub async fn update_column<T: ScyllaTable>(
-        &mut self,
-        key: &'a T::PrimaryKey,
-        partition: &T::PartitionKey,
-        column: &str,
-        value: ColumnValue<'a>,
-    ) -> Result<()> {
-        let column_index = column_index::<T>(column)?;
-        let mut values = vec![value];
+    /// Sets one regular column of the row with `key` (see [`crate::Table::set`]). The
+    /// key names the table, so a column of another table does not compile.
+    pub fn set<'b, K, C>(&'b mut self, key: &'a K, column: C, value: &'a C::Value) -> Pending<'b>
+    where
+        K: RowKey,
+        C: ColumnOf<K::Table> + Settable,
+        'a: 'b,
+    {
+        let _ = column;
+        let mut values: Vec<ColumnValue<'a>> = vec![value];
         values.extend(key.key_values());
-        self.push::<T>(StatementKind::UpdateColumn { column_index }, values, partition).await
+        let kind = StatementKind::UpdateColumn { column_index: C::INDEX };
+        Box::pin(async move { self.push::<K::Table>(kind, values, &key.partition_key()).await })
     }
 
     /// Deletes the row with `key` in partition `partition`.

@@ -112,24 +112,6 @@ pub enum Error {
     /// A batch breaks a CQL batch rule.
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
-
-    /// A column name that the table does not have.
-    #[error("`{table}` has no column `{column}`")]
-    UnknownColumn {
-        /// The table.
-        table: String,
-        /// The name asked for.
-        column: String,
-    },
-
-    /// A clustering slice asks for more than the table has.
-    #[error("invalid clustering slice on `{table}`: {reason}")]
-    InvalidSlice {
-        /// The table.
-        table: String,
-        /// What the slice asks for that the table cannot give.
-        reason: String,
-    },
 }
 
 /// Why the cluster could not take a statement.

@@ -34,12 +34,14 @@
 // Every public item says what it is for; clippy's `-D warnings` in `cargo xtask test` holds it.
 #![warn(missing_docs)]
 
-// Bottom up; each module uses only those above it. The derive's contract and row decoding,
-// then the schema comparison and migration planning (pure functions over data), errors and
-// configuration, the connection, and the typed table operations on top.
+// Bottom up; each module uses only those above it. The derive's contract, column handles and
+// row encoding, then the schema comparison and migration planning (pure functions over data), errors and
+// configuration, the connection, and the typed table operations on top: single statements,
+// batches, and clustering slices.
 mod table;
 mod text_enum;
 
+mod columns;
 mod row;
 
 mod live_schema;
@@ -56,8 +58,10 @@ mod database;
 mod table_ops;
 
 mod batch;
+mod slice;
 
 pub use batch::Batch;
+pub use columns::{ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, SetColumn, Settable, StaticColumn};
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
 pub use database::{read_live_table, Database};
 pub use error::{DriverError, Error, Result, Unavailability};
@@ -67,14 +71,19 @@ pub use scylla;
 pub use scylla::statement::Consistency;
 pub use scylla_table_derive::{ScyllaTable, TextEnum};
 pub use scylla_table_schema as schema;
-pub use table::{ColumnValue, ScyllaTable, StatementTexts, TableKey};
-pub use table_ops::{ClusteringSlice, InsertOutcome, Table, WriteOptions, DEFAULT_PAGE_SIZE};
+pub use slice::{AfterRange, ClusteringAt, Expected, Prefix, Ranged, Slice};
+pub use table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey};
+pub use table_ops::{InsertOutcome, Pending, Table, WriteOptions, DEFAULT_PAGE_SIZE};
 pub use text_enum::UnknownVariant;
 
 /// Items the generated code names. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::table::{ColumnValue, ScyllaTable, StatementTexts, TableKey, UNSET};
+    pub use crate::columns::{CollectionOf, ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, MapOf};
+    pub use crate::columns::{SetColumn, Settable, StaticColumn};
+    pub use crate::row::{column_count_mismatch, serialize_cell};
+    pub use crate::slice::{ClusteringAt, Prefix};
+    pub use crate::table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey, UNSET};
     pub use crate::text_enum::UnknownVariant;
     pub use scylla;
     pub use scylla::deserialize::row::DeserializeRow;

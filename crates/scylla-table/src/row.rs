@@ -4,8 +4,12 @@ use scylla::deserialize::row::{ColumnIterator, DeserializeRow};
 use scylla::deserialize::value::DeserializeValue;
 use scylla::deserialize::{DeserializationError, TypeCheckError};
 use scylla::frame::response::result::ColumnSpec;
+use scylla::serialize::row::{RowSerializationContext, SerializeRow};
+use scylla::serialize::value::SerializeValue;
+use scylla::serialize::writers::RowWriter;
+use scylla::serialize::SerializationError;
 
-use crate::table::ScyllaTable;
+use crate::table::{ColumnValue, ScyllaTable};
 
 /// A row of table `T`, read through the struct's generated mapping.
 pub(crate) struct TableRow<T>(pub T);
@@ -41,4 +45,113 @@ impl<'frame, 'metadata> DeserializeRow<'frame, 'metadata> for Applied {
         let applied = row.next().ok_or_else(|| DeserializationError::new(NotAnLwtResult))??;
         <bool as DeserializeValue>::deserialize(applied.spec.typ(), applied.slice).map(Applied)
     }
+}
+
+/// A row of `T` bound in column order through the struct's generated serializer, then `extra`
+/// values (an INSERT's TTL and timestamp). No per-row vector of trait objects: the generated code
+/// writes each field straight into the request.
+pub(crate) struct RowValues<'a, T> {
+    pub row: &'a T,
+    /// Binds "unset" for each `None`, for a new row without tombstones.
+    pub skip_nulls: bool,
+    pub extra: &'a [ColumnValue<'a>],
+}
+
+impl<T: ScyllaTable> SerializeRow for RowValues<'_, T> {
+    fn serialize(
+        &self,
+        ctx: &RowSerializationContext<'_>,
+        writer: &mut RowWriter<'_>,
+    ) -> Result<(), SerializationError> {
+        let specs = ctx.columns();
+        let expected = T::COLUMN_COUNT + self.extra.len();
+        if specs.len() != expected {
+            return Err(SerializationError::new(ValueCountMismatch {
+                table: T::TABLE_NAME,
+                expected,
+                found: specs.len(),
+            }));
+        }
+        let (columns, extra) = specs.split_at(T::COLUMN_COUNT);
+        self.row.serialize_columns(self.skip_nulls, columns, writer)?;
+        for (value, spec) in self.extra.iter().zip(extra) {
+            serialize_cell(*value, spec, writer, T::TABLE_NAME)?;
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// One value, then a key: the bind order of an UPDATE of one column.
+pub(crate) struct KeyedValue<'a, K> {
+    value: ColumnValue<'a>,
+    key: &'a K,
+}
+
+impl<'a, K> KeyedValue<'a, K> {
+    pub fn new(value: ColumnValue<'a>, key: &'a K) -> Self {
+        KeyedValue { value, key }
+    }
+}
+
+impl<K: SerializeRow> SerializeRow for KeyedValue<'_, K> {
+    fn serialize(
+        &self,
+        ctx: &RowSerializationContext<'_>,
+        writer: &mut RowWriter<'_>,
+    ) -> Result<(), SerializationError> {
+        let Some((first, rest)) = ctx.columns().split_first() else {
+            return Err(SerializationError::new(ValueCountMismatch { table: "", expected: 1, found: 0 }));
+        };
+        serialize_cell(self.value, first, writer, first.table_spec().table_name())?;
+        self.key.serialize(&RowSerializationContext::from_specs(rest), writer)
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Writes one value as the next cell, checked against its column's type. Called by the generated
+/// serializers, one call per column.
+#[inline]
+pub fn serialize_cell(
+    value: &(impl SerializeValue + ?Sized),
+    spec: &ColumnSpec<'_>,
+    writer: &mut RowWriter<'_>,
+    table: &str,
+) -> Result<(), SerializationError> {
+    match value.serialize(spec.typ(), writer.make_cell_writer()) {
+        Ok(_proof) => Ok(()),
+        Err(source) => Err(SerializationError::new(ColumnError {
+            table: table.to_owned(),
+            column: spec.name().to_owned(),
+            source,
+        })),
+    }
+}
+
+/// The error for a statement with another number of columns than the table: generated code
+/// returns it.
+pub fn column_count_mismatch(table: &'static str, expected: usize, found: usize) -> SerializationError {
+    SerializationError::new(ValueCountMismatch { table, expected, found })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{table}` binds {expected} values, but the statement has {found}")]
+struct ValueCountMismatch {
+    table: &'static str,
+    expected: usize,
+    found: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("column `{column}` of `{table}`: {source}")]
+struct ColumnError {
+    table: String,
+    column: String,
+    source: SerializationError,
 }

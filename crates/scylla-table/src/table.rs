@@ -5,6 +5,8 @@ use scylla::deserialize::{DeserializationError, TypeCheckError};
 use scylla::frame::response::result::ColumnSpec;
 use scylla::serialize::row::SerializeRow;
 use scylla::serialize::value::SerializeValue;
+use scylla::serialize::writers::RowWriter;
+use scylla::serialize::SerializationError;
 use scylla_table_schema::TableSchema;
 
 /// One query table, described by an annotated struct.
@@ -43,6 +45,8 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
 
     /// The table's name, unquoted.
     const TABLE_NAME: &'static str;
+    /// How many columns the table stores.
+    const COLUMN_COUNT: usize;
     /// `CREATE TABLE IF NOT EXISTS ...;` for the table's own keyspace, or unqualified.
     const CREATE_TABLE: &'static str;
     /// The table's fixed statements, for the table's own keyspace, or unqualified.
@@ -64,6 +68,16 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
     /// which Cassandra and ScyllaDB would store as a tombstone.
     fn column_values_without_nulls(&self) -> Vec<ColumnValue<'_>>;
 
+    /// Writes every stored column into a request, in column order, each checked against its
+    /// column's type in `specs` (exactly [`ScyllaTable::COLUMN_COUNT`] of them). With
+    /// `skip_nulls`, each `None` is bound as "unset", as in [`ScyllaTable::column_values_without_nulls`].
+    fn serialize_columns(
+        &self,
+        skip_nulls: bool,
+        specs: &[ColumnSpec<'_>],
+        writer: &mut RowWriter<'_>,
+    ) -> Result<(), SerializationError>;
+
     /// Checks a result's columns against the struct, as `DeserializeRow::type_check` does.
     fn type_check_row(specs: &[ColumnSpec<'_>]) -> Result<(), TypeCheckError>;
 
@@ -77,6 +91,16 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
 pub trait TableKey: SerializeRow + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     /// The key's values in key order.
     fn key_values(&self) -> Vec<ColumnValue<'_>>;
+}
+
+/// A generated `<Struct>PrimaryKey`, which knows its table and its partition: a batch takes a row's
+/// key alone and finds the rest.
+pub trait RowKey: TableKey {
+    /// The table whose rows this key identifies.
+    type Table: ScyllaTable<PrimaryKey = Self>;
+
+    /// The partition the row is in.
+    fn partition_key(&self) -> <Self::Table as ScyllaTable>::PartitionKey;
 }
 
 /// One value to bind. `Sync`, so the futures that hold bound values stay `Send`.

@@ -1,23 +1,27 @@
 //! `Table<T>`: typed operations on one table, each on a statement prepared once.
 
+use std::future::Future;
 use std::marker::PhantomData;
-use std::ops::{Bound, ControlFlow};
+use std::ops::ControlFlow;
+use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use scylla::client::pager::{NextRowError, QueryPager};
 use scylla::response::query_result::QueryResult;
 use scylla::response::PagingState;
 use scylla::serialize::row::SerializeRow;
+use scylla::serialize::value::SerializeValue;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
-use scylla::value::MaybeUnset;
-use scylla_table_schema::{BoundKind, StatementKind};
+use scylla::value::{Counter, MaybeUnset};
+use scylla_table_schema::StatementKind;
 
+use crate::columns::{ColumnOf, CounterColumn, ListColumn, MapColumn, SetColumn, Settable, StaticColumn};
 use crate::config::ConsistencyLevels;
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::row::{Applied, TableRow};
-use crate::table::{ColumnValue, ScyllaTable, TableKey};
+use crate::row::{Applied, KeyedValue, RowValues, TableRow};
+use crate::table::{ColumnValue, ScyllaTable};
 
 /// Default rows per page when streaming a partition.
 pub const DEFAULT_PAGE_SIZE: i32 = 5000;
@@ -31,6 +35,18 @@ pub struct WriteOptions {
     pub timestamp: Option<i64>,
 }
 
+/// The future of a one-column write ([`Table::set`], [`Table::increment`], the collection
+/// updates). Boxed so that the column's type is checked once, at the call: a wrong column is
+/// one error under the argument, not one more at every `.await`.
+pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// Adding to a collection or removing from it.
+#[derive(Clone, Copy)]
+enum Change {
+    Add,
+    Remove,
+}
+
 /// The result of [`Table::insert_if_not_exists`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum InsertOutcome<T> {
@@ -39,56 +55,6 @@ pub enum InsertOutcome<T> {
     /// A row with that primary key exists; this is it. After a lost reply it may be the insert
     /// itself (see [`Table::insert_if_not_exists`]).
     NotApplied(T),
-}
-
-/// A range of rows in one partition: equal values for the first clustering columns, then an
-/// optional range on the next one, and a limit.
-///
-/// ```
-/// use std::ops::Bound;
-/// use scylla_table::ClusteringSlice;
-///
-/// // Rows whose first clustering column is 7 and whose second is in [10, 20).
-/// let slice = ClusteringSlice::new(100).eq(&7_i32).range(Bound::Included(&10_i32), Bound::Excluded(&20_i32));
-/// assert_eq!(slice.limit, 100);
-/// ```
-pub struct ClusteringSlice<'a> {
-    /// Values the first clustering columns must equal, in order.
-    pub prefix: Vec<ColumnValue<'a>>,
-    /// The lower bound on the next clustering column.
-    pub lower: Bound<ColumnValue<'a>>,
-    /// The upper bound on the next clustering column.
-    pub upper: Bound<ColumnValue<'a>>,
-    /// Rows returned at most.
-    pub limit: i32,
-}
-
-impl<'a> ClusteringSlice<'a> {
-    /// At most `limit` rows from the start of the partition.
-    pub fn new(limit: i32) -> Self {
-        ClusteringSlice { prefix: Vec::new(), lower: Bound::Unbounded, upper: Bound::Unbounded, limit }
-    }
-
-    /// Fixes the next clustering column to `value`.
-    pub fn eq(mut self, value: ColumnValue<'a>) -> Self {
-        self.prefix.push(value);
-        self
-    }
-
-    /// A range on the clustering column after the fixed ones.
-    pub fn range(mut self, lower: Bound<ColumnValue<'a>>, upper: Bound<ColumnValue<'a>>) -> Self {
-        self.lower = lower;
-        self.upper = upper;
-        self
-    }
-}
-
-fn bound_kind(bound: &Bound<ColumnValue<'_>>) -> BoundKind {
-    match bound {
-        Bound::Included(_) => BoundKind::Inclusive,
-        Bound::Excluded(_) => BoundKind::Exclusive,
-        Bound::Unbounded => BoundKind::Unbounded,
-    }
 }
 
 /// A typed handle on table `T`. Cheap to create and clone.
@@ -193,8 +159,18 @@ impl<T: ScyllaTable> Table<T> {
         statement.set_consistency(if is_read { self.consistency.read } else { self.consistency.write });
         let is_lwt = kind == StatementKind::InsertIfNotExists;
         let is_counter_update = kind == StatementKind::Update && schema.is_counter_table();
-        let is_append = matches!(kind, StatementKind::AppendToList { .. });
-        statement.set_is_idempotent(!is_lwt && !is_counter_update && !is_append);
+        // Adding to a list appends again on a retry, and to a counter counts again.
+        let is_repeating_add = match kind {
+            StatementKind::AddTo { column_index } => schema
+                .columns
+                .get(column_index)
+                .is_some_and(|column| column.cql_type.is_list() || column.cql_type.is_counter()),
+            StatementKind::RemoveFrom { column_index } => {
+                schema.columns.get(column_index).is_some_and(|column| column.cql_type.is_counter())
+            }
+            _ => false,
+        };
+        statement.set_is_idempotent(!is_lwt && !is_counter_update && !is_repeating_add);
         Ok(statement)
     }
 
@@ -214,7 +190,7 @@ impl<T: ScyllaTable> Table<T> {
 
     /// Writes a whole row.
     pub async fn insert(&self, row: &T) -> Result<()> {
-        self.execute(StatementKind::Insert, row.column_values(), "INSERT").await?;
+        self.execute(StatementKind::Insert, RowValues { row, skip_nulls: false, extra: &[] }, "INSERT").await?;
         Ok(())
     }
 
@@ -222,7 +198,7 @@ impl<T: ScyllaTable> Table<T> {
     /// tombstones. Use it for rows that do not exist yet: an unset column keeps whatever an
     /// existing row holds there, where [`Table::insert`] would clear it.
     pub async fn insert_new(&self, row: &T) -> Result<()> {
-        self.execute(StatementKind::Insert, row.column_values_without_nulls(), "INSERT").await?;
+        self.execute(StatementKind::Insert, RowValues { row, skip_nulls: true, extra: &[] }, "INSERT").await?;
         Ok(())
     }
 
@@ -230,9 +206,7 @@ impl<T: ScyllaTable> Table<T> {
     pub async fn insert_with(&self, row: &T, options: WriteOptions) -> Result<()> {
         let ttl = options.ttl.map_or(MaybeUnset::Unset, MaybeUnset::Set);
         let timestamp = options.timestamp.map_or(MaybeUnset::Unset, MaybeUnset::Set);
-        let mut values = row.column_values();
-        values.push(&ttl);
-        values.push(&timestamp);
+        let values = RowValues { row, skip_nulls: false, extra: &[&ttl, &timestamp] };
         self.execute(StatementKind::InsertUsing, values, "INSERT USING").await?;
         Ok(())
     }
@@ -272,7 +246,11 @@ impl<T: ScyllaTable> Table<T> {
         let action = self.action("INSERT IF NOT EXISTS");
         // It only writes a row that does not exist, so `None` columns can stay unset: no tombstones.
         let result = self
-            .execute(StatementKind::InsertIfNotExists, row.column_values_without_nulls(), "INSERT IF NOT EXISTS")
+            .execute(
+                StatementKind::InsertIfNotExists,
+                RowValues { row, skip_nulls: true, extra: &[] },
+                "INSERT IF NOT EXISTS",
+            )
             .await?
             .into_rows_result()
             .map_err(|source| Error::query(&action, source))?;
@@ -346,18 +324,29 @@ impl<T: ScyllaTable> Table<T> {
     /// each page is one request awaited here, with no background task or channel between the
     /// driver and the rows (the cost [`Table::partition`]'s stream pays for reading lazily).
     pub async fn partition_vec(&self, key: &T::PartitionKey) -> Result<Vec<T>> {
-        let statement = self.partition_statement().await?;
+        self.collect_pages(StatementKind::SelectPartition, key, "SELECT partition").await
+    }
+
+    /// Runs a read page by page at this handle's page size, awaiting each page here, and collects
+    /// the rows.
+    pub(crate) async fn collect_pages(
+        &self,
+        kind: StatementKind,
+        values: impl SerializeRow,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let mut statement = self.prepared_statement(kind).await?;
+        statement.set_page_size(self.page_size);
         let mut rows = Vec::new();
         let mut paging_state = PagingState::start();
         loop {
             let (result, paging) = self
                 .db
                 .session()
-                .execute_single_page(&statement, key, paging_state)
+                .execute_single_page(&statement, &values, paging_state)
                 .await
-                .map_err(|source| Error::query(self.action("SELECT partition"), source))?;
-            let result =
-                result.into_rows_result().map_err(|source| Error::query(self.action("SELECT partition"), source))?;
+                .map_err(|source| Error::query(self.action(what), source))?;
+            let result = result.into_rows_result().map_err(|source| Error::query(self.action(what), source))?;
             rows.reserve(result.rows_num());
             for row in result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))? {
                 rows.push(row.map_err(|source| self.row_error(source))?.0);
@@ -376,69 +365,147 @@ impl<T: ScyllaTable> Table<T> {
         Ok(statement)
     }
 
-    /// The rows of one partition selected by `slice`, in clustering order.
-    pub async fn slice(&self, key: &T::PartitionKey, slice: &ClusteringSlice<'_>) -> Result<Vec<T>> {
-        let schema = T::table_schema();
-        let clustering = schema.clustering_columns().count();
-        let ranged = !matches!((&slice.lower, &slice.upper), (Bound::Unbounded, Bound::Unbounded));
-        if slice.prefix.len() + usize::from(ranged) > clustering {
-            return Err(Error::InvalidSlice {
-                table: T::TABLE_NAME.to_owned(),
-                reason: format!(
-                    "{} equal value(s){} but the table has {clustering} clustering column(s)",
-                    slice.prefix.len(),
-                    if ranged { " and a range" } else { "" }
-                ),
-            });
-        }
-        let kind = if ranged {
-            StatementKind::SelectRange {
-                prefix_len: slice.prefix.len(),
-                lower: bound_kind(&slice.lower),
-                upper: bound_kind(&slice.upper),
-            }
-        } else {
-            StatementKind::SelectPrefix { prefix_len: slice.prefix.len() }
-        };
-        let mut values = key.key_values();
-        values.extend(slice.prefix.iter().copied());
-        for bound in [&slice.lower, &slice.upper] {
-            if let Bound::Included(value) | Bound::Excluded(value) = bound {
-                values.push(*value);
-            }
-        }
-        values.push(&slice.limit);
-        let result = self
-            .execute(kind, values, "SELECT slice")
-            .await?
-            .into_rows_result()
-            .map_err(|source| Error::query(self.action("SELECT slice"), source))?;
-        let rows = result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))?;
-        rows.map(|row| row.map(|TableRow(row)| row).map_err(|source| self.row_error(source))).collect()
-    }
-
     /// Sets every static and regular column of the row (increments counters by the row's values).
     pub async fn update(&self, row: &T) -> Result<()> {
         self.execute(StatementKind::Update, update_values(row), "UPDATE").await?;
         Ok(())
     }
 
-    /// Sets one static or regular column of one row, leaving its other columns as they are.
-    pub async fn update_column(&self, key: &T::PrimaryKey, column: &str, value: ColumnValue<'_>) -> Result<()> {
-        let column_index = column_index::<T>(column)?;
-        let mut values: Vec<ColumnValue<'_>> = vec![value];
-        values.extend(key.key_values());
-        self.execute(StatementKind::UpdateColumn { column_index }, values, &format!("UPDATE {column}")).await?;
-        Ok(())
+    /// Sets one regular column of one row, leaving its other columns as they are. `column` is a
+    /// generated handle, such as `turns_by_session::liked`; a key, static or counter column, a
+    /// column of another table or a value of another type does not compile.
+    ///
+    /// ```no_run
+    /// # use scylla_table::{Table, ScyllaTable};
+    /// # #[derive(ScyllaTable)]
+    /// # #[table(name = "turns_by_session")]
+    /// # struct Turn { #[table(partition_key)] session_uid: String, #[table(clustering)] turn_uid: String, liked: Option<bool> }
+    /// # async fn run(turns: Table<Turn>) -> scylla_table::Result<()> {
+    /// let key = TurnPrimaryKey { session_uid: "s1".into(), turn_uid: "t2".into() };
+    /// turns.set(&key, turns_by_session::liked, &Some(true)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set<'a, C>(&'a self, key: &'a T::PrimaryKey, column: C, value: &'a C::Value) -> Pending<'a>
+    where
+        C: ColumnOf<T> + Settable,
+    {
+        let _ = column;
+        let what = format!("UPDATE {}", C::NAME);
+        Box::pin(self.update_one(StatementKind::UpdateColumn { column_index: C::INDEX }, key, value, what))
     }
 
-    /// Appends `elements` (a `Vec` of the list's element type) to the list column `column` of one
-    /// row. Not idempotent, so the driver never retries it by itself.
-    pub async fn append_to_list(&self, key: &T::PrimaryKey, column: &str, elements: ColumnValue<'_>) -> Result<()> {
-        let column_index = column_index::<T>(column)?;
-        let mut values: Vec<ColumnValue<'_>> = vec![elements];
-        values.extend(key.key_values());
-        self.execute(StatementKind::AppendToList { column_index }, values, "append to list").await?;
+    /// Sets a static column, the one value its partition shares.
+    pub fn set_static<'a, C>(&'a self, partition: &'a T::PartitionKey, column: C, value: &'a C::Value) -> Pending<'a>
+    where
+        C: ColumnOf<T> + StaticColumn,
+    {
+        let _ = column;
+        let what = format!("UPDATE static {}", C::NAME);
+        let kind = StatementKind::UpdateColumn { column_index: C::INDEX };
+        Box::pin(async move {
+            self.execute(kind, KeyedValue::new(value, partition), &what).await?;
+            Ok(())
+        })
+    }
+
+    /// Adds `by` (negative to subtract) to a counter column of one row. Not idempotent, so the
+    /// driver never retries it by itself.
+    pub fn increment<'a, C>(&'a self, key: &'a T::PrimaryKey, column: C, by: i64) -> Pending<'a>
+    where
+        C: ColumnOf<T> + CounterColumn,
+    {
+        let _ = column;
+        let what = format!("UPDATE {0} = {0} + ?", C::NAME);
+        Box::pin(async move {
+            self.update_one(StatementKind::AddTo { column_index: C::INDEX }, key, &Counter(by), what).await
+        })
+    }
+
+    /// Appends `elements` to a list column of one row. Not idempotent, so the driver never
+    /// retries it by itself.
+    pub fn append_to_list<'a, C>(&'a self, key: &'a T::PrimaryKey, column: C, elements: &'a [C::Element]) -> Pending<'a>
+    where
+        C: ColumnOf<T> + ListColumn,
+    {
+        self.change(key, column, Change::Add, elements)
+    }
+
+    /// Removes every occurrence of each of `elements` from a list column of one row.
+    pub fn remove_from_list<'a, C>(
+        &'a self,
+        key: &'a T::PrimaryKey,
+        column: C,
+        elements: &'a [C::Element],
+    ) -> Pending<'a>
+    where
+        C: ColumnOf<T> + ListColumn,
+    {
+        self.change(key, column, Change::Remove, elements)
+    }
+
+    /// Adds `elements` to a set column of one row.
+    pub fn add_to_set<'a, C>(&'a self, key: &'a T::PrimaryKey, column: C, elements: &'a [C::Element]) -> Pending<'a>
+    where
+        C: ColumnOf<T> + SetColumn,
+    {
+        self.change(key, column, Change::Add, elements)
+    }
+
+    /// Removes `elements` from a set column of one row.
+    pub fn remove_from_set<'a, C>(
+        &'a self,
+        key: &'a T::PrimaryKey,
+        column: C,
+        elements: &'a [C::Element],
+    ) -> Pending<'a>
+    where
+        C: ColumnOf<T> + SetColumn,
+    {
+        self.change(key, column, Change::Remove, elements)
+    }
+
+    /// Puts `entries` into a map column of one row, replacing the values of keys it has.
+    pub fn put_in_map<'a, C>(&'a self, key: &'a T::PrimaryKey, column: C, entries: &'a C::Map) -> Pending<'a>
+    where
+        C: ColumnOf<T> + MapColumn,
+    {
+        let _ = column;
+        let what = format!("UPDATE {0} = {0} + ?", C::NAME);
+        Box::pin(self.update_one(StatementKind::AddTo { column_index: C::INDEX }, key, entries, what))
+    }
+
+    /// Removes `keys` from a map column of one row.
+    pub fn remove_from_map<'a, C>(&'a self, key: &'a T::PrimaryKey, column: C, keys: &'a [C::Key]) -> Pending<'a>
+    where
+        C: ColumnOf<T> + MapColumn,
+    {
+        self.change(key, column, Change::Remove, keys)
+    }
+
+    /// `c = c + ?` or `c = c - ?` with a slice of elements, bound as a list or a set.
+    fn change<'a, C, E>(&'a self, key: &'a T::PrimaryKey, column: C, change: Change, elements: &'a [E]) -> Pending<'a>
+    where
+        C: ColumnOf<T>,
+        E: SerializeValue + Sync,
+    {
+        let _ = column;
+        let (kind, operator) = match change {
+            Change::Add => (StatementKind::AddTo { column_index: C::INDEX }, '+'),
+            Change::Remove => (StatementKind::RemoveFrom { column_index: C::INDEX }, '-'),
+        };
+        let what = format!("UPDATE {0} = {0} {operator} ?", C::NAME);
+        Box::pin(async move { self.update_one(kind, key, &elements, what).await })
+    }
+
+    /// Runs an UPDATE of one column of one row: the value, then the key.
+    async fn update_one(
+        &self,
+        kind: StatementKind,
+        key: &T::PrimaryKey,
+        value: &(dyn SerializeValue + Sync),
+        what: String,
+    ) -> Result<()> {
+        self.execute(kind, KeyedValue::new(value, key), &what).await?;
         Ok(())
     }
 
@@ -457,15 +524,6 @@ impl<T: ScyllaTable> Table<T> {
     fn row_error(&self, source: impl Into<crate::error::DriverError>) -> Error {
         Error::RowMapping { table: T::TABLE_NAME.to_owned(), source: source.into() }
     }
-}
-
-/// The index of a column of `T` by name, in column order.
-pub(crate) fn column_index<T: ScyllaTable>(column: &str) -> Result<usize> {
-    T::table_schema()
-        .columns
-        .iter()
-        .position(|candidate| candidate.name == column)
-        .ok_or_else(|| Error::UnknownColumn { table: T::TABLE_NAME.to_owned(), column: column.to_owned() })
 }
 
 /// UPDATE binds the value columns first, then the primary key.

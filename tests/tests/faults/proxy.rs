@@ -24,7 +24,7 @@ use scylla_proxy::{
 };
 use scylla_table::schema::StatementKind;
 use scylla_table::{ConnectionConfig, Database, InsertOutcome, ScyllaTable};
-use tests::fixtures::{Event, EventPrimaryKey, PageViews, PageViewsPrimaryKey};
+use tests::fixtures::{events as event_columns, Event, EventPrimaryKey, PageViews, PageViewsPrimaryKey};
 use tokio::sync::mpsc;
 
 use crate::cluster::{on_node, until_settled, FaultKeyspace, NODES, SERIAL};
@@ -337,10 +337,9 @@ impl Case {
             Kind::InsertIfNotExists => {
                 (RequestOpcode::Execute, events.prepared_statement(StatementKind::InsertIfNotExists).await)
             }
-            Kind::ListAppend => (
-                RequestOpcode::Execute,
-                events.prepared_statement(StatementKind::AppendToList { column_index: 4 }).await,
-            ),
+            Kind::ListAppend => {
+                (RequestOpcode::Execute, events.prepared_statement(StatementKind::AddTo { column_index: 4 }).await)
+            }
             Kind::CounterUpdate => (RequestOpcode::Execute, views.prepared_statement(StatementKind::Update).await),
             Kind::Read => (RequestOpcode::Execute, events.prepared_statement(StatementKind::SelectRow).await),
         };
@@ -375,9 +374,11 @@ impl Case {
                 }
                 CallerSees::of(&result)
             }
-            Kind::ListAppend => {
-                CallerSees::of(&events.append_to_list(&self.event_key(), "tags", &vec![self.marker.clone()]).await)
-            }
+            Kind::ListAppend => CallerSees::of(
+                &events
+                    .append_to_list(&self.event_key(), event_columns::tags, std::slice::from_ref(&self.marker))
+                    .await,
+            ),
             Kind::CounterUpdate => CallerSees::of(&db.table::<PageViews>().update(&self.views()).await),
             Kind::Read => CallerSees::of(&events.get(&self.event_key()).await),
         }

@@ -7,8 +7,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use scylla::value::Counter;
 use scylla_table::schema::StatementKind;
-use scylla_table::{ClusteringSlice, Consistency, ConsistencyLevels, InsertOutcome, ScyllaTable, WriteOptions};
-use tests::fixtures::{Drifty, DriftyPrimaryKey, Event, EventPartitionKey, PageViews, PageViewsPrimaryKey};
+use scylla_table::{Consistency, ConsistencyLevels, InsertOutcome, ScyllaTable, WriteOptions};
+use tests::fixtures::events as columns;
+use tests::fixtures::{page_views, Drifty, DriftyPrimaryKey, Event, EventPartitionKey, PageViews, PageViewsPrimaryKey};
 use tests::live::TestKeyspace;
 
 fn event(bucket: i32, seq: i32) -> Event {
@@ -73,21 +74,31 @@ async fn clustering_prefix_and_range_slices_respect_bounds_and_limit() {
     let key = EventPartitionKey { stream: "s".into() };
     let seqs = |rows: Vec<Event>| rows.into_iter().map(|row| (row.bucket, row.seq)).collect::<Vec<_>>();
 
-    let first = events.slice(&key, &ClusteringSlice::new(3)).await.unwrap();
+    let first = events.slice(&key).limit(3).fetch().await.unwrap();
     assert_eq!(seqs(first), [(0, 0), (0, 1), (0, 2)]);
 
-    let prefix = events.slice(&key, &ClusteringSlice::new(100).eq(&1)).await.unwrap();
+    let prefix = events.slice(&key).eq(columns::bucket, &1).fetch().await.unwrap();
     assert_eq!(prefix.len(), 10);
     assert!(prefix.iter().all(|row| row.bucket == 1));
 
-    let range = ClusteringSlice::new(100).eq(&2).range(Bound::Excluded(&3), Bound::Included(&6));
-    assert_eq!(seqs(events.slice(&key, &range).await.unwrap()), [(2, 4), (2, 5), (2, 6)]);
+    let range =
+        events.slice(&key).eq(columns::bucket, &2).range(columns::seq, (Bound::Excluded(&3), Bound::Included(&6)));
+    assert_eq!(seqs(range.fetch().await.unwrap()), [(2, 4), (2, 5), (2, 6)]);
 
-    let limited = ClusteringSlice::new(2).range(Bound::Included(&1), Bound::Unbounded);
-    assert_eq!(seqs(events.slice(&key, &limited).await.unwrap()), [(1, 0), (1, 1)]);
+    let limited = events.slice(&key).range(columns::bucket, &1..).limit(2);
+    assert_eq!(seqs(limited.fetch().await.unwrap()), [(1, 0), (1, 1)]);
 
-    let too_deep = ClusteringSlice::new(1).eq(&1).eq(&2).range(Bound::Included(&0), Bound::Unbounded);
-    assert!(matches!(events.slice(&key, &too_deep).await, Err(scylla_table::Error::InvalidSlice { .. })));
+    let newest = events.slice(&key).eq(columns::bucket, &1).range(columns::seq, &2..&6).reversed().limit(3);
+    assert_eq!(seqs(newest.fetch().await.unwrap()), [(1, 5), (1, 4), (1, 3)]);
+
+    let last_rows = events.slice(&key).reversed().limit(2).fetch().await.unwrap();
+    assert_eq!(seqs(last_rows), [(2, 9), (2, 8)]);
+
+    let one_row = events.slice(&key).eq(columns::bucket, &0).eq(columns::seq, &7).fetch().await.unwrap();
+    assert_eq!(seqs(one_row), [(0, 7)]);
+
+    let everything = events.slice(&key).range(columns::bucket, ..).fetch().await.unwrap();
+    assert_eq!(everything.len(), 30, "an open range restricts nothing");
     test.drop().await;
 }
 
@@ -142,16 +153,21 @@ async fn update_and_delete_change_rows_and_partitions() {
     events.update(&row).await.unwrap();
     assert_eq!(events.get(&row.primary_key()).await.unwrap(), Some(row.clone()));
 
-    events.append_to_list(&row.primary_key(), "tags", &vec!["a".to_owned()]).await.unwrap();
-    events.append_to_list(&row.primary_key(), "tags", &vec!["b".to_owned(), "c".to_owned()]).await.unwrap();
-    let tags = events.get(&row.primary_key()).await.unwrap().map(|stored| stored.tags);
-    assert_eq!(tags, Some(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]));
-    let append = events.prepared_statement(StatementKind::AppendToList { column_index: 4 }).await.unwrap();
+    events.set(&row.primary_key(), columns::body, &"set alone".to_owned()).await.unwrap();
+    let stored = events.get(&row.primary_key()).await.unwrap().unwrap();
+    assert_eq!((stored.body.as_str(), stored.tags.len()), ("set alone", 0), "only `body` changed");
+
+    let owned = |tags: &[&str]| tags.iter().map(|tag| (*tag).to_owned()).collect::<Vec<_>>();
+    events.append_to_list(&row.primary_key(), columns::tags, &owned(&["a"])).await.unwrap();
+    events.append_to_list(&row.primary_key(), columns::tags, &owned(&["b", "c", "b"])).await.unwrap();
+    let tags = || async { events.get(&row.primary_key()).await.unwrap().map(|stored| stored.tags) };
+    assert_eq!(tags().await, Some(owned(&["a", "b", "c", "b"])));
+    events.remove_from_list(&row.primary_key(), columns::tags, &owned(&["b"])).await.unwrap();
+    assert_eq!(tags().await, Some(owned(&["a", "c"])), "every `b` removed");
+    let append = events.prepared_statement(StatementKind::AddTo { column_index: 4 }).await.unwrap();
     assert!(!append.get_is_idempotent(), "a list append is not idempotent");
-    let not_a_list = events.append_to_list(&row.primary_key(), "body", &vec!["x".to_owned()]).await;
-    assert!(matches!(not_a_list, Err(scylla_table::Error::Unsupported(_))), "{not_a_list:?}");
-    let unknown = events.append_to_list(&row.primary_key(), "nope", &vec!["x".to_owned()]).await;
-    assert!(matches!(unknown, Err(scylla_table::Error::UnknownColumn { .. })), "{unknown:?}");
+    let remove = events.prepared_statement(StatementKind::RemoveFrom { column_index: 4 }).await.unwrap();
+    assert!(remove.get_is_idempotent(), "removing list elements again removes nothing more");
 
     events.delete(&row.primary_key()).await.unwrap();
     assert_eq!(events.get(&row.primary_key()).await.unwrap(), None);
@@ -174,6 +190,12 @@ async fn counters_increment_and_counter_inserts_are_refused() {
     }
     let key = PageViewsPrimaryKey { page: "/".into(), day };
     assert_eq!(views.get(&key).await.unwrap().map(|row| row.views), Some(Counter(3)));
+    views.increment(&key, page_views::unique_visitors, 5).await.unwrap();
+    views.increment(&key, page_views::unique_visitors, -2).await.unwrap();
+    let stored = views.get(&key).await.unwrap().unwrap();
+    assert_eq!((stored.views, stored.unique_visitors), (Counter(3), Counter(3)));
+    let increment = views.prepared_statement(StatementKind::AddTo { column_index: 3 }).await.unwrap();
+    assert!(!increment.get_is_idempotent(), "a counter increment is not idempotent");
     assert!(matches!(views.insert(&hit).await, Err(scylla_table::Error::Unsupported(_))));
     test.drop().await;
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use scylla::value::{CqlDecimal, CqlDuration, CqlTimeuuid, CqlVarint};
 use scylla_table::ScyllaTable;
-use tests::fixtures::{create_address_type, Address, EveryType, EveryTypePrimaryKey, Mood};
+use tests::fixtures::{create_address_type, every_type, Address, EveryType, EveryTypePrimaryKey, Mood};
 use tests::live::TestKeyspace;
 use uuid::Uuid;
 
@@ -84,5 +84,48 @@ async fn every_type_round_trips_with_values_nulls_and_empty_collections() {
     let read = table.get(&key).await.unwrap().expect("the sparse row was written");
     // A skipped field is not stored, so it reads back as its default.
     assert_eq!(read, EveryType { cached_summary: None, ..sparse });
+    test.drop().await;
+}
+
+#[tokio::test]
+async fn typed_updates_change_one_column_set_and_map_in_place() {
+    let test = TestKeyspace::new("typed_updates").await;
+    test.db.run_ddl(&create_address_type(&test.config.keyspace)).await.unwrap();
+    test.db.apply_schema(test.replication(), &[EveryType::table_schema()]).await.unwrap();
+    let table = test.db.table::<EveryType>();
+    let row = full_row();
+    table.insert(&row).await.unwrap();
+    let key = row.primary_key();
+    let stored = || async { table.get(&key).await.unwrap().expect("the row was written") };
+
+    table.add_to_set(&key, every_type::set_value, &[7, 8]).await.unwrap();
+    table.remove_from_set(&key, every_type::set_value, &[1]).await.unwrap();
+    let mut expected_set = row.set_value.clone();
+    expected_set.extend([7, 8]);
+    expected_set.remove(&1);
+    assert_eq!(stored().await.set_value, expected_set);
+
+    let entries = BTreeMap::from([("new".to_owned(), 5_i64)]);
+    table.put_in_map(&key, every_type::map_value, &entries).await.unwrap();
+    let first_key = row.map_value.keys().next().cloned().expect("the fixture's map has entries");
+    table.remove_from_map(&key, every_type::map_value, std::slice::from_ref(&first_key)).await.unwrap();
+    let mut expected_map = row.map_value.clone();
+    expected_map.extend(entries);
+    expected_map.remove(&first_key);
+    assert_eq!(stored().await.map_value, expected_map);
+
+    // A static column is one value for the partition; a renamed column is set by its field.
+    table.set_static(&row.partition_key(), every_type::owner, &Some("new owner".to_owned())).await.unwrap();
+    table.set(&key, every_type::order_number, &99).await.unwrap();
+    let after = stored().await;
+    assert_eq!((after.owner.as_deref(), after.order_number), (Some("new owner"), 99));
+    let untouched = EveryType {
+        owner: row.owner.clone(),
+        order_number: row.order_number,
+        set_value: row.set_value.clone(),
+        map_value: row.map_value.clone(),
+        ..after
+    };
+    assert_eq!(untouched, row, "every other column is as inserted");
     test.drop().await;
 }
