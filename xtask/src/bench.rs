@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick] [--reload] [--no-migration] [--no-profile] [--sessions N,...]`:
 //! starts both databases, builds the benchmark in release mode and runs it. The report goes to
-//! `target/bench/`.
+//! `target/bench/`. `cargo xtask bench --mapper` runs the criterion benchmark of the row mapping
+//! instead (`target/bench/mapper.md`).
 
 use crate::{db, postgres};
 
@@ -22,10 +23,17 @@ pub struct Flags {
     /// cost as the data grows, in target/bench/scale.md and scale.png.
     #[arg(long, value_name = "N,...")]
     sessions: Option<String>,
+    /// Run the mapper cost benchmark instead (criterion): generated row code against hand-written
+    /// driver code, per row and end to end against the node; target/bench/mapper.md.
+    #[arg(long, conflicts_with_all = ["quick", "reload", "no_migration", "no_profile", "sessions"])]
+    mapper: bool,
 }
 
 pub fn run(flags: &Flags) -> Result<(), String> {
     db::up()?;
+    if flags.mapper {
+        return mapper();
+    }
     postgres::up()?;
     let out = crate::workspace_root().join("target").join("bench");
     let forwarded = [
@@ -41,4 +49,17 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     }
     args.extend(["--postgres".into(), postgres::connection_string().into(), "--out".into(), out.into()]);
     crate::run_release("chat-bench", args, "the benchmark")
+}
+
+fn mapper() -> Result<(), String> {
+    let status = crate::cargo_command()
+        .args(["bench", "--quiet", "--package", "chat-bench", "--bench", "mapper"])
+        .env("CRITERION_HOME", crate::workspace_root().join("target").join("criterion"))
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("the mapper benchmark failed (see above)".to_owned())
+    }
 }

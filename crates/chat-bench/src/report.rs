@@ -48,7 +48,8 @@ fn triple(m: &Measurement) -> String {
     format!("{} / {} / {}", ms(m.percentile_ms(50.0)), ms(m.percentile_ms(95.0)), ms(m.percentile_ms(99.0)))
 }
 
-pub(crate) fn machine() -> String {
+/// The machine the benchmark runs on: CPU model, cores, memory.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -279,6 +280,7 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         }
         let _ = writeln!(out);
     }
+    out.push_str(&mapper_section(&config.out_dir));
     out
 }
 
@@ -519,4 +521,20 @@ pub fn summary(outcome: &BenchOutcome) -> String {
     let start = report.find("## The design's performance table").unwrap_or(0);
     let end = report[start..].find("\n## Load conversation").map(|end| start + end).unwrap_or(report.len());
     report[start..end].trim().to_owned()
+}
+
+/// The mapper cost benchmark's figures, from its own run (`cargo xtask bench --mapper`) if one
+/// wrote them to the same directory: criterion's runs are separate from this one.
+fn mapper_section(out_dir: &std::path::Path) -> String {
+    match std::fs::read_to_string(out_dir.join("mapper.md")) {
+        Ok(mapper) => {
+            let demoted = mapper.replace("\n## ", "\n### ");
+            format!("\n{}\n", demoted.replacen("# Mapper cost", "## Mapper cost (from `mapper.md`)", 1).trim_end())
+        }
+        Err(_) => {
+            "\n## Mapper cost\n\nRun `cargo xtask bench --mapper` for the generated row code against hand-written \
+                   driver code; its figures then appear here.\n"
+                .to_owned()
+        }
+    }
 }

@@ -124,8 +124,10 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
         const _: () = {
             #handle_impls
 
+            // Only for its type check: names, order and types of a result's columns.
             #[derive(#private::scylla::DeserializeRow)]
             #[scylla(crate = #private::scylla, flavor = "enforce_order")]
+            #[allow(dead_code)]
             struct __Row {
                 #(#row_fields,)*
             }
@@ -177,7 +179,8 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
                     ::std::vec![#(#values_without_nulls),*]
                 }
 
-                #[inline]
+                // Inlined into the caller's `SerializeRow`, as a hand-written impl would be.
+                #[inline(always)]
                 fn serialize_columns(
                     &self,
                     skip_nulls: bool,
@@ -191,19 +194,21 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
                     ::std::result::Result::Ok(())
                 }
 
+                // The driver's derive checks names, order and types, once per result.
                 fn type_check_row(
                     specs: &[#private::scylla::frame::response::result::ColumnSpec<'_>],
                 ) -> ::std::result::Result<(), #private::scylla::deserialize::TypeCheckError> {
                     <__Row as #private::DeserializeRow<'_, '_>>::type_check(specs)
                 }
 
+                // Each field straight from its cell, in column order (the order the fields are
+                // written here is the order they are read); the types were checked once per result.
+                #[inline]
                 fn deserialize_row<'frame, 'metadata>(
-                    row: #private::scylla::deserialize::row::ColumnIterator<'frame, 'metadata>,
+                    mut row: #private::scylla::deserialize::row::ColumnIterator<'frame, 'metadata>,
                 ) -> ::std::result::Result<Self, #private::scylla::deserialize::DeserializationError> {
-                    let __Row { #(#column_idents),* } =
-                        <__Row as #private::DeserializeRow<'frame, 'metadata>>::deserialize(row)?;
                     ::std::result::Result::Ok(#ident {
-                        #(#column_idents,)*
+                        #(#column_idents: #private::deserialize_cell(&mut row)?,)*
                         #(#skipped_idents: ::std::default::Default::default(),)*
                     })
                 }

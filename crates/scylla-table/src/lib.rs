@@ -67,6 +67,7 @@ pub use database::{read_live_table, Database};
 pub use error::{DriverError, Error, Result, Unavailability};
 pub use live_schema::{LiveColumn, LiveTable, SchemaMismatch};
 pub use migration::{plan_migration, MigrationPlan, MigrationStep, RefusedChange};
+pub use row::{RowValues, TableRow};
 pub use scylla;
 pub use scylla::statement::Consistency;
 pub use scylla_table_derive::{ScyllaTable, TextEnum};
@@ -81,7 +82,7 @@ pub use text_enum::UnknownVariant;
 pub mod __private {
     pub use crate::columns::{CollectionOf, ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, MapOf};
     pub use crate::columns::{SetColumn, Settable, StaticColumn};
-    pub use crate::row::{column_count_mismatch, serialize_cell};
+    pub use crate::row::{column_count_mismatch, deserialize_cell, serialize_cell};
     pub use crate::slice::{ClusteringAt, Prefix};
     pub use crate::table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey, UNSET};
     pub use crate::text_enum::UnknownVariant;

@@ -42,7 +42,7 @@ pub struct LiveTable {
 
 impl LiveTable {
     /// The column of that name, if the table has it.
-    pub fn column(&self, name: &str) -> Option<&LiveColumn> {
+    pub(crate) fn column(&self, name: &str) -> Option<&LiveColumn> {
         self.columns.iter().find(|column| column.name == name)
     }
 }

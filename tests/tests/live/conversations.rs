@@ -282,18 +282,32 @@ async fn tombstones_read(db: &scylla_table::Database, table: &str) -> u64 {
     statement.set_tracing(true);
     let result = db.session().query_unpaged(statement, ()).await.expect("the read runs");
     let tracing_id = result.tracing_id().expect("the read was traced");
-    let trace = db.session().get_tracing_info(&tracing_id).await.expect("the trace is readable");
-    let reads: Vec<&str> = trace
-        .events
-        .iter()
-        .filter_map(|event| event.activity.as_deref())
-        .filter(|activity| activity.contains("tombstone cells"))
-        .collect();
-    assert!(!reads.is_empty(), "the trace of {table} reports what the read met: {:?}", trace.events);
-    reads
-        .iter()
-        .filter_map(|activity| activity.split(" and ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    // The node writes a trace's events in the background: the session can be complete while the
+    // event that counts the cells read is still on its way, on a busy node. Read it again until
+    // that event is there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let trace = db.session().get_tracing_info(&tracing_id).await.expect("the trace is readable");
+        let reads: Vec<String> = trace
+            .events
+            .iter()
+            .filter_map(|event| event.activity.clone())
+            .filter(|activity| activity.contains("tombstone cells"))
+            .collect();
+        if reads.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the trace of {table} reports what the read met: {:?}",
+                trace.events
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        return reads
+            .iter()
+            .filter_map(|activity| activity.split(" and ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+    }
 }
 
 #[tokio::test]
