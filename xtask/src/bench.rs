@@ -53,7 +53,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
 
 fn mapper() -> Result<(), String> {
     let status = crate::cargo_command()
-        .args(["bench", "--quiet", "--package", "chat-bench", "--bench", "mapper"])
+        .args(["bench", "--quiet", "--package", "mapper-bench", "--bench", "mapper"])
         .env("CRITERION_HOME", crate::workspace_root().join("target").join("criterion"))
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
