@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::table::{ClusteringOrder, ColumnKind, TableSchema};
+use crate::table::{ClusteringOrder, Column, ColumnKind, TableSchema};
 
 /// One side of a range on a clustering column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +116,10 @@ impl TableSchema {
         let select = format!("SELECT {all_columns} FROM {table}");
         let partition = equalities(self.partition_key().map(|column| column.quoted_name()));
         let primary = equalities(self.primary_key().map(|column| column.quoted_name()));
+        // What an UPDATE of one column names: a static column belongs to the partition, and CQL
+        // refuses clustering restrictions for it.
+        let row_of =
+            |column: &Column| if column.kind == ColumnKind::Static { partition.as_str() } else { primary.as_str() };
 
         let cql = match kind {
             StatementKind::Insert | StatementKind::InsertUsing | StatementKind::InsertIfNotExists => {
@@ -190,8 +194,7 @@ impl TableSchema {
                     })?;
                 let name = column.quoted_name();
                 let operator = if matches!(kind, StatementKind::AddTo { .. }) { '+' } else { '-' };
-                let row = if column.kind == ColumnKind::Static { &partition } else { &primary };
-                format!("UPDATE {table} SET {name} = {name} {operator} ? WHERE {row}")
+                format!("UPDATE {table} SET {name} = {name} {operator} ? WHERE {}", row_of(column))
             }
             StatementKind::UpdateColumn { column_index } => {
                 let column = self
@@ -199,9 +202,7 @@ impl TableSchema {
                     .get(column_index)
                     .filter(|column| !column.kind.is_key() && !column.cql_type.is_counter())
                     .ok_or_else(|| StatementError::NotAValueColumn { table: self.name.clone(), column_index })?;
-                // A static column belongs to the partition: CQL refuses clustering restrictions.
-                let row = if column.kind == ColumnKind::Static { &partition } else { &primary };
-                format!("UPDATE {table} SET {} = ? WHERE {row}", column.quoted_name())
+                format!("UPDATE {table} SET {} = ? WHERE {}", column.quoted_name(), row_of(column))
             }
         };
         Ok(cql)

@@ -130,7 +130,7 @@ impl<K: SerializeRow> SerializeRow for KeyedValue<'_, K> {
         writer: &mut RowWriter<'_>,
     ) -> Result<(), SerializationError> {
         let Some((first, rest)) = ctx.columns().split_first() else {
-            return Err(SerializationError::new(ValueCountMismatch { table: "", expected: 1, found: 0 }));
+            return Err(column_count_mismatch("", 1, 0));
         };
         serialize_cell(self.value, first, writer, first.table_spec().table_name())?;
         self.key.serialize(&RowSerializationContext::from_specs(rest), writer)

@@ -3,8 +3,8 @@
 //! A slice starts at [`crate::Table::slice`] and moves through distinct types: equality on the
 //! first clustering column, then the second, and so on ([`Prefix`]), then at most one range on the
 //! next column ([`Ranged`]), with order and limit at any step. Each step takes only the handle of
-//! the one column CQL allows there, so a skipped column is a mismatched type that names the column
-//! expected, and nothing can follow a range.
+//! the one column CQL allows there, so a skipped column is a compile error that names the column
+//! expected ([`Expected`]), and nothing can follow a range ([`AfterRange`]).
 
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};

@@ -414,11 +414,7 @@ impl<T: ScyllaTable> Table<T> {
     where
         C: ColumnOf<T> + CounterColumn,
     {
-        let _ = column;
-        let what = format!("UPDATE {0} = {0} + ?", C::NAME);
-        Box::pin(async move {
-            self.update_one(StatementKind::AddTo { column_index: C::INDEX }, key, &Counter(by), what).await
-        })
+        self.change(key, column, Change::Add, Counter(by))
     }
 
     /// Appends `elements` to a list column of one row. Not idempotent, so the driver never
@@ -469,9 +465,7 @@ impl<T: ScyllaTable> Table<T> {
     where
         C: ColumnOf<T> + MapColumn,
     {
-        let _ = column;
-        let what = format!("UPDATE {0} = {0} + ?", C::NAME);
-        Box::pin(self.update_one(StatementKind::AddTo { column_index: C::INDEX }, key, entries, what))
+        self.change(key, column, Change::Add, entries)
     }
 
     /// Removes `keys` from a map column of one row.
@@ -482,11 +476,12 @@ impl<T: ScyllaTable> Table<T> {
         self.change(key, column, Change::Remove, keys)
     }
 
-    /// `c = c + ?` or `c = c - ?` with a slice of elements, bound as a list or a set.
-    fn change<'a, C, E>(&'a self, key: &'a T::PrimaryKey, column: C, change: Change, elements: &'a [E]) -> Pending<'a>
+    /// `c = c + ?` or `c = c - ?` for a collection or counter: `value` is a slice of elements
+    /// (bound as a list or a set), a map of entries, or a counter delta.
+    fn change<'a, C, V>(&'a self, key: &'a T::PrimaryKey, column: C, change: Change, value: V) -> Pending<'a>
     where
         C: ColumnOf<T>,
-        E: SerializeValue + Sync,
+        V: SerializeValue + Send + Sync + 'a,
     {
         let _ = column;
         let (kind, operator) = match change {
@@ -494,7 +489,7 @@ impl<T: ScyllaTable> Table<T> {
             Change::Remove => (StatementKind::RemoveFrom { column_index: C::INDEX }, '-'),
         };
         let what = format!("UPDATE {0} = {0} {operator} ?", C::NAME);
-        Box::pin(async move { self.update_one(kind, key, &elements, what).await })
+        Box::pin(async move { self.update_one(kind, key, &value, what).await })
     }
 
     /// Runs an UPDATE of one column of one row: the value, then the key.

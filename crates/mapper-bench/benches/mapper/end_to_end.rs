@@ -6,9 +6,14 @@
 use std::time::{Duration, Instant};
 
 use conversation_store::{StepByTurn, StepByTurnPartitionKey, TurnBySession, TurnBySessionPartitionKey};
+use scylla::client::session::Session;
+use scylla::deserialize::row::DeserializeRow;
 use scylla::response::PagingState;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
 use scylla_table::schema::StatementKind;
 use scylla_table::{ConnectionConfig, Database, Replication, ScyllaTable, Table};
+use tokio::runtime::Runtime;
 
 use crate::paired;
 use crate::rows::{self, HandStep, HandTurn};
@@ -81,6 +86,67 @@ where
     process_cpu_time().saturating_sub(start)
 }
 
+/// Inserts of the rows of `pool` through `Table<T>`, against the same statement run by the driver
+/// with the hand-written `H` of each row.
+fn compare_inserts<T: ScyllaTable, H: SerializeRow + Sync>(
+    runtime: &Runtime,
+    session: &Session,
+    table: &Table<T>,
+    statement: &PreparedStatement,
+    pool: &[T],
+    hand_pool: &[H],
+) -> paired::Paired {
+    paired::measure(
+        ROUNDS,
+        OPS_PER_ROUND,
+        || {
+            runtime.block_on(paced(OPS_PER_ROUND, |index| async move {
+                table.insert(&pool[index % pool.len()]).await.expect("inserts");
+            }))
+        },
+        || {
+            runtime.block_on(paced(OPS_PER_ROUND, |index| async move {
+                session.execute_unpaged(statement, &hand_pool[index % hand_pool.len()]).await.expect("inserts");
+            }))
+        },
+    )
+}
+
+/// Reads of one partition of `expected` rows through `Table<T>`, against the same statement run
+/// by the driver into the hand-written `H`.
+fn compare_reads<T, H>(
+    runtime: &Runtime,
+    session: &Session,
+    table: &Table<T>,
+    statement: &PreparedStatement,
+    partition: &T::PartitionKey,
+    expected: usize,
+) -> paired::Paired
+where
+    T: ScyllaTable,
+    H: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+{
+    paired::measure(
+        ROUNDS,
+        OPS_PER_ROUND,
+        || {
+            runtime.block_on(paced(OPS_PER_ROUND, |_| async {
+                let rows = table.partition_vec(partition).await.expect("reads");
+                assert_eq!(rows.len(), expected);
+            }))
+        },
+        || {
+            runtime.block_on(paced(OPS_PER_ROUND, |_| async {
+                let (result, _) =
+                    session.execute_single_page(statement, partition, PagingState::start()).await.expect("reads");
+                let result = result.into_rows_result().expect("rows");
+                let rows = result.rows::<H>().expect("typed").collect::<Result<Vec<_>, _>>().expect("rows");
+                assert_eq!(rows.len(), expected);
+            }))
+        },
+    )
+}
+
 /// The four end-to-end comparisons, or `None` when no node answers. Returns the report section.
 pub fn run() -> Option<String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -103,82 +169,17 @@ pub fn run() -> Option<String> {
     let (insert_turn, insert_step) = (insert_turn.expect("prepares"), insert_step.expect("prepares"));
     let (read_turns, read_steps) = (read_turns.expect("prepares"), read_steps.expect("prepares"));
     let session = setup.db.session();
-    let setup = &setup;
     let turn_partition = TurnBySessionPartitionKey { session_uid: rows::turn(0).session_uid };
     let step_partition = StepByTurnPartitionKey { turn_uid: rows::step(0).turn_uid };
-    let rounds = |generated: &mut dyn FnMut() -> Duration, hand: &mut dyn FnMut() -> Duration| {
-        paired::measure(ROUNDS, OPS_PER_ROUND, generated, hand)
-    };
     println!("End to end: {ROUNDS} paired rounds of {OPS_PER_ROUND} operations at {RATE}/s per comparison");
-
-    let insert_turns = rounds(
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |index| async move {
-                setup.turns.insert(&setup.turn_pool[index % INSERT_POOL]).await.expect("inserts");
-            }))
-        },
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |index| {
-                let (statement, row) = (&insert_turn, &setup.hand_turn_pool[index % INSERT_POOL]);
-                async move {
-                    session.execute_unpaged(statement, row).await.expect("inserts");
-                }
-            }))
-        },
-    );
-    let insert_steps = rounds(
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |index| async move {
-                setup.steps.insert(&setup.step_pool[index % INSERT_POOL]).await.expect("inserts");
-            }))
-        },
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |index| {
-                let (statement, row) = (&insert_step, &setup.hand_step_pool[index % INSERT_POOL]);
-                async move {
-                    session.execute_unpaged(statement, row).await.expect("inserts");
-                }
-            }))
-        },
-    );
-    let read_turn_partitions = rounds(
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |_| async {
-                let rows = setup.turns.partition_vec(&turn_partition).await.expect("reads");
-                assert_eq!(rows.len(), TURNS_PER_SESSION);
-            }))
-        },
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |_| async {
-                let (result, _) = session
-                    .execute_single_page(&read_turns, &turn_partition, PagingState::start())
-                    .await
-                    .expect("reads");
-                let result = result.into_rows_result().expect("rows");
-                let rows = result.rows::<HandTurn>().expect("typed").collect::<Result<Vec<_>, _>>().expect("rows");
-                assert_eq!(rows.len(), TURNS_PER_SESSION);
-            }))
-        },
-    );
-    let read_step_partitions = rounds(
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |_| async {
-                let rows = setup.steps.partition_vec(&step_partition).await.expect("reads");
-                assert_eq!(rows.len(), STEPS_PER_TURN);
-            }))
-        },
-        &mut || {
-            runtime.block_on(paced(OPS_PER_ROUND, |_| async {
-                let (result, _) = session
-                    .execute_single_page(&read_steps, &step_partition, PagingState::start())
-                    .await
-                    .expect("reads");
-                let result = result.into_rows_result().expect("rows");
-                let rows = result.rows::<HandStep>().expect("typed").collect::<Result<Vec<_>, _>>().expect("rows");
-                assert_eq!(rows.len(), STEPS_PER_TURN);
-            }))
-        },
-    );
+    let insert_turns =
+        compare_inserts(&runtime, session, &setup.turns, &insert_turn, &setup.turn_pool, &setup.hand_turn_pool);
+    let insert_steps =
+        compare_inserts(&runtime, session, &setup.steps, &insert_step, &setup.step_pool, &setup.hand_step_pool);
+    let read_turn_partitions =
+        compare_reads::<_, HandTurn>(&runtime, session, &setup.turns, &read_turns, &turn_partition, TURNS_PER_SESSION);
+    let read_step_partitions =
+        compare_reads::<_, HandStep>(&runtime, session, &setup.steps, &read_steps, &step_partition, STEPS_PER_TURN);
     if let Err(error) = runtime.block_on(setup.db.drop_keyspace(KEYSPACE)) {
         eprintln!("could not drop `{KEYSPACE}`: {error}");
     }
