@@ -30,6 +30,34 @@ pub struct Measurement {
     pub client_cpu: Duration,
     /// For open loop: the rate requested, per second.
     pub offered_rate: Option<f64>,
+    /// For open loop: every request that took longer than [`LATE_AFTER`], by scheduled start.
+    pub late: Vec<LateRequest>,
+}
+
+/// A request counts as late past the benchmark's p99 target.
+pub const LATE_AFTER: Duration = Duration::from_millis(crate::P99_TARGET_MS as u64);
+
+/// Late requests whose scheduled starts are closer than this belong to one burst: the server
+/// (or the machine) stalled once and everything in flight waited.
+const BURST_GAP: Duration = Duration::from_millis(50);
+
+/// One open-loop request that took longer than [`LATE_AFTER`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LateRequest {
+    /// Its scheduled start, from the start of the measured part.
+    pub scheduled: Duration,
+    pub latency: Duration,
+}
+
+/// Late requests grouped into bursts: how a point's tail came about.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LateBursts {
+    pub bursts: usize,
+    /// The sum over bursts of the time from the first late request's scheduled start to the
+    /// last one's completion: how long, in all, requests were waiting past the target.
+    pub total: Duration,
+    /// The longest such span.
+    pub longest: Duration,
 }
 
 impl Measurement {
@@ -41,7 +69,39 @@ impl Measurement {
             elapsed,
             client_cpu: Duration::ZERO,
             offered_rate,
+            late: Vec::new(),
         }
+    }
+
+    /// The late requests grouped into bursts.
+    pub fn late_bursts(&self) -> LateBursts {
+        let mut late = self.late.clone();
+        late.sort_by_key(|request| request.scheduled);
+        let mut summary = LateBursts::default();
+        let mut burst: Option<(Duration, Duration, Duration)> = None; // first start, last start, last end
+        let close = |(first, _, end): (Duration, Duration, Duration), summary: &mut LateBursts| {
+            let span = end.saturating_sub(first);
+            summary.bursts += 1;
+            summary.total += span;
+            summary.longest = summary.longest.max(span);
+        };
+        for request in late {
+            let end = request.scheduled + request.latency;
+            burst = match burst {
+                Some((first, last, last_end)) if request.scheduled.saturating_sub(last) < BURST_GAP => {
+                    Some((first, request.scheduled, last_end.max(end)))
+                }
+                Some(done) => {
+                    close(done, &mut summary);
+                    Some((request.scheduled, request.scheduled, end))
+                }
+                None => Some((request.scheduled, request.scheduled, end)),
+            };
+        }
+        if let Some(done) = burst {
+            close(done, &mut summary);
+        }
+        summary
     }
 
     pub fn operations(&self) -> u64 {
@@ -165,7 +225,7 @@ pub async fn open_loop(
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let total = ((warmup + duration).as_secs_f64() * rate).ceil() as u64;
     let warmup_requests = (warmup.as_secs_f64() * rate).ceil() as u64;
-    let (sender, mut receiver) = mpsc::unbounded_channel::<(bool, Result<Duration, String>)>();
+    let (sender, mut receiver) = mpsc::unbounded_channel::<(bool, Instant, Result<Duration, String>)>();
     let in_flight = Arc::new(Semaphore::new(OPEN_LOOP_MAX_IN_FLIGHT));
     let runtime = tokio::runtime::Handle::current();
     let start = Instant::now() + Duration::from_millis(5);
@@ -190,20 +250,26 @@ pub async fn open_loop(
                 runtime.spawn(async move {
                     let _permit = in_flight.acquire_owned().await;
                     let result = operation(target).await.map(|_| scheduled.elapsed());
-                    let _ = sender.send((measured, result));
+                    let _ = sender.send((measured, scheduled, result));
                 });
             }
         })
     };
     let mut measurement = Measurement::empty(duration, Some(rate));
     let mut last_completion = measure_start;
-    while let Some((measured, result)) = receiver.recv().await {
+    while let Some((measured, scheduled, result)) = receiver.recv().await {
         if !measured {
             continue;
         }
         last_completion = Instant::now();
         match result {
-            Ok(latency) => record(&mut measurement.histogram, latency),
+            Ok(latency) => {
+                record(&mut measurement.histogram, latency);
+                if latency > LATE_AFTER {
+                    let scheduled = scheduled.saturating_duration_since(measure_start);
+                    measurement.late.push(LateRequest { scheduled, latency });
+                }
+            }
             Err(error) => {
                 measurement.errors += 1;
                 measurement.first_error.get_or_insert(error);
@@ -215,4 +281,32 @@ pub async fn open_loop(
     measurement.client_cpu = process_cpu_time().saturating_sub(cpu_before);
     measurement.elapsed = last_completion.saturating_duration_since(measure_start).max(duration);
     measurement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn late(scheduled_ms: u64, latency_ms: u64) -> LateRequest {
+        LateRequest { scheduled: Duration::from_millis(scheduled_ms), latency: Duration::from_millis(latency_ms) }
+    }
+
+    #[test]
+    fn late_requests_close_together_are_one_burst_from_the_first_start_to_the_last_completion() {
+        let mut measurement = Measurement::empty(Duration::from_secs(8), Some(800.0));
+        // One stall: requests scheduled during 60 ms all finish when it ends, at 1,090 ms.
+        measurement.late = vec![late(1_030, 60), late(1_000, 90), late(1_060, 30)];
+        // Another, two seconds later.
+        measurement.late.push(late(3_000, 25));
+        let bursts = measurement.late_bursts();
+        assert_eq!(bursts.bursts, 2);
+        assert_eq!(bursts.longest, Duration::from_millis(90));
+        assert_eq!(bursts.total, Duration::from_millis(115));
+    }
+
+    #[test]
+    fn no_late_requests_no_bursts() {
+        let measurement = Measurement::empty(Duration::from_secs(8), Some(800.0));
+        assert_eq!(measurement.late_bursts(), LateBursts::default());
+    }
 }

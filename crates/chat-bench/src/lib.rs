@@ -10,7 +10,9 @@ pub mod driver;
 pub mod migration;
 pub mod plot;
 pub mod postgres_side;
+pub mod priority;
 pub mod profile;
+pub mod rate_search;
 pub mod raw_driver;
 pub mod read_path;
 pub mod report;
@@ -33,7 +35,9 @@ use crate::dataset::{Counts, Scale};
 use crate::driver::{closed_loop, open_loop, Measurement, Operation};
 use crate::migration::MigrationOutcome;
 use crate::postgres_side::PostgresSide;
+use crate::priority::ClientPriority;
 use crate::profile::Profile;
+use crate::rate_search::highest_rates;
 use crate::raw_driver::RawScylla;
 use crate::read_path::{CpuComparison, ReadCost};
 use crate::rng::Rng;
@@ -61,7 +65,7 @@ const LAYOUT: &str = "conversation-pg-v1+steps-by-session";
 pub const P99_TARGET_MS: f64 = 20.0;
 
 /// Requests a point of the rate search aims for, so its p99 rests on enough samples.
-const MIN_RATE_POINT_REQUESTS: f64 = 400.0;
+pub(crate) const MIN_RATE_POINT_REQUESTS: f64 = 400.0;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -97,6 +101,8 @@ pub struct BenchConfig {
     pub migration: bool,
     /// Profile the client with `perf` during a saturated load-conversation run, if `perf` is installed.
     pub profile: bool,
+    /// The priority the client runs at, for the report.
+    pub client_priority: ClientPriority,
 }
 
 impl BenchConfig {
@@ -126,6 +132,7 @@ impl BenchConfig {
             reload: false,
             migration: true,
             profile: true,
+            client_priority: ClientPriority::unchanged(),
         }
     }
 
@@ -591,18 +598,21 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         Vec::new()
     };
 
+    let ladder_systems = [System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin];
+    println!("Load conversation: highest open-loop rate with p99 <= {P99_TARGET_MS} ms, the systems side by side at each rate");
+    let climbers: Vec<(&str, Operation)> = ladder_systems
+        .iter()
+        .map(|&system| (system.label(), sides.operation(Pattern::LoadConversation, system, targets)))
+        .collect();
     let mut sustained = Vec::new();
-    for system in [System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin] {
-        let op = sides.operation(Pattern::LoadConversation, system, targets);
-        println!("Load conversation on {}: highest open-loop rate with p99 <= {P99_TARGET_MS} ms", system.label());
-        let (best, mut tried) = highest_rate(&op, &config).await;
+    for (system, found) in ladder_systems.into_iter().zip(highest_rates(&climbers, &config).await) {
         if let Some(series) =
             series.iter_mut().find(|series| series.pattern == Pattern::LoadConversation && series.system == system)
         {
             // The ladder's points are this pattern's open-loop measurements.
-            series.open = std::mem::take(&mut tried);
+            series.open = found.tried;
         }
-        sustained.push(SustainedRate { system, rate_per_second: best });
+        sustained.push(SustainedRate { system, rate_per_second: found.rate_per_second });
     }
 
     let migration = if config.migration {
@@ -655,91 +665,6 @@ pub(crate) async fn warm_up_node(sides: &Sides, targets: &Arc<Targets>, config: 
         let op = sides.operation(pattern, system, targets);
         closed_loop(op, 16, share, Duration::ZERO, config.seed).await;
     }
-}
-
-/// Climbs the config's rate ladder and narrows the gap by bisection: the highest open-loop rate
-/// with p99 within [`P99_TARGET_MS`] (`None` if even the lowest missed it), and every point tried,
-/// by rate.
-pub(crate) async fn highest_rate(op: &Operation, config: &BenchConfig) -> (Option<f64>, Vec<Measurement>) {
-    let mut best: Option<f64> = None;
-    let mut failed: Option<f64> = None;
-    let mut tried = Vec::new();
-    // One failed rate can be a single pause (a GC, a compaction) in a short point, so the
-    // climb stops only after two failed rates in a row.
-    let mut failures_in_a_row = 0;
-    for &rate in &config.load_rate_ladder {
-        match rate_point(op, rate, config, &mut tried).await {
-            RatePoint::Passed => {
-                best = Some(rate);
-                failed = None;
-                failures_in_a_row = 0;
-            }
-            RatePoint::Missed => {
-                failed = failed.or(Some(rate));
-                failures_in_a_row += 1;
-                if failures_in_a_row == 2 {
-                    break;
-                }
-            }
-            // Past saturation every higher rate fails too; no need to try them.
-            RatePoint::Overloaded => {
-                failed = failed.or(Some(rate));
-                break;
-            }
-        }
-    }
-    // Narrow the gap between the highest rate that passed and the failed rate above it.
-    // Below the ladder's lowest rate there is nothing worth narrowing: that rate is the answer's bound.
-    if let (Some(mut high), Some(mut low)) = (failed, best) {
-        for _ in 0..config.refinements {
-            let rate = ((low + high) / 2.0).round();
-            if rate <= low || rate >= high {
-                break;
-            }
-            if rate_point(op, rate, config, &mut tried).await == RatePoint::Passed {
-                low = rate;
-                best = Some(rate);
-            } else {
-                high = rate;
-            }
-        }
-    }
-    tried.sort_by(|a, b| a.offered_rate.partial_cmp(&b.offered_rate).unwrap_or(std::cmp::Ordering::Equal));
-    (best, tried)
-}
-
-/// How one point of the rate search went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RatePoint {
-    /// p99 within the target, the rate kept up with, no errors.
-    Passed,
-    /// p99 over the target, but the server kept up: possibly one pause.
-    Missed,
-    /// The server fell behind the rate, p99 was far over the target, or requests failed.
-    Overloaded,
-}
-
-/// Runs one open-loop point of the rate search.
-async fn rate_point(op: &Operation, rate: f64, config: &BenchConfig, tried: &mut Vec<Measurement>) -> RatePoint {
-    // At low rates a short point holds too few requests for a meaningful p99 (at 75 requests
-    // p99 is the maximum), so each point runs long enough for MIN_RATE_POINT_REQUESTS, within
-    // four times the usual point.
-    let needed = Duration::from_secs_f64(MIN_RATE_POINT_REQUESTS / rate.max(0.001));
-    let duration = needed.clamp(config.point, config.point * 4);
-    let measurement = open_loop(op.clone(), rate, config.warmup, duration, config.seed).await;
-    print_point(&format!("open, {rate:>6.0}/s"), &measurement);
-    let kept_up = measurement.throughput() >= 0.95 * rate;
-    // Far over the target is saturation too, not a pause.
-    let saturated = measurement.percentile_ms(99.0) > 5.0 * P99_TARGET_MS;
-    let outcome = if measurement.errors > 0 || !kept_up || saturated {
-        RatePoint::Overloaded
-    } else if measurement.percentile_ms(99.0) <= P99_TARGET_MS {
-        RatePoint::Passed
-    } else {
-        RatePoint::Missed
-    };
-    tried.push(measurement);
-    outcome
 }
 
 fn make_operation(
@@ -807,8 +732,14 @@ fn make_operation(
 }
 
 pub(crate) fn print_point(label: &str, measurement: &Measurement) {
+    let bursts = if measurement.offered_rate.is_some() {
+        let bursts = measurement.late_bursts();
+        format!("  late bursts {} ({:.0} ms)", bursts.bursts, bursts.total.as_secs_f64() * 1000.0)
+    } else {
+        String::new()
+    };
     println!(
-        "  {label}: {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}",
+        "  {label}: {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}{bursts}",
         measurement.throughput(),
         measurement.percentile_ms(50.0),
         measurement.percentile_ms(99.0),

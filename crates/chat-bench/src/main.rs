@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chat_bench::priority::{raise_client_priority, ClientPriority};
 use chat_bench::{report, BenchConfig};
 use clap::Parser;
 use scylla_table::ConnectionConfig;
@@ -51,9 +52,20 @@ struct Args {
     out: PathBuf,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
+    // Before the runtime starts its threads, which inherit the priority.
+    let client_priority = raise_client_priority();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(args, client_priority)),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, client_priority: ClientPriority) -> ExitCode {
     let scylla = match ConnectionConfig::from_env("bench") {
         Ok(config) => config,
         Err(error) => {
@@ -71,6 +83,7 @@ async fn main() -> ExitCode {
     config.reload = args.reload;
     config.migration = !args.no_migration;
     config.profile &= !args.no_profile;
+    config.client_priority = client_priority;
     if !args.sessions.is_empty() {
         return match chat_bench::scale::run(config, &args.sessions, &args.node_dir).await {
             Ok(outcome) => {

@@ -1,0 +1,183 @@
+//! The highest open-loop rate that keeps p99 within [`P99_TARGET_MS`], for several systems side
+//! by side.
+//!
+//! The systems climb the rate ladder together: at each rate every system still climbing runs
+//! its point in turn, and the bisection afterwards alternates the same way. The node's behaviour
+//! drifts over minutes on a shared machine (its collector's pauses lengthen and shorten as the
+//! heap settles), so ladders run one after another would each meet a different node, and their
+//! ratio would say more about when each ran than about the systems.
+
+use std::time::Duration;
+
+use crate::driver::{open_loop, Measurement, Operation};
+use crate::{print_point, BenchConfig, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
+
+/// One system's result: the highest rate that passed (`None` if even the lowest missed), and
+/// every point tried, by rate.
+pub struct HighestRate {
+    pub rate_per_second: Option<f64>,
+    pub tried: Vec<Measurement>,
+}
+
+/// Climbs the config's rate ladder for every `(label, operation)` at once and narrows each gap by
+/// bisection. Results come back in the order of `systems`.
+pub(crate) async fn highest_rates(systems: &[(&str, Operation)], config: &BenchConfig) -> Vec<HighestRate> {
+    let mut climbs: Vec<Climb> = systems.iter().map(|_| Climb::default()).collect();
+    for &rate in &config.load_rate_ladder {
+        if climbs.iter().all(|climb| climb.stopped) {
+            break;
+        }
+        for (climb, (label, op)) in climbs.iter_mut().zip(systems) {
+            if !climb.stopped {
+                let outcome = rate_point(label, op, rate, config, &mut climb.tried).await;
+                climb.climbed(rate, outcome);
+            }
+        }
+    }
+    for _ in 0..config.refinements {
+        for (climb, (label, op)) in climbs.iter_mut().zip(systems) {
+            if let Some(rate) = climb.next_refinement() {
+                let outcome = rate_point(label, op, rate, config, &mut climb.tried).await;
+                climb.refined(rate, outcome);
+            }
+        }
+    }
+    climbs
+        .into_iter()
+        .map(|mut climb| {
+            climb
+                .tried
+                .sort_by(|a, b| a.offered_rate.partial_cmp(&b.offered_rate).unwrap_or(std::cmp::Ordering::Equal));
+            HighestRate { rate_per_second: climb.best, tried: climb.tried }
+        })
+        .collect()
+}
+
+/// One system's progress up the ladder.
+#[derive(Default)]
+struct Climb {
+    /// The highest rate that passed.
+    best: Option<f64>,
+    /// The lowest rate above `best` that did not pass.
+    failed: Option<f64>,
+    failures_in_a_row: u32,
+    stopped: bool,
+    tried: Vec<Measurement>,
+}
+
+impl Climb {
+    fn climbed(&mut self, rate: f64, outcome: RatePoint) {
+        match outcome {
+            RatePoint::Passed => {
+                self.best = Some(rate);
+                self.failed = None;
+                self.failures_in_a_row = 0;
+            }
+            // One failed rate can be a single pause (a collection, a compaction) in a short
+            // point, so the climb stops only after two failed rates in a row.
+            RatePoint::Missed => {
+                self.failed = self.failed.or(Some(rate));
+                self.failures_in_a_row += 1;
+                self.stopped = self.failures_in_a_row == 2;
+            }
+            // Past saturation every higher rate fails too; no need to try them.
+            RatePoint::Overloaded => {
+                self.failed = self.failed.or(Some(rate));
+                self.stopped = true;
+            }
+        }
+    }
+
+    /// The middle of the gap between the highest rate that passed and the failed rate above it.
+    /// Below the ladder's lowest rate there is nothing worth narrowing: that rate is the bound.
+    fn next_refinement(&self) -> Option<f64> {
+        let (low, high) = (self.best?, self.failed?);
+        let rate = ((low + high) / 2.0).round();
+        (rate > low && rate < high).then_some(rate)
+    }
+
+    fn refined(&mut self, rate: f64, outcome: RatePoint) {
+        if outcome == RatePoint::Passed {
+            self.best = Some(rate);
+        } else {
+            self.failed = Some(rate);
+        }
+    }
+}
+
+/// How one point of the rate search went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RatePoint {
+    /// p99 within the target, the rate kept up with, no errors.
+    Passed,
+    /// p99 over the target, but the server kept up: possibly one pause.
+    Missed,
+    /// The server fell behind the rate, p99 was far over the target, or requests failed.
+    Overloaded,
+}
+
+/// Runs one open-loop point of the rate search.
+async fn rate_point(
+    label: &str,
+    op: &Operation,
+    rate: f64,
+    config: &BenchConfig,
+    tried: &mut Vec<Measurement>,
+) -> RatePoint {
+    // At low rates a short point holds too few requests for a meaningful p99 (at 75 requests
+    // p99 is the maximum), so each point runs long enough for MIN_RATE_POINT_REQUESTS, within
+    // four times the usual point.
+    let needed = Duration::from_secs_f64(MIN_RATE_POINT_REQUESTS / rate.max(0.001));
+    let duration = needed.clamp(config.point, config.point * 4);
+    let measurement = open_loop(op.clone(), rate, config.warmup, duration, config.seed).await;
+    print_point(&format!("{label}, open {rate:>6.0}/s"), &measurement);
+    let kept_up = measurement.throughput() >= 0.95 * rate;
+    // Far over the target is saturation too, not a pause.
+    let saturated = measurement.percentile_ms(99.0) > 5.0 * P99_TARGET_MS;
+    let outcome = if measurement.errors > 0 || !kept_up || saturated {
+        RatePoint::Overloaded
+    } else if measurement.percentile_ms(99.0) <= P99_TARGET_MS {
+        RatePoint::Passed
+    } else {
+        RatePoint::Missed
+    };
+    tried.push(measurement);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_misses_in_a_row_stop_the_climb_and_the_gap_is_bisected() {
+        let mut climb = Climb::default();
+        climb.climbed(100.0, RatePoint::Passed);
+        climb.climbed(200.0, RatePoint::Missed);
+        assert!(!climb.stopped, "one miss can be a single pause");
+        climb.climbed(400.0, RatePoint::Passed);
+        climb.climbed(800.0, RatePoint::Missed);
+        climb.climbed(1600.0, RatePoint::Missed);
+        assert!(climb.stopped);
+        assert_eq!(climb.next_refinement(), Some(600.0));
+        climb.refined(600.0, RatePoint::Passed);
+        assert_eq!(climb.next_refinement(), Some(700.0));
+        climb.refined(700.0, RatePoint::Missed);
+        assert_eq!((climb.best, climb.failed), (Some(600.0), Some(700.0)));
+    }
+
+    #[test]
+    fn a_system_that_misses_the_lowest_rate_has_no_highest_rate_and_nothing_to_narrow() {
+        let mut climb = Climb::default();
+        climb.climbed(25.0, RatePoint::Overloaded);
+        assert!(climb.stopped);
+        assert_eq!(climb.best, None);
+        assert_eq!(climb.next_refinement(), None);
+    }
+
+    #[test]
+    fn the_bisection_stops_when_the_gap_is_one_rate_wide() {
+        let climb = Climb { best: Some(450.0), failed: Some(451.0), ..Climb::default() };
+        assert_eq!(climb.next_refinement(), None);
+    }
+}
