@@ -4,7 +4,7 @@
 //! the CPU per thread, and the node's JVM has dozens of threads to the client's few: when they
 //! wake together (after a collection, in a burst of requests) the client's runtime waits for a
 //! core, and that wait lands in the latency of every request in flight. A 1 ms timer in the
-//! client's runtime fired up to 38 ms late at 800 loads/s at equal priority, and at most 5 ms late
+//! client's runtime fired up to 38 ms late at 800 loads/s at equal priority, and about 5 ms late
 //! with the client at nice -10. A client on a machine of its own, as in production, never waits
 //! on the database's threads, so the benchmark raises its own priority before any thread starts.
 //! It uses a fifth of a core or less below saturation, so the servers lose little.
