@@ -37,7 +37,7 @@ use crate::migration::MigrationOutcome;
 use crate::postgres_side::PostgresSide;
 use crate::priority::ClientPriority;
 use crate::profile::Profile;
-use crate::rate_search::highest_rates;
+use crate::rate_search::highest_load_rates;
 use crate::raw_driver::RawScylla;
 use crate::read_path::{CpuComparison, ReadCost};
 use crate::rng::Rng;
@@ -600,12 +600,9 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
 
     let ladder_systems = [System::Scylla, System::ScyllaTwoReads, System::Postgres, System::PostgresParentJoin];
     println!("Load conversation: highest open-loop rate with p99 <= {P99_TARGET_MS} ms, the systems side by side at each rate");
-    let climbers: Vec<(&str, Operation)> = ladder_systems
-        .iter()
-        .map(|&system| (system.label(), sides.operation(Pattern::LoadConversation, system, targets)))
-        .collect();
     let mut sustained = Vec::new();
-    for (system, found) in ladder_systems.into_iter().zip(highest_rates(&climbers, &config).await) {
+    let found = highest_load_rates(&sides, &ladder_systems, targets, &config).await;
+    for (system, found) in ladder_systems.into_iter().zip(found) {
         if let Some(series) =
             series.iter_mut().find(|series| series.pattern == Pattern::LoadConversation && series.system == system)
         {

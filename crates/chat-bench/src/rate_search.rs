@@ -7,10 +7,11 @@
 //! heap settles), so ladders run one after another would each meet a different node, and their
 //! ratio would say more about when each ran than about the systems.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::driver::{open_loop, Measurement, Operation};
-use crate::{print_point, BenchConfig, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
+use crate::{print_point, BenchConfig, Pattern, Sides, System, Targets, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
 
 /// One system's result: the highest rate that passed (`None` if even the lowest missed), and
 /// every point tried, by rate.
@@ -19,9 +20,24 @@ pub struct HighestRate {
     pub tried: Vec<Measurement>,
 }
 
+/// Loading a conversation on each of `systems`, side by side (see [`highest_rates`]). Results
+/// come back in the order of `systems`.
+pub(crate) async fn highest_load_rates(
+    sides: &Sides,
+    systems: &[System],
+    targets: &Arc<Targets>,
+    config: &BenchConfig,
+) -> Vec<HighestRate> {
+    let climbers: Vec<(&str, Operation)> = systems
+        .iter()
+        .map(|&system| (system.label(), sides.operation(Pattern::LoadConversation, system, targets)))
+        .collect();
+    highest_rates(&climbers, config).await
+}
+
 /// Climbs the config's rate ladder for every `(label, operation)` at once and narrows each gap by
 /// bisection. Results come back in the order of `systems`.
-pub(crate) async fn highest_rates(systems: &[(&str, Operation)], config: &BenchConfig) -> Vec<HighestRate> {
+async fn highest_rates(systems: &[(&str, Operation)], config: &BenchConfig) -> Vec<HighestRate> {
     let mut climbs: Vec<Climb> = systems.iter().map(|_| Climb::default()).collect();
     for &rate in &config.load_rate_ladder {
         if climbs.iter().all(|climb| climb.stopped) {
@@ -131,18 +147,30 @@ async fn rate_point(
     let duration = needed.clamp(config.point, config.point * 4);
     let measurement = open_loop(op.clone(), rate, config.warmup, duration, config.seed).await;
     print_point(&format!("{label}, open {rate:>6.0}/s"), &measurement);
+    let outcome = judge(&measurement);
+    tried.push(measurement);
+    outcome
+}
+
+/// How an open-loop point went, against the rate it was offered.
+fn judge(measurement: &Measurement) -> RatePoint {
+    let rate = measurement.offered_rate.unwrap_or(0.0);
     let kept_up = measurement.throughput() >= 0.95 * rate;
     // Far over the target is saturation too, not a pause.
     let saturated = measurement.percentile_ms(99.0) > 5.0 * P99_TARGET_MS;
-    let outcome = if measurement.errors > 0 || !kept_up || saturated {
+    if measurement.errors > 0 || !kept_up || saturated {
         RatePoint::Overloaded
     } else if measurement.percentile_ms(99.0) <= P99_TARGET_MS {
         RatePoint::Passed
     } else {
         RatePoint::Missed
-    };
-    tried.push(measurement);
-    outcome
+    }
+}
+
+/// Whether an open-loop point of the search passed: p99 within the target, the rate kept up
+/// with, no errors.
+pub(crate) fn passed(measurement: &Measurement) -> bool {
+    judge(measurement) == RatePoint::Passed
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use chat_migrate::storage::{measure_storage, mib, Storage, DESIGN_STORAGE_INCREA
 use plotters::prelude::*;
 
 use crate::dataset::{Counts, Scale};
-use crate::driver::{closed_loop, Measurement, Operation};
+use crate::driver::{closed_loop, Measurement};
 use crate::priority::ClientPriority;
-use crate::rate_search::highest_rates;
+use crate::rate_search::highest_load_rates;
 use crate::{
     prepare_dataset, print_point, warm_up_node, BenchConfig, BenchError, Pattern, Sides, System, P99_TARGET_MS,
 };
@@ -87,11 +87,9 @@ pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Resu
         println!("{count} sessions, load conversation: highest open-loop rate, the systems side by side at each rate");
         let loads: Vec<&mut SystemAtSize> =
             measured.iter_mut().filter(|at| at.pattern == Pattern::LoadConversation).collect();
-        let climbers: Vec<(&str, Operation)> = loads
-            .iter()
-            .map(|at| (at.system.label(), sides.operation(at.pattern, at.system, &dataset.targets)))
-            .collect();
-        for (at, found) in loads.into_iter().zip(highest_rates(&climbers, &config).await) {
+        let systems: Vec<System> = loads.iter().map(|at| at.system).collect();
+        let found = highest_load_rates(&sides, &systems, &dataset.targets, &config).await;
+        for (at, found) in loads.into_iter().zip(found) {
             at.highest_rate = found.rate_per_second;
         }
         sizes.push(SizePoint {

@@ -107,19 +107,35 @@ fn per_row(criterion: &mut Criterion) {
     let step_values = RowValues::new(&step);
     serialize(criterion, "serialize_steps_by_turn", &step_specs, [&step_values, &hand_step, &derived_step]);
 
-    let mut group = criterion.benchmark_group("deserialize_turns_by_session");
-    group.bench_function(VARIANTS[0], |bencher| {
-        bencher.iter(|| deserialize::<TableRow<conversation_store::TurnBySession>>(&turn_specs, &turn_bytes))
-    });
-    group.bench_function(VARIANTS[1], |bencher| bencher.iter(|| deserialize::<HandTurn>(&turn_specs, &turn_bytes)));
-    group.bench_function(VARIANTS[2], |bencher| bencher.iter(|| deserialize::<DerivedTurn>(&turn_specs, &turn_bytes)));
-    group.finish();
-    let mut group = criterion.benchmark_group("deserialize_steps_by_turn");
-    group.bench_function(VARIANTS[0], |bencher| {
-        bencher.iter(|| deserialize::<TableRow<conversation_store::StepByTurn>>(&step_specs, &step_bytes))
-    });
-    group.bench_function(VARIANTS[1], |bencher| bencher.iter(|| deserialize::<HandStep>(&step_specs, &step_bytes)));
-    group.bench_function(VARIANTS[2], |bencher| bencher.iter(|| deserialize::<DerivedStep>(&step_specs, &step_bytes)));
+    deserialize_group::<TableRow<conversation_store::TurnBySession>, HandTurn, DerivedTurn>(
+        criterion,
+        "deserialize_turns_by_session",
+        &turn_specs,
+        &turn_bytes,
+    );
+    deserialize_group::<TableRow<conversation_store::StepByTurn>, HandStep, DerivedStep>(
+        criterion,
+        "deserialize_steps_by_turn",
+        &step_specs,
+        &step_bytes,
+    );
+}
+
+/// One criterion group reading the same row three ways, in [`VARIANTS`] order.
+fn deserialize_group<Generated, Hand, Derived>(
+    criterion: &mut Criterion,
+    group: &str,
+    specs: &[ColumnSpec<'_>],
+    bytes: &[u8],
+) where
+    Generated: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    Hand: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    Derived: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+{
+    let mut group = criterion.benchmark_group(group);
+    group.bench_function(VARIANTS[0], |bencher| bencher.iter(|| deserialize::<Generated>(specs, bytes)));
+    group.bench_function(VARIANTS[1], |bencher| bencher.iter(|| deserialize::<Hand>(specs, bytes)));
+    group.bench_function(VARIANTS[2], |bencher| bencher.iter(|| deserialize::<Derived>(specs, bytes)));
     group.finish();
 }
 
