@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::cpu_time::{CpuReading, ServerCpu};
 use crate::rng::Rng;
 
 /// One request of a pattern. It gets a random number to pick its target with.
@@ -28,6 +29,8 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// This process's CPU time (user + system) during the measured part.
     pub client_cpu: Duration,
+    /// The database server's CPU time during the measured part, when it runs on this machine.
+    pub server_cpu: Option<Duration>,
     /// For open loop: the rate requested, per second.
     pub offered_rate: Option<f64>,
     /// For open loop: every request that took longer than [`LATE_AFTER`], by scheduled start.
@@ -68,6 +71,7 @@ impl Measurement {
             first_error: None,
             elapsed,
             client_cpu: Duration::ZERO,
+            server_cpu: None,
             offered_rate,
             late: Vec::new(),
         }
@@ -126,6 +130,11 @@ impl Measurement {
         self.client_cpu.as_secs_f64() * 1e6 / self.operations().max(1) as f64
     }
 
+    /// The server's CPU per operation, in microseconds, when the server runs on this machine.
+    pub fn server_cpu_per_op_us(&self) -> Option<f64> {
+        self.server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / self.operations().max(1) as f64)
+    }
+
     /// Client CPU per request, in microseconds, for operations of `requests_per_op` requests.
     pub fn cpu_per_request_us(&self, requests_per_op: f64) -> f64 {
         self.cpu_per_op_us() / requests_per_op.max(1e-9)
@@ -138,23 +147,16 @@ fn new_histogram() -> Histogram<u64> {
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }
 
-/// This process's user + system CPU time, from /proc/self/stat (in clock ticks of 10 ms).
-pub fn process_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    // After the command name: state is field 3, utime 14 and stime 15 (1-based in proc(5)).
-    let ticks = |index: usize| fields.get(index - 3).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_millis((ticks(14) + ticks(15)) * 10)
-}
-
 fn record(histogram: &mut Histogram<u64>, latency: Duration) {
     let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
     histogram.saturating_record(micros);
 }
 
-/// `concurrency` clients in a loop for `warmup` (not recorded) and then `duration`.
+/// `concurrency` clients in a loop for `warmup` (not recorded) and then `duration`; `server`'s
+/// CPU time is read beside the client's.
 pub async fn closed_loop(
     operation: Operation,
+    server: &ServerCpu,
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
@@ -163,10 +165,10 @@ pub async fn closed_loop(
     let start = Instant::now();
     let measure_from = start + warmup;
     let deadline = measure_from + duration;
-    let cpu_before = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let cpu_before = Arc::new(std::sync::Mutex::new(None::<CpuReading>));
     let mut workers = Vec::with_capacity(concurrency);
     for worker in 0..concurrency {
-        let operation = operation.clone();
+        let (operation, server) = (operation.clone(), server.clone());
         let cpu_before = cpu_before.clone();
         workers.push(tokio::spawn(async move {
             let mut rng = Rng::new(seed ^ (worker as u64).wrapping_mul(0x9E37_79B9));
@@ -179,7 +181,7 @@ pub async fn closed_loop(
                 }
                 if began >= measure_from {
                     let mut guard = cpu_before.lock().unwrap_or_else(|poison| poison.into_inner());
-                    guard.get_or_insert_with(process_cpu_time);
+                    guard.get_or_insert_with(|| CpuReading::take(&server));
                 }
                 let result = operation(rng.next_u64()).await;
                 if began >= measure_from {
@@ -205,8 +207,9 @@ pub async fn closed_loop(
             }
         }
     }
-    let cpu_start = cpu_before.lock().unwrap_or_else(|poison| poison.into_inner()).unwrap_or_else(process_cpu_time);
-    measurement.client_cpu = process_cpu_time().saturating_sub(cpu_start);
+    let cpu_start =
+        cpu_before.lock().unwrap_or_else(|poison| poison.into_inner()).unwrap_or_else(|| CpuReading::take(server));
+    (measurement.client_cpu, measurement.server_cpu) = cpu_start.spent_since(server);
     measurement.elapsed = deadline.saturating_duration_since(measure_from).max(Duration::from_millis(1));
     measurement
 }
@@ -217,6 +220,7 @@ pub async fn closed_loop(
 /// latency.
 pub async fn open_loop(
     operation: Operation,
+    server: &ServerCpu,
     rate: f64,
     warmup: Duration,
     duration: Duration,
@@ -230,9 +234,9 @@ pub async fn open_loop(
     let runtime = tokio::runtime::Handle::current();
     let start = Instant::now() + Duration::from_millis(5);
     let measure_start = start + interval.mul_f64(warmup_requests as f64);
-    let cpu_start = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let cpu_start = Arc::new(std::sync::Mutex::new(None::<CpuReading>));
     let scheduler = {
-        let cpu_start = cpu_start.clone();
+        let (cpu_start, server) = (cpu_start.clone(), server.clone());
         std::thread::spawn(move || {
             let mut rng = Rng::new(seed);
             for request in 0..total {
@@ -243,7 +247,7 @@ pub async fn open_loop(
                 }
                 let measured = request >= warmup_requests;
                 if measured && request == warmup_requests {
-                    *cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(process_cpu_time());
+                    *cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(CpuReading::take(&server));
                 }
                 let (operation, sender, in_flight) = (operation.clone(), sender.clone(), in_flight.clone());
                 let target = rng.next_u64();
@@ -277,8 +281,9 @@ pub async fn open_loop(
         }
     }
     let _ = scheduler.join();
-    let cpu_before = cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()).unwrap_or_else(process_cpu_time);
-    measurement.client_cpu = process_cpu_time().saturating_sub(cpu_before);
+    let cpu_before =
+        cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()).unwrap_or_else(|| CpuReading::take(server));
+    (measurement.client_cpu, measurement.server_cpu) = cpu_before.spent_since(server);
     measurement.elapsed = last_completion.saturating_duration_since(measure_start).max(duration);
     measurement
 }

@@ -6,6 +6,7 @@
 //! loop at fixed rates, measures what the migration costs (backfill against the node's insert
 //! ceiling, dual-write against PostgreSQL alone), and writes `target/bench/report.md` and PNG plots.
 
+pub mod cpu_time;
 pub mod driver;
 pub mod migration;
 pub mod plot;
@@ -31,6 +32,7 @@ use chat_migrate::{backfill, ensure_scylla_schema, BackfillOptions, ScyllaCopier
 use conversation_pg::{PgConfig, PgStore};
 use scylla_table::{ConnectionConfig, Database};
 
+use crate::cpu_time::ServerCpu;
 use crate::dataset::{Counts, Scale};
 use crate::driver::{closed_loop, open_loop, Measurement, Operation};
 use crate::migration::MigrationOutcome;
@@ -95,6 +97,8 @@ pub struct BenchConfig {
     pub scylla: ConnectionConfig,
     pub postgres: String,
     pub out_dir: PathBuf,
+    /// The local node's folder (`cargo xtask db up`), for its CPU time and its size on disk.
+    pub node_dir: PathBuf,
     /// Reload both stores even if they hold this data set already.
     pub reload: bool,
     /// Measure the migration's costs too (backfill, insert ceiling, dual-write).
@@ -129,6 +133,7 @@ impl BenchConfig {
             scylla,
             postgres,
             out_dir,
+            node_dir: PathBuf::from("target/cassandra"),
             reload: false,
             migration: true,
             profile: true,
@@ -498,22 +503,37 @@ async fn settle_node(db: &Database) {
     println!("  the node still compacts after {:.0} s; measuring anyway", SETTLE_LIMIT.as_secs_f64());
 }
 
-/// The three ways the patterns reach the databases.
+/// The three ways the patterns reach the databases, and the servers' processes when they run
+/// on this machine.
 #[derive(Clone)]
 pub(crate) struct Sides {
     pub scylla: ScyllaSide,
     pub raw: RawScylla,
     pub postgres: Arc<PostgresSide>,
+    pub node_cpu: ServerCpu,
+    pub postgres_cpu: ServerCpu,
 }
 
 impl Sides {
     pub async fn open(dataset: &Dataset, config: &BenchConfig) -> Result<Sides, BenchError> {
         let connections = config.concurrencies.iter().copied().max().unwrap_or(1).min(64);
+        let postgres = PostgresSide::open(&config.postgres, &dataset.pg_schema, connections).await?;
         Ok(Sides {
             scylla: ScyllaSide::new(&dataset.db),
             raw: RawScylla::prepare(&dataset.db).await?,
-            postgres: Arc::new(PostgresSide::open(&config.postgres, &dataset.pg_schema, connections).await?),
+            postgres_cpu: postgres.server_cpu().await,
+            postgres: Arc::new(postgres),
+            node_cpu: ServerCpu::local_node(&config.node_dir),
         })
+    }
+
+    /// The server that serves `system`.
+    pub fn server_cpu(&self, system: System) -> &ServerCpu {
+        if system.is_scylla() {
+            &self.node_cpu
+        } else {
+            &self.postgres_cpu
+        }
     }
 
     pub fn operation(&self, pattern: Pattern, system: System, targets: &Arc<Targets>) -> Operation {
@@ -534,6 +554,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
     for pattern in Pattern::ALL {
         for &system in pattern.systems() {
             let op = sides.operation(pattern, system, targets);
+            let server = sides.server_cpu(system);
             let cost = read_path::measure(pattern, system, &op, &sides, &dataset.db, targets).await;
             println!(
                 "{} on {}: {:.1} requests, {} server reads, {:.0} rows, {:.0} bytes per operation",
@@ -549,21 +570,23 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
                 if system.is_reference() { vec![max_concurrency] } else { config.concurrencies.clone() };
             let mut closed = Vec::new();
             for concurrency in concurrencies {
-                let measurement = closed_loop(op.clone(), concurrency, config.warmup, config.point, config.seed).await;
+                let measurement =
+                    closed_loop(op.clone(), server, concurrency, config.warmup, config.point, config.seed).await;
                 print_point(&format!("closed, {concurrency:>3} clients"), &measurement);
                 closed.push((concurrency, measurement));
             }
             let mut open = Vec::new();
             if pattern != Pattern::LoadConversation && !system.is_reference() {
                 for &rate in &config.open_rates {
-                    let measurement = open_loop(op.clone(), rate, config.warmup, config.point, config.seed).await;
+                    let measurement =
+                        open_loop(op.clone(), server, rate, config.warmup, config.point, config.seed).await;
                     print_point(&format!("open, {rate:>6.0}/s"), &measurement);
                     open.push(measurement);
                 }
             }
             let moderate = if system.is_scylla() {
                 let measurement =
-                    open_loop(op.clone(), config.moderate_rate, config.warmup, config.point, config.seed).await;
+                    open_loop(op.clone(), server, config.moderate_rate, config.warmup, config.point, config.seed).await;
                 print_point(&format!("open, {:>6.0}/s (client CPU)", config.moderate_rate), &measurement);
                 Some(measurement)
             } else {
@@ -660,7 +683,7 @@ pub(crate) async fn warm_up_node(sides: &Sides, targets: &Arc<Targets>, config: 
     let share = config.node_warmup / scylla_series.len() as u32;
     for (pattern, system) in scylla_series {
         let op = sides.operation(pattern, system, targets);
-        closed_loop(op, 16, share, Duration::ZERO, config.seed).await;
+        closed_loop(op, &ServerCpu::default(), 16, share, Duration::ZERO, config.seed).await;
     }
 }
 
@@ -735,8 +758,9 @@ pub(crate) fn print_point(label: &str, measurement: &Measurement) {
     } else {
         String::new()
     };
+    let server = measurement.server_cpu_per_op_us().map_or(String::new(), |us| format!("  server CPU {us:.0} µs/op"));
     println!(
-        "  {label}: {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}{bursts}",
+        "  {label}: {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}{bursts}{server}",
         measurement.throughput(),
         measurement.percentile_ms(50.0),
         measurement.percentile_ms(99.0),

@@ -41,7 +41,7 @@ struct Args {
     /// comma-separated) and write scale.md and scale.png: cost as the data grows.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["quick", "tiny"])]
     sessions: Vec<usize>,
-    /// The local node's folder, for its size on disk in the scale run.
+    /// The local node's folder, for its CPU time and, in the scale run, its size on disk.
     #[arg(long, default_value = "target/cassandra")]
     node_dir: PathBuf,
     /// PostgreSQL connection (`host=... port=...` or a postgres:// URL).
@@ -84,8 +84,9 @@ async fn run(args: Args, client_priority: ClientPriority) -> ExitCode {
     config.migration = !args.no_migration;
     config.profile &= !args.no_profile;
     config.client_priority = client_priority;
+    config.node_dir = args.node_dir;
     if !args.sessions.is_empty() {
-        return match chat_bench::scale::run(config, &args.sessions, &args.node_dir).await {
+        return match chat_bench::scale::run(config, &args.sessions).await {
             Ok(outcome) => {
                 println!("\nReport: {}", outcome.report_path.display());
                 println!("Plot:   {}", outcome.plot_path.display());

@@ -25,6 +25,7 @@ use scylla_table::schema::StatementKind;
 use scylla_table::scylla::statement::prepared::PreparedStatement;
 use scylla_table::{ConnectionConfig, Database, ScyllaTable};
 
+use crate::cpu_time::ServerCpu;
 use crate::dataset;
 use crate::driver::{closed_loop, Measurement, Operation};
 use crate::rng::Rng;
@@ -239,8 +240,18 @@ async fn dual_write_cost(config: &BenchConfig) -> Result<(Vec<DualWritePoint>, i
     let dual_write: Operation = new_turn(Arc::new(dual.clone()));
     let mut points = Vec::new();
     for clients in clients {
-        let postgres_only = closed_loop(postgres_only.clone(), clients, config.warmup, config.point, config.seed).await;
-        let dual_write = closed_loop(dual_write.clone(), clients, config.warmup, config.point, config.seed).await;
+        let postgres_only = closed_loop(
+            postgres_only.clone(),
+            &ServerCpu::default(),
+            clients,
+            config.warmup,
+            config.point,
+            config.seed,
+        )
+        .await;
+        let dual_write =
+            closed_loop(dual_write.clone(), &ServerCpu::default(), clients, config.warmup, config.point, config.seed)
+                .await;
         for (label, measurement) in [("PostgreSQL alone", &postgres_only), ("dual-write", &dual_write)] {
             crate::print_point(&format!("new turn, {clients:>2} clients, {label:<16}"), measurement);
         }

@@ -9,6 +9,7 @@ use conversation_pg::PgStore;
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
+use crate::cpu_time::ServerCpu;
 use crate::dataset::Scale;
 use crate::raw_driver::Work;
 use crate::{BenchError, Pattern, System};
@@ -92,6 +93,19 @@ impl PostgresSide {
             clients.push((client, prepared));
         }
         Ok(PostgresSide { clients, next: AtomicUsize::new(0) })
+    }
+
+    /// The backends of this side's connections, for the server's CPU time, if the server runs
+    /// on this machine.
+    pub async fn server_cpu(&self) -> ServerCpu {
+        let mut backends = Vec::with_capacity(self.clients.len());
+        for (client, _) in &self.clients {
+            match client.query_one("SELECT pg_backend_pid()", &[]).await.map(|row| row.try_get::<_, i32>(0)) {
+                Ok(Ok(pid)) => backends.extend(u32::try_from(pid).ok()),
+                _ => return ServerCpu::default(),
+            }
+        }
+        ServerCpu::postgres_backends(&backends)
     }
 
     fn client(&self) -> &(Client, Prepared) {

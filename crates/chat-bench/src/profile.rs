@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::cpu_time::ServerCpu;
 use crate::driver::{closed_loop, Operation};
 use crate::{BenchConfig, System};
 
@@ -74,7 +75,8 @@ pub async fn record(system: System, operation: &Operation, clients: usize, confi
     };
     // perf needs a moment to attach before the samples that matter.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let measurement = closed_loop(operation.clone(), clients, config.warmup, duration, config.seed).await;
+    let measurement =
+        closed_loop(operation.clone(), &ServerCpu::default(), clients, config.warmup, duration, config.seed).await;
     profile.throughput = measurement.throughput();
     // SIGINT makes perf write its data file and exit.
     let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cpu_time::ServerCpu;
 use crate::driver::{open_loop, Measurement, Operation};
 use crate::{print_point, BenchConfig, Pattern, Sides, System, Targets, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
 
@@ -28,32 +29,43 @@ pub(crate) async fn highest_load_rates(
     targets: &Arc<Targets>,
     config: &BenchConfig,
 ) -> Vec<HighestRate> {
-    let climbers: Vec<(&str, Operation)> = systems
+    let climbers: Vec<Climber> = systems
         .iter()
-        .map(|&system| (system.label(), sides.operation(Pattern::LoadConversation, system, targets)))
+        .map(|&system| Climber {
+            label: system.label(),
+            op: sides.operation(Pattern::LoadConversation, system, targets),
+            server: sides.server_cpu(system).clone(),
+        })
         .collect();
     highest_rates(&climbers, config).await
 }
 
-/// Climbs the config's rate ladder for every `(label, operation)` at once and narrows each gap by
-/// bisection. Results come back in the order of `systems`.
-async fn highest_rates(systems: &[(&str, Operation)], config: &BenchConfig) -> Vec<HighestRate> {
+/// One system on the ladder: what it runs and the server whose CPU its points report.
+struct Climber {
+    label: &'static str,
+    op: Operation,
+    server: ServerCpu,
+}
+
+/// Climbs the config's rate ladder for every system at once and narrows each gap by bisection.
+/// Results come back in the order of `systems`.
+async fn highest_rates(systems: &[Climber], config: &BenchConfig) -> Vec<HighestRate> {
     let mut climbs: Vec<Climb> = systems.iter().map(|_| Climb::default()).collect();
     for &rate in &config.load_rate_ladder {
         if climbs.iter().all(|climb| climb.stopped) {
             break;
         }
-        for (climb, (label, op)) in climbs.iter_mut().zip(systems) {
+        for (climb, climber) in climbs.iter_mut().zip(systems) {
             if !climb.stopped {
-                let outcome = rate_point(label, op, rate, config, &mut climb.tried).await;
+                let outcome = rate_point(climber, rate, config, &mut climb.tried).await;
                 climb.climbed(rate, outcome);
             }
         }
     }
     for _ in 0..config.refinements {
-        for (climb, (label, op)) in climbs.iter_mut().zip(systems) {
+        for (climb, climber) in climbs.iter_mut().zip(systems) {
             if let Some(rate) = climb.next_refinement() {
-                let outcome = rate_point(label, op, rate, config, &mut climb.tried).await;
+                let outcome = rate_point(climber, rate, config, &mut climb.tried).await;
                 climb.refined(rate, outcome);
             }
         }
@@ -133,20 +145,14 @@ enum RatePoint {
 }
 
 /// Runs one open-loop point of the rate search.
-async fn rate_point(
-    label: &str,
-    op: &Operation,
-    rate: f64,
-    config: &BenchConfig,
-    tried: &mut Vec<Measurement>,
-) -> RatePoint {
+async fn rate_point(climber: &Climber, rate: f64, config: &BenchConfig, tried: &mut Vec<Measurement>) -> RatePoint {
     // At low rates a short point holds too few requests for a meaningful p99 (at 75 requests
     // p99 is the maximum), so each point runs long enough for MIN_RATE_POINT_REQUESTS, within
     // four times the usual point.
     let needed = Duration::from_secs_f64(MIN_RATE_POINT_REQUESTS / rate.max(0.001));
     let duration = needed.clamp(config.point, config.point * 4);
-    let measurement = open_loop(op.clone(), rate, config.warmup, duration, config.seed).await;
-    print_point(&format!("{label}, open {rate:>6.0}/s"), &measurement);
+    let measurement = open_loop(climber.op.clone(), &climber.server, rate, config.warmup, duration, config.seed).await;
+    print_point(&format!("{}, open {rate:>6.0}/s", climber.label), &measurement);
     let outcome = judge(&measurement);
     tried.push(measurement);
     outcome

@@ -146,15 +146,18 @@ pub(crate) async fn compare_cpu(
     clients: usize,
     config: &crate::BenchConfig,
 ) -> CpuComparison {
+    use crate::cpu_time::ServerCpu;
     use crate::driver::{closed_loop, open_loop};
+    // Only the client's CPU is compared here.
+    let server = &ServerCpu::default();
     let point = config.point / 2;
     let mut comparison = CpuComparison { pattern, system, reference, saturated: Vec::new(), moderate: Vec::new() };
     for _ in 0..CPU_ROUNDS {
-        let a = closed_loop(ours.clone(), clients, config.warmup, point, config.seed).await;
-        let b = closed_loop(theirs.clone(), clients, config.warmup, point, config.seed).await;
+        let a = closed_loop(ours.clone(), server, clients, config.warmup, point, config.seed).await;
+        let b = closed_loop(theirs.clone(), server, clients, config.warmup, point, config.seed).await;
         comparison.saturated.push((a.cpu_per_request_us(requests_per_op), b.cpu_per_request_us(requests_per_op)));
-        let a = open_loop(ours.clone(), config.moderate_rate, config.warmup, point, config.seed).await;
-        let b = open_loop(theirs.clone(), config.moderate_rate, config.warmup, point, config.seed).await;
+        let a = open_loop(ours.clone(), server, config.moderate_rate, config.warmup, point, config.seed).await;
+        let b = open_loop(theirs.clone(), server, config.moderate_rate, config.warmup, point, config.seed).await;
         comparison.moderate.push((a.cpu_per_request_us(requests_per_op), b.cpu_per_request_us(requests_per_op)));
     }
     comparison

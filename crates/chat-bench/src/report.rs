@@ -253,6 +253,7 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         );
     }
     tail_bursts_bullet(&mut out, outcome);
+    server_cpu_bullet(&mut out, outcome);
     let _ = writeln!(
         out,
         "\nOne node on a 2-core machine shared with the client and the other database is far from the design's cluster: absolute numbers here \
@@ -267,8 +268,8 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
     for pattern in Pattern::ALL {
         let _ = writeln!(out, "## {}\n", pattern.title());
         let _ = writeln!(out, "![{}]({}.png)\n", pattern.title(), pattern.slug());
-        let _ = writeln!(out, "| System | Mode | Load | Throughput (ops/s) | p50 | p95 | p99 | p99.9 | max (ms) | Client CPU per op (µs) | Errors | Bursts of requests late by > {P99_TARGET_MS:.0} ms: count, time in all |");
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "| System | Mode | Load | Throughput (ops/s) | p50 | p95 | p99 | p99.9 | max (ms) | Client CPU per op (µs) | Server CPU per op (µs) | Errors | Bursts of requests late by > {P99_TARGET_MS:.0} ms: count, time in all |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for series in outcome.series.iter().filter(|series| series.pattern == pattern) {
             for (clients, m) in &series.closed {
                 let _ = writeln!(out, "{}", row(series.system, "closed", &format!("{clients} clients"), m));
@@ -510,7 +511,7 @@ fn range_word(value: f64, low: f64, high: f64) -> &'static str {
 
 fn row(system: System, mode: &str, load: &str, m: &Measurement) -> String {
     format!(
-        "| {} | {mode} | {load} | {:.0} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
+        "| {} | {mode} | {load} | {:.0} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
         system.label(),
         m.throughput(),
         ms(m.percentile_ms(50.0)),
@@ -519,6 +520,7 @@ fn row(system: System, mode: &str, load: &str, m: &Measurement) -> String {
         ms(m.percentile_ms(99.9)),
         ms(m.max_ms()),
         m.cpu_per_op_us(),
+        m.server_cpu_per_op_us().map_or("n/a".to_owned(), |us| format!("{us:.0}")),
         m.errors,
         if m.offered_rate.is_some() {
             let bursts = m.late_bursts();
@@ -568,6 +570,57 @@ fn tail_bursts_bullet(out: &mut String, outcome: &BenchOutcome) {
          completion). {}.",
         described.join(". ")
     );
+}
+
+/// Where the cores go while loading conversations: at the highest ladder rate that both ScyllaDB
+/// paths and the parent join all ran, each server's CPU per load and the share of the machine's
+/// cores it kept busy, beside the client's. Both ScyllaDB paths return the same rows, so if the
+/// node's CPU per load is about the same for both, the node's work is in the rows, not in the
+/// requests, and fewer requests cannot raise the knee by much.
+fn server_cpu_bullet(out: &mut String, outcome: &BenchOutcome) {
+    let systems = [System::Scylla, System::ScyllaTwoReads, System::PostgresParentJoin];
+    let series: Vec<&Series> =
+        systems.iter().filter_map(|&system| find(outcome, Pattern::LoadConversation, system)).collect();
+    if series.len() < systems.len() {
+        return;
+    }
+    let Some(rate) = series[0]
+        .open
+        .iter()
+        .filter_map(|m| m.offered_rate)
+        .filter(|&rate| series.iter().all(|series| point_at(series, rate).is_some_and(|m| m.server_cpu.is_some())))
+        .max_by(f64::total_cmp)
+    else {
+        return;
+    };
+    let described: Vec<String> = series
+        .iter()
+        .filter_map(|series| {
+            let m = point_at(series, rate)?;
+            let elapsed = m.elapsed.as_secs_f64().max(1e-9);
+            Some(format!(
+                "{}: server {:.2} ms per load ({:.2} cores), client {:.2} ms per load ({:.2} cores)",
+                series.system.label(),
+                m.server_cpu_per_op_us()? / 1000.0,
+                m.server_cpu?.as_secs_f64() / elapsed,
+                m.cpu_per_op_us() / 1000.0,
+                m.client_cpu.as_secs_f64() / elapsed
+            ))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "- **Where the cores go** at {rate:.0} loads/s, the highest rate all three ran (CPU time during the point of the node's JVM, of \
+         the PostgreSQL backends serving the client's connections, and of the client, over the point's length; this machine has {} \
+         cores for all of them). {}.",
+        std::thread::available_parallelism().map_or(0, |cores| cores.get()),
+        described.join(". ")
+    );
+}
+
+/// A series' open-loop point at `rate`, if it ran one.
+fn point_at(series: &Series, rate: f64) -> Option<&Measurement> {
+    series.open.iter().find(|m| m.offered_rate == Some(rate))
 }
 
 /// The terminal summary: the measured table and where the claims hold.

@@ -53,10 +53,10 @@ pub struct ScaleOutcome {
 }
 
 /// Runs the patterns at each size in `sessions`, with `base`'s points, clients and rate ladder.
-pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Result<ScaleOutcome, BenchError> {
+pub async fn run(base: BenchConfig, sessions: &[usize]) -> Result<ScaleOutcome, BenchError> {
     let started = Instant::now();
     let clients = base.concurrencies.iter().copied().max().unwrap_or(1);
-    let node = match LocalNode::find(node_dir) {
+    let node = match LocalNode::find(&base.node_dir) {
         Ok(node) => Some(node),
         Err(why) => {
             println!("The node's size on disk is not measured: {why}");
@@ -77,9 +77,11 @@ pub async fn run(base: BenchConfig, sessions: &[usize], node_dir: &Path) -> Resu
             for system in pattern.served_by() {
                 let op = sides.operation(pattern, system, &dataset.targets);
                 println!("{} sessions, {} on {}", count, pattern.title(), system.label());
-                let single_client = closed_loop(op.clone(), 1, config.warmup, config.point, config.seed).await;
+                let server = sides.server_cpu(system);
+                let single_client = closed_loop(op.clone(), server, 1, config.warmup, config.point, config.seed).await;
                 print_point("closed,   1 client ", &single_client);
-                let saturated = closed_loop(op.clone(), clients, config.warmup, config.point, config.seed).await;
+                let saturated =
+                    closed_loop(op.clone(), server, clients, config.warmup, config.point, config.seed).await;
                 print_point(&format!("closed, {clients:>3} clients"), &saturated);
                 measured.push(SystemAtSize { pattern, system, single_client, saturated, highest_rate: None });
             }

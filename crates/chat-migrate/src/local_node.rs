@@ -37,6 +37,11 @@ impl LocalNode {
         Ok(LocalNode { pid, node_dir })
     }
 
+    /// The node's JVM.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// Writes the keyspace's memtables to disk (`nodetool flush`, run from the node's own jars),
     /// so its size on disk is what it holds.
     pub fn flush(&self, keyspace: &str) -> Result<(), String> {

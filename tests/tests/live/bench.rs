@@ -12,6 +12,9 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     let scylla = ConnectionConfig::from_env("bench").expect("SCYLLA_* variables are valid");
     let mut config = BenchConfig::tiny(scylla.clone(), tests::live::postgres_connection(), out.clone());
     config.reload = true;
+    config.node_dir = tests::local_node_dir();
+    // The node's CPU is read only from a node this machine runs (not one SCYLLA_URI names).
+    let node_is_local = chat_migrate::local_node::LocalNode::find(&config.node_dir).is_ok();
     let name = chat_bench::dataset_name(&Scale::TINY);
     let leftovers = Leftovers::default()
         .keyspace(&ConnectionConfig { keyspace: name.clone(), ..scylla })
@@ -33,6 +36,14 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
         for measurement in series.closed.iter().map(|(_, m)| m).chain(series.moderate.as_ref()) {
             assert!(measurement.operations() > 0, "{pattern:?} {system:?} ran");
             assert_eq!(measurement.errors, 0, "{:?}", measurement.first_error);
+        }
+        if node_is_local && system.is_scylla() && !system.is_reference() {
+            for measurement in series.closed.iter().map(|(_, m)| m).chain(&series.open) {
+                assert!(
+                    measurement.server_cpu.is_some_and(|cpu| !cpu.is_zero()),
+                    "{pattern:?} {system:?}: the node's CPU is read during each point"
+                );
+            }
         }
         assert_eq!(series.open.is_empty(), system.is_reference(), "{pattern:?} {system:?}: open-loop points");
         assert_eq!(series.moderate.is_some(), system.is_scylla(), "{pattern:?} {system:?}: the moderate-rate point");
@@ -68,8 +79,12 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
         "p99.9",
         "## The read path",
         "of the raw driver's CPU per request at saturation",
+        "Server CPU per op (µs)",
     ] {
         assert!(report.contains(needle), "the report has `{needle}`");
+    }
+    if node_is_local {
+        assert!(report.contains("**Where the cores go**"), "the report says what each server spent per load");
     }
     let migration = outcome.migration.as_ref().expect("the migration is measured by default");
     let rows = 2 * outcome.counts.sessions + 3 * outcome.counts.turns + outcome.counts.steps;
@@ -108,6 +123,7 @@ async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
     let scylla = ConnectionConfig::from_env("bench").expect("SCYLLA_* variables are valid");
     let mut config = BenchConfig::tiny(scylla.clone(), tests::live::postgres_connection(), out.clone());
     config.reload = true;
+    config.node_dir = tests::local_node_dir();
     let sizes = [20, 40];
     let leftovers = sizes.iter().fold(Leftovers::default(), |leftovers, sessions| {
         let name = chat_bench::dataset_name(&Scale::sized(*sessions));
@@ -115,9 +131,8 @@ async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
             .keyspace(&ConnectionConfig { keyspace: name.clone(), ..scylla.clone() })
             .schema(&conversation_pg::PgConfig::new(config.postgres.clone(), &name))
     });
-    let outcome = chat_bench::scale::run(config.clone(), &sizes, &tests::local_node_dir())
-        .await
-        .expect("the scale run loads and measures each size");
+    let outcome =
+        chat_bench::scale::run(config.clone(), &sizes).await.expect("the scale run loads and measures each size");
 
     assert_eq!(outcome.sizes.len(), 2);
     for (size, sessions) in outcome.sizes.iter().zip(sizes) {
