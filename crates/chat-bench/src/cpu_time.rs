@@ -60,15 +60,10 @@ impl ServerCpu {
         ServerCpu { pids: pids.into() }
     }
 
-    /// Whether there is a server to read.
-    pub fn is_known(&self) -> bool {
-        !self.pids.is_empty()
-    }
-
     /// The server's CPU time so far, summed over its processes; `None` if it is not known or
     /// one of its processes has gone (a restart would make the difference meaningless).
     pub fn cpu_time(&self) -> Option<Duration> {
-        if !self.is_known() {
+        if self.pids.is_empty() {
             return None;
         }
         self.pids.iter().map(|pid| cpu_time_of(&pid.to_string())).sum()

@@ -246,9 +246,6 @@ pub async fn open_loop(
                     std::thread::sleep(scheduled - now);
                 }
                 let measured = request >= warmup_requests;
-                if measured && request == warmup_requests {
-                    *cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(CpuReading::take(&server));
-                }
                 let (operation, sender, in_flight) = (operation.clone(), sender.clone(), in_flight.clone());
                 let target = rng.next_u64();
                 runtime.spawn(async move {
@@ -256,6 +253,11 @@ pub async fn open_loop(
                     let result = operation(target).await.map(|_| scheduled.elapsed());
                     let _ = sender.send((measured, scheduled, result));
                 });
+                // After the spawn, so that reading /proc (a file per server process) does not
+                // hold up the first measured request.
+                if request == warmup_requests {
+                    *cpu_start.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(CpuReading::take(&server));
+                }
             }
         })
     };
