@@ -94,6 +94,9 @@ pub struct BenchConfig {
     /// by bisection.
     pub load_rate_ladder: Vec<f64>,
     pub refinements: usize,
+    /// How many times the whole side-by-side ladder runs; each system's highest rate is the
+    /// median over the rounds, because one ladder's answer varies by 2x on a shared machine.
+    pub ladder_rounds: usize,
     pub scylla: ConnectionConfig,
     pub postgres: String,
     pub out_dir: PathBuf,
@@ -130,6 +133,7 @@ impl BenchConfig {
             // Up to where every system saturates on this machine, so no figure is only a lower bound.
             load_rate_ladder: vec![25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0, 25600.0],
             refinements: 3,
+            ladder_rounds: 3,
             scylla,
             postgres,
             out_dir,
@@ -146,6 +150,8 @@ impl BenchConfig {
         BenchConfig {
             concurrencies: vec![1, 8, 64],
             refinements: 2,
+            // One ladder keeps a quick run quick; its ratio is one round's, and the report says so.
+            ladder_rounds: 1,
             node_warmup: Duration::from_secs(20),
             ..Self::with_scale(
                 Scale::QUICK,
@@ -172,6 +178,7 @@ impl BenchConfig {
             node_warmup: Duration::ZERO,
             load_rate_ladder: vec![50.0, 100.0],
             refinements: 1,
+            ladder_rounds: 1,
             profile: false,
             ..Self::with_scale(
                 Scale::TINY,
@@ -300,8 +307,11 @@ pub struct Series {
 /// tried are the series' open-loop measurements.
 pub struct SustainedRate {
     pub system: System,
-    /// `None` if even the lowest rate missed the target.
+    /// The median over the ladder's rounds; `None` if even the lowest rate missed the target in
+    /// most rounds.
     pub rate_per_second: Option<f64>,
+    /// Each round's highest rate, in the order the rounds ran.
+    pub rounds: Vec<Option<f64>>,
 }
 
 pub struct BenchOutcome {
@@ -632,7 +642,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
             // The ladder's points are this pattern's open-loop measurements.
             series.open = found.tried;
         }
-        sustained.push(SustainedRate { system, rate_per_second: found.rate_per_second });
+        sustained.push(SustainedRate { system, rate_per_second: found.rate_per_second, rounds: found.rounds });
     }
 
     let migration = if config.migration {

@@ -14,7 +14,7 @@ use scylla_table::ConnectionConfig;
 #[derive(Parser)]
 #[command(
     version,
-    after_help = "Examples:\n  cargo xtask bench                 # default data set (10K sessions), about 25 minutes\n  \
+    after_help = "Examples:\n  cargo xtask bench                 # default data set (10K sessions), about 35 minutes\n  \
                   cargo xtask bench --quick         # 1K sessions, a few minutes\n  \
                   cargo xtask bench --sessions 10000,100000   # cost as the data grows: scale.md and scale.png\n  \
                   chat-bench --tiny --postgres 'host=127.0.0.1 port=54329 user=postgres dbname=chat' --out /tmp/bench\n\n\
@@ -41,6 +41,10 @@ struct Args {
     /// comma-separated) and write scale.md and scale.png: cost as the data grows.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["quick", "tiny"])]
     sessions: Vec<usize>,
+    /// How many times the load-conversation rate ladder runs, all systems side by side; each
+    /// system's highest rate is the median over the rounds [default: 3, or 1 with --quick or --tiny]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    ladder_rounds: Option<u16>,
     /// The local node's folder, for its CPU time and, in the scale run, its size on disk.
     #[arg(long, default_value = "target/cassandra")]
     node_dir: PathBuf,
@@ -85,6 +89,9 @@ async fn run(args: Args, client_priority: ClientPriority) -> ExitCode {
     config.profile &= !args.no_profile;
     config.client_priority = client_priority;
     config.node_dir = args.node_dir;
+    if let Some(rounds) = args.ladder_rounds {
+        config.ladder_rounds = rounds.into();
+    }
     if !args.sessions.is_empty() {
         return match chat_bench::scale::run(config, &args.sessions).await {
             Ok(outcome) => {

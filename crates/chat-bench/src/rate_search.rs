@@ -6,6 +6,11 @@
 //! drifts over minutes on a shared machine (its collector's pauses lengthen and shorten as the
 //! heap settles), so ladders run one after another would each meet a different node, and their
 //! ratio would say more about when each ran than about the systems.
+//!
+//! One ladder's answer rests on a few short points, and on a machine whose cores the node, the
+//! client and PostgreSQL share, one stall of 100 ms fails a point: the same system's highest
+//! rate differs by 2x from one ladder to the next. So the whole side-by-side ladder runs
+//! [`BenchConfig::ladder_rounds`] times, and each system's figure is the median over the rounds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +19,15 @@ use crate::cpu_time::ServerCpu;
 use crate::driver::{open_loop, Measurement, Operation};
 use crate::{print_point, BenchConfig, Pattern, Sides, System, Targets, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
 
-/// One system's result: the highest rate that passed (`None` if even the lowest missed), and
-/// every point tried, by rate.
+/// One system's result over all rounds.
+#[derive(Default)]
 pub struct HighestRate {
+    /// The median over the rounds of each round's highest rate that passed; `None` if even the
+    /// lowest rate missed in most rounds.
     pub rate_per_second: Option<f64>,
+    /// Each round's highest rate that passed, in the order the rounds ran.
+    pub rounds: Vec<Option<f64>>,
+    /// Every point tried, by rate; a rate appears once for each round that tried it.
     pub tried: Vec<Measurement>,
 }
 
@@ -47,9 +57,41 @@ struct Climber {
     server: ServerCpu,
 }
 
-/// Climbs the config's rate ladder for every system at once and narrows each gap by bisection.
-/// Results come back in the order of `systems`.
+/// Runs the side-by-side ladder `config.ladder_rounds` times. Results come back in the order of
+/// `systems`.
 async fn highest_rates(systems: &[Climber], config: &BenchConfig) -> Vec<HighestRate> {
+    let rounds = config.ladder_rounds.max(1);
+    let mut results: Vec<HighestRate> = systems.iter().map(|_| HighestRate::default()).collect();
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("  round {round} of {rounds}");
+        }
+        for (result, climb) in results.iter_mut().zip(climb_side_by_side(systems, config).await) {
+            result.rounds.push(climb.best);
+            result.tried.extend(climb.tried);
+        }
+    }
+    for result in &mut results {
+        // A stable sort: within a rate, the rounds stay in the order they ran.
+        result.tried.sort_by(|a, b| a.offered_rate.partial_cmp(&b.offered_rate).unwrap_or(std::cmp::Ordering::Equal));
+        result.rate_per_second = median(&result.rounds);
+    }
+    results
+}
+
+/// The median of the rounds' highest rates, a round in which even the lowest rate missed
+/// counting below every rate. With an even count, the lower of the middle two: the figure is
+/// one that at least half of the rounds reached.
+pub(crate) fn median(rounds: &[Option<f64>]) -> Option<f64> {
+    let mut sorted = rounds.to_vec();
+    // `None` orders below every `Some`.
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sorted.get(sorted.len().checked_sub(1)? / 2).copied().flatten()
+}
+
+/// Climbs the config's rate ladder for every system at once and narrows each gap by bisection:
+/// one round. Results come back in the order of `systems`.
+async fn climb_side_by_side(systems: &[Climber], config: &BenchConfig) -> Vec<Climb> {
     let mut climbs: Vec<Climb> = systems.iter().map(|_| Climb::default()).collect();
     for &rate in &config.load_rate_ladder {
         if climbs.iter().all(|climb| climb.stopped) {
@@ -71,14 +113,6 @@ async fn highest_rates(systems: &[Climber], config: &BenchConfig) -> Vec<Highest
         }
     }
     climbs
-        .into_iter()
-        .map(|mut climb| {
-            climb
-                .tried
-                .sort_by(|a, b| a.offered_rate.partial_cmp(&b.offered_rate).unwrap_or(std::cmp::Ordering::Equal));
-            HighestRate { rate_per_second: climb.best, tried: climb.tried }
-        })
-        .collect()
 }
 
 /// One system's progress up the ladder.
@@ -207,6 +241,16 @@ mod tests {
         assert!(climb.stopped);
         assert_eq!(climb.best, None);
         assert_eq!(climb.next_refinement(), None);
+    }
+
+    #[test]
+    fn the_figure_is_the_median_round_and_a_round_below_the_ladder_counts_lowest() {
+        assert_eq!(median(&[Some(400.0), Some(200.0), Some(550.0)]), Some(400.0));
+        assert_eq!(median(&[None, Some(800.0), Some(300.0)]), Some(300.0));
+        assert_eq!(median(&[None, None, Some(300.0)]), None);
+        assert_eq!(median(&[Some(300.0), Some(500.0)]), Some(300.0), "the lower middle: half the rounds reached it");
+        assert_eq!(median(&[Some(250.0)]), Some(250.0));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]

@@ -209,10 +209,11 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
     for sustained in &outcome.sustained {
         let tried =
             find(outcome, Pattern::LoadConversation, sustained.system).map(|series| series.open.len()).unwrap_or(0);
+        let rounds = rounds_text(&sustained.rounds);
         let _ = match sustained.rate_per_second {
             Some(rate) => writeln!(
                 out,
-                "- **100K+ conversation loads a minute** ({}): the highest rate that kept p99 <= {P99_TARGET_MS:.0} ms is {}{rate:.0}/s = {:.0} loads/minute: {}.",
+                "- **100K+ conversation loads a minute** ({}): the highest rate that kept p99 <= {P99_TARGET_MS:.0} ms is {}{rate:.0}/s = {:.0} loads/minute{rounds}: {}.",
                 sustained.system.label(),
                 if rate >= top_rate { "at least " } else { "" },
                 rate * 60.0,
@@ -226,31 +227,31 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
             ),
             None => writeln!(
                 out,
-                "- **100K+ conversation loads a minute** ({}): even the lowest rate, {:.0}/s, missed p99 <= {P99_TARGET_MS:.0} ms ({tried} rate(s) tried): does not hold on this machine.",
+                "- **100K+ conversation loads a minute** ({}): even the lowest rate, {:.0}/s, missed p99 <= {P99_TARGET_MS:.0} ms ({tried} point(s) tried{rounds}): does not hold on this machine.",
                 sustained.system.label(),
                 config.load_rate_ladder.first().copied().unwrap_or(0.0)
             ),
         };
     }
-    let rate_of = |system: System| {
-        outcome
-            .sustained
-            .iter()
-            .find(|sustained| sustained.system == system)
-            .and_then(|sustained| sustained.rate_per_second)
-    };
-    if let (Some(two_reads), Some(one_plus_n)) = (rate_of(System::ScyllaTwoReads), rate_of(System::Scylla)) {
-        let _ = writeln!(
-            out,
-            "- **Two reads instead of 1 + N**: loading a conversation from `steps_by_session` kept p99 <= {P99_TARGET_MS:.0} ms up to \
-             {two_reads:.0}/s, against {one_plus_n:.0}/s for the design's read per agent turn: {}.{} The systems climbed the rate \
-             ladder side by side, each running each rate in turn, so the node's drift over the run fell on all of them alike.",
-            ratio(two_reads / one_plus_n.max(1e-9)),
-            rate_of(System::PostgresParentJoin).map_or(String::new(), |join| format!(
-                " PostgreSQL's parent join reached {join:.0}/s: the two-read path is at {} of it.",
-                ratio(two_reads / join.max(1e-9))
-            ))
-        );
+    let sustained_of = |system: System| outcome.sustained.iter().find(|sustained| sustained.system == system);
+    if let (Some(two_reads), Some(one_plus_n)) = (sustained_of(System::ScyllaTwoReads), sustained_of(System::Scylla)) {
+        if let Some(paired) = paired_ratio(&two_reads.rounds, &one_plus_n.rounds) {
+            let (two_reads_rate, one_plus_n_rate) =
+                (two_reads.rate_per_second.unwrap_or(0.0), one_plus_n.rate_per_second.unwrap_or(0.0));
+            let _ = writeln!(
+                out,
+                "- **Two reads instead of 1 + N**: loading a conversation from `steps_by_session` kept p99 <= {P99_TARGET_MS:.0} ms up to \
+                 {two_reads_rate:.0}/s, against {one_plus_n_rate:.0}/s for the design's read per agent turn{}: {}. {}{} The systems climbed \
+                 the rate ladder side by side, each running each rate in turn, so the node's drift over the run fell on all of them alike.",
+                if two_reads.rounds.len() > 1 { " (medians over the rounds)" } else { "" },
+                ratio(paired.median),
+                paired.describe(),
+                sustained_of(System::PostgresParentJoin).and_then(|join| join.rate_per_second).map_or(String::new(), |join| format!(
+                    " PostgreSQL's parent join reached {join:.0}/s: the two-read path is at {} of it.",
+                    ratio(two_reads_rate / join.max(1e-9))
+                ))
+            );
+        }
     }
     tail_bursts_bullet(&mut out, outcome);
     server_cpu_bullet(&mut out, outcome);
@@ -536,6 +537,45 @@ fn row(system: System, mode: &str, load: &str, m: &Measurement) -> String {
 /// the target means more than 1% of a point's requests were late, and requests arrive at an even
 /// pace, so when a stall holds everything in flight a point fails once the stalls cover a percent
 /// or two of its time, whatever the rate.
+/// ", the median of 3 rounds: 400, 200 and 550/s" when the ladder ran more than once.
+fn rounds_text(rounds: &[Option<f64>]) -> String {
+    if rounds.len() < 2 {
+        return String::new();
+    }
+    let rates: Vec<String> =
+        rounds.iter().map(|rate| rate.map_or("below the ladder".to_owned(), |rate| format!("{rate:.0}/s"))).collect();
+    format!(", the median of {} rounds: {}", rounds.len(), rates.join(", "))
+}
+
+/// The ratio of two systems' highest rates, round by round: the two climbed each round side by
+/// side, so a round's ratio compares them under the same conditions.
+struct PairedRatio {
+    /// Per round, `None` where either system passed no rate.
+    per_round: Vec<Option<f64>>,
+    median: f64,
+}
+
+impl PairedRatio {
+    fn describe(&self) -> String {
+        if self.per_round.len() < 2 {
+            return "One ladder ran; a single ladder's ratio varies widely from run to run on a shared machine (the default run \
+                    takes the median of three)."
+                .to_owned();
+        }
+        let per_round: Vec<String> =
+            self.per_round.iter().map(|ratio_in_round| ratio_in_round.map_or("n/a".to_owned(), ratio)).collect();
+        format!("Round by round the ratio was {}; the figure is their median.", per_round.join(", "))
+    }
+}
+
+/// `None` if no round has both rates.
+fn paired_ratio(numerator: &[Option<f64>], denominator: &[Option<f64>]) -> Option<PairedRatio> {
+    let per_round: Vec<Option<f64>> =
+        numerator.iter().zip(denominator).map(|(&top, &bottom)| Some(top? / bottom?.max(1e-9))).collect();
+    let median = crate::rate_search::median(&per_round)?;
+    Some(PairedRatio { per_round, median })
+}
+
 fn tail_bursts_bullet(out: &mut String, outcome: &BenchOutcome) {
     let described: Vec<String> = [System::Scylla, System::ScyllaTwoReads]
         .into_iter()
@@ -644,5 +684,39 @@ fn mapper_section(out_dir: &std::path::Path) -> String {
                    driver code; its figures then appear here.\n"
                 .to_owned()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ratio_is_taken_round_by_round_and_its_median_reported() {
+        let two_reads = [Some(550.0), Some(300.0), Some(800.0)];
+        let one_plus_n = [Some(400.0), Some(300.0), Some(200.0)];
+        let paired = paired_ratio(&two_reads, &one_plus_n).expect("every round has both rates");
+        assert_eq!(paired.per_round, vec![Some(1.375), Some(1.0), Some(4.0)]);
+        assert_eq!(paired.median, 1.375, "not the ratio of the medians (550 / 300)");
+    }
+
+    #[test]
+    fn a_round_where_one_system_passed_nothing_has_no_ratio_and_counts_lowest() {
+        let paired = paired_ratio(&[Some(500.0), Some(600.0), Some(400.0)], &[None, Some(300.0), Some(400.0)])
+            .expect("two rounds have both rates");
+        assert_eq!(paired.per_round, vec![None, Some(2.0), Some(1.0)]);
+        assert_eq!(paired.median, 1.0);
+        assert!(paired_ratio(&[Some(500.0)], &[None]).is_none());
+    }
+
+    #[test]
+    fn one_round_says_its_ratio_is_a_single_ladders() {
+        let paired = paired_ratio(&[Some(500.0)], &[Some(250.0)]).expect("both passed");
+        assert!(paired.describe().starts_with("One ladder ran"));
+        assert_eq!(rounds_text(&[Some(500.0)]), "");
+        assert_eq!(
+            rounds_text(&[Some(500.0), None, Some(300.0)]),
+            ", the median of 3 rounds: 500/s, below the ladder, 300/s"
+        );
     }
 }
