@@ -581,8 +581,16 @@ fn tail_bursts_bullet(out: &mut String, outcome: &BenchOutcome) {
         .into_iter()
         .filter_map(|system| {
             let series = find(outcome, Pattern::LoadConversation, system)?;
-            let highest_passed = series.open.iter().rev().find(|m| passed(m));
-            let lowest_failed = series.open.iter().find(|m| !passed(m));
+            // The point that set the system's figure and the lowest failed point above it: with
+            // several rounds, a round's early failure below the figure would say nothing about it.
+            let figure = outcome
+                .sustained
+                .iter()
+                .find(|sustained| sustained.system == system)
+                .and_then(|sustained| sustained.rate_per_second);
+            let rate = |m: &Measurement| m.offered_rate.unwrap_or(0.0);
+            let highest_passed = figure.and_then(|figure| series.open.iter().find(|m| rate(m) == figure && passed(m)));
+            let lowest_failed = series.open.iter().find(|m| !passed(m) && figure.is_none_or(|figure| rate(m) > figure));
             let point = |m: &Measurement| {
                 let bursts = m.late_bursts();
                 format!(
