@@ -6,9 +6,9 @@ use chat_migrate::rehearsal::format_ms as ms;
 
 use crate::driver::Measurement;
 use crate::migration::{CopyRun, MigrationOutcome, CEILING_CONCURRENCY};
-use crate::rate_search::passed;
+use crate::rate_search::{median, passed};
 use crate::read_path::SAMPLE_OPERATIONS;
-use crate::{BenchOutcome, Pattern, Series, System, P99_TARGET_MS};
+use crate::{BenchOutcome, Pattern, Series, SustainedRate, System, P99_TARGET_MS};
 
 /// The goal for this project's client CPU per request against the raw driver's, same reads.
 const CLIENT_CPU_GOAL: f64 = 1.3;
@@ -28,6 +28,11 @@ fn seed_claim(pattern: Pattern) -> ((f64, f64), (f64, f64), (f64, f64)) {
 
 fn find(outcome: &BenchOutcome, pattern: Pattern, system: System) -> Option<&Series> {
     outcome.series.iter().find(|series| series.pattern == pattern && series.system == system)
+}
+
+/// A system's highest load-conversation rate, if it climbed the ladder.
+fn sustained_rate(outcome: &BenchOutcome, system: System) -> Option<&SustainedRate> {
+    outcome.sustained.iter().find(|sustained| sustained.system == system)
 }
 
 /// The single-client point: latency without queueing.
@@ -233,8 +238,9 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
             ),
         };
     }
-    let sustained_of = |system: System| outcome.sustained.iter().find(|sustained| sustained.system == system);
-    if let (Some(two_reads), Some(one_plus_n)) = (sustained_of(System::ScyllaTwoReads), sustained_of(System::Scylla)) {
+    if let (Some(two_reads), Some(one_plus_n)) =
+        (sustained_rate(outcome, System::ScyllaTwoReads), sustained_rate(outcome, System::Scylla))
+    {
         if let Some(paired) = paired_ratio(&two_reads.rounds, &one_plus_n.rounds) {
             let (two_reads_rate, one_plus_n_rate) =
                 (two_reads.rate_per_second.unwrap_or(0.0), one_plus_n.rate_per_second.unwrap_or(0.0));
@@ -246,7 +252,7 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
                 if two_reads.rounds.len() > 1 { " (medians over the rounds)" } else { "" },
                 ratio(paired.median),
                 paired.describe(),
-                sustained_of(System::PostgresParentJoin).and_then(|join| join.rate_per_second).map_or(String::new(), |join| format!(
+                sustained_rate(outcome, System::PostgresParentJoin).and_then(|join| join.rate_per_second).map_or(String::new(), |join| format!(
                     " PostgreSQL's parent join reached {join:.0}/s: the two-read path is at {} of it.",
                     ratio(two_reads_rate / join.max(1e-9))
                 ))
@@ -532,12 +538,7 @@ fn row(system: System, mode: &str, load: &str, m: &Measurement) -> String {
     )
 }
 
-/// Why the highest rates come out as they do: at each ScyllaDB path's lowest failed rate and
-/// highest passed rate (by the rate search's own rule), how its late requests bunched. p99 over
-/// the target means more than 1% of a point's requests were late, and requests arrive at an even
-/// pace, so when a stall holds everything in flight a point fails once the stalls cover a percent
-/// or two of its time, whatever the rate.
-/// ", the median of 3 rounds: 400, 200 and 550/s" when the ladder ran more than once.
+/// ", the median of 3 rounds: 400/s, 200/s, 550/s" when the ladder ran more than once.
 fn rounds_text(rounds: &[Option<f64>]) -> String {
     if rounds.len() < 2 {
         return String::new();
@@ -572,10 +573,15 @@ impl PairedRatio {
 fn paired_ratio(numerator: &[Option<f64>], denominator: &[Option<f64>]) -> Option<PairedRatio> {
     let per_round: Vec<Option<f64>> =
         numerator.iter().zip(denominator).map(|(&top, &bottom)| Some(top? / bottom?.max(1e-9))).collect();
-    let median = crate::rate_search::median(&per_round)?;
+    let median = median(&per_round)?;
     Some(PairedRatio { per_round, median })
 }
 
+/// Why the highest rates come out as they do: at the rate that set each ScyllaDB path's figure
+/// and the lowest failed rate above it (by the rate search's own rule), how its late requests
+/// bunched. p99 over the target means more than 1% of a point's requests were late, and requests
+/// arrive at an even pace, so when a stall holds everything in flight a point fails once the
+/// stalls cover a percent or two of its time, whatever the rate.
 fn tail_bursts_bullet(out: &mut String, outcome: &BenchOutcome) {
     let described: Vec<String> = [System::Scylla, System::ScyllaTwoReads]
         .into_iter()
@@ -583,11 +589,7 @@ fn tail_bursts_bullet(out: &mut String, outcome: &BenchOutcome) {
             let series = find(outcome, Pattern::LoadConversation, system)?;
             // The point that set the system's figure and the lowest failed point above it: with
             // several rounds, a round's early failure below the figure would say nothing about it.
-            let figure = outcome
-                .sustained
-                .iter()
-                .find(|sustained| sustained.system == system)
-                .and_then(|sustained| sustained.rate_per_second);
+            let figure = sustained_rate(outcome, system).and_then(|sustained| sustained.rate_per_second);
             let rate = |m: &Measurement| m.offered_rate.unwrap_or(0.0);
             let highest_passed = figure.and_then(|figure| series.open.iter().find(|m| rate(m) == figure && passed(m)));
             let lowest_failed = series.open.iter().find(|m| !passed(m) && figure.is_none_or(|figure| rate(m) > figure));
