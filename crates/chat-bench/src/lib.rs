@@ -17,6 +17,7 @@ pub mod rate_search;
 pub mod raw_driver;
 pub mod read_path;
 pub mod report;
+pub mod saturation;
 pub mod scale;
 pub mod scylla_side;
 
@@ -43,6 +44,7 @@ use crate::rate_search::highest_load_rates;
 use crate::raw_driver::RawScylla;
 use crate::read_path::{CpuComparison, ReadCost};
 use crate::rng::Rng;
+use crate::saturation::{load_at_saturation, SaturationRounds};
 use crate::scylla_side::ScyllaSide;
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +97,8 @@ pub struct BenchConfig {
     pub load_rate_ladder: Vec<f64>,
     pub refinements: usize,
     /// How many times the whole side-by-side ladder runs; each system's highest rate is the
-    /// median over the rounds, because one ladder's answer varies by 2x on a shared machine.
+    /// median over the rounds, because one ladder's answer varies by 2x on a shared machine. The
+    /// closed loop at saturation runs as many rounds.
     pub ladder_rounds: usize,
     pub scylla: ConnectionConfig,
     pub postgres: String,
@@ -321,6 +324,9 @@ pub struct BenchOutcome {
     pub load_time: Duration,
     pub series: Vec<Series>,
     pub sustained: Vec<SustainedRate>,
+    /// Load conversation in closed loop at the run's highest concurrency, the ladder's systems
+    /// side by side in rounds.
+    pub saturation: Vec<SaturationRounds>,
     pub migration: Option<MigrationOutcome>,
     /// Where the client's time goes while loading conversations at saturation.
     pub profiles: Vec<Profile>,
@@ -644,6 +650,8 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         }
         sustained.push(SustainedRate { system, rate_per_second: found.rate_per_second, rounds: found.rounds });
     }
+    println!("Load conversation at saturation, {max_concurrency} clients, the systems side by side in rounds");
+    let saturation = load_at_saturation(&sides, &ladder_systems, targets, max_concurrency, &config).await;
 
     let migration = if config.migration {
         println!("Migration: insert ceiling, backfill, dual-write cost");
@@ -664,6 +672,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchOutcome, BenchError> {
         load_time: dataset.postgres_load_time + dataset.scylla_load_time,
         series,
         sustained,
+        saturation,
         migration,
         profiles,
         cpu,

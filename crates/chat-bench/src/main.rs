@@ -41,8 +41,9 @@ struct Args {
     /// comma-separated) and write scale.md and scale.png: cost as the data grows.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["quick", "tiny"])]
     sessions: Vec<usize>,
-    /// How many times the load-conversation rate ladder runs, all systems side by side; each
-    /// system's highest rate is the median over the rounds [default: 3, or 1 with --quick or --tiny]
+    /// How many times the load-conversation rate ladder and closed loop at saturation run, all
+    /// systems side by side; each system's figure is the median over the rounds [default: 3, or 1
+    /// with --quick or --tiny]
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     ladder_rounds: Option<u16>,
     /// The local node's folder, for its CPU time and, in the scale run, its size on disk.

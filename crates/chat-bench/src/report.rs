@@ -251,7 +251,7 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
                  the rate ladder side by side, each running each rate in turn, so the node's drift over the run fell on all of them alike.",
                 if two_reads.rounds.len() > 1 { " (medians over the rounds)" } else { "" },
                 ratio(paired.median),
-                paired.describe(),
+                paired.describe("ladder"),
                 sustained_rate(outcome, System::PostgresParentJoin).and_then(|join| join.rate_per_second).map_or(String::new(), |join| format!(
                     " PostgreSQL's parent join reached {join:.0}/s: the two-read path is at {} of it.",
                     ratio(two_reads_rate / join.max(1e-9))
@@ -259,6 +259,7 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
             );
         }
     }
+    saturation_bullet(&mut out, outcome);
     tail_bursts_bullet(&mut out, outcome);
     server_cpu_bullet(&mut out, outcome);
     let _ = writeln!(
@@ -557,11 +558,13 @@ struct PairedRatio {
 }
 
 impl PairedRatio {
-    fn describe(&self) -> String {
+    /// `what` is what ran in each round: "ladder", say.
+    fn describe(&self, what: &str) -> String {
         if self.per_round.len() < 2 {
-            return "One ladder ran; a single ladder's ratio varies widely from run to run on a shared machine (the default run \
-                    takes the median of three)."
-                .to_owned();
+            return format!(
+                "One {what} ran; a single {what}'s ratio varies widely from run to run on a shared machine (the default run \
+                 takes the median of three)."
+            );
         }
         let per_round: Vec<String> =
             self.per_round.iter().map(|ratio_in_round| ratio_in_round.map_or("n/a".to_owned(), ratio)).collect();
@@ -575,6 +578,47 @@ fn paired_ratio(numerator: &[Option<f64>], denominator: &[Option<f64>]) -> Optio
         numerator.iter().zip(denominator).map(|(&top, &bottom)| Some(top? / bottom?.max(1e-9))).collect();
     let median = median(&per_round)?;
     Some(PairedRatio { per_round, median })
+}
+
+/// The work per load under the rate ladder's figures: each system at saturation, side by side in
+/// rounds. A path sustains about as many more loads as its loads cost less, so the closed-loop
+/// ratio of the two ScyllaDB paths is what their rate ladder's ratio can reach once the tails
+/// are tamed.
+fn saturation_bullet(out: &mut String, outcome: &BenchOutcome) {
+    let rounds_of = |system: System| outcome.saturation.iter().find(|rounds| rounds.system == system);
+    let (Some(one_plus_n), Some(two_reads)) = (rounds_of(System::Scylla), rounds_of(System::ScyllaTwoReads)) else {
+        return;
+    };
+    let Some(paired) = paired_ratio(&two_reads.throughputs(), &one_plus_n.throughputs()) else { return };
+    let described: Vec<String> = outcome
+        .saturation
+        .iter()
+        .filter_map(|rounds| {
+            let server = rounds
+                .server_cpu_per_load_us()
+                .map_or(String::new(), |us| format!(", server CPU {:.2} ms", us / 1000.0));
+            let client = rounds
+                .client_cpu_per_load_us()
+                .map_or(String::new(), |us| format!(", client CPU {:.2} ms per load", us / 1000.0));
+            Some(format!("{} {:.0}/s{server}{client}", rounds.system.label(), rounds.throughput()?))
+        })
+        .collect();
+    let round_count = two_reads.rounds.len();
+    let _ = writeln!(
+        out,
+        "- **At saturation** ({} clients in closed loop, the systems side by side{}): {}. Two reads against 1 + N: {}. {} Both \
+         ScyllaDB paths return the same rows; a path sustains about as many more loads as its loads cost less, so this ratio is \
+         about what the two-read path's highest rate can reach against the 1 + N path's once the tails are tamed.",
+        outcome.config.concurrencies.iter().copied().max().unwrap_or(1),
+        if round_count > 1 {
+            format!(", medians of {round_count} rounds, the order turned by one each round")
+        } else {
+            String::new()
+        },
+        described.join("; "),
+        ratio(paired.median),
+        paired.describe("closed loop")
+    );
 }
 
 /// Why the highest rates come out as they do: at the rate that set each ScyllaDB path's figure
@@ -722,7 +766,8 @@ mod tests {
     #[test]
     fn one_round_says_its_ratio_is_a_single_ladders() {
         let paired = paired_ratio(&[Some(500.0)], &[Some(250.0)]).expect("both passed");
-        assert!(paired.describe().starts_with("One ladder ran"));
+        assert!(paired.describe("ladder").starts_with("One ladder ran"));
+        assert!(paired.describe("closed loop").starts_with("One closed loop ran; a single closed loop's ratio"));
         assert_eq!(rounds_text(&[Some(500.0)]), "");
         assert_eq!(
             rounds_text(&[Some(500.0), None, Some(300.0)]),

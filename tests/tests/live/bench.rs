@@ -71,8 +71,14 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
         assert_eq!(comparison.moderate.len(), chat_bench::read_path::CPU_ROUNDS);
         assert!(comparison.saturated_ratio().is_some_and(|ratio| ratio > 0.0), "{comparison:?}");
     }
+    assert_eq!(outcome.saturation.len(), 4, "every system of the rate ladder is loaded at saturation too");
+    for rounds in &outcome.saturation {
+        assert_eq!(rounds.rounds.len(), outcome.config.ladder_rounds, "{:?}: one closed loop per round", rounds.system);
+        assert!(rounds.throughput().is_some_and(|rate| rate > 0.0), "{:?} loaded conversations", rounds.system);
+    }
     let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
     for needle in [
+        "- **At saturation** (4 clients in closed loop",
         "| Load conversation | 50-500 ms | 5-20 ms |",
         "| User history |",
         "| Thread navigation |",
