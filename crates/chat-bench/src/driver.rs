@@ -64,7 +64,7 @@ pub struct LateBursts {
 }
 
 impl Measurement {
-    fn empty(elapsed: Duration, offered_rate: Option<f64>) -> Measurement {
+    pub(crate) fn empty(elapsed: Duration, offered_rate: Option<f64>) -> Measurement {
         Measurement {
             histogram: new_histogram(),
             errors: 0,

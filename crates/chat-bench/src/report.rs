@@ -549,10 +549,11 @@ fn rounds_text(rounds: &[Option<f64>]) -> String {
     format!(", the median of {} rounds: {}", rounds.len(), rates.join(", "))
 }
 
-/// The ratio of two systems' highest rates, round by round: the two climbed each round side by
-/// side, so a round's ratio compares them under the same conditions.
+/// The ratio of two systems' figures (highest rates, or closed-loop throughputs), round by
+/// round: the two ran each round side by side, so a round's ratio compares them under the same
+/// conditions.
 struct PairedRatio {
-    /// Per round, `None` where either system passed no rate.
+    /// Per round, `None` where either system has no figure.
     per_round: Vec<Option<f64>>,
     median: f64,
 }
@@ -580,10 +581,10 @@ fn paired_ratio(numerator: &[Option<f64>], denominator: &[Option<f64>]) -> Optio
     Some(PairedRatio { per_round, median })
 }
 
-/// The work per load under the rate ladder's figures: each system at saturation, side by side in
-/// rounds. A path sustains about as many more loads as its loads cost less, so the closed-loop
-/// ratio of the two ScyllaDB paths is what their rate ladder's ratio can reach once the tails
-/// are tamed.
+/// The work per load under the rate ladder's figures: each system in closed loop at the run's
+/// highest concurrency, side by side in rounds. Where that keeps the cores busy, the ratio of
+/// the two ScyllaDB paths' throughputs is how much less work a two-read load is, and roughly
+/// what their rate ladder's ratio can reach once the tails are tamed.
 fn saturation_bullet(out: &mut String, outcome: &BenchOutcome) {
     let rounds_of = |system: System| outcome.saturation.iter().find(|rounds| rounds.system == system);
     let (Some(one_plus_n), Some(two_reads)) = (rounds_of(System::Scylla), rounds_of(System::ScyllaTwoReads)) else {
@@ -593,23 +594,27 @@ fn saturation_bullet(out: &mut String, outcome: &BenchOutcome) {
     let described: Vec<String> = outcome
         .saturation
         .iter()
-        .filter_map(|rounds| {
+        .map(|rounds| {
+            let Some(throughput) = rounds.throughput() else {
+                return format!("{}: no loads in most rounds", rounds.system.label());
+            };
             let server = rounds
                 .server_cpu_per_load_us()
                 .map_or(String::new(), |us| format!(", server CPU {:.2} ms", us / 1000.0));
             let client = rounds
                 .client_cpu_per_load_us()
                 .map_or(String::new(), |us| format!(", client CPU {:.2} ms per load", us / 1000.0));
-            Some(format!("{} {:.0}/s{server}{client}", rounds.system.label(), rounds.throughput()?))
+            format!("{} {throughput:.0}/s{server}{client}", rounds.system.label())
         })
         .collect();
     let round_count = two_reads.rounds.len();
     let _ = writeln!(
         out,
         "- **At saturation** ({} clients in closed loop, the systems side by side{}): {}. Two reads against 1 + N: {}. {} Both \
-         ScyllaDB paths return the same rows; a path sustains about as many more loads as its loads cost less, so this ratio is \
-         about what the two-read path's highest rate can reach against the 1 + N path's once the tails are tamed.",
-        outcome.config.concurrencies.iter().copied().max().unwrap_or(1),
+         ScyllaDB paths return the same rows. Where the closed loop keeps the cores busy, this ratio is how much less work a \
+         two-read load is than a 1 + N load, and so roughly what the two-read path's highest rate can reach against the 1 + N \
+         path's once the tails are tamed.",
+        two_reads.clients,
         if round_count > 1 {
             format!(", medians of {round_count} rounds, the order turned by one each round")
         } else {

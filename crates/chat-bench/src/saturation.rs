@@ -3,12 +3,12 @@
 //!
 //! The closed-loop series measure each system once, one after another. On a machine whose two
 //! cores the node, the client and PostgreSQL share, 20 s closed loops of the same path, with
-//! other paths between them, gave from 980 to 3,100 loads/s, the lowest right after a switch
-//! from another path: one system's figure against another's said as much about the order as
-//! about the systems. Here each round runs every system once, no system always first,
-//! and each figure is the median over the rounds. This is the work per load the rate ladder's
-//! tails sit on: a path whose loads cost the node and the client half as much can sustain about
-//! twice the rate, and no more, once the tails are tamed.
+//! other paths between them, gave from 980 to 3,100 loads/s: one figure per system, each taken
+//! at a different time, said little about one system against another. Here each round runs
+//! every system once, the order turned by one each round so that no system always runs first,
+//! each figure is the median over the rounds, and the ratio of two systems is taken round by
+//! round. Where the closed loop keeps the cores busy, its throughput measures the work per
+//! load, which bounds what the rate ladder can show once the tails are tamed.
 
 use std::sync::Arc;
 
@@ -19,6 +19,8 @@ use crate::{print_point, BenchConfig, Pattern, Sides, System, Targets};
 /// One system's closed-loop rounds.
 pub struct SaturationRounds {
     pub system: System,
+    /// Clients in each closed loop.
+    pub clients: usize,
     /// Each round's measurement, in the order the rounds ran.
     pub rounds: Vec<Measurement>,
 }
@@ -34,17 +36,23 @@ impl SaturationRounds {
         median(&self.throughputs())
     }
 
-    /// The median over the rounds of the server's CPU per load, in µs.
+    /// The median of the server's CPU per load over the rounds that loaded anything and read
+    /// the server's CPU, in µs.
     pub fn server_cpu_per_load_us(&self) -> Option<f64> {
-        let per_round: Vec<Option<f64>> = self.rounds.iter().map(Measurement::server_cpu_per_op_us).collect();
-        median(&per_round)
+        self.median_cost(|m| m.server_cpu_per_op_us())
     }
 
-    /// The median over the rounds of the client's CPU per load, in µs.
+    /// The median of the client's CPU per load over the rounds that loaded anything, in µs.
     pub fn client_cpu_per_load_us(&self) -> Option<f64> {
-        let per_round: Vec<Option<f64>> =
-            self.rounds.iter().map(|m| (m.operations() > 0).then(|| m.cpu_per_op_us())).collect();
-        median(&per_round)
+        self.median_cost(|m| Some(m.cpu_per_op_us()))
+    }
+
+    /// A round without loads has no cost per load; unlike a rate that was not reached, it does
+    /// not count as the lowest, so it is left out.
+    fn median_cost(&self, cost: impl Fn(&Measurement) -> Option<f64>) -> Option<f64> {
+        let costs: Vec<Option<f64>> =
+            self.rounds.iter().filter(|m| m.operations() > 0).filter_map(|m| cost(m).map(Some)).collect();
+        median(&costs)
     }
 }
 
@@ -59,7 +67,7 @@ pub(crate) async fn load_at_saturation(
 ) -> Vec<SaturationRounds> {
     let rounds = config.ladder_rounds.max(1);
     let mut results: Vec<SaturationRounds> =
-        systems.iter().map(|&system| SaturationRounds { system, rounds: Vec::new() }).collect();
+        systems.iter().map(|&system| SaturationRounds { system, clients, rounds: Vec::new() }).collect();
     for round in 0..rounds {
         if rounds > 1 {
             println!("  round {} of {rounds}", round + 1);
@@ -78,14 +86,42 @@ pub(crate) async fn load_at_saturation(
 }
 
 /// The order in which round `round` runs `systems` systems: turned by one each round, so that
-/// over as many rounds as systems each runs first once, and each follows a different one.
+/// over as many rounds as systems each runs first once.
 fn round_order(systems: usize, round: usize) -> Vec<usize> {
     (0..systems).map(|position| (position + round) % systems.max(1)).collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::round_order;
+    use std::time::Duration;
+
+    use super::{round_order, SaturationRounds};
+    use crate::driver::Measurement;
+    use crate::System;
+
+    /// A one-second round of `loads` loads that cost the server `server_ms` in all.
+    fn round(loads: u64, server_ms: u64) -> Measurement {
+        let mut measurement = Measurement::empty(Duration::from_secs(1), None);
+        for _ in 0..loads {
+            measurement.histogram.record(1_000).expect("1 ms fits the histogram");
+        }
+        measurement.server_cpu = Some(Duration::from_millis(server_ms));
+        measurement
+    }
+
+    #[test]
+    fn a_round_without_loads_counts_lowest_for_throughput_and_is_left_out_of_costs() {
+        let rounds = SaturationRounds {
+            system: System::Scylla,
+            clients: 64,
+            rounds: vec![round(0, 500), round(1_000, 600), round(2_000, 1_000)],
+        };
+        assert_eq!(rounds.throughputs(), vec![None, Some(1_000.0), Some(2_000.0)]);
+        assert_eq!(rounds.throughput(), Some(1_000.0), "the middle of none, 1,000 and 2,000");
+        // 600 µs and 500 µs per load; the empty round's 500 ms is no cost per load. With two
+        // rounds left, the lower middle.
+        assert_eq!(rounds.server_cpu_per_load_us(), Some(500.0));
+    }
 
     #[test]
     fn each_system_runs_first_once_over_as_many_rounds() {
