@@ -8,7 +8,8 @@
 //! every system once, the order turned by one each round so that no system always runs first,
 //! each figure is the median over the rounds, and the ratio of two systems is taken round by
 //! round. Where the closed loop keeps the cores busy, its throughput measures the work per
-//! load, which bounds what the rate ladder can show once the tails are tamed.
+//! load, and the ratio of two systems is roughly what their rate ladder's ratio can reach once
+//! the tails are tamed (roughly: a closed loop's ratio does not strictly bound an open loop's).
 
 use std::sync::Arc;
 
@@ -51,7 +52,7 @@ impl SaturationRounds {
     /// not count as the lowest, so it is left out.
     fn median_cost(&self, cost: impl Fn(&Measurement) -> Option<f64>) -> Option<f64> {
         let costs: Vec<Option<f64>> =
-            self.rounds.iter().filter(|m| m.operations() > 0).filter_map(|m| cost(m).map(Some)).collect();
+            self.rounds.iter().filter(|m| m.operations() > 0).map(cost).filter(Option::is_some).collect();
         median(&costs)
     }
 }
