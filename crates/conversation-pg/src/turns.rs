@@ -102,27 +102,31 @@ pub(crate) async fn write(
             }
         }
         // A retry of the same request: write the same turn again over the first attempt, as the
-        // ScyllaDB store does, keeping its created_at.
+        // ScyllaDB store does, keeping its created_at. What later calls set on the turn (its
+        // active child, an agent turn's feedback) stays, as in the ScyllaDB store, whose retry
+        // leaves those cells unset; the answer is the turn as this request wrote it.
         Some(existing)
             if existing.session_uid == session.uid
                 && existing.parent_uid == parent_uid
                 && existing.turn_type == turn_type =>
         {
-            let query = match turn_type {
-                TurnType::Human => format!(
-                    "UPDATE {table} SET prompt = $2, active_child = NULL, version = next_version(version)
-                     WHERE uid = $1 RETURNING version"
-                ),
-                TurnType::Agent => format!(
-                    "UPDATE {table} SET liked = $2, active_child = NULL, version = next_version(version)
-                     WHERE uid = $1 RETURNING version"
-                ),
-            };
-            let value: &(dyn tokio_postgres::types::ToSql + Sync) = match turn_type {
-                TurnType::Human => &prompt,
-                TurnType::Agent => &None::<bool>,
-            };
-            let row = writer.tx.query_one(&query, &[&turn_uid, value]).await.map_err(pg("rewriting the turn"))?;
+            let row = match turn_type {
+                TurnType::Human => writer
+                    .tx
+                    .query_one(
+                        &format!("UPDATE {table} SET prompt = $2, version = next_version(version) WHERE uid = $1 RETURNING version"),
+                        &[&turn_uid, &prompt],
+                    )
+                    .await,
+                TurnType::Agent => writer
+                    .tx
+                    .query_one(
+                        &format!("UPDATE {table} SET version = next_version(version) WHERE uid = $1 RETURNING version"),
+                        &[&turn_uid],
+                    )
+                    .await,
+            }
+            .map_err(pg("rewriting the turn"))?;
             TurnRow {
                 active_child: None,
                 prompt: prompt.map(str::to_owned),

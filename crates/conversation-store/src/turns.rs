@@ -24,7 +24,7 @@ use crate::tables::{
 /// assert_eq!(conversation_store::root_parent_key("s1"), "root:s1");
 /// ```
 pub fn root_parent_key(session_uid: &str) -> String {
-    format!("root:{session_uid}")
+    format!("{}{session_uid}", crate::limits::RESERVED_ID_PREFIX)
 }
 
 impl ConversationStore {

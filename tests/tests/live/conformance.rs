@@ -160,6 +160,32 @@ async fn script(store: &impl ConversationApi) -> Vec<String> {
     record(&mut t, "step -1", store.append_step("alice", trip, &turn("t8"), -1, 1, "Negative").await);
     record(&mut t, "step empty", store.append_step("alice", trip, &turn("t8"), 1, 1, "").await);
     record(&mut t, "step on a human turn", store.append_step("alice", trip, &turn("t7"), 0, 1, "No").await);
+    // Text one store would keep and the other refuse is refused by both, up front.
+    record(
+        &mut t,
+        "prompt with a NUL",
+        store.append_human_turn("alice", trip, Some(&turn("t8")), "before\0after", None).await,
+    );
+    record(&mut t, "step with a NUL", store.append_step("alice", trip, &turn("t8"), 1, 1, "a\0b").await);
+    record(
+        &mut t,
+        "turn id with the root prefix",
+        store.append_human_turn("alice", trip, Some(&turn("t8")), "Hi", Some(&format!("root:{trip}"))).await,
+    );
+    // A retry that arrives after the turn got a child and feedback keeps both.
+    record(
+        &mut t,
+        "child of t8",
+        store.append_human_turn("alice", trip, Some(&turn("t8")), "And day 3?", Some(&turn("t9"))).await,
+    );
+    record(&mut t, "like t8", store.set_liked("alice", trip, &turn("t8"), Some(true)).await);
+    record(&mut t, "late retry of t8", store.append_agent_turn("alice", trip, &turn("t7"), Some(&turn("t8"))).await);
+    record(
+        &mut t,
+        "late retry of the edit",
+        store.edit("alice", trip, &turn("t3"), "Make day 2 Cascais.", Some(&turn("t7"))).await,
+    );
+    record(&mut t, "load after late retries", store.load_conversation("alice", trip).await);
     record(
         &mut t,
         "prompt too long",
@@ -204,6 +230,15 @@ async fn every_store_answers_the_conformance_script_identically() {
     let scylla_transcript = script(&scylla).await;
     assert!(scylla_transcript.len() > 50, "{} calls", scylla_transcript.len());
     assert!(scylla_transcript.iter().any(|line| line.contains("error StepGap")), "the script reaches its error cases");
+    let after_retries = scylla_transcript.iter().find(|line| line.starts_with("load after late retries")).unwrap();
+    assert!(
+        after_retries.contains("active Some(\"alice-lisbon-t9\") prompt None liked Some(true)"),
+        "a late retry keeps the turn's active child and feedback: {after_retries}"
+    );
+    for refused in ["prompt with a NUL", "step with a NUL", "turn id with the root prefix"] {
+        let line = scylla_transcript.iter().find(|line| line.starts_with(refused)).unwrap();
+        assert!(line.contains("error InvalidInput"), "{line}");
+    }
 
     let relational = TestSchema::new("conformance").await;
     let pg_transcript = script(&relational.store).await;
