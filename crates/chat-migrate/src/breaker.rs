@@ -3,7 +3,9 @@
 //! Closed: reads try ScyllaDB. It opens after `consecutive_failures` failures in a row, or when
 //! at least `min_calls` reads within `window` failed at `failure_rate` or more. Open: reads go
 //! straight to PostgreSQL for `open_for`. Then half-open: up to `probes` reads try ScyllaDB; when
-//! that many succeed it closes, and any failure opens it again.
+//! that many succeed it closes, and any failure opens it again. A probe whose caller goes away
+//! before it reports (a client disconnect cancels the read) gives its place back through
+//! [`Pending`]'s drop, so the breaker never waits for a report that cannot come.
 //!
 //! A small state machine of our own: the breaker crates at hand count only one of the two
 //! opening conditions, or let any number of reads through while half-open. Time is passed in,
@@ -67,8 +69,9 @@ impl fmt::Display for BreakerState {
 pub enum Admission {
     /// Try ScyllaDB, then report the outcome with [`CircuitBreaker::record`].
     Try,
-    /// A half-open probe: try ScyllaDB, and report the outcome.
-    Probe,
+    /// A half-open probe of round `n`: try ScyllaDB, and report the outcome. The round tells a
+    /// probe of an earlier half-open spell from one of the current.
+    Probe(u64),
     /// The breaker is open (or its probes are taken): go to PostgreSQL.
     Skip,
 }
@@ -77,7 +80,7 @@ pub enum Admission {
 enum Inner {
     Closed { in_a_row: u32, recent: VecDeque<(Instant, bool)> },
     Open { until: Instant },
-    HalfOpen { started: u32, succeeded: u32 },
+    HalfOpen { round: u64, started: u32, succeeded: u32 },
 }
 
 /// A state change, for the caller to log and count.
@@ -91,11 +94,17 @@ pub struct Transition {
 pub struct CircuitBreaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
+    /// Half-open spells so far, to number the probes of each.
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 impl CircuitBreaker {
     pub fn new(config: BreakerConfig) -> CircuitBreaker {
-        CircuitBreaker { config, inner: Mutex::new(Inner::Closed { in_a_row: 0, recent: VecDeque::new() }) }
+        CircuitBreaker {
+            config,
+            inner: Mutex::new(Inner::Closed { in_a_row: 0, recent: VecDeque::new() }),
+            rounds: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn config(&self) -> &BreakerConfig {
@@ -117,12 +126,13 @@ impl CircuitBreaker {
             Inner::Closed { .. } => (Admission::Try, None),
             Inner::Open { until } if now < *until => (Admission::Skip, None),
             Inner::Open { .. } => {
-                *inner = Inner::HalfOpen { started: 1, succeeded: 0 };
-                (Admission::Probe, Some(Transition { from: BreakerState::Open, to: BreakerState::HalfOpen }))
+                let round = self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                *inner = Inner::HalfOpen { round, started: 1, succeeded: 0 };
+                (Admission::Probe(round), Some(Transition { from: BreakerState::Open, to: BreakerState::HalfOpen }))
             }
-            Inner::HalfOpen { started, .. } if *started < self.config.probes => {
+            Inner::HalfOpen { round, started, .. } if *started < self.config.probes => {
                 *started += 1;
-                (Admission::Probe, None)
+                (Admission::Probe(*round), None)
             }
             Inner::HalfOpen { .. } => (Admission::Skip, None),
         }
@@ -146,7 +156,7 @@ impl CircuitBreaker {
                     *inner = Inner::Open { until: now + self.config.open_for };
                 }
             }
-            (Inner::HalfOpen { succeeded, .. }, Admission::Probe) => {
+            (Inner::HalfOpen { round, succeeded, .. }, Admission::Probe(probe_round)) if *round == probe_round => {
                 if !success {
                     *inner = Inner::Open { until: now + self.config.open_for };
                 } else {
@@ -161,6 +171,54 @@ impl CircuitBreaker {
         }
         let to = state_of(&inner);
         (from != to).then_some(Transition { from, to })
+    }
+
+    /// Takes back an admission that will never report: a probe of the current half-open spell
+    /// frees its place for another read. Other admissions hold no place.
+    fn abandon(&self, admission: Admission) {
+        let mut inner = self.lock();
+        if let (Inner::HalfOpen { round, started, succeeded }, Admission::Probe(probe_round)) = (&mut *inner, admission)
+        {
+            if *round == probe_round && *started > *succeeded {
+                *started -= 1;
+            }
+        }
+    }
+
+    /// Asks to try ScyllaDB at `now`, with the duty to report as a value: report through
+    /// [`Pending::record`]; dropped unreported, the admission is taken back.
+    pub fn admit_pending(&self, now: Instant) -> (Pending<'_>, Option<Transition>) {
+        let (admission, transition) = self.admit(now);
+        (Pending { breaker: self, admission: Some(admission) }, transition)
+    }
+}
+
+/// An admitted read that still owes its report. The read's future holds it; if that future is
+/// dropped mid-read (its caller was cancelled), the drop hands a half-open probe's place back, so
+/// a cancelled probe cannot leave the breaker half-open with every place taken for good.
+#[derive(Debug)]
+pub struct Pending<'a> {
+    breaker: &'a CircuitBreaker,
+    admission: Option<Admission>,
+}
+
+impl Pending<'_> {
+    pub fn admission(&self) -> Admission {
+        self.admission.unwrap_or(Admission::Skip)
+    }
+
+    /// Reports how the read went.
+    pub fn record(mut self, success: bool, now: Instant) -> Option<Transition> {
+        let admission = self.admission.take()?;
+        self.breaker.record(admission, success, now)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            self.breaker.abandon(admission);
+        }
     }
 }
 
@@ -235,10 +293,10 @@ mod tests {
         }
         let later = now + Duration::from_secs(5);
         let (first, transition) = breaker.admit(later);
-        assert_eq!(first, Admission::Probe);
+        assert!(matches!(first, Admission::Probe(_)));
         assert_eq!(transition, Some(Transition { from: BreakerState::Open, to: BreakerState::HalfOpen }));
         let (second, _) = breaker.admit(later);
-        assert_eq!(second, Admission::Probe);
+        assert_eq!(second, first, "probes of one half-open spell share its round");
         assert_eq!(breaker.admit(later).0, Admission::Skip, "only `probes` reads try while half-open");
         assert_eq!(breaker.record(first, true, later), None);
         assert_eq!(
@@ -269,5 +327,52 @@ mod tests {
         }
         assert_eq!(breaker.record(early, true, now), None);
         assert_eq!(breaker.state(), BreakerState::Open);
+    }
+
+    /// Opens the breaker and waits out `open_for`: the next admission is the first probe.
+    fn opened_and_due(breaker: &CircuitBreaker, now: Instant) -> Instant {
+        for _ in 0..3 {
+            call(breaker, false, now);
+        }
+        now + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn cancelled_probes_give_their_places_back() {
+        let breaker = breaker();
+        let due = opened_and_due(&breaker, Instant::now());
+        // Both probes are taken, and both callers go away before ScyllaDB answers.
+        let (first, _) = breaker.admit_pending(due);
+        let (second, _) = breaker.admit_pending(due);
+        assert!(matches!(first.admission(), Admission::Probe(_)));
+        assert_eq!(breaker.admit(due).0, Admission::Skip, "every place is taken");
+        drop(first);
+        drop(second);
+        // New reads probe again, and their successes close the breaker.
+        let (third, _) = breaker.admit_pending(due);
+        let (fourth, _) = breaker.admit_pending(due);
+        assert!(matches!(third.admission(), Admission::Probe(_)), "a cancelled probe freed its place");
+        assert_eq!(third.record(true, due), None);
+        assert_eq!(
+            fourth.record(true, due),
+            Some(Transition { from: BreakerState::HalfOpen, to: BreakerState::Closed })
+        );
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_probe_from_an_earlier_half_open_spell_neither_counts_nor_frees_a_place() {
+        let breaker = breaker();
+        let due = opened_and_due(&breaker, Instant::now());
+        let (stale, _) = breaker.admit_pending(due);
+        let (failed, _) = breaker.admit_pending(due);
+        assert!(failed.record(false, due).is_some(), "a failed probe opens it again");
+        let due = due + Duration::from_secs(5);
+        let (current, _) = breaker.admit_pending(due);
+        let (other, _) = breaker.admit_pending(due);
+        drop(stale);
+        assert_eq!(breaker.admit(due).0, Admission::Skip, "the stale probe freed nothing of this spell");
+        assert_eq!(current.record(true, due), None, "one success of two");
+        assert!(other.record(true, due).is_some(), "the spell's own probes close it");
     }
 }

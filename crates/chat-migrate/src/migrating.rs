@@ -6,9 +6,12 @@
 //! - `postgres`: PostgreSQL only.
 //! - `dual-write`: writes through [`DualWriteStore`]; reads from PostgreSQL.
 //! - `shadow`: as dual-write; a share of reads is repeated on ScyllaDB in the background and
-//!   compared. The caller never waits for it. A difference is read again after a short delay:
-//!   if it then matches, ScyllaDB was **stale**; if not, it is **divergent**, logged with the
-//!   differing fields, and the session goes to the repair queue.
+//!   compared. The caller never waits for it. A difference is read again after a short delay,
+//!   PostgreSQL before and after ScyllaDB: if ScyllaDB then matches, it was **stale**; if it
+//!   differs the same way twice while PostgreSQL holds still, it is **divergent**, logged with
+//!   the differing fields, and the session goes to the repair queue; if PostgreSQL keeps
+//!   changing (a session being written), it is **unsettled**. Shadow reads that ScyllaDB fails
+//!   or times out are counted too.
 //! - `scylla-reads`: as dual-write; the accounts in the configured percentage (sticky, see
 //!   [`Routing::reads_from_scylla`]) read from ScyllaDB within a deadline, falling back to
 //!   PostgreSQL on an error, a timeout, or a NotFound for something PostgreSQL has. A circuit
@@ -258,15 +261,17 @@ impl Inner {
 
     async fn read_scylla_first<R: Read>(self: Arc<Self>, call: R) -> StoreResult<R::Output> {
         let pattern = R::PATTERN;
-        let (admission, transition) = self.breaker.admit(Instant::now());
+        // The pending admission lives in this future: a caller that cancels the read drops it,
+        // which gives a half-open probe's place back.
+        let (pending, transition) = self.breaker.admit_pending(Instant::now());
         self.breaker_changed(transition);
-        if admission == Admission::Skip {
+        if pending.admission() == Admission::Skip {
             self.stats.fallback(pattern, FallbackReason::BreakerOpen);
             return call.run(&self.postgres).await;
         }
         let (succeeded, fallback) = match self.scylla_read(&call).await {
             Some(Ok(answer)) => {
-                self.breaker_changed(self.breaker.record(admission, true, Instant::now()));
+                self.breaker_changed(pending.record(true, Instant::now()));
                 self.stats.served_by_scylla(pattern);
                 return Ok(answer);
             }
@@ -274,7 +279,7 @@ impl Inner {
             Some(Err(StoreError::NotFound { .. })) => (true, FallbackReason::NotFound),
             // The caller's mistake gets the same error from either database.
             Some(Err(error)) if !is_database_failure(&error) => {
-                self.breaker_changed(self.breaker.record(admission, true, Instant::now()));
+                self.breaker_changed(pending.record(true, Instant::now()));
                 self.stats.served_by_scylla(pattern);
                 return Err(error);
             }
@@ -291,7 +296,7 @@ impl Inner {
                 (false, FallbackReason::Timeout)
             }
         };
-        self.breaker_changed(self.breaker.record(admission, succeeded, Instant::now()));
+        self.breaker_changed(pending.record(succeeded, Instant::now()));
         let answer = call.run(&self.postgres).await;
         match (&answer, fallback) {
             // Both agree there is nothing: ScyllaDB's answer stands.
@@ -315,36 +320,90 @@ impl Inner {
         };
         tokio::spawn(async move {
             let _slot = slot;
-            let Some(scylla) = self.scylla_read(&call).await.as_ref().and_then(comparable) else {
-                // An error or a timeout is not an answer to compare; the fallback path counts those.
-                return;
-            };
+            let Some(scylla) = self.shadow_scylla_read(&call).await else { return };
             if option_differences(&postgres, &scylla).is_empty() {
                 self.stats.shadow(R::PATTERN, ShadowOutcome::Matched);
                 return;
             }
-            tokio::time::sleep(self.options.recheck_delay).await;
-            // ScyllaDB first: a write landing in between then makes PostgreSQL newer, never older.
-            let scylla = self.scylla_read(&call).await.as_ref().and_then(comparable);
-            let postgres = comparable(&call.run(&self.postgres).await);
-            let (Some(scylla), Some(postgres)) = (scylla, postgres) else { return };
-            let differences = option_differences(&postgres, &scylla);
-            if differences.is_empty() {
-                self.stats.shadow(R::PATTERN, ShadowOutcome::Stale);
+            let Some(recheck) = self.recheck(&call).await else { return };
+            self.stats.shadow(R::PATTERN, recheck.outcome);
+            if recheck.outcome != ShadowOutcome::Divergent {
                 return;
             }
-            self.stats.shadow(R::PATTERN, ShadowOutcome::Divergent);
-            let sessions = call.sessions_involved(postgres.as_ref(), scylla.as_ref());
+            let sessions = call.sessions_involved(recheck.postgres.as_ref(), recheck.scylla.as_ref());
             tracing::warn!(
                 pattern = R::PATTERN.name(),
                 account = call.account(),
                 sessions = ?sessions,
-                differences = ?differences,
+                differences = ?recheck.differences,
                 "ScyllaDB diverges from PostgreSQL; queued for repair"
             );
             self.lock_repair_queue().extend(sessions);
         });
     }
+
+    /// A shadow read of ScyllaDB, as compared; `None` when it failed or timed out, which is
+    /// counted as such.
+    async fn shadow_scylla_read<R: Read>(&self, call: &R) -> Option<Option<R::Output>> {
+        match self.scylla_read(call).await {
+            None => {
+                self.stats.shadow_failed(R::PATTERN, FallbackReason::Timeout);
+                None
+            }
+            Some(answer) => {
+                let compared = comparable(&answer);
+                if compared.is_none() {
+                    self.stats.shadow_failed(R::PATTERN, FallbackReason::Error);
+                }
+                compared
+            }
+        }
+    }
+
+    /// Reads a differing answer again, PostgreSQL around ScyllaDB, until it can tell why they
+    /// differed. ScyllaDB matching either PostgreSQL answer was only behind (stale). Divergent
+    /// takes PostgreSQL holding still across the ScyllaDB read, twice in a row, with the same
+    /// differences both times: a session being written keeps changing both answers, and a write
+    /// committed in PostgreSQL an instant before its copy reaches ScyllaDB looks different the
+    /// next time. `None` when a read failed (counted when it was ScyllaDB's).
+    async fn recheck<R: Read>(&self, call: &R) -> Option<Recheck<R::Output>> {
+        let mut candidate: Option<Vec<String>> = None;
+        for _ in 0..SHADOW_RECHECKS {
+            tokio::time::sleep(self.options.recheck_delay).await;
+            let before = comparable(&call.run(&self.postgres).await)?;
+            let scylla = self.shadow_scylla_read(call).await?;
+            let after = comparable(&call.run(&self.postgres).await)?;
+            if option_differences(&before, &scylla).is_empty() || option_differences(&after, &scylla).is_empty() {
+                return Some(Recheck {
+                    outcome: ShadowOutcome::Stale,
+                    differences: Vec::new(),
+                    postgres: after,
+                    scylla,
+                });
+            }
+            if !option_differences(&before, &after).is_empty() {
+                candidate = None;
+                continue;
+            }
+            let differences = option_differences(&after, &scylla);
+            if candidate.as_ref() == Some(&differences) {
+                return Some(Recheck { outcome: ShadowOutcome::Divergent, differences, postgres: after, scylla });
+            }
+            candidate = Some(differences);
+        }
+        Some(Recheck { outcome: ShadowOutcome::Unsettled, differences: Vec::new(), postgres: None, scylla: None })
+    }
+}
+
+/// How many times a differing shadow read is read again before it counts as unsettled.
+const SHADOW_RECHECKS: usize = 4;
+
+/// What reading a differing answer again concluded, with the last answers read.
+struct Recheck<T> {
+    outcome: ShadowOutcome,
+    differences: Vec<String>,
+    postgres: Option<T>,
+    scylla: Option<T>,
 }
 
 /// An error that says the database failed, not the request.

@@ -69,10 +69,13 @@ impl FallbackReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShadowOutcome {
     Matched,
-    /// Differed, then matched when read again a moment later: ScyllaDB was behind.
+    /// Differed, then matched one of PostgreSQL's answers when read again: ScyllaDB was behind.
     Stale,
-    /// Still differed when read again.
+    /// Differed the same way twice in a row while PostgreSQL's answer held still.
     Divergent,
+    /// PostgreSQL's answer kept changing while it was read again (a session being written, say),
+    /// so nothing could be concluded: neither divergent nor queued for repair.
+    Unsettled,
 }
 
 #[derive(Default)]
@@ -81,6 +84,9 @@ struct PatternCounters {
     matched: AtomicU64,
     stale: AtomicU64,
     divergent: AtomicU64,
+    unsettled: AtomicU64,
+    shadow_errors: AtomicU64,
+    shadow_timeouts: AtomicU64,
     served_by_scylla: AtomicU64,
     fallbacks: [AtomicU64; 4],
 }
@@ -102,9 +108,22 @@ impl ReadStats {
             ShadowOutcome::Matched => (&counters.matched, "matched"),
             ShadowOutcome::Stale => (&counters.stale, "stale"),
             ShadowOutcome::Divergent => (&counters.divergent, "divergent"),
+            ShadowOutcome::Unsettled => (&counters.unsettled, "unsettled"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("chat_migrate_shadow_compared_total", "pattern" => pattern.name(), "outcome" => name)
+            .increment(1);
+    }
+
+    /// A shadow read that ScyllaDB failed (`FallbackReason::Error`) or did not answer within the
+    /// read deadline (`FallbackReason::Timeout`): nothing to compare, but a ScyllaDB that fails
+    /// shadow reads must not look clean.
+    pub(crate) fn shadow_failed(&self, pattern: ReadPattern, reason: FallbackReason) {
+        let counters = &self.patterns[pattern.index()];
+        let counter =
+            if reason == FallbackReason::Timeout { &counters.shadow_timeouts } else { &counters.shadow_errors };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("chat_migrate_shadow_failed_total", "pattern" => pattern.name(), "reason" => reason.name())
             .increment(1);
     }
 
@@ -138,6 +157,9 @@ impl ReadStats {
                     matched: load(&counters.matched),
                     stale: load(&counters.stale),
                     divergent: load(&counters.divergent),
+                    unsettled: load(&counters.unsettled),
+                    shadow_errors: load(&counters.shadow_errors),
+                    shadow_timeouts: load(&counters.shadow_timeouts),
                     served_by_scylla: load(&counters.served_by_scylla),
                     fallbacks: FallbackReason::ALL
                         .into_iter()
@@ -157,6 +179,11 @@ pub struct PatternCounts {
     pub matched: u64,
     pub stale: u64,
     pub divergent: u64,
+    /// Comparisons that could not conclude: PostgreSQL kept changing while they read again.
+    pub unsettled: u64,
+    /// Shadow reads that ScyllaDB failed, or did not answer within the read deadline.
+    pub shadow_errors: u64,
+    pub shadow_timeouts: u64,
     pub served_by_scylla: u64,
     pub fallbacks: BTreeMap<FallbackReason, u64>,
 }
@@ -192,6 +219,9 @@ impl ReadCounts {
             total.matched += counts.matched;
             total.stale += counts.stale;
             total.divergent += counts.divergent;
+            total.unsettled += counts.unsettled;
+            total.shadow_errors += counts.shadow_errors;
+            total.shadow_timeouts += counts.shadow_timeouts;
             total.served_by_scylla += counts.served_by_scylla;
             for (reason, count) in &counts.fallbacks {
                 *total.fallbacks.entry(*reason).or_default() += count;
@@ -205,20 +235,22 @@ impl fmt::Display for ReadCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9}  fallbacks (error/timeout/not_found/breaker_open)",
-            "pattern", "compared", "matched", "stale", "divergent", "scylla"
+            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>13} {:>9}  fallbacks (error/timeout/not_found/breaker_open)",
+            "pattern", "compared", "matched", "stale", "divergent", "unsettled", "shadow failed", "scylla"
         )?;
         for (pattern, counts) in &self.patterns {
             let fallbacks: Vec<String> =
                 FallbackReason::ALL.iter().map(|reason| counts.fallbacks(*reason).to_string()).collect();
             writeln!(
                 f,
-                "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9}  {}",
+                "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>13} {:>9}  {}",
                 pattern.name(),
                 counts.compared,
                 counts.matched,
                 counts.stale,
                 counts.divergent,
+                counts.unsettled,
+                format!("{}/{}", counts.shadow_errors, counts.shadow_timeouts),
                 counts.served_by_scylla,
                 fallbacks.join("/")
             )?;

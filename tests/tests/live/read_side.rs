@@ -280,3 +280,66 @@ async fn phases_change_under_load_without_a_failed_request() {
     assert!(store.status().reads.total().served_by_scylla > 0, "ScyllaDB served reads in scylla-reads");
     side.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_reads_of_a_session_streaming_steps_every_50_ms_find_nothing_divergent() {
+    let side = ReadSide::new("shadow_stream", Routing::new(Phase::Shadow), MigratingOptions::default()).await;
+    let (store, account) = (&side.store, "streaming-account");
+    let session = store.create_session(account, "streaming").await.unwrap();
+    let id = session.session_uid.clone();
+    let question = store.append_human_turn(account, &id, None, "stream the answer", None).await.unwrap();
+    let answer = store.append_agent_turn(account, &id, &question.turn_uid, None).await.unwrap();
+    // The agent streams a step every 50 ms while the user's page loads the conversation.
+    let writer = {
+        let (store, id, turn) = (store.clone(), id.clone(), answer.turn_uid.clone());
+        tokio::spawn(async move {
+            for idx in 0..100 {
+                store.append_step(account, &id, &turn, idx, 1, &format!("token {idx}")).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    while !writer.is_finished() {
+        store.load_conversation(account, &id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.await.unwrap();
+    store.shadow_idle().await;
+    let loads = store.status().reads.pattern(ReadPattern::LoadConversation);
+    println!("shadow reads of a streaming session: {loads:?}");
+    assert!(loads.compared > 50, "the session was compared while it streamed: {loads:?}");
+    assert!(loads.compared > loads.matched, "some reads caught the databases a step apart: {loads:?}");
+    assert_eq!(loads.divergent, 0, "a session being written is not divergent: {loads:?}");
+    assert!(store.take_repair_queue().is_empty());
+    assert_eq!((loads.shadow_errors, loads.shadow_timeouts), (0, 0));
+    side.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_reads_that_scylla_times_out_or_fails_are_counted() {
+    // No time at all for ScyllaDB: every shadow read times out.
+    let options = MigratingOptions { read_deadline: Duration::ZERO, ..MigratingOptions::default() };
+    let side = ReadSide::new("shadow_failures", Routing::new(Phase::Shadow), options).await;
+    let (store, account) = (&side.store, "failing-account");
+    let session = store.create_session(account, "served by PostgreSQL").await.unwrap();
+    for _ in 0..5 {
+        store.load_conversation(account, &session.session_uid).await.unwrap();
+    }
+    store.shadow_idle().await;
+    let loads = store.status().reads.pattern(ReadPattern::LoadConversation);
+    assert_eq!((loads.compared, loads.shadow_timeouts, loads.shadow_errors), (0, 5, 0), "{loads:?}");
+
+    // A ScyllaDB that answers with errors: its table is gone.
+    let side_ok = ReadSide::new("shadow_errors", Routing::new(Phase::Shadow), MigratingOptions::default()).await;
+    let (store, keyspace) = (&side_ok.store, &side_ok.keyspace);
+    let session = store.create_session(account, "served by PostgreSQL").await.unwrap();
+    keyspace.db.run_ddl(&format!("DROP TABLE {}.turns_by_session", keyspace.config.keyspace)).await.unwrap();
+    for _ in 0..3 {
+        store.load_conversation(account, &session.session_uid).await.expect("PostgreSQL answers");
+    }
+    store.shadow_idle().await;
+    let loads = store.status().reads.pattern(ReadPattern::LoadConversation);
+    assert_eq!((loads.compared, loads.shadow_errors), (0, 3), "{loads:?}");
+    side.drop().await;
+    side_ok.drop().await;
+}

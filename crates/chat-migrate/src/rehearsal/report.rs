@@ -37,6 +37,9 @@ fn delta(later: &PatternCounts, earlier: &PatternCounts) -> PatternCounts {
         matched: later.matched.saturating_sub(earlier.matched),
         stale: later.stale.saturating_sub(earlier.stale),
         divergent: later.divergent.saturating_sub(earlier.divergent),
+        unsettled: later.unsettled.saturating_sub(earlier.unsettled),
+        shadow_errors: later.shadow_errors.saturating_sub(earlier.shadow_errors),
+        shadow_timeouts: later.shadow_timeouts.saturating_sub(earlier.shadow_timeouts),
         served_by_scylla: later.served_by_scylla.saturating_sub(earlier.served_by_scylla),
         fallbacks: FallbackReason::ALL
             .into_iter()
