@@ -31,6 +31,9 @@ pub struct RelayConfig {
     pub max_backoff: Duration,
     /// How long the background relay sleeps when nothing is due.
     pub idle_wait: Duration,
+    /// How long a pass holds the entries it claimed before another relay may take them: far
+    /// longer than a pass takes, so two relays copy an entry twice only after one of them died.
+    pub claim_lease: Duration,
 }
 
 impl Default for RelayConfig {
@@ -41,6 +44,7 @@ impl Default for RelayConfig {
             first_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             idle_wait: Duration::from_millis(200),
+            claim_lease: Duration::from_secs(60),
         }
     }
 }
@@ -52,6 +56,10 @@ pub struct DrainReport {
     pub copied: usize,
     /// Entries that failed and wait for a retry.
     pub failed: usize,
+    /// Entries kept because a row they name is not in the source yet (toward PostgreSQL).
+    pub waiting: usize,
+    /// Entries let go because the row they name never appeared: its write failed.
+    pub abandoned: usize,
 }
 
 #[derive(Clone)]
@@ -131,10 +139,11 @@ impl Relay {
         Ok(ids.len())
     }
 
-    /// One pass: the due entries, copied session by session, several sessions at once. A
-    /// session that fails keeps its entries, which wait out a backoff.
+    /// One pass: the due entries, claimed so that no other relay copies them too, then copied
+    /// session by session, several sessions at once. A session that fails keeps its entries,
+    /// which wait out a backoff.
     pub async fn drain_once(&self) -> MigrateResult<DrainReport> {
-        let entries = self.pg.outbox_due(self.config.batch).await?;
+        let entries = self.pg.outbox_claim(self.config.batch, self.config.claim_lease).await?;
         let mut by_session: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
         for entry in entries {
             by_session.entry(entry.session_uid.clone()).or_default().push(entry);

@@ -63,20 +63,29 @@ fn entry(row: &tokio_postgres::Row) -> OutboxEntry {
 }
 
 impl PgStore {
-    /// Up to `limit` entries that are due (not waiting out a backoff), oldest first.
-    pub async fn outbox_due(&self, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+    /// Claims up to `limit` entries that are due (not waiting out a backoff, not claimed by
+    /// another relay), oldest first, for `lease`: they are not due again until the lease ends, so
+    /// relays running side by side (one per application instance, say) each copy different
+    /// entries. Rows another claim is taking right now are skipped, not waited for. A relay that
+    /// dies mid-pass leaves its entries to be claimed again once the lease ends; one that finishes
+    /// removes them, or schedules a retry, which replaces the lease.
+    pub async fn outbox_claim(&self, limit: i64, lease: Duration) -> StoreResult<Vec<OutboxEntry>> {
         let client = self.client().await?;
         let rows = client
             .query(
                 &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM scylla_outbox WHERE next_attempt_at <= clock_timestamp()
-                     ORDER BY id LIMIT $1"
+                    "UPDATE scylla_outbox SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+                     WHERE id IN (SELECT id FROM scylla_outbox WHERE next_attempt_at <= clock_timestamp()
+                                  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                     RETURNING {ENTRY_COLUMNS}"
                 ),
-                &[&limit],
+                &[&limit, &lease.as_secs_f64()],
             )
             .await
-            .map_err(pg("reading the outbox"))?;
-        Ok(rows.iter().map(entry).collect())
+            .map_err(pg("claiming outbox entries"))?;
+        let mut entries: Vec<OutboxEntry> = rows.iter().map(entry).collect();
+        entries.sort_by_key(|entry| entry.id);
+        Ok(entries)
     }
 
     /// Every entry of one session, oldest first, due or not.

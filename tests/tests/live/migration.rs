@@ -347,3 +347,51 @@ async fn steps_by_session_is_backfilled_verified_and_repaired_like_the_other_tab
     keyspace.drop().await;
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_relays_side_by_side_copy_each_outbox_entry_once() {
+    const SESSIONS: usize = 40;
+    let schema = TestSchema::new("three_relays").await;
+    let keyspace = TestKeyspace::new("three_relays").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    // Writes with the outbox on and no inline copy: everything waits for the relays.
+    let writer = schema.store.clone().with_outbox(true);
+    let account = "three-relays";
+    for n in 0..SESSIONS {
+        let session = writer.create_session(account, &format!("session {n}")).await.unwrap();
+        let id = session.session_uid.as_str();
+        let question = writer.append_human_turn(account, id, None, "who copies this?", None).await.unwrap();
+        let answer = writer.append_agent_turn(account, id, &question.turn_uid, None).await.unwrap();
+        writer.append_step(account, id, &answer.turn_uid, 0, 1, "exactly one relay").await.unwrap();
+    }
+    // Per session: the session (1), a root turn and the session's active root (2), an agent turn
+    // and its parent's active child (2), a step (1).
+    let entries = SESSIONS * 6;
+    assert_eq!(writer.outbox_lag().await.unwrap().depth, entries as i64);
+
+    // Small claims, so the three really take turns at the same outbox.
+    let config = RelayConfig { batch: 16, ..RelayConfig::default() };
+    let relays: Vec<Relay> =
+        (0..3).map(|_| Relay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), config)).collect();
+    let passes = relays.iter().map(|relay| async move {
+        let mut copied = 0;
+        loop {
+            let pass = relay.drain_once().await.expect("a pass runs");
+            assert_eq!(pass.failed, 0);
+            if pass.copied == 0 {
+                return copied;
+            }
+            copied += pass.copied;
+        }
+    });
+    let copied: Vec<usize> = futures::future::join_all(passes).await;
+    println!("entries copied by each relay: {copied:?}");
+    assert_eq!(copied.iter().sum::<usize>(), entries, "each entry was copied by exactly one relay: {copied:?}");
+    assert!(copied.iter().filter(|count| **count > 0).count() >= 2, "the relays shared the work: {copied:?}");
+    assert_eq!(schema.store.outbox_lag().await.unwrap().depth, 0);
+    let copier = ScyllaCopier::new(keyspace.db.clone());
+    let report = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    assert_eq!((report.sessions, report.divergences()), (SESSIONS, 0), "{}", report.summary());
+    keyspace.drop().await;
+    schema.drop().await;
+}
