@@ -202,6 +202,44 @@ impl Node {
         Ok(Some(pid))
     }
 
+    /// Runs `nodetool` against this node's JMX port, from the shared jars, and returns what it
+    /// printed.
+    pub fn nodetool(&self, args: &[String]) -> Result<String, String> {
+        let output = Command::new("java")
+            .args([
+                "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+                "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
+                "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED",
+                "--add-opens=java.base/java.nio=ALL-UNNAMED",
+                "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+            ])
+            .arg(format!("-Dcassandra.logdir={}", self.logs().display()))
+            .arg(format!("-Duser.home={}", self.root.display()))
+            .arg("-cp")
+            .arg(format!("{}/*", jar_dir().display()))
+            .args(["org.apache.cassandra.tools.NodeTool", "-h", "127.0.0.1", "-p", &self.jmx_port.to_string()])
+            .args(args)
+            .output()
+            .map_err(|error| format!("cannot run nodetool: {error}"))?;
+        // Without a logging config of its own, the tool's JVM logs at DEBUG to stdout; only its
+        // answer is kept.
+        let answer: String = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| !is_log_line(line))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        if output.status.success() {
+            Ok(answer)
+        } else {
+            Err(format!(
+                "nodetool {} on {} failed: {answer}{}",
+                args.join(" "),
+                self.address,
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
     /// The JVM flags of Cassandra's own `jvm17-server.options` and `cassandra-env.sh` that a node
     /// started without those scripts needs, plus settings that make a test node start fast.
     fn jvm_args(&self) -> Result<Vec<String>, String> {
@@ -310,6 +348,14 @@ pub enum ProcessState {
     Running,
     /// Stopped by SIGSTOP.
     Paused,
+}
+
+/// Whether a line is logback's (`03:41:52.766 [main] DEBUG ...`) rather than a tool's output.
+fn is_log_line(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let time = words.next().unwrap_or_default();
+    let thread = words.next().unwrap_or_default();
+    time.len() == 12 && time.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.') && thread.starts_with('[')
 }
 
 pub fn process_state(pid: u32) -> Option<ProcessState> {

@@ -1,4 +1,4 @@
-//! `cargo xtask cluster up | down | status | kill N | pause N | resume N | start N`: a local
+//! `cargo xtask cluster up | down | status | kill N | pause N | resume N | start N | nodetool N ...`: a local
 //! 3-node Apache Cassandra 5.0 cluster for the fault tests, beside the single development node.
 //!
 //! Node N (1 to 3) listens on 127.0.0.1N (CQL 9042, internode 7000), has JMX on port 721N, a
@@ -37,6 +37,12 @@ pub enum Action {
     Resume { node: u8 },
     /// Start node N again after a kill; wait until it and its peers see each other UP.
     Start { node: u8 },
+    /// Run nodetool against node N, for example `nodetool 1 disablehandoff`.
+    Nodetool {
+        node: u8,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
 }
 
 pub fn run(action: &Action) -> Result<(), String> {
@@ -48,6 +54,12 @@ pub fn run(action: &Action) -> Result<(), String> {
         Action::Pause { node } => pause(named_node(node)?),
         Action::Resume { node } => resume(named_node(node)?),
         Action::Start { node } => start(named_node(node)?),
+        Action::Nodetool { node, ref args } => {
+            let node = named_node(node)?;
+            node.running_pid()?;
+            print!("{}", node.node.nodetool(args)?);
+            Ok(())
+        }
     }
 }
 

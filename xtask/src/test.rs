@@ -74,12 +74,14 @@ fn tests_leaving_nothing_behind() -> Result<(), String> {
     Ok(())
 }
 
-/// The fault suite: its tests are ignored in the normal run because they kill nodes.
+/// The fault suite: its tests are ignored in the normal run because they kill nodes. The relay
+/// toward PostgreSQL is among them, so the local PostgreSQL server runs too.
 fn faults() -> Result<(), String> {
     cargo("build fault tests", &["test", "--package", "tests", "--test", "faults", "--no-run"])?;
-    println!("==> 3-node cluster");
+    println!("==> 3-node cluster and PostgreSQL");
     let already_up = cluster::is_up();
     cluster::run(&cluster::Action::Up)?;
+    let postgres_started = postgres::up()?;
     // The tests inject faults through this very binary (`cluster kill N` and so on).
     let xtask = std::env::current_exe().map_err(|error| format!("cannot find the xtask binary: {error}"))?;
     std::env::set_var("XTASK_BIN", xtask);
@@ -91,6 +93,7 @@ fn faults() -> Result<(), String> {
         println!("==> stopping the cluster this run started");
         cluster::run(&cluster::Action::Down)?;
     }
+    stop(false, postgres_started)?;
     result?;
     println!("==> the fault suite passed");
     Ok(())

@@ -6,6 +6,15 @@
 //!
 //! A session's entries sit in one partition in the order they were recorded, and are copied
 //! session row first, then turns, then steps, so a turn never arrives before its session.
+//!
+//! Every read here sees what a quorum acknowledged: entries and rows at QUORUM, and rows that a
+//! lightweight transaction claims (session owners, turn locations, steps) at SERIAL, which also
+//! finishes a transaction left in progress. A replica that missed a write can then neither hide
+//! an entry nor make a row look unwritten or older. An entry whose row is still not there is
+//! kept and tried again: an entry is recorded just before its lightweight transaction, and the
+//! rows of a logged batch land one partition at a time. Only once the entry is older than
+//! [`MISSING_ROW_GRACE`] does a missing row mean the write never happened (its caller got an
+//! error), and the entry is let go.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -15,48 +24,71 @@ use crate::relay::{DrainReport, RelayHandle};
 use conversation_pg::{PgStore, SessionRow, StepRow, TurnRow};
 use conversation_store::{
     Changed, ConversationStore, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey,
-    SessionByUserPrimaryKey, SessionOwnerPrimaryKey, StepByTurnPrimaryKey, TurnBySessionPrimaryKey,
+    SessionByUserPrimaryKey, SessionOwnerPrimaryKey, StepByTurnPrimaryKey, StoreTables, TurnBySessionPrimaryKey,
     TurnLocationPrimaryKey, OUTBOX_BUCKETS,
 };
-use scylla_table::ScyllaTable;
+use scylla_table::{Consistency, ConsistencyLevels, Database, ScyllaTable};
 
 /// Entries read from one partition at a time.
 const ENTRIES_PER_READ: i32 = 500;
+/// How long an entry may name a row that is not there before the write counts as never made. A
+/// write finishes or fails within its request timeouts (seconds); this is far beyond them, and
+/// beyond any sane clock difference between the writer's host and the relay's.
+pub const MISSING_ROW_GRACE: Duration = Duration::from_secs(120);
 /// How long the background relay waits when nothing was copied.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 /// Copies ScyllaDB's recorded changes to PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct PostgresRelay {
-    scylla: ConversationStore,
+    db: Database,
+    /// The store's tables, reading at QUORUM, and at SERIAL where a lightweight transaction
+    /// claims the row.
+    tables: StoreTables,
     pg: PgStore,
+}
+
+/// What copying one session's entries came to.
+enum SessionCopy {
+    /// Every row named is in PostgreSQL as ScyllaDB holds it: the entries can go.
+    Copied,
+    /// A named row is not in ScyllaDB (yet): the entries stay for the next pass.
+    Waiting(String),
 }
 
 impl PostgresRelay {
     pub fn new(scylla: ConversationStore, pg: PgStore) -> PostgresRelay {
-        PostgresRelay { scylla, pg }
+        let db = scylla.database().clone();
+        let quorum = ConsistencyLevels { read: Consistency::Quorum, ..scylla.tables().turns.consistency() };
+        let mut tables = scylla.tables().clone().with_consistency(quorum);
+        tables.owners = tables.owners.with_read_consistency(Consistency::Serial);
+        tables.locations = tables.locations.with_read_consistency(Consistency::Serial);
+        tables.steps = tables.steps.with_read_consistency(Consistency::Serial);
+        PostgresRelay { db, tables, pg }
     }
 
-    /// Changes recorded and not yet copied, counted by the node partition by partition.
+    /// Changes recorded and not yet copied, counted at QUORUM partition by partition: a replica
+    /// that missed an entry cannot make the queue look drained.
     pub async fn depth(&self) -> MigrateResult<usize> {
-        let db = self.scylla.database();
+        let db = &self.db;
         let count = format!("SELECT count(*) FROM {}.{} WHERE bucket = ?", db.keyspace(), PgOutboxEntry::TABLE_NAME);
         let mut depth = 0;
         for bucket in 0..OUTBOX_BUCKETS {
-            let rows: Vec<(i64,)> = db.query_rows(&count, (bucket,)).await?;
+            let rows: Vec<(i64,)> = db.query_rows_at(Consistency::Quorum, &count, (bucket,)).await?;
             depth += rows.first().map_or(0, |(count,)| usize::try_from(*count).unwrap_or(0));
         }
         Ok(depth)
     }
 
-    /// One pass over every partition. A partition stops at its first session that fails (so a
-    /// session's later changes never overtake earlier ones); the others go on.
+    /// One pass over every partition. A session that fails, or waits for a row, keeps its
+    /// entries for the next pass; the other sessions of its partition go on (each session's
+    /// entries are copied together, so none of them overtakes another of the same session).
     pub async fn drain_once(&self) -> MigrateResult<DrainReport> {
         let mut report = DrainReport::default();
         let mut first_error = None;
         for bucket in 0..OUTBOX_BUCKETS {
             let partition = PgOutboxEntryPartitionKey { bucket };
-            let entries = self.scylla.tables().outbox.slice(&partition).limit(ENTRIES_PER_READ).fetch().await?;
+            let entries = self.tables.outbox.slice(&partition).limit(ENTRIES_PER_READ).fetch().await?;
             // Sessions in the order their first entry was recorded.
             let mut order: Vec<&str> = Vec::new();
             let mut by_session: BTreeMap<&str, Vec<&PgOutboxEntry>> = BTreeMap::new();
@@ -67,20 +99,32 @@ impl PostgresRelay {
                 }
                 session.push(entry);
             }
-            let mut copied_here = 0;
             for session_uid in order {
                 let session_entries = &by_session[session_uid];
                 match self.copy_session(session_uid, session_entries).await {
-                    Ok(()) => {
+                    Ok(SessionCopy::Copied) => {
                         self.remove(&partition, session_entries).await?;
-                        copied_here += session_entries.len();
                         report.copied += session_entries.len();
                     }
+                    Ok(SessionCopy::Waiting(row)) if session_entries.iter().all(|entry| outlived_grace(entry)) => {
+                        tracing::warn!(
+                            session_uid,
+                            row,
+                            entries = session_entries.len(),
+                            grace_s = MISSING_ROW_GRACE.as_secs(),
+                            "the entries name a row that never appeared: its write failed; letting them go"
+                        );
+                        self.remove(&partition, session_entries).await?;
+                        report.abandoned += session_entries.len();
+                    }
+                    Ok(SessionCopy::Waiting(row)) => {
+                        tracing::debug!(session_uid, row, "a row the entries name is not in ScyllaDB yet; waiting");
+                        report.waiting += session_entries.len();
+                    }
                     Err(error) => {
-                        report.failed += entries.len() - copied_here;
+                        report.failed += session_entries.len();
                         tracing::warn!(%error, session_uid, "copy to PostgreSQL failed; will retry");
                         first_error.get_or_insert(error);
-                        break;
                     }
                 }
             }
@@ -124,42 +168,42 @@ impl PostgresRelay {
     }
 
     /// Copies the current ScyllaDB rows the entries name: the session, then turns, then steps.
-    async fn copy_session(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<()> {
+    /// Stops at the first row that is not there, which the entries then wait for.
+    async fn copy_session(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<SessionCopy> {
         let changes: BTreeSet<Changed> = entries.iter().filter_map(|entry| entry.changed()).collect();
         for changed in changes {
-            match changed {
-                Changed::Session => {
-                    if let Some(row) = self.session_row(session_uid).await? {
-                        self.pg.put_session(&row).await?;
-                    }
-                }
-                Changed::Turn { turn_uid } => {
-                    if let Some(row) = self.turn_row(&turn_uid).await? {
-                        self.pg.put_turn(&row).await?;
-                    }
-                }
+            match &changed {
+                Changed::Session => match self.session_row(session_uid).await? {
+                    Some(row) => self.pg.put_session(&row).await?,
+                    None => return Ok(SessionCopy::Waiting(format!("session {session_uid}"))),
+                },
+                Changed::Turn { turn_uid } => match self.turn_row(turn_uid).await? {
+                    Some(row) => self.pg.put_turn(&row).await?,
+                    None => return Ok(SessionCopy::Waiting(format!("turn {turn_uid}"))),
+                },
                 Changed::Step { turn_uid, idx } => {
-                    let key = StepByTurnPrimaryKey { turn_uid, idx };
-                    if let Some(step) = self.scylla.tables().steps.get(&key).await? {
-                        let row = StepRow {
-                            agent_turn_uid: step.turn_uid,
-                            idx: step.idx,
-                            tpe: step.tpe,
-                            content: step.content,
-                            created_at: step.created_at,
-                            version: 0,
-                        };
-                        self.pg.put_step(&row).await?;
-                    }
+                    let key = StepByTurnPrimaryKey { turn_uid: turn_uid.clone(), idx: *idx };
+                    let Some(step) = self.tables.steps.get(&key).await? else {
+                        return Ok(SessionCopy::Waiting(format!("step {turn_uid}#{idx}")));
+                    };
+                    let row = StepRow {
+                        agent_turn_uid: step.turn_uid,
+                        idx: step.idx,
+                        tpe: step.tpe,
+                        content: step.content,
+                        created_at: step.created_at,
+                        version: 0,
+                    };
+                    self.pg.put_step(&row).await?;
                 }
             }
         }
-        Ok(())
+        Ok(SessionCopy::Copied)
     }
 
-    /// The session as ScyllaDB holds it; `None` if it was never written (a failed create).
+    /// The session as ScyllaDB holds it; `None` if it is not (yet) written.
     async fn session_row(&self, session_uid: &str) -> MigrateResult<Option<SessionRow>> {
-        let tables = self.scylla.tables();
+        let tables = &self.tables;
         let Some(owner) = tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() }).await?
         else {
             return Ok(None);
@@ -181,9 +225,9 @@ impl PostgresRelay {
         }))
     }
 
-    /// The turn as ScyllaDB holds it; `None` if it was never written.
+    /// The turn as ScyllaDB holds it; `None` if it is not (yet) written.
     async fn turn_row(&self, turn_uid: &str) -> MigrateResult<Option<TurnRow>> {
-        let tables = self.scylla.tables();
+        let tables = &self.tables;
         let Some(location) = tables.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await?
         else {
             return Ok(None);
@@ -218,7 +262,7 @@ impl PostgresRelay {
             })
             .collect();
         for chunk in keys.chunks(100) {
-            let mut batch = self.scylla.database().unlogged_batch();
+            let mut batch = self.db.unlogged_batch();
             for key in chunk {
                 batch.delete::<PgOutboxEntry>(key, partition).await?;
             }
@@ -226,4 +270,10 @@ impl PostgresRelay {
         }
         Ok(())
     }
+}
+
+/// Whether the entry was recorded longer than [`MISSING_ROW_GRACE`] ago, by this host's clock.
+fn outlived_grace(entry: &PgOutboxEntry) -> bool {
+    let age = chrono::Utc::now().signed_duration_since(entry.recorded_at);
+    age.to_std().is_ok_and(|age| age > MISSING_ROW_GRACE)
 }

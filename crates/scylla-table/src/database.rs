@@ -11,6 +11,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::speculative_execution::{SimpleSpeculativeExecutionPolicy, SpeculativeExecutionPolicy};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
 use scylla_table_schema::{create_keyspace_cql, quote_if_needed, StatementKind, TableSchema};
 
 use scylla::deserialize::row::DeserializeRow;
@@ -173,6 +174,22 @@ impl Database {
         query_rows(&self.session, cql, values).await
     }
 
+    /// [`Database::query_rows`] at `consistency`, for counts and checks that must see what a
+    /// quorum acknowledged rather than what one replica holds.
+    pub async fn query_rows_at<R>(
+        &self,
+        consistency: Consistency,
+        cql: &str,
+        values: impl SerializeRow,
+    ) -> Result<Vec<R>>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let mut statement = scylla::statement::unprepared::Statement::new(cql);
+        statement.set_consistency(consistency);
+        query_rows(&self.session, statement, values).await
+    }
+
     /// Drops a keyspace and everything in it. For tests and demos.
     pub async fn drop_keyspace(&self, keyspace: &str) -> Result<()> {
         self.run_ddl(&format!("DROP KEYSPACE IF EXISTS {}", quote_if_needed(keyspace))).await
@@ -214,12 +231,18 @@ impl Database {
 }
 
 /// [`Database::query_rows`] on a bare session. Every failure names the statement.
-pub(crate) async fn query_rows<R>(session: &Session, cql: &str, values: impl SerializeRow) -> Result<Vec<R>>
+pub(crate) async fn query_rows<R>(
+    session: &Session,
+    statement: impl Into<scylla::statement::unprepared::Statement>,
+    values: impl SerializeRow,
+) -> Result<Vec<R>>
 where
     R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
 {
+    let statement: scylla::statement::unprepared::Statement = statement.into();
+    let cql = statement.contents.clone();
     let failed = |source: crate::error::DriverError| Error::query(format!("`{cql}`"), source);
-    let result = session.query_unpaged(cql, values).await.map_err(|source| failed(source.into()))?;
+    let result = session.query_unpaged(statement, values).await.map_err(|source| failed(source.into()))?;
     let rows = result.into_rows_result().map_err(|source| failed(source.into()))?;
     let rows = rows.rows::<R>().map_err(|source| failed(source.into()))?;
     rows.collect::<std::result::Result<Vec<R>, _>>().map_err(|source| failed(source.into()))

@@ -7,6 +7,8 @@
 //! - `proxy`: a proxy in front of each node drops replies and forges the server's errors, to show
 //!   which statements the driver retries, and that the store neither loses nor doubles a write
 //!   whose reply was lost.
+//! - `relay`: the relay toward PostgreSQL with one replica that missed every write (hinted
+//!   handoff off): it must copy what a quorum acknowledged.
 //!
 //! These tests kill processes, so they run only through `cargo xtask test --faults`, which brings
 //! the cluster up, runs them one at a time (`--ignored --test-threads=1`) and stops it again.
@@ -16,3 +18,4 @@ mod cluster;
 mod load;
 mod nodes;
 mod proxy;
+mod relay;
