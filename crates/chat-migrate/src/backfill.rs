@@ -198,6 +198,14 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
     if options.ranges == 0 || options.batch_sessions <= 0 {
         return Err(MigrateError::InvalidInput("--ranges and --batch must be at least 1".into()));
     }
+    let shared = crate::shared_phase::read(pg).await?;
+    if shared.routing.phase == crate::Phase::ScyllaPrimary || shared.writes_paused {
+        return Err(MigrateError::Refused(
+            "the shared phase is scylla-primary: ScyllaDB holds newer data than PostgreSQL, which a backfill \
+             would copy over it"
+                .into(),
+        ));
+    }
     let started = Instant::now();
     let keyspace = copier.database().keyspace().to_owned();
     let (ranges, resumed) = plan(pg, &keyspace, options).await?;

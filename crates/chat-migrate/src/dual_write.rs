@@ -36,6 +36,13 @@ impl DualWriteStore {
         DualWriteStore { pg, relay, inline_deadline: DEFAULT_INLINE_DEADLINE }
     }
 
+    /// The same store, whose relational writes do what the shared phase asks (see
+    /// `PgStore::following_the_phase`).
+    pub fn following_the_phase(mut self) -> DualWriteStore {
+        self.pg = self.pg.following_the_phase();
+        self
+    }
+
     pub fn with_inline_deadline(mut self, deadline: Duration) -> DualWriteStore {
         self.inline_deadline = deadline;
         self

@@ -15,6 +15,11 @@ pub enum MigrateError {
     /// A flag or setting is unusable; nothing was written.
     #[error("{0}")]
     InvalidInput(String),
+
+    /// A phase change whose preconditions do not hold (or that the fleet did not follow);
+    /// the phase is as it was.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl MigrateError {

@@ -9,6 +9,7 @@
 //! | relational rows → ScyllaDB rows, one mapping for everything | [`projection`] | |
 //! | phase 1: write PostgreSQL and an outbox entry in one transaction, then copy | [`dual_write`] | |
 //! | every phase behind one store, switched while it runs: shadow reads, ScyllaDB reads with fallback | [`migrating`], [`phase`], [`shadow`], [`breaker`] | |
+//! | one phase for the fleet, kept in PostgreSQL, moved one step once its preconditions hold | [`shared_phase`] | `chat-migrate phase` |
 //! | copy what dual-write could not, with backoff | [`relay`] | `chat-migrate relay` |
 //! | copy the history, resumable, sharded, rate-limited | [`backfill`] | `chat-migrate backfill` |
 //! | compare both databases session by session | [`verify`], [`scan`] | `chat-migrate verify` |
@@ -35,6 +36,7 @@ pub mod repair;
 pub mod scan;
 pub mod seed;
 pub mod shadow;
+pub mod shared_phase;
 pub mod storage;
 pub mod verify;
 
@@ -44,12 +46,13 @@ pub use breaker::{BreakerConfig, BreakerState};
 pub use copier::ScyllaCopier;
 pub use dual_write::DualWriteStore;
 pub use error::{MigrateError, MigrateResult};
-pub use migrating::{MigratingOptions, MigratingStore, ReadSideStatus};
+pub use migrating::{MigratingOptions, MigratingStore, PhaseFollower, ReadSideStatus};
 pub use pg_relay::PostgresRelay;
 pub use phase::{Phase, Routing};
 pub use relay::{Relay, RelayConfig};
 pub use scan::{scan, ScanOptions, ScanReport, Selection};
 pub use shadow::{FallbackReason, ReadCounts, ReadPattern};
+pub use shared_phase::{PhaseChange, Precondition, SetOptions, SharedPhase};
 
 use conversation_store::all_tables;
 use scylla_table::{Database, Error, Replication};

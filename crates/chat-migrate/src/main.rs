@@ -23,9 +23,12 @@ Examples (in migration order):
   chat-migrate verify --all                   # compare every session; exit code 1 on any divergence
   chat-migrate repair --sample 1000 --rate 5000
   chat-migrate status
+  chat-migrate phase                          # the shared phase, the instances, what the next step needs
+  chat-migrate phase set shadow               # one step forward (or back), once its preconditions hold
   chat-migrate rehearse --quick               # every phase on 1K sessions under load, with a report
 
-Exit codes: 0 done, 1 verify found divergences, 2 bad input, 3 a database failed or is unreachable.
+Exit codes: 0 done, 1 verify found divergences, 2 bad input or a phase change refused, 3 a database
+failed or is unreachable, 4 the phase changed but an instance had not followed within --wait.
 Logs go to stderr; set RUST_LOG (for example RUST_LOG=chat_migrate=debug).";
 
 /// Moves the conversation platform from PostgreSQL to ScyllaDB.
@@ -125,6 +128,36 @@ enum Command {
     },
     /// Outbox depth and lag, backfill progress, row counts.
     Status,
+    /// The fleet's shared phase: with no action, the phase, the instances following it and the
+    /// preconditions of the next step either way.
+    Phase {
+        #[command(subcommand)]
+        action: Option<PhaseAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PhaseAction {
+    /// Move the shared phase one step forward or back (or change its dials), once the
+    /// preconditions hold, and wait for the instances to follow. Forward from dual-write needs
+    /// the backfill done, a clean `verify --all` after it, and the outbox drained; leaving
+    /// scylla-primary pauses writes until PostgreSQL has every change.
+    Set {
+        phase: chat_migrate::Phase,
+        /// In shadow: the share of reads compared, 0.0 to 1.0.
+        #[arg(long, default_value_t = 1.0)]
+        shadow_share: f64,
+        /// In scylla-reads: the percentage of accounts reading from ScyllaDB.
+        #[arg(long, default_value_t = 100)]
+        scylla_read_percent: u8,
+        /// Seconds to wait for the instances to follow (and, leaving scylla-primary, for the
+        /// last changes to reach PostgreSQL).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Remove an instance that stopped without unregistering (a crash): leaving scylla-primary
+    /// waits for every registered instance.
+    Forget { instance: String },
 }
 
 #[derive(Args)]
@@ -194,20 +227,17 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
         return rehearse(&cli, *quick, node_dir, out).await;
     }
     pg.check_schema().await?;
-    let mut scylla = ConnectionConfig::from_env("chat")?;
-    if let Some(uri) = &cli.scylla_uri {
-        scylla.contact_points = uri.split(',').map(|point| point.trim().to_owned()).collect();
+    if let Command::Phase { action } = &cli.command {
+        return phase(&cli, &pg, action.as_ref()).await;
     }
-    if let Some(keyspace) = &cli.keyspace {
-        scylla.keyspace = keyspace.clone();
-    }
+    let scylla = scylla_config(&cli)?;
     let db = Database::connect(&scylla).await?;
     let apply = matches!(cli.command, Command::Backfill { apply_schema: true, .. });
     ensure_scylla_schema(&db, apply.then_some(&scylla.replication)).await?;
     let copier = ScyllaCopier::new(db);
 
     match cli.command {
-        Command::Seed { .. } | Command::Rehearse { .. } => unreachable!("handled above"),
+        Command::Seed { .. } | Command::Rehearse { .. } | Command::Phase { .. } => unreachable!("handled above"),
         Command::Backfill { shard, rate, ranges, concurrency, restart, .. } => {
             let options = BackfillOptions {
                 shard,
@@ -300,6 +330,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
             }
         }
         Command::Status => {
+            println!("{}", chat_migrate::shared_phase::read(&pg).await?);
             let lag = pg.outbox_lag().await?;
             let to_postgres =
                 PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone()).depth().await?;
@@ -332,6 +363,92 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                     "backfill into `{}`: {done} of {ranges} ranges done, {copied} sessions ({rows} ScyllaDB rows) copied",
                     scylla.keyspace
                 );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ScyllaDB connection of the command line's flags and environment.
+fn scylla_config(cli: &Cli) -> Result<ConnectionConfig, MigrateError> {
+    let mut scylla = ConnectionConfig::from_env("chat")?;
+    if let Some(uri) = &cli.scylla_uri {
+        scylla.contact_points = uri.split(',').map(|point| point.trim().to_owned()).collect();
+    }
+    if let Some(keyspace) = &cli.keyspace {
+        scylla.keyspace = keyspace.clone();
+    }
+    Ok(scylla)
+}
+
+/// `chat-migrate phase`: shows or moves the shared phase. ScyllaDB is needed only to leave
+/// scylla-primary; when it does not answer, the rest still works.
+async fn phase(cli: &Cli, pg: &PgStore, action: Option<&PhaseAction>) -> Result<ExitCode, MigrateError> {
+    use chat_migrate::shared_phase;
+    let scylla = scylla_config(cli)?;
+    let to_postgres = match Database::connect(&scylla).await {
+        Ok(db) => Some(PostgresRelay::new(ConversationStore::new(db), pg.clone())),
+        Err(error) => {
+            eprintln!("ScyllaDB is unreachable ({error}); showing PostgreSQL's side");
+            None
+        }
+    };
+    match action {
+        None => {
+            let shared = shared_phase::read(pg).await?;
+            println!("{shared}");
+            let instances = shared_phase::instances(pg).await?;
+            if instances.is_empty() {
+                println!("instances: none follows the shared phase");
+            }
+            for instance in &instances {
+                println!(
+                    "instance {}: epoch {} ({}), last heard {:.1} s ago{}",
+                    instance.instance,
+                    instance.epoch,
+                    instance.phase,
+                    instance.silent_for.as_secs_f64(),
+                    if instance.is_live() { "" } else { " (silent: crashed, or cut off from PostgreSQL?)" }
+                );
+            }
+            let here = shared.routing.phase;
+            let neighbours = chat_migrate::Phase::ALL.into_iter().filter(|to| *to != here && here.can_move_to(*to));
+            for to in neighbours {
+                let conditions =
+                    shared_phase::preconditions(pg, &scylla.keyspace, here, to, to_postgres.as_ref()).await?;
+                println!("to {to}:{}", if conditions.is_empty() { " no preconditions" } else { "" });
+                for condition in conditions {
+                    println!("  {condition}");
+                }
+            }
+        }
+        Some(PhaseAction::Forget { instance }) => {
+            if shared_phase::forget(pg, instance).await? {
+                println!("forgot instance {instance}");
+            } else {
+                return Err(MigrateError::InvalidInput(format!("no instance `{instance}` is registered")));
+            }
+        }
+        Some(PhaseAction::Set { phase, shadow_share, scylla_read_percent, wait }) => {
+            let target = chat_migrate::Routing::new(*phase)
+                .with_shadow_share(*shadow_share)
+                .with_scylla_read_percent(*scylla_read_percent);
+            let options = chat_migrate::SetOptions {
+                fleet_wait: Duration::from_secs(*wait),
+                drain_wait: Duration::from_secs(*wait),
+            };
+            let change = shared_phase::set(pg, &scylla.keyspace, target, to_postgres.as_ref(), options).await?;
+            println!("{} -> {}", change.from, change.to);
+            if let Some(copied) = change.copied_to_postgres {
+                println!("writes paused while the relay copied the last {copied} change(s) to PostgreSQL");
+            }
+            if !change.lagging.is_empty() {
+                println!(
+                    "not yet followed by {} instance(s): {}",
+                    change.lagging.len(),
+                    shared_phase::describe(&change.lagging)
+                );
+                return Ok(ExitCode::from(4));
             }
         }
     }

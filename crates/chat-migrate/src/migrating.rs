@@ -3,6 +3,12 @@
 //! Each request reads the routing once when it starts, so a phase change never splits a request
 //! and loses none: requests in flight finish under the routing they began with.
 //!
+//! An application instance makes its store with [`MigratingStore::following`]: it follows the
+//! fleet's shared phase (see [`crate::shared_phase`]), read from PostgreSQL every
+//! [`MigratingOptions::phase_poll`], and serves each request under one epoch. A write that
+//! PostgreSQL refuses because the phase moved on is retried once under the new phase; while
+//! the fleet leaves `scylla-primary`, writes wait for PostgreSQL to catch up.
+//!
 //! - `postgres`: PostgreSQL only.
 //! - `dual-write`: writes through [`DualWriteStore`]; reads from PostgreSQL.
 //! - `shadow`: as dual-write; a share of reads is repeated on ScyllaDB in the background and
@@ -39,6 +45,7 @@ use crate::dual_write::DualWriteStore;
 use crate::error::{MigrateError, MigrateResult};
 use crate::phase::{Phase, Routing};
 use crate::shadow::{Compare, FallbackReason, ReadCounts, ReadPattern, ReadStats, ShadowOutcome};
+use crate::shared_phase::{self, SharedPhase};
 
 /// How the read side behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +57,11 @@ pub struct MigratingOptions {
     /// Shadow reads in flight at most; beyond it, reads are not shadowed (and counted).
     pub max_shadow_in_flight: usize,
     pub breaker: BreakerConfig,
+    /// How often a store that follows the shared phase reads it.
+    pub phase_poll: Duration,
+    /// How long a write waits while writes are paused (leaving `scylla-primary`) before it
+    /// fails with an error that says to retry.
+    pub paused_write_wait: Duration,
 }
 
 impl Default for MigratingOptions {
@@ -59,6 +71,8 @@ impl Default for MigratingOptions {
             recheck_delay: Duration::from_millis(250),
             max_shadow_in_flight: 64,
             breaker: BreakerConfig::default(),
+            phase_poll: Duration::from_secs(1),
+            paused_write_wait: Duration::from_secs(10),
         }
     }
 }
@@ -67,6 +81,8 @@ impl Default for MigratingOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadSideStatus {
     pub routing: Routing,
+    /// The shared phase's epoch this instance serves (0 for a routing of its own).
+    pub epoch: i64,
     pub breaker: BreakerState,
     /// How often the breaker opened, and closed again.
     pub breaker_opened: u64,
@@ -80,8 +96,9 @@ impl std::fmt::Display for ReadSideStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "phase {} (shadow share {:.0}%, ScyllaDB reads for {}% of accounts)",
+            "phase {} epoch {} (shadow share {:.0}%, ScyllaDB reads for {}% of accounts)",
             self.routing.phase,
+            self.epoch,
             self.routing.shadow_share * 100.0,
             self.routing.scylla_read_percent
         )?;
@@ -94,13 +111,26 @@ impl std::fmt::Display for ReadSideStatus {
     }
 }
 
+/// What the store serves requests under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Served {
+    routing: Routing,
+    /// The shared phase's epoch; 0 for a routing of the store's own.
+    epoch: i64,
+    writes_paused: bool,
+}
+
 struct Inner {
     postgres: PgStore,
     dual: DualWriteStore,
     scylla: ConversationStore,
     /// The ScyllaDB store recording its changes for PostgreSQL: the writer in `scylla-primary`.
     primary: ConversationStore,
-    routing: RwLock<Routing>,
+    served: RwLock<Served>,
+    /// Held shared by every write from the moment it reads the routing until it ends, and
+    /// exclusively by the follower before it reports a new epoch: a reported epoch then has
+    /// no write of an older one still in flight.
+    writes: tokio::sync::RwLock<()>,
     options: MigratingOptions,
     breaker: CircuitBreaker,
     breaker_opened: AtomicU64,
@@ -118,8 +148,10 @@ pub struct MigratingStore {
 }
 
 impl MigratingStore {
-    /// `dual` writes in the dual-writing phases (and its PostgreSQL store, without the outbox,
-    /// serves the `postgres` phase); `scylla` serves ScyllaDB reads.
+    /// A store with a routing of its own, switched with [`MigratingStore::set_routing`]: for
+    /// one process, tests and tools. `dual` writes in the dual-writing phases (and its
+    /// PostgreSQL store, without the outbox, serves the `postgres` phase); `scylla` serves
+    /// ScyllaDB reads.
     pub fn new(
         dual: DualWriteStore,
         scylla: ConversationStore,
@@ -128,13 +160,45 @@ impl MigratingStore {
     ) -> MigrateResult<MigratingStore> {
         routing.check().map_err(MigrateError::InvalidInput)?;
         let postgres = dual.relational().clone().with_outbox(false);
-        Ok(MigratingStore {
+        Ok(MigratingStore::build(dual, postgres, scylla, Served { routing, epoch: 0, writes_paused: false }, options))
+    }
+
+    /// The store of an application instance: it follows the shared phase, starting from the
+    /// one PostgreSQL holds now, and its relational writes do what the phase asks in their own
+    /// transactions. Keep the follower running as long as the store serves; stopping it
+    /// unregisters the instance.
+    pub async fn following(
+        dual: DualWriteStore,
+        scylla: ConversationStore,
+        options: MigratingOptions,
+    ) -> MigrateResult<(MigratingStore, PhaseFollower)> {
+        let dual = dual.following_the_phase();
+        let postgres = dual.relational().clone();
+        let shared = shared_phase::read(&postgres).await?;
+        let served = Served { routing: shared.routing, epoch: shared.epoch, writes_paused: shared.writes_paused };
+        let store = MigratingStore::build(dual, postgres, scylla, served, options);
+        let instance = format!("{}-{}", std::process::id(), &conversation_store::new_id()[..8]);
+        shared_phase::report(&store.inner.postgres, &instance, &shared, options.phase_poll).await?;
+        tracing::info!(instance, phase = %shared.routing.phase, epoch = shared.epoch, "following the shared phase");
+        let follower = PhaseFollower::spawn(store.clone(), instance);
+        Ok((store, follower))
+    }
+
+    fn build(
+        dual: DualWriteStore,
+        postgres: PgStore,
+        scylla: ConversationStore,
+        served: Served,
+        options: MigratingOptions,
+    ) -> MigratingStore {
+        MigratingStore {
             inner: Arc::new(Inner {
                 postgres,
                 dual,
                 primary: scylla.clone().with_change_log(true),
                 scylla,
-                routing: RwLock::new(routing),
+                served: RwLock::new(served),
+                writes: tokio::sync::RwLock::new(()),
                 breaker: CircuitBreaker::new(options.breaker),
                 options,
                 breaker_opened: AtomicU64::new(0),
@@ -144,7 +208,7 @@ impl MigratingStore {
                 shadow_sampled: AtomicU64::new(0),
                 repair_queue: Mutex::new(BTreeSet::new()),
             }),
-        })
+        }
     }
 
     pub fn routing(&self) -> Routing {
@@ -152,10 +216,12 @@ impl MigratingStore {
     }
 
     /// Switches the routing for every request that starts from now on. The phase may move one
-    /// step forward or back; the dials may change freely.
+    /// step forward or back; the dials may change freely. For a store with a routing of its
+    /// own: a store that follows the shared phase takes the next shared change over this.
     pub fn set_routing(&self, routing: Routing) -> MigrateResult<()> {
         routing.check().map_err(MigrateError::InvalidInput)?;
-        let mut current = self.inner.routing.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut served = self.inner.served.write().unwrap_or_else(|poison| poison.into_inner());
+        let current = &mut served.routing;
         if !current.phase.can_move_to(routing.phase) {
             return Err(MigrateError::InvalidInput(format!(
                 "cannot go from phase {} to {} directly: phases move one step at a time, forward or back",
@@ -176,6 +242,7 @@ impl MigratingStore {
     pub fn status(&self) -> ReadSideStatus {
         ReadSideStatus {
             routing: self.routing(),
+            epoch: self.inner.served().epoch,
             breaker: self.inner.breaker.state(),
             breaker_opened: self.inner.breaker_opened.load(Ordering::Relaxed),
             breaker_closed: self.inner.breaker_closed.load(Ordering::Relaxed),
@@ -224,8 +291,60 @@ impl MigratingStore {
 }
 
 impl Inner {
+    fn served(&self) -> Served {
+        *self.served.read().unwrap_or_else(|poison| poison.into_inner())
+    }
+
     fn routing(&self) -> Routing {
-        *self.routing.read().unwrap_or_else(|poison| poison.into_inner())
+        self.served().routing
+    }
+
+    /// Serves the shared phase from now on, if it is newer than what is served.
+    fn adopt(&self, shared: &SharedPhase) {
+        let mut served = self.served.write().unwrap_or_else(|poison| poison.into_inner());
+        if shared.epoch <= served.epoch {
+            return;
+        }
+        tracing::info!(from = %served.routing.phase, to = %shared.routing.phase, epoch = shared.epoch,
+            writes_paused = shared.writes_paused, "following the shared phase");
+        *served = Served { routing: shared.routing, epoch: shared.epoch, writes_paused: shared.writes_paused };
+    }
+
+    /// Reads the shared phase now and serves it.
+    async fn refresh(&self) -> StoreResult<Served> {
+        let shared = shared_phase::read(&self.postgres).await.map_err(into_store_error)?;
+        self.adopt(&shared);
+        Ok(self.served())
+    }
+
+    /// What a write starts under, with the guard it holds until it ends. While writes are
+    /// paused (the fleet is leaving `scylla-primary`), waits for the phase to move on, up to
+    /// `paused_write_wait`.
+    async fn begin_write(&self) -> StoreResult<(Served, tokio::sync::RwLockReadGuard<'_, ()>)> {
+        let started = Instant::now();
+        loop {
+            let in_flight = self.writes.read().await;
+            let served = self.served();
+            if !served.writes_paused {
+                return Ok((served, in_flight));
+            }
+            drop(in_flight);
+            if started.elapsed() >= self.options.paused_write_wait {
+                return Err(StoreError::WritesMoved {
+                    reason: format!(
+                        "writes are paused while the phase leaves scylla-primary (epoch {}), for over {} s",
+                        served.epoch,
+                        self.options.paused_write_wait.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if started.elapsed() >= self.options.phase_poll {
+                // The follower reads the phase every poll; reading it here too only once a poll
+                // has passed keeps a paused fleet from asking PostgreSQL on every write.
+                self.refresh().await?;
+            }
+        }
     }
 
     fn lock_repair_queue(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -406,6 +525,85 @@ struct Recheck<T> {
     scylla: Option<T>,
 }
 
+/// The task that keeps a store on the shared phase: it reads the phase every poll, serves a
+/// newer epoch from then on, and reports the epoch it serves. Stopping it unregisters the
+/// instance.
+pub struct PhaseFollower {
+    instance: String,
+    store: MigratingStore,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PhaseFollower {
+    fn spawn(store: MigratingStore, instance: String) -> PhaseFollower {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (follower, name) = (store.clone(), instance.clone());
+        let task = tokio::spawn(async move {
+            let inner = &follower.inner;
+            let poll = inner.options.phase_poll;
+            let mut failing = false;
+            while !*stopped.borrow() {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stopped.changed() => break,
+                }
+                let followed = match shared_phase::read(&inner.postgres).await {
+                    Ok(shared) => {
+                        inner.adopt(&shared);
+                        // Writes begun under an older epoch end before the new one is reported.
+                        drop(inner.writes.write().await);
+                        let served = inner.served();
+                        let reported = SharedPhase {
+                            routing: served.routing,
+                            epoch: served.epoch,
+                            writes_paused: served.writes_paused,
+                            ..shared
+                        };
+                        shared_phase::report(&inner.postgres, &name, &reported, poll).await
+                    }
+                    Err(error) => Err(error),
+                };
+                match followed {
+                    Ok(()) if failing => {
+                        failing = false;
+                        tracing::info!(instance = name, "reading the shared phase works again");
+                    }
+                    Ok(()) => {}
+                    // Once per outage: the instance keeps serving the phase it has.
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(instance = name, %error, "cannot read the shared phase; serving the last one read");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        PhaseFollower { instance, store, stop, task }
+    }
+
+    /// This instance's name in `migration_instances`.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Stops following and unregisters the instance.
+    pub async fn stop(self) -> MigrateResult<()> {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        shared_phase::forget(&self.store.inner.postgres, &self.instance).await?;
+        Ok(())
+    }
+}
+
+fn into_store_error(error: MigrateError) -> StoreError {
+    match error {
+        MigrateError::Store(error) => error,
+        MigrateError::Scylla(error) => StoreError::Database(error),
+        other => StoreError::InvalidInput { field: "shared phase", reason: other.to_string() },
+    }
+}
+
 /// An error that says the database failed, not the request.
 fn is_database_failure(error: &StoreError) -> bool {
     matches!(error, StoreError::Database(_) | StoreError::Relational { .. })
@@ -547,15 +745,29 @@ impl Read for Children {
     }
 }
 
-/// A write, routed by the phase: PostgreSQL alone, dual-write, or ScyllaDB first.
+/// A write, routed by the phase: PostgreSQL alone, dual-write, or ScyllaDB first. If
+/// PostgreSQL refuses it because the shared phase moved on, it runs once more under the phase
+/// read afresh.
 macro_rules! write {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self.inner.routing().phase {
-            Phase::Postgres => $self.inner.postgres.$method($($arg),*).await,
-            Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => $self.inner.dual.$method($($arg),*).await,
-            Phase::ScyllaPrimary => $self.inner.primary.$method($($arg),*).await,
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {{
+        let mut retried = false;
+        loop {
+            let (served, in_flight) = $self.inner.begin_write().await?;
+            let result = match served.routing.phase {
+                Phase::Postgres => $self.inner.postgres.$method($($arg),*).await,
+                Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => $self.inner.dual.$method($($arg),*).await,
+                Phase::ScyllaPrimary => $self.inner.primary.$method($($arg),*).await,
+            };
+            drop(in_flight);
+            match result {
+                Err(StoreError::WritesMoved { .. }) if !retried => {
+                    retried = true;
+                    $self.inner.refresh().await?;
+                }
+                other => break other,
+            }
         }
-    };
+    }};
 }
 
 impl ConversationApi for MigratingStore {

@@ -49,7 +49,7 @@ pub struct PostgresRelay {
 }
 
 /// What copying one session's entries came to.
-enum SessionCopy {
+pub(crate) enum SessionCopy {
     /// Every row named is in PostgreSQL as ScyllaDB holds it: the entries can go.
     Copied,
     /// A named row is not in ScyllaDB (yet): the entries stay for the next pass.
@@ -171,6 +171,12 @@ impl PostgresRelay {
     /// Stops at the first row that is not there, which the entries then wait for.
     async fn copy_session(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<SessionCopy> {
         let changes: BTreeSet<Changed> = entries.iter().filter_map(|entry| entry.changed()).collect();
+        self.copy_rows(session_uid, changes).await
+    }
+
+    /// Writes each named row to PostgreSQL as ScyllaDB holds it, in the set's order (the
+    /// session, then turns, then steps). Stops at the first row that is not in ScyllaDB.
+    pub(crate) async fn copy_rows(&self, session_uid: &str, changes: BTreeSet<Changed>) -> MigrateResult<SessionCopy> {
         for changed in changes {
             match &changed {
                 Changed::Session => match self.session_row(session_uid).await? {

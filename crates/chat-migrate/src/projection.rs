@@ -56,6 +56,13 @@ impl SessionCopy {
         2 + 3 * self.turns.len()
             + self.steps.iter().map(|step| 1 + usize::from(step.by_session.is_some())).sum::<usize>()
     }
+
+    /// The newest write timestamp among the session's rows (their newest relational version).
+    pub fn newest_timestamp(&self) -> i64 {
+        let turns = self.turns.iter().map(|turn| turn.timestamp);
+        let steps = self.steps.iter().map(|step| step.timestamp);
+        turns.chain(steps).fold(self.session.timestamp, i64::max)
+    }
 }
 
 pub fn project_session(row: &SessionRow) -> SessionCopies {

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use conversation_pg::outbox::Changed;
-use conversation_pg::{OutboxEntry, OutboxLag, PgStore};
+use conversation_pg::{OutboxEntry, OutboxLag, PgStore, RelationalWrites};
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::copier::ScyllaCopier;
-use crate::error::MigrateResult;
+use crate::error::{MigrateError, MigrateResult};
 use crate::projection::{project_session, project_step, project_turn};
 
 /// Rows of one session copied at once.
@@ -142,7 +142,14 @@ impl Relay {
     /// One pass: the due entries, claimed so that no other relay copies them too, then copied
     /// session by session, several sessions at once. A session that fails keeps its entries,
     /// which wait out a backoff.
+    ///
+    /// In `scylla-primary` it copies nothing: ScyllaDB holds newer data than PostgreSQL, which
+    /// a copy from PostgreSQL could overwrite (nothing should be left to copy by then: the phase
+    /// change waits for an empty outbox).
     pub async fn drain_once(&self) -> MigrateResult<DrainReport> {
+        if self.pg.relational_writes().await? == RelationalWrites::Refused {
+            return Ok(DrainReport::default());
+        }
         let entries = self.pg.outbox_claim(self.config.batch, self.config.claim_lease).await?;
         let mut by_session: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
         for entry in entries {
@@ -184,6 +191,11 @@ impl Relay {
 
     /// Drains until nothing is due, or until `deadline` passes. Returns the totals and the lag left.
     pub async fn drain(&self, deadline: Option<Duration>) -> MigrateResult<(DrainReport, OutboxLag)> {
+        if self.pg.relational_writes().await? == RelationalWrites::Refused {
+            return Err(MigrateError::Refused(
+                "the shared phase is scylla-primary: nothing may copy PostgreSQL over ScyllaDB now".into(),
+            ));
+        }
         let started = std::time::Instant::now();
         let mut total = DrainReport::default();
         loop {

@@ -1,37 +1,53 @@
-//! Repair: makes a divergent session's ScyllaDB copies match PostgreSQL again.
+//! Repair: makes a divergent session's copies match the truth again, in the direction the shared
+//! phase says (see [`crate::scan::Truth`]).
 //!
-//! A divergent session's relational versions are raised first (one transaction), then the whole
-//! session is rewritten at the new versions. Raising matters: a stray copy may carry a newer
-//! timestamp than the relational version (a write from outside the migration, or a tombstone an
-//! earlier repair wrote), and only a newer timestamp can replace it. Extra rows get tombstones
-//! at the current time; a purged session's copies are all tombstoned. Running repair again finds
-//! nothing to do, so it is idempotent.
+//! From PostgreSQL: a divergent session's relational versions are raised first (one
+//! transaction), then the whole session is rewritten at the new versions. Raising matters: a
+//! stray copy may carry a newer timestamp than the relational version (a write from outside the
+//! migration, or a tombstone an earlier repair wrote), and only a newer timestamp can replace it.
+//! Extra rows get tombstones at the session's newest raised version, and a purged session's
+//! copies at the purge's version: every timestamp comes from the data's versions, never from this
+//! host's clock, so a live write made after the repair read (a newer version) always survives
+//! it. A session PostgreSQL never had is left alone and reported: nothing dates its removal.
+//!
+//! From ScyllaDB (`scylla-primary`): the session's rows are written to PostgreSQL as ScyllaDB
+//! holds them, as the relay does. ScyllaDB is never written, and nothing is deleted.
+//!
+//! Running repair again finds nothing to do, so it is idempotent.
 
 use std::collections::BTreeSet;
 
 use conversation_pg::PgStore;
 use conversation_store::{
-    SessionByUser, SessionOwner, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
+    Changed, SessionByUser, SessionOwner, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
 use futures::future::try_join_all;
 use scylla_table::{Batch, Database, ScyllaTable};
 
 use crate::copier::ScyllaCopier;
 use crate::error::MigrateResult;
+use crate::pg_relay::{PostgresRelay, SessionCopy};
 use crate::projection::project_snapshot;
 use crate::verify::{Columns, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// What repairing one session wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RepairedSession {
-    /// ScyllaDB rows rewritten from PostgreSQL.
+    /// Rows rewritten from the truth: in ScyllaDB from PostgreSQL, or in PostgreSQL from ScyllaDB.
     pub rows_rewritten: usize,
     /// ScyllaDB rows removed with a tombstone.
     pub rows_removed: usize,
+    /// Rows found divergent and left as they are, for an operator to look at: copies of a
+    /// session PostgreSQL never had, or, from ScyllaDB, rows only PostgreSQL has.
+    pub rows_left: usize,
 }
 
-pub(crate) fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
+impl RepairedSession {
+    pub(crate) fn add(&mut self, other: RepairedSession) {
+        self.rows_rewritten += other.rows_rewritten;
+        self.rows_removed += other.rows_removed;
+        self.rows_left += other.rows_left;
+    }
 }
 
 /// Repairs one session, given what verify found.
@@ -46,9 +62,22 @@ pub async fn repair_session(
         return Ok(RepairedSession::default());
     }
     let Some(snapshot) = pg.bump_versions(&keys.session.uid).await? else {
-        // PostgreSQL no longer has the session: nothing of it may stay in ScyllaDB.
-        copier.tombstone_session(&keys.session, now_micros()).await?;
-        return Ok(RepairedSession { rows_rewritten: 0, rows_removed: found.row_count() });
+        // PostgreSQL no longer has the session. Purged: nothing of it may stay in ScyllaDB, and
+        // the purge's version dates the tombstones. Never had: nothing dates a removal.
+        return Ok(match pg.purged_session(&keys.session.uid).await? {
+            Some((purged, version)) => {
+                copier.tombstone_session(&purged, version).await?;
+                RepairedSession { rows_removed: found.row_count(), ..RepairedSession::default() }
+            }
+            None => {
+                tracing::warn!(
+                    session_uid = keys.session.uid,
+                    rows = found.row_count(),
+                    "ScyllaDB holds a session PostgreSQL never had; left as it is"
+                );
+                RepairedSession { rows_left: found.row_count(), ..RepairedSession::default() }
+            }
+        });
     };
     let copy = project_snapshot(&snapshot, copier.layout());
     copier.write_session_copy(&copy).await?;
@@ -65,7 +94,9 @@ pub async fn repair_session(
     let locations = extra_keys(&found.locations, &extras);
     let steps = extra_keys(&found.steps, &extras);
     let steps_by_session = extra_keys(&found.steps_by_session, &extras);
-    let timestamp = now_micros();
+    // The newest version the raise gave the session's rows: later than anything the check read
+    // from PostgreSQL, and earlier than any change made after the raise.
+    let timestamp = copy.newest_timestamp();
     let db = copier.database();
     let mut batches: Vec<Batch<'_>> = Vec::new();
     push_deletes::<SessionByUser>(db, &by_user, timestamp, &mut batches).await?;
@@ -77,7 +108,31 @@ pub async fn repair_session(
     push_deletes::<StepBySession>(db, &steps_by_session, timestamp, &mut batches).await?;
     let removed = batches.len();
     try_join_all(batches.into_iter().map(Batch::execute)).await?;
-    Ok(RepairedSession { rows_rewritten: copy.scylla_rows(), rows_removed: removed })
+    Ok(RepairedSession { rows_rewritten: copy.scylla_rows(), rows_removed: removed, rows_left: 0 })
+}
+
+/// Repairs one session from ScyllaDB (`scylla-primary`): writes PostgreSQL's rows as ScyllaDB
+/// holds them, as the relay toward PostgreSQL would. Rows only PostgreSQL has are left.
+pub(crate) async fn repair_from_scylla(
+    relay: &PostgresRelay,
+    session_uid: &str,
+    found: &ScyllaSession,
+) -> MigrateResult<RepairedSession> {
+    if found.owner.is_none() {
+        tracing::warn!(session_uid, "PostgreSQL holds a session ScyllaDB does not; left as it is");
+        return Ok(RepairedSession { rows_left: 1, ..RepairedSession::default() });
+    }
+    let mut changes = BTreeSet::from([Changed::Session]);
+    changes.extend(found.by_session.iter().map(|turn| Changed::Turn { turn_uid: turn.turn_uid.clone() }));
+    changes.extend(found.steps.iter().map(|step| Changed::Step { turn_uid: step.turn_uid.clone(), idx: step.idx }));
+    let rows = changes.len();
+    match relay.copy_rows(session_uid, changes).await? {
+        SessionCopy::Copied => Ok(RepairedSession { rows_rewritten: rows, ..RepairedSession::default() }),
+        SessionCopy::Waiting(row) => {
+            tracing::warn!(session_uid, row, "a row vanished from ScyllaDB while the session was repaired; run again");
+            Ok(RepairedSession::default())
+        }
+    }
 }
 
 type RowKeys<T> = Vec<(<T as ScyllaTable>::PrimaryKey, <T as ScyllaTable>::PartitionKey)>;

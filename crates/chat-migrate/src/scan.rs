@@ -3,18 +3,25 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use conversation_pg::{PgStore, SessionRow};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
+use conversation_store::{ConversationStore, StoreTables};
+
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
+use crate::pg_relay::PostgresRelay;
+use crate::phase::Phase;
 use crate::progress;
+use crate::projection::Layout;
 use crate::rate::RowRate;
-use crate::repair::{repair_session, RepairedSession};
-use crate::verify::{compare, read_scylla, verifying_tables, Divergence, DivergenceKind, SessionKeys};
+use crate::repair::{repair_from_scylla, repair_session, RepairedSession};
+use crate::shared_phase::{self, SharedPhase};
+use crate::verify::{compare, read_scylla, verifying_tables, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// Which sessions to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +46,53 @@ pub struct ScanOptions {
     pub rate: Option<NonZeroU32>,
     /// Show a progress bar on the terminal.
     pub progress: bool,
+    /// How long to wait before checking a divergent session again: a session being written
+    /// while it is checked can differ for a moment (a copy on its way, a change not yet relayed).
+    pub recheck_delay: Duration,
 }
 
 impl ScanOptions {
     pub fn new(selection: Selection) -> ScanOptions {
-        ScanOptions { selection, concurrency: 16, rate: None, progress: false }
+        ScanOptions {
+            selection,
+            concurrency: 16,
+            rate: None,
+            progress: false,
+            recheck_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How many times a divergent session is checked again before it counts.
+const RECHECKS: usize = 2;
+
+/// Which database a verify or a repair takes as the truth: the one the shared phase writes
+/// first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Truth {
+    /// Every phase before `scylla-primary`: repair rewrites ScyllaDB from PostgreSQL.
+    #[default]
+    Postgres,
+    /// `scylla-primary`: repair rewrites PostgreSQL from ScyllaDB, and never touches ScyllaDB.
+    Scylla,
+}
+
+impl Truth {
+    pub fn name(self) -> &'static str {
+        match self {
+            Truth::Postgres => "postgres",
+            Truth::Scylla => "scylla",
+        }
+    }
+
+    /// The truth in the shared phase: ScyllaDB from `scylla-primary` on, until writes resume
+    /// in PostgreSQL first.
+    pub fn of(shared: &SharedPhase) -> Truth {
+        if shared.routing.phase == Phase::ScyllaPrimary || shared.writes_paused {
+            Truth::Scylla
+        } else {
+            Truth::Postgres
+        }
     }
 }
 
@@ -51,10 +100,14 @@ impl ScanOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanReport {
     pub sessions: usize,
+    /// The database taken as the truth.
+    pub truth: Truth,
     pub counts: BTreeMap<DivergenceKind, usize>,
     /// The first few divergences, for the operator to look at.
     pub examples: Vec<Divergence>,
     pub divergent_sessions: Vec<String>,
+    /// Sessions that differed, then matched when checked again (they were being written).
+    pub settled_on_recheck: usize,
     /// For repair: what was written.
     pub repaired: RepairedSession,
 }
@@ -71,8 +124,7 @@ impl ScanReport {
         self.counts.get(&kind).copied().unwrap_or(0)
     }
 
-    fn add(&mut self, session_uid: &str, divergences: Vec<Divergence>) {
-        self.sessions += 1;
+    fn add(&mut self, session_uid: &str, divergences: &[Divergence]) {
         if divergences.is_empty() {
             return;
         }
@@ -80,14 +132,23 @@ impl ScanReport {
         for divergence in divergences {
             *self.counts.entry(divergence.kind).or_default() += 1;
             if self.examples.len() < EXAMPLES {
-                self.examples.push(divergence);
+                self.examples.push(divergence.clone());
             }
         }
     }
 
     /// The report as the command line prints it.
     pub fn summary(&self) -> String {
-        let mut text = format!("{} sessions checked, {} divergences", self.sessions, self.divergences());
+        let truth = match self.truth {
+            Truth::Postgres => "PostgreSQL is the truth",
+            Truth::Scylla => "ScyllaDB is the truth (scylla-primary)",
+        };
+        let mut text = format!(
+            "{} sessions checked, {} divergences ({truth}; {} more settled when checked again)",
+            self.sessions,
+            self.divergences(),
+            self.settled_on_recheck
+        );
         for kind in DivergenceKind::ALL {
             text.push_str(&format!("\n  {:<17} {}", kind.label(), self.count(kind)));
         }
@@ -174,50 +235,141 @@ async fn current(
     }
 }
 
-/// Verifies (and with `repair`, repairs) the selected sessions.
+/// One divergent session as last checked.
+struct Checked {
+    session_uid: String,
+    keys: SessionKeys,
+    found: ScyllaSession,
+    divergences: Vec<Divergence>,
+}
+
+/// Checks the sessions; returns how many, and the divergent ones in id order.
+async fn check(
+    pg: &PgStore,
+    tables: &StoreTables,
+    layout: Layout,
+    uids: Vec<String>,
+    concurrency: usize,
+    bar: &ProgressBar,
+) -> MigrateResult<(usize, Vec<Checked>)> {
+    let checked = uids.len();
+    let outcomes: Vec<MigrateResult<Option<Checked>>> = futures::stream::iter(uids)
+        .map(|session_uid| async move {
+            // ScyllaDB first, then PostgreSQL: see the module docs of verify.
+            let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?, layout).await?;
+            let (keys, snapshot) = current(pg, &session_uid).await?;
+            let divergences = compare(&session_uid, &found, snapshot.as_ref(), layout);
+            bar.inc(1);
+            // Only divergent sessions are kept: a scan of millions holds no more than it reports.
+            Ok((!divergences.is_empty()).then_some(Checked { session_uid, keys, found, divergences }))
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut divergent: Vec<Checked> =
+        outcomes.into_iter().filter_map(Result::transpose).collect::<MigrateResult<_>>()?;
+    divergent.sort_by(|a, b| a.session_uid.cmp(&b.session_uid));
+    Ok((checked, divergent))
+}
+
+/// Verifies (and with `repair`, repairs) the selected sessions, taking as the truth the
+/// database the shared phase writes first. A divergent session is checked again after
+/// `recheck_delay` (twice at most) before it counts, so one being written at the time does
+/// not. Repair from PostgreSQL waits until ScyllaDB has no change left for PostgreSQL
+/// (`pg_outbox`): it would undo one. Repair from ScyllaDB writes PostgreSQL only. A verify of
+/// every session is recorded for `chat-migrate phase`.
 pub async fn scan(
     pg: &PgStore,
     copier: &ScyllaCopier,
     options: &ScanOptions,
     repair: bool,
 ) -> MigrateResult<ScanReport> {
+    let started_at = Utc::now();
+    let truth = Truth::of(&shared_phase::read(pg).await?);
+    let to_postgres = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
+    if repair && truth == Truth::Postgres {
+        let waiting = to_postgres.depth().await?;
+        if waiting > 0 {
+            return Err(MigrateError::Refused(format!(
+                "{waiting} change(s) written to ScyllaDB first still wait for PostgreSQL (pg_outbox), and a repair \
+                 from PostgreSQL would undo them: copy them first with `chat-migrate relay --to-postgres \
+                 --until-empty`"
+            )));
+        }
+    }
     let uids = selected(pg, &options.selection).await?;
     let bar = if options.progress { progress::bar(uids.len() as u64, "sessions") } else { ProgressBar::hidden() };
     let tables = verifying_tables(copier.tables());
-    let rate = options.rate.map(RowRate::new);
-    let outcomes = futures::stream::iter(uids)
-        .map(|session_uid| {
-            let (tables, rate, bar) = (&tables, &rate, &bar);
-            async move {
-                // ScyllaDB first, then PostgreSQL: see the module docs of verify.
-                let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?, copier.layout()).await?;
-                let (keys, snapshot) = current(pg, &session_uid).await?;
-                let divergences = compare(&session_uid, &found, snapshot.as_ref(), copier.layout());
-                let mut repaired = RepairedSession::default();
-                if repair && !divergences.is_empty() {
-                    if let Some(rate) = rate {
-                        rate.wait_for(keys.turn_uids.len() * 4 + 2).await;
-                    }
-                    repaired = repair_session(pg, copier, &keys, &divergences, &found).await?;
-                }
-                bar.inc(1);
-                Ok::<_, MigrateError>((session_uid, divergences, repaired))
-            }
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+    let layout = copier.layout();
+    let (sessions, mut divergent) = check(pg, &tables, layout, uids, options.concurrency, &bar).await?;
     bar.finish_and_clear();
-    let mut report = ScanReport::default();
-    let mut outcomes: Vec<_> = outcomes.into_iter().collect::<MigrateResult<Vec<_>>>()?;
-    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
-    for (session_uid, divergences, repaired) in outcomes {
-        for divergence in &divergences {
+    let mut settled_on_recheck = 0;
+    for _ in 0..RECHECKS {
+        if divergent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(options.recheck_delay).await;
+        let uids: Vec<String> = divergent.iter().map(|checked| checked.session_uid.clone()).collect();
+        let before = uids.len();
+        divergent = check(pg, &tables, layout, uids, options.concurrency, &ProgressBar::hidden()).await?.1;
+        settled_on_recheck += before - divergent.len();
+    }
+    let mut report = ScanReport { sessions, truth, settled_on_recheck, ..ScanReport::default() };
+    for checked in &divergent {
+        for divergence in &checked.divergences {
             tracing::info!(%divergence, "divergence");
         }
-        report.add(&session_uid, divergences);
-        report.repaired.rows_rewritten += repaired.rows_rewritten;
-        report.repaired.rows_removed += repaired.rows_removed;
+        report.add(&checked.session_uid, &checked.divergences);
+    }
+    if repair {
+        let rate = options.rate.map(RowRate::new);
+        let repairs: Vec<MigrateResult<RepairedSession>> = futures::stream::iter(&divergent)
+            .map(|checked| {
+                let (rate, to_postgres) = (&rate, &to_postgres);
+                async move {
+                    if let Some(rate) = rate {
+                        rate.wait_for(checked.keys.turn_uids.len() * 4 + 2).await;
+                    }
+                    match truth {
+                        Truth::Postgres => {
+                            repair_session(pg, copier, &checked.keys, &checked.divergences, &checked.found).await
+                        }
+                        Truth::Scylla => repair_from_scylla(to_postgres, &checked.session_uid, &checked.found).await,
+                    }
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        for repaired in repairs {
+            report.repaired.add(repaired?);
+        }
+    } else if options.selection == Selection::All {
+        record_verify(pg, copier.database().keyspace(), &report, started_at).await?;
     }
     Ok(report)
+}
+
+/// Records a verify of every session, for the phase change's "verify clean".
+async fn record_verify(
+    pg: &PgStore,
+    keyspace: &str,
+    report: &ScanReport,
+    started_at: DateTime<Utc>,
+) -> MigrateResult<()> {
+    let client = pg.client().await?;
+    client
+        .execute(
+            "INSERT INTO verify_runs (keyspace, truth, sessions, divergences, started_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &keyspace,
+                &report.truth.name(),
+                &i64::try_from(report.sessions).unwrap_or(i64::MAX),
+                &i64::try_from(report.divergences()).unwrap_or(i64::MAX),
+                &started_at,
+            ],
+        )
+        .await
+        .map_err(pg_error("recording the verify"))?;
+    Ok(())
 }

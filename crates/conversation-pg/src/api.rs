@@ -20,9 +20,9 @@ macro_rules! in_transaction {
     ($store:expr, |$writer:ident| $body:expr) => {{
         let mut client = $store.client().await?;
         let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
-        let result = {
-            let $writer = Writer { tx: &tx, outbox: $store.outbox };
-            $body
+        let result = match Writer::begin(&tx, $store.recording).await {
+            Ok($writer) => $body,
+            Err(error) => Err(error),
         };
         match result {
             Ok(value) => {

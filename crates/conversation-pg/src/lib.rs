@@ -17,7 +17,8 @@
 //!
 //! With [`PgStore::with_outbox`], each write also records what it changed in `scylla_outbox`, in
 //! the same transaction. The migration's relay copies those changes to ScyllaDB; see
-//! [`outbox`].
+//! [`outbox`]. With [`PgStore::following_the_phase`], the migration's shared phase decides, in
+//! each write's own transaction; see [`phase`].
 //!
 //! ```no_run
 //! use conversation_pg::{PgConfig, PgStore};
@@ -37,6 +38,7 @@ mod bulk;
 mod config;
 mod conversation;
 pub mod outbox;
+pub mod phase;
 mod replica;
 pub mod rows;
 mod schema;
@@ -49,6 +51,7 @@ mod writer;
 
 pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
 pub use outbox::{OutboxEntry, OutboxLag};
+pub use phase::RelationalWrites;
 pub use rows::{SessionRow, StepRow, TurnRow};
 pub use snapshot::{SessionSnapshot, UidRange};
 pub use store::PgStore;

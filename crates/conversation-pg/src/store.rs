@@ -13,12 +13,21 @@ use crate::rows::SessionRow;
 pub struct PgStore {
     pub(crate) pool: Pool,
     pub(crate) config: PgConfig,
-    pub(crate) outbox: bool,
+    pub(crate) recording: Recording,
+}
+
+/// Whether a write records its change in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recording {
+    Never,
+    Always,
+    /// As the shared phase says, read in the write's own transaction (see [`crate::phase`]).
+    AsThePhaseSays,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("config", &self.config).field("outbox", &self.outbox).finish()
+        f.debug_struct("PgStore").field("config", &self.config).field("recording", &self.recording).finish()
     }
 }
 
@@ -34,14 +43,23 @@ impl PgStore {
         let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|error| {
             StoreError::Relational { action: "building the connection pool".into(), source: Box::new(error) }
         })?;
-        let store = PgStore { pool, config: config.clone(), outbox: false };
+        let store = PgStore { pool, config: config.clone(), recording: Recording::Never };
         drop(store.client().await?);
         Ok(store)
     }
 
     /// The same store, recording every change in the outbox (`true`) or not.
     pub fn with_outbox(mut self, enabled: bool) -> PgStore {
-        self.outbox = enabled;
+        self.recording = if enabled { Recording::Always } else { Recording::Never };
+        self
+    }
+
+    /// The same store, doing with each write what the shared phase asks (see [`crate::phase`]):
+    /// record it in the outbox, or not, or refuse it with [`StoreError::WritesMoved`] once
+    /// ScyllaDB is written first. Every application instance of a migration uses this, so no
+    /// instance that is a moment behind a phase change writes the old way.
+    pub fn following_the_phase(mut self) -> PgStore {
+        self.recording = Recording::AsThePhaseSays;
         self
     }
 

@@ -25,6 +25,12 @@ pub enum StoreError {
     #[error("{what} `{id}` already exists with other contents; a retry must repeat the same request")]
     Conflict { what: &'static str, id: String },
 
+    /// The migration's shared phase no longer sends this write to this store: it moved while the
+    /// request was on its way. Nothing was written; a store that follows the phase retries it
+    /// the new way.
+    #[error("write refused: {reason}; retry it through the store that follows the phase")]
+    WritesMoved { reason: String },
+
     /// The database failed; the message says what to do.
     #[error(transparent)]
     Database(#[from] scylla_table::Error),

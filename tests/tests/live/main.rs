@@ -12,4 +12,5 @@ mod read_side;
 mod round_trip;
 mod schema;
 mod scylla_primary;
+mod shared_phase;
 mod tls;

@@ -1,0 +1,39 @@
+-- The migration's phase, shared by every application instance and tool: one row, changed only by
+-- `chat-migrate phase set`. `epoch` rises with every change. `relational_writes` is what the
+-- phase asks of a write that reaches PostgreSQL first: `plain` (postgres), `recorded` in the
+-- outbox for ScyllaDB (dual-write, shadow, scylla-reads), or `refused` (scylla-primary, where
+-- ScyllaDB is written first). Each relational write transaction reads it under a shared
+-- advisory lock that the phase change takes exclusively, so no write straddles a change.
+CREATE TABLE migration_phase (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    phase text NOT NULL,
+    epoch bigint NOT NULL,
+    shadow_share float8 NOT NULL DEFAULT 1.0,
+    scylla_read_percent int NOT NULL DEFAULT 100,
+    relational_writes text NOT NULL CHECK (relational_writes IN ('plain', 'recorded', 'refused')),
+    -- While leaving scylla-primary: instances hold their writes until PostgreSQL has every change.
+    writes_paused boolean NOT NULL DEFAULT false,
+    changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+INSERT INTO migration_phase (phase, epoch, relational_writes) VALUES ('postgres', 1, 'plain');
+
+-- Each application instance that follows the shared phase says, every poll, which epoch it
+-- serves, so a phase change can wait until the fleet has moved.
+CREATE TABLE migration_instances (
+    instance text PRIMARY KEY,
+    epoch bigint NOT NULL,
+    phase text NOT NULL,
+    poll_ms int NOT NULL,
+    seen_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- Every verify of all sessions, so a phase change can tell whether the copy was found clean.
+CREATE TABLE verify_runs (
+    id bigserial PRIMARY KEY,
+    keyspace text NOT NULL,
+    truth text NOT NULL,
+    sessions bigint NOT NULL,
+    divergences bigint NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
