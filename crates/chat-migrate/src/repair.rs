@@ -61,12 +61,15 @@ pub async fn repair_session(
     if divergences.is_empty() {
         return Ok(RepairedSession::default());
     }
-    let Some(snapshot) = pg.bump_versions(&keys.session.uid).await? else {
+    // Just past the newest write time found, so that the rewrite wins over a copy stamped ahead.
+    let past_found = found.newest_write().map_or(0, |written| written + 1);
+    let Some(snapshot) = pg.bump_versions(&keys.session.uid, past_found).await? else {
         // PostgreSQL no longer has the session. Purged: nothing of it may stay in ScyllaDB, and
-        // the purge's version dates the tombstones. Never had: nothing dates a removal.
+        // the purge's version (or a copy found stamped later) dates the tombstones. Never had:
+        // nothing dates a removal.
         return Ok(match pg.purged_session(&keys.session.uid).await? {
             Some((purged, version)) => {
-                copier.tombstone_session(&purged, version).await?;
+                copier.tombstone_session(&purged, version.max(found.newest_write().unwrap_or(0))).await?;
                 RepairedSession { rows_removed: found.row_count(), ..RepairedSession::default() }
             }
             None => {
@@ -87,25 +90,26 @@ pub async fn repair_session(
         .filter(|divergence| divergence.kind == DivergenceKind::Extra)
         .map(|divergence| (divergence.table, divergence.key.as_str()))
         .collect();
-    let by_user = extra_keys(found.by_user.iter(), &extras);
-    let owners = extra_keys(found.owner.iter(), &extras);
-    let by_session = extra_keys(&found.by_session, &extras);
-    let by_parent = extra_keys(&found.by_parent, &extras);
-    let locations = extra_keys(&found.locations, &extras);
-    let steps = extra_keys(&found.steps, &extras);
-    let steps_by_session = extra_keys(&found.steps_by_session, &extras);
-    // The newest version the raise gave the session's rows: later than anything the check read
-    // from PostgreSQL, and earlier than any change made after the raise.
-    let timestamp = copy.newest_timestamp();
+    // Each extra row goes with a tombstone at its own newest write time: exactly what it holds,
+    // never a write made after the check read it (a row without a value gets the raised
+    // session's newest version, later than anything the check read from PostgreSQL).
+    let fallback = copy.newest_timestamp();
+    let by_user = extra_keys(found, found.by_user.iter(), &extras, fallback);
+    let owners = extra_keys(found, found.owner.iter(), &extras, fallback);
+    let by_session = extra_keys(found, &found.by_session, &extras, fallback);
+    let by_parent = extra_keys(found, &found.by_parent, &extras, fallback);
+    let locations = extra_keys(found, &found.locations, &extras, fallback);
+    let steps = extra_keys(found, &found.steps, &extras, fallback);
+    let steps_by_session = extra_keys(found, &found.steps_by_session, &extras, fallback);
     let db = copier.database();
     let mut batches: Vec<Batch<'_>> = Vec::new();
-    push_deletes::<SessionByUser>(db, &by_user, timestamp, &mut batches).await?;
-    push_deletes::<SessionOwner>(db, &owners, timestamp, &mut batches).await?;
-    push_deletes::<TurnBySession>(db, &by_session, timestamp, &mut batches).await?;
-    push_deletes::<TurnByParent>(db, &by_parent, timestamp, &mut batches).await?;
-    push_deletes::<TurnLocation>(db, &locations, timestamp, &mut batches).await?;
-    push_deletes::<StepByTurn>(db, &steps, timestamp, &mut batches).await?;
-    push_deletes::<StepBySession>(db, &steps_by_session, timestamp, &mut batches).await?;
+    push_deletes::<SessionByUser>(db, &by_user, &mut batches).await?;
+    push_deletes::<SessionOwner>(db, &owners, &mut batches).await?;
+    push_deletes::<TurnBySession>(db, &by_session, &mut batches).await?;
+    push_deletes::<TurnByParent>(db, &by_parent, &mut batches).await?;
+    push_deletes::<TurnLocation>(db, &locations, &mut batches).await?;
+    push_deletes::<StepByTurn>(db, &steps, &mut batches).await?;
+    push_deletes::<StepBySession>(db, &steps_by_session, &mut batches).await?;
     let removed = batches.len();
     try_join_all(batches.into_iter().map(Batch::execute)).await?;
     Ok(RepairedSession { rows_rewritten: copy.scylla_rows(), rows_removed: removed, rows_left: 0 })
@@ -135,16 +139,24 @@ pub(crate) async fn repair_from_scylla(
     }
 }
 
-type RowKeys<T> = Vec<(<T as ScyllaTable>::PrimaryKey, <T as ScyllaTable>::PartitionKey)>;
+/// The keys of extra rows, each with the timestamp of its tombstone.
+type RowKeys<T> = Vec<(<T as ScyllaTable>::PrimaryKey, <T as ScyllaTable>::PartitionKey, i64)>;
 
-/// The keys of the rows verify called extra.
+/// The keys of the rows verify called extra, each dated by the row's own newest write time.
 fn extra_keys<'a, T: ScyllaTable + Columns + 'a>(
+    found: &ScyllaSession,
     rows: impl IntoIterator<Item = &'a T>,
     extras: &BTreeSet<(&str, &str)>,
+    fallback: i64,
 ) -> RowKeys<T> {
     rows.into_iter()
-        .filter(|row| extras.contains(&(T::TABLE, row.key().as_str())))
-        .map(|row| (row.primary_key(), row.partition_key()))
+        .filter_map(|row| {
+            let key = row.key();
+            extras.contains(&(T::TABLE, key.as_str())).then(|| {
+                let timestamp = found.write_time(T::TABLE, &key).unwrap_or(fallback);
+                (row.primary_key(), row.partition_key(), timestamp)
+            })
+        })
         .collect()
 }
 
@@ -152,11 +164,10 @@ fn extra_keys<'a, T: ScyllaTable + Columns + 'a>(
 async fn push_deletes<'a, T: ScyllaTable>(
     db: &'a Database,
     keys: &'a RowKeys<T>,
-    timestamp: i64,
     batches: &mut Vec<Batch<'a>>,
 ) -> MigrateResult<()> {
-    for (key, partition) in keys {
-        let mut batch = db.unlogged_batch().with_timestamp(timestamp);
+    for (key, partition, timestamp) in keys {
+        let mut batch = db.unlogged_batch().with_timestamp(*timestamp);
         batch.delete::<T>(key, partition).await?;
         batches.push(batch);
     }

@@ -15,12 +15,11 @@ use conversation_store::{ConversationStore, StoreTables};
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
 use crate::pg_relay::PostgresRelay;
-use crate::phase::Phase;
 use crate::progress;
 use crate::projection::Layout;
 use crate::rate::RowRate;
 use crate::repair::{repair_from_scylla, repair_session, RepairedSession};
-use crate::shared_phase::{self, SharedPhase};
+use crate::shared_phase;
 use crate::verify::{compare, read_scylla, verifying_tables, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// Which sessions to check.
@@ -66,35 +65,7 @@ impl ScanOptions {
 /// How many times a divergent session is checked again before it counts.
 const RECHECKS: usize = 2;
 
-/// Which database a verify or a repair takes as the truth: the one the shared phase writes
-/// first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Truth {
-    /// Every phase before `scylla-primary`: repair rewrites ScyllaDB from PostgreSQL.
-    #[default]
-    Postgres,
-    /// `scylla-primary`: repair rewrites PostgreSQL from ScyllaDB, and never touches ScyllaDB.
-    Scylla,
-}
-
-impl Truth {
-    pub fn name(self) -> &'static str {
-        match self {
-            Truth::Postgres => "postgres",
-            Truth::Scylla => "scylla",
-        }
-    }
-
-    /// The truth in the shared phase: ScyllaDB from `scylla-primary` on, until writes resume
-    /// in PostgreSQL first.
-    pub fn of(shared: &SharedPhase) -> Truth {
-        if shared.routing.phase == Phase::ScyllaPrimary || shared.writes_paused {
-            Truth::Scylla
-        } else {
-            Truth::Postgres
-        }
-    }
-}
+pub use crate::verify::Truth;
 
 /// What a verify (or a repair) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -248,6 +219,7 @@ async fn check(
     pg: &PgStore,
     tables: &StoreTables,
     layout: Layout,
+    truth: Truth,
     uids: Vec<String>,
     concurrency: usize,
     bar: &ProgressBar,
@@ -258,7 +230,7 @@ async fn check(
             // ScyllaDB first, then PostgreSQL: see the module docs of verify.
             let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?, layout).await?;
             let (keys, snapshot) = current(pg, &session_uid).await?;
-            let divergences = compare(&session_uid, &found, snapshot.as_ref(), layout);
+            let divergences = compare(&session_uid, &found, snapshot.as_ref(), layout, truth);
             bar.inc(1);
             // Only divergent sessions are kept: a scan of millions holds no more than it reports.
             Ok((!divergences.is_empty()).then_some(Checked { session_uid, keys, found, divergences }))
@@ -301,7 +273,7 @@ pub async fn scan(
     let bar = if options.progress { progress::bar(uids.len() as u64, "sessions") } else { ProgressBar::hidden() };
     let tables = verifying_tables(copier.tables());
     let layout = copier.layout();
-    let (sessions, mut divergent) = check(pg, &tables, layout, uids, options.concurrency, &bar).await?;
+    let (sessions, mut divergent) = check(pg, &tables, layout, truth, uids, options.concurrency, &bar).await?;
     bar.finish_and_clear();
     let mut settled_on_recheck = 0;
     for _ in 0..RECHECKS {
@@ -311,7 +283,7 @@ pub async fn scan(
         tokio::time::sleep(options.recheck_delay).await;
         let uids: Vec<String> = divergent.iter().map(|checked| checked.session_uid.clone()).collect();
         let before = uids.len();
-        divergent = check(pg, &tables, layout, uids, options.concurrency, &ProgressBar::hidden()).await?.1;
+        divergent = check(pg, &tables, layout, truth, uids, options.concurrency, &ProgressBar::hidden()).await?.1;
         settled_on_recheck += before - divergent.len();
     }
     let mut report = ScanReport { sessions, truth, settled_on_recheck, ..ScanReport::default() };

@@ -1,5 +1,8 @@
 //! Verify: compares every ScyllaDB copy of a session with what the projection makes of its
-//! relational rows, and `turns_by_session` with `turns_by_parent`.
+//! relational rows, and `turns_by_session` with `turns_by_parent`. Before `scylla-primary` it
+//! also checks each copy's write time against its row's version: the migration writes every
+//! copy at exactly that version, so a later write time means something else wrote the copy, and
+//! it would silently win over the next dual-write.
 //!
 //! ScyllaDB is read before PostgreSQL. A dual-write copies a change only after it commits, so a
 //! row seen in ScyllaDB is already visible in PostgreSQL: a session being written during the
@@ -17,7 +20,7 @@ use conversation_store::{
     TurnBySession, TurnBySessionPartitionKey, TurnLocation, TurnLocationPrimaryKey,
 };
 use futures::{StreamExt, TryStreamExt};
-use scylla_table::Consistency;
+use scylla_table::{Consistency, Timed};
 
 use crate::error::MigrateResult;
 use crate::projection::{project_snapshot, Layout, SessionCopy};
@@ -34,19 +37,28 @@ pub enum DivergenceKind {
     Extra,
     /// Both have the row, with a different value in a column.
     Differs,
+    /// The copy was written after its relational version: by something other than the
+    /// migration, stamped ahead of PostgreSQL's clock.
+    Newer,
     /// `turns_by_session` and `turns_by_parent` disagree about a turn.
     Orphan,
 }
 
 impl DivergenceKind {
-    pub const ALL: [DivergenceKind; 4] =
-        [DivergenceKind::Missing, DivergenceKind::Extra, DivergenceKind::Differs, DivergenceKind::Orphan];
+    pub const ALL: [DivergenceKind; 5] = [
+        DivergenceKind::Missing,
+        DivergenceKind::Extra,
+        DivergenceKind::Differs,
+        DivergenceKind::Newer,
+        DivergenceKind::Orphan,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             DivergenceKind::Missing => "missing",
             DivergenceKind::Extra => "extra",
             DivergenceKind::Differs => "differing column",
+            DivergenceKind::Newer => "stamped later",
             DivergenceKind::Orphan => "orphan",
         }
     }
@@ -74,10 +86,42 @@ impl fmt::Display for Divergence {
     }
 }
 
+/// Which database a verify or a repair takes as the truth: the one the shared phase writes
+/// first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Truth {
+    /// Every phase before `scylla-primary`: repair rewrites ScyllaDB from PostgreSQL.
+    #[default]
+    Postgres,
+    /// `scylla-primary`: repair rewrites PostgreSQL from ScyllaDB, and never touches ScyllaDB.
+    Scylla,
+}
+
+impl Truth {
+    pub fn name(self) -> &'static str {
+        match self {
+            Truth::Postgres => "postgres",
+            Truth::Scylla => "scylla",
+        }
+    }
+
+    /// The truth in the shared phase: ScyllaDB from `scylla-primary` on, until writes resume
+    /// in PostgreSQL first.
+    pub fn of(shared: &crate::SharedPhase) -> Truth {
+        if shared.routing.phase == crate::Phase::ScyllaPrimary || shared.writes_paused {
+            Truth::Scylla
+        } else {
+            Truth::Postgres
+        }
+    }
+}
+
 /// What ScyllaDB holds for one session, read partition by partition.
 #[derive(Debug, Default)]
 pub struct ScyllaSession {
     rows: BTreeMap<(&'static str, String), Vec<(&'static str, String)>>,
+    /// Each row's newest write time, in microseconds (rows with a value).
+    write_times: BTreeMap<(&'static str, String), i64>,
     pub by_user: Option<SessionByUser>,
     pub owner: Option<SessionOwner>,
     pub by_session: Vec<TurnBySession>,
@@ -122,6 +166,16 @@ impl ScyllaSession {
     pub fn row_count(&self) -> usize {
         self.rows.len()
     }
+
+    /// The newest write time of the row of `table` with `key`, in microseconds.
+    pub fn write_time(&self, table: &'static str, key: &str) -> Option<i64> {
+        self.write_times.get(&(table, key.to_owned())).copied()
+    }
+
+    /// The newest write time of any row found.
+    pub fn newest_write(&self) -> Option<i64> {
+        self.write_times.values().copied().max()
+    }
 }
 
 type RowsByKey = BTreeMap<(&'static str, String), Vec<(&'static str, String)>>;
@@ -132,22 +186,37 @@ fn add_rows<'a, T: Columns + 'a>(rows: &mut RowsByKey, found: impl IntoIterator<
     }
 }
 
-fn expected_rows(copy: &SessionCopy) -> RowsByKey {
+/// The rows read with their write times: the rows, with each write time kept by row key.
+fn untimed<T: Columns>(write_times: &mut BTreeMap<(&'static str, String), i64>, timed: Vec<Timed<T>>) -> Vec<T> {
+    timed
+        .into_iter()
+        .map(|Timed { row, newest_write }| {
+            if let Some(written) = newest_write {
+                write_times.insert((T::TABLE, row.key()), written);
+            }
+            row
+        })
+        .collect()
+}
+
+/// The rows the projection makes of a session, each with its version (its write timestamp).
+fn expected_rows(copy: &SessionCopy) -> BTreeMap<(&'static str, String), (Vec<(&'static str, String)>, i64)> {
     let mut rows = BTreeMap::new();
-    let mut add = |table: &'static str, key: String, columns| {
-        rows.insert((table, key), columns);
+    let mut add = |table: &'static str, key: String, columns, version: i64| {
+        rows.insert((table, key), (columns, version));
     };
-    add("sessions_by_user", copy.session.by_user.key(), copy.session.by_user.columns());
-    add("session_owners", copy.session.owner.key(), copy.session.owner.columns());
+    let session = &copy.session;
+    add("sessions_by_user", session.by_user.key(), session.by_user.columns(), session.timestamp);
+    add("session_owners", session.owner.key(), session.owner.columns(), session.timestamp);
     for turn in &copy.turns {
-        add("turns_by_session", turn.by_session.key(), turn.by_session.columns());
-        add("turns_by_parent", turn.by_parent.key(), turn.by_parent.columns());
-        add("turns_by_uid", turn.location.key(), turn.location.columns());
+        add("turns_by_session", turn.by_session.key(), turn.by_session.columns(), turn.timestamp);
+        add("turns_by_parent", turn.by_parent.key(), turn.by_parent.columns(), turn.timestamp);
+        add("turns_by_uid", turn.location.key(), turn.location.columns(), turn.timestamp);
     }
     for step in &copy.steps {
-        add("steps_by_turn", step.step.key(), step.step.columns());
+        add("steps_by_turn", step.step.key(), step.step.columns(), step.timestamp);
         if let Some(by_session) = &step.by_session {
-            add("steps_by_session", by_session.key(), by_session.columns());
+            add("steps_by_session", by_session.key(), by_session.columns(), step.timestamp);
         }
     }
     rows
@@ -195,39 +264,44 @@ pub async fn read_copies(
 ) -> MigrateResult<ScyllaSession> {
     let session_uid = session.session_uid.to_owned();
     let mut found = ScyllaSession::default();
+    let mut times = BTreeMap::new();
     let by_user_key = SessionByUserPrimaryKey {
         account_uid: session.account_uid.to_owned(),
         created_at: session.created_at,
         session_uid: session_uid.clone(),
     };
-    found.by_user = tables.sessions.get(&by_user_key).await?;
-    found.owner = tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.clone() }).await?;
-    found.by_session =
-        tables.turns.partition_vec(&TurnBySessionPartitionKey { session_uid: session_uid.clone() }).await?;
+    let by_user = tables.sessions.get_timed(&by_user_key).await?;
+    found.by_user = untimed(&mut times, by_user.into_iter().collect()).pop();
+    let owner = tables.owners.get_timed(&SessionOwnerPrimaryKey { session_uid: session_uid.clone() }).await?;
+    found.owner = untimed(&mut times, owner.into_iter().collect()).pop();
+    let by_session =
+        tables.turns.partition_timed(&TurnBySessionPartitionKey { session_uid: session_uid.clone() }).await?;
+    found.by_session = untimed(&mut times, by_session);
     let turn_uids: BTreeSet<String> =
         known_turn_uids.iter().cloned().chain(found.by_session.iter().map(|turn| turn.turn_uid.clone())).collect();
     let parents: Vec<String> =
         std::iter::once(root_parent_key(&session_uid)).chain(turn_uids.iter().cloned()).collect();
-    found.by_parent = futures::stream::iter(parents)
-        .map(|parent_uid| async move { tables.parents.partition_vec(&TurnByParentPartitionKey { parent_uid }).await })
+    let by_parent = futures::stream::iter(parents)
+        .map(|parent_uid| async move { tables.parents.partition_timed(&TurnByParentPartitionKey { parent_uid }).await })
         .buffered(READ_CONCURRENCY)
         .try_concat()
         .await?;
-    let locations: Vec<Option<TurnLocation>> = futures::stream::iter(turn_uids.iter().cloned())
-        .map(|turn_uid| async move { tables.locations.get(&TurnLocationPrimaryKey { turn_uid }).await })
+    found.by_parent = untimed(&mut times, by_parent);
+    let locations: Vec<Option<Timed<TurnLocation>>> = futures::stream::iter(turn_uids.iter().cloned())
+        .map(|turn_uid| async move { tables.locations.get_timed(&TurnLocationPrimaryKey { turn_uid }).await })
         .buffered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    let steps: Vec<StepByTurn> = futures::stream::iter(turn_uids.iter().cloned())
-        .map(|turn_uid| async move { tables.steps.partition_vec(&StepByTurnPartitionKey { turn_uid }).await })
+    found.locations = untimed(&mut times, locations.into_iter().flatten().collect());
+    let steps = futures::stream::iter(turn_uids.iter().cloned())
+        .map(|turn_uid| async move { tables.steps.partition_timed(&StepByTurnPartitionKey { turn_uid }).await })
         .buffered(READ_CONCURRENCY)
         .try_concat()
         .await?;
-    found.locations = locations.into_iter().flatten().collect();
-    found.steps = steps;
+    found.steps = untimed(&mut times, steps);
     if layout.steps_by_session {
         let partition = StepBySessionPartitionKey { session_uid };
-        found.steps_by_session = tables.steps_by_session.partition_vec(&partition).await?;
+        found.steps_by_session = untimed(&mut times, tables.steps_by_session.partition_timed(&partition).await?);
     }
     let mut rows = BTreeMap::new();
     add_rows(&mut rows, found.by_user.iter());
@@ -238,6 +312,7 @@ pub async fn read_copies(
     add_rows(&mut rows, &found.steps);
     add_rows(&mut rows, &found.steps_by_session);
     found.rows = rows;
+    found.write_times = times;
     Ok(found)
 }
 
@@ -274,48 +349,51 @@ pub(crate) fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergenc
 
 /// Compares what ScyllaDB holds for a session with its relational rows, read after it.
 /// `snapshot` is `None` when PostgreSQL no longer has the session (it was purged): then every
-/// copy found is extra.
+/// copy found is extra. With PostgreSQL as the `truth`, a copy written after its row's version
+/// is reported too; in `scylla-primary` ScyllaDB's writes carry their own time, and PostgreSQL's
+/// versions are its copies' (see `conversation_pg::replica`), so the two are not compared.
 pub fn compare(
     session_uid: &str,
     found: &ScyllaSession,
     snapshot: Option<&SessionSnapshot>,
     layout: Layout,
+    truth: Truth,
 ) -> Vec<Divergence> {
     let expected = snapshot.map(|snapshot| expected_rows(&project_snapshot(snapshot, layout))).unwrap_or_default();
     let mut divergences = Vec::new();
-    for ((table, key), columns) in &expected {
-        match found.rows.get(&(*table, key.clone())) {
-            None => divergences.push(Divergence {
-                kind: DivergenceKind::Missing,
-                session_uid: session_uid.to_owned(),
-                table,
-                key: key.clone(),
-                detail: String::new(),
-            }),
-            Some(actual) => {
-                for ((column, want), (_, got)) in columns.iter().zip(actual) {
-                    if want != got {
-                        divergences.push(Divergence {
-                            kind: DivergenceKind::Differs,
-                            session_uid: session_uid.to_owned(),
-                            table,
-                            key: key.clone(),
-                            detail: format!("{column}: PostgreSQL has {want}, ScyllaDB has {got}"),
-                        });
-                    }
-                }
+    let divergence = |kind, table, key: &str, detail: String| Divergence {
+        kind,
+        session_uid: session_uid.to_owned(),
+        table,
+        key: key.to_owned(),
+        detail,
+    };
+    for ((table, key), (columns, version)) in &expected {
+        let Some(actual) = found.rows.get(&(*table, key.clone())) else {
+            divergences.push(divergence(DivergenceKind::Missing, table, key, String::new()));
+            continue;
+        };
+        for ((column, want), (_, got)) in columns.iter().zip(actual) {
+            if want != got {
+                let detail = format!("{column}: PostgreSQL has {want}, ScyllaDB has {got}");
+                divergences.push(divergence(DivergenceKind::Differs, table, key, detail));
             }
+        }
+        match found.write_time(table, key) {
+            Some(written) if truth == Truth::Postgres && written > *version => {
+                let detail = format!(
+                    "written at {written} µs, {:.3} ms after its version {version}: it would win over the next \
+                     dual-write",
+                    (written - version) as f64 / 1000.0
+                );
+                divergences.push(divergence(DivergenceKind::Newer, table, key, detail));
+            }
+            _ => {}
         }
     }
     for (table, key) in found.rows.keys() {
         if !expected.contains_key(&(*table, key.clone())) {
-            divergences.push(Divergence {
-                kind: DivergenceKind::Extra,
-                session_uid: session_uid.to_owned(),
-                table,
-                key: key.clone(),
-                detail: String::new(),
-            });
+            divergences.push(divergence(DivergenceKind::Extra, table, key, String::new()));
         }
     }
     divergences.extend(orphans(session_uid, found));

@@ -150,20 +150,21 @@ impl PgStore {
         Ok(row.map(|row| StepRow::from_row(&row)))
     }
 
-    /// Raises the version of every row of a session, in one transaction, and returns the new
-    /// snapshot. Repair uses it before rewriting a session whose ScyllaDB copy holds a value
-    /// written with a newer timestamp than the relational version: the rewrite must win.
-    pub async fn bump_versions(&self, session_uid: &str) -> StoreResult<Option<SessionSnapshot>> {
+    /// Raises the version of every row of a session, in one transaction, to at least
+    /// `at_least`, and returns the new snapshot. Repair uses it before rewriting a session whose
+    /// ScyllaDB copy holds a value written with a newer timestamp than the relational version
+    /// (`at_least` is just past the newest one it found): the rewrite must win.
+    pub async fn bump_versions(&self, session_uid: &str, at_least: i64) -> StoreResult<Option<SessionSnapshot>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
         for query in [
-            "UPDATE sessions SET version = next_version(version) WHERE uid = $1",
-            "UPDATE human_turns SET version = next_version(version) WHERE session_uid = $1",
-            "UPDATE agent_turns SET version = next_version(version) WHERE session_uid = $1",
-            "UPDATE steps SET version = next_version(version)
+            "UPDATE sessions SET version = greatest(next_version(version), $2) WHERE uid = $1",
+            "UPDATE human_turns SET version = greatest(next_version(version), $2) WHERE session_uid = $1",
+            "UPDATE agent_turns SET version = greatest(next_version(version), $2) WHERE session_uid = $1",
+            "UPDATE steps SET version = greatest(next_version(version), $2)
              WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
         ] {
-            tx.execute(query, &[&session_uid]).await.map_err(pg("raising row versions"))?;
+            tx.execute(query, &[&session_uid, &at_least]).await.map_err(pg("raising row versions"))?;
         }
         tx.commit().await.map_err(pg("committing raised versions"))?;
         Ok(self.snapshot_sessions(&[session_uid.to_owned()]).await?.into_iter().next())

@@ -27,6 +27,11 @@ pub enum StatementKind {
     SelectPartition,
     /// One row by its full primary key.
     SelectRow,
+    /// `SelectPartition`, each row followed by the write time of each of its
+    /// [timed columns](TableSchema::timed_columns): for tools that compare copies by timestamp.
+    SelectPartitionTimed,
+    /// `SelectRow` with the same write times.
+    SelectRowTimed,
     /// Every row of the table, partition after partition in token order: a full scan, for
     /// audits and tools, never for a request path.
     SelectAll,
@@ -136,6 +141,12 @@ impl TableSchema {
             }
             StatementKind::SelectPartition => format!("{select} WHERE {partition}"),
             StatementKind::SelectRow => format!("{select} WHERE {primary}"),
+            StatementKind::SelectPartitionTimed | StatementKind::SelectRowTimed => {
+                let times: Vec<String> =
+                    self.timed_columns().map(|column| format!(", WRITETIME({})", column.quoted_name())).collect();
+                let restriction = if kind == StatementKind::SelectRowTimed { &primary } else { &partition };
+                format!("SELECT {all_columns}{} FROM {table} WHERE {restriction}", times.concat())
+            }
             StatementKind::SelectAll => select,
             StatementKind::SelectPrefix { prefix_len, reversed } => {
                 let prefix = self.clustering_prefix(prefix_len, false)?;
@@ -280,4 +291,34 @@ impl TableSchema {
 
 fn equalities(names: impl Iterator<Item = String>) -> String {
     names.map(|name| format!("{name} = ?")).collect::<Vec<_>>().join(" AND ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ClusteringOrder, Column, ColumnKind, CqlType, NativeType, StatementKind, TableSchema};
+
+    #[test]
+    fn timed_selects_add_the_write_time_of_each_plain_value_column() {
+        let text = CqlType::Native(NativeType::Text);
+        let table = TableSchema::new(
+            "steps",
+            vec![
+                Column::new("turn_uid", text.clone(), ColumnKind::PartitionKey),
+                Column::new("idx", CqlType::Native(NativeType::Int), ColumnKind::Clustering(ClusteringOrder::Asc)),
+                Column::new("content", text.clone(), ColumnKind::Regular),
+                Column::new("tags", CqlType::list(text.clone()), ColumnKind::Regular),
+                Column::new("title", text, ColumnKind::Static),
+            ],
+        );
+        assert_eq!(
+            table.statement_cql(StatementKind::SelectPartitionTimed, Some("chat")).unwrap(),
+            "SELECT turn_uid, idx, content, tags, title, WRITETIME(content), WRITETIME(title) FROM chat.steps \
+             WHERE turn_uid = ?",
+            "a list not frozen has a write time per element, which WRITETIME cannot select"
+        );
+        assert!(table
+            .statement_cql(StatementKind::SelectRowTimed, None)
+            .unwrap()
+            .ends_with("FROM steps WHERE turn_uid = ? AND idx = ?"));
+    }
 }

@@ -166,6 +166,12 @@ impl TableSchema {
         self.columns.iter().filter(|column| !column.kind.is_key())
     }
 
+    /// The value columns whose write time CQL can select (`WRITETIME(c)`): all but counters and
+    /// collections that are not frozen (a cell each).
+    pub fn timed_columns(&self) -> impl Iterator<Item = &Column> + '_ {
+        self.value_columns().filter(|column| !column.cql_type.is_counter() && !column.cql_type.is_multi_cell())
+    }
+
     /// A counter table holds only key columns and counters, and is written only by UPDATE.
     pub fn is_counter_table(&self) -> bool {
         self.value_columns().any(|column| column.cql_type.is_counter())

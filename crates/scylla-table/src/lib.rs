@@ -37,7 +37,7 @@
 // Bottom up; each module uses only those above it. The derive's contract, column handles and
 // row encoding, then the schema comparison and migration planning (pure functions over data), errors and
 // configuration, the connection, and the typed table operations on top: single statements,
-// batches, and clustering slices.
+// reads with write times, batches, and clustering slices.
 mod table;
 mod text_enum;
 
@@ -56,6 +56,7 @@ mod tls;
 mod database;
 
 mod table_ops;
+mod timed;
 
 mod batch;
 mod slice;
@@ -75,6 +76,7 @@ pub use scylla_table_schema as schema;
 pub use slice::{AfterRange, ClusteringAt, Expected, Prefix, Ranged, Slice};
 pub use table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey};
 pub use table_ops::{InsertOutcome, Pending, Table, WriteOptions, DEFAULT_PAGE_SIZE};
+pub use timed::Timed;
 pub use text_enum::UnknownVariant;
 
 /// Items the generated code names. Not a public API.

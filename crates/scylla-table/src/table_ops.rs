@@ -152,6 +152,8 @@ impl<T: ScyllaTable> Table<T> {
             kind,
             StatementKind::SelectPartition
                 | StatementKind::SelectRow
+                | StatementKind::SelectPartitionTimed
+                | StatementKind::SelectRowTimed
                 | StatementKind::SelectAll
                 | StatementKind::SelectPrefix { .. }
                 | StatementKind::SelectRange { .. }
@@ -335,6 +337,20 @@ impl<T: ScyllaTable> Table<T> {
         values: impl SerializeRow,
         what: &str,
     ) -> Result<Vec<T>> {
+        let rows = self.collect_pages_as::<TableRow<T>>(kind, values, what).await?;
+        Ok(rows.into_iter().map(|TableRow(row)| row).collect())
+    }
+
+    /// [`Table::collect_pages`] with each row read as `R`.
+    pub(crate) async fn collect_pages_as<R>(
+        &self,
+        kind: StatementKind,
+        values: impl SerializeRow,
+        what: &str,
+    ) -> Result<Vec<R>>
+    where
+        R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+    {
         let mut statement = self.prepared_statement(kind).await?;
         statement.set_page_size(self.page_size);
         let mut rows = Vec::new();
@@ -348,8 +364,8 @@ impl<T: ScyllaTable> Table<T> {
                 .map_err(|source| Error::query(self.action(what), source))?;
             let result = result.into_rows_result().map_err(|source| Error::query(self.action(what), source))?;
             rows.reserve(result.rows_num());
-            for row in result.rows::<TableRow<T>>().map_err(|source| self.row_error(source))? {
-                rows.push(row.map_err(|source| self.row_error(source))?.0);
+            for row in result.rows::<R>().map_err(|source| self.row_error(source))? {
+                rows.push(row.map_err(|source| self.row_error(source))?);
             }
             match paging.into_paging_control_flow() {
                 ControlFlow::Break(()) => return Ok(rows),
@@ -358,7 +374,6 @@ impl<T: ScyllaTable> Table<T> {
         }
     }
 
-    /// The partition read, paged at this handle's page size.
     async fn partition_statement(&self) -> Result<PreparedStatement> {
         let mut statement = self.prepared_statement(StatementKind::SelectPartition).await?;
         statement.set_page_size(self.page_size);
