@@ -131,6 +131,9 @@ struct Inner {
     /// exclusively by the follower before it reports a new epoch: a reported epoch then has
     /// no write of an older one still in flight.
     writes: tokio::sync::RwLock<()>,
+    /// Set when the instance stops following the shared phase: its writes are refused from then
+    /// on, since no phase change waits for it any more.
+    stopped: std::sync::atomic::AtomicBool,
     options: MigratingOptions,
     breaker: CircuitBreaker,
     breaker_opened: AtomicU64,
@@ -174,11 +177,21 @@ impl MigratingStore {
     ) -> MigrateResult<(MigratingStore, PhaseFollower)> {
         let dual = dual.following_the_phase();
         let postgres = dual.relational().clone();
+        // Registered before the phase is read: a change that lands in between waits for this
+        // instance to report it, rather than missing an instance that serves the old phase.
+        let instance = format!("{}-{}", std::process::id(), &conversation_store::new_id()[..8]);
+        shared_phase::report(&postgres, &instance, 0, "starting", options.phase_poll).await?;
         let shared = shared_phase::read(&postgres).await?;
         let served = Served { routing: shared.routing, epoch: shared.epoch, writes_paused: shared.writes_paused };
         let store = MigratingStore::build(dual, postgres, scylla, served, options);
-        let instance = format!("{}-{}", std::process::id(), &conversation_store::new_id()[..8]);
-        shared_phase::report(&store.inner.postgres, &instance, &shared, options.phase_poll).await?;
+        shared_phase::report(
+            &store.inner.postgres,
+            &instance,
+            shared.epoch,
+            shared.routing.phase.name(),
+            options.phase_poll,
+        )
+        .await?;
         tracing::info!(instance, phase = %shared.routing.phase, epoch = shared.epoch, "following the shared phase");
         let follower = PhaseFollower::spawn(store.clone(), instance);
         Ok((store, follower))
@@ -199,6 +212,7 @@ impl MigratingStore {
                 scylla,
                 served: RwLock::new(served),
                 writes: tokio::sync::RwLock::new(()),
+                stopped: std::sync::atomic::AtomicBool::new(false),
                 breaker: CircuitBreaker::new(options.breaker),
                 options,
                 breaker_opened: AtomicU64::new(0),
@@ -324,6 +338,11 @@ impl Inner {
         let started = Instant::now();
         loop {
             let in_flight = self.writes.read().await;
+            if self.stopped.load(Ordering::Acquire) {
+                return Err(StoreError::WritesMoved {
+                    reason: "this instance stopped following the shared phase (it is shutting down)".into(),
+                });
+            }
             let served = self.served();
             if !served.writes_paused {
                 return Ok((served, in_flight));
@@ -554,13 +573,8 @@ impl PhaseFollower {
                         // Writes begun under an older epoch end before the new one is reported.
                         drop(inner.writes.write().await);
                         let served = inner.served();
-                        let reported = SharedPhase {
-                            routing: served.routing,
-                            epoch: served.epoch,
-                            writes_paused: served.writes_paused,
-                            ..shared
-                        };
-                        shared_phase::report(&inner.postgres, &name, &reported, poll).await
+                        shared_phase::report(&inner.postgres, &name, served.epoch, served.routing.phase.name(), poll)
+                            .await
                     }
                     Err(error) => Err(error),
                 };
@@ -587,11 +601,17 @@ impl PhaseFollower {
         &self.instance
     }
 
-    /// Stops following and unregisters the instance.
+    /// Stops following and unregisters the instance. Writes still in flight end first, and the
+    /// store refuses writes from then on: no phase change waits for it any more. Stop it after
+    /// the application has stopped taking requests.
     pub async fn stop(self) -> MigrateResult<()> {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        shared_phase::forget(&self.store.inner.postgres, &self.instance).await?;
+        let inner = &self.store.inner;
+        let in_flight = inner.writes.write().await;
+        inner.stopped.store(true, Ordering::Release);
+        drop(in_flight);
+        shared_phase::forget(&inner.postgres, &self.instance).await?;
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! The relay toward PostgreSQL, for the last phase (`scylla-primary`): ScyllaDB is the source of
 //! truth, and every write recorded what it changed in `pg_outbox` (see
 //! `ConversationStore::with_change_log`). The relay reads those entries a partition at a time,
-//! re-reads each named row from ScyllaDB, writes it to PostgreSQL as ScyllaDB holds it, and then
-//! removes the entries. If PostgreSQL is down the entries stay, and the next pass copies them.
+//! re-reads each named row from ScyllaDB with its write time, writes it to PostgreSQL as ScyllaDB
+//! holds it unless PostgreSQL has a newer one (see `conversation_pg`'s `put_*`), and then removes
+//! the entries. If PostgreSQL is down the entries stay, and the next pass copies them.
 //!
 //! A session's entries sit in one partition in the order they were recorded, and are copied
 //! session row first, then turns, then steps, so a turn never arrives before its session.
@@ -14,7 +15,8 @@
 //! kept and tried again: an entry is recorded just before its lightweight transaction, and the
 //! rows of a logged batch land one partition at a time. Only once the entry is older than
 //! [`MISSING_ROW_GRACE`] does a missing row mean the write never happened (its caller got an
-//! error), and the entry is let go.
+//! error), and that entry is let go; a write that succeeds later records its change again (see
+//! `ConversationStore::with_change_log`). Every other entry of the session is decided on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -27,7 +29,7 @@ use conversation_store::{
     SessionByUserPrimaryKey, SessionOwnerPrimaryKey, StepByTurnPrimaryKey, StoreTables, TurnBySessionPrimaryKey,
     TurnLocationPrimaryKey, OUTBOX_BUCKETS,
 };
-use scylla_table::{Consistency, ConsistencyLevels, Database, ScyllaTable};
+use scylla_table::{Consistency, ConsistencyLevels, Database, ScyllaTable, Timed};
 
 /// Entries read from one partition at a time.
 const ENTRIES_PER_READ: i32 = 500;
@@ -48,12 +50,22 @@ pub struct PostgresRelay {
     pg: PgStore,
 }
 
-/// What copying one session's entries came to.
-pub(crate) enum SessionCopy {
-    /// Every row named is in PostgreSQL as ScyllaDB holds it: the entries can go.
-    Copied,
-    /// A named row is not in ScyllaDB (yet): the entries stay for the next pass.
-    Waiting(String),
+/// What copying a session's named rows came to.
+#[derive(Debug, Default)]
+pub(crate) struct RowsCopied {
+    /// Rows written to PostgreSQL (or already there as new).
+    pub copied: usize,
+    /// Rows not in ScyllaDB (yet).
+    pub missing: BTreeSet<Changed>,
+    /// Rows not tried, because their session or turn is missing: they wait with it.
+    pub skipped: BTreeSet<Changed>,
+}
+
+impl RowsCopied {
+    /// Whether `changed` is in PostgreSQL now, its entry done.
+    fn done(&self, changed: &Changed) -> bool {
+        !self.missing.contains(changed) && !self.skipped.contains(changed)
+    }
 }
 
 impl PostgresRelay {
@@ -101,32 +113,39 @@ impl PostgresRelay {
             }
             for session_uid in order {
                 let session_entries = &by_session[session_uid];
-                match self.copy_session(session_uid, session_entries).await {
-                    Ok(SessionCopy::Copied) => {
-                        self.remove(&partition, session_entries).await?;
-                        report.copied += session_entries.len();
-                    }
-                    Ok(SessionCopy::Waiting(row)) if session_entries.iter().all(|entry| outlived_grace(entry)) => {
-                        tracing::warn!(
-                            session_uid,
-                            row,
-                            entries = session_entries.len(),
-                            grace_s = MISSING_ROW_GRACE.as_secs(),
-                            "the entries name a row that never appeared: its write failed; letting them go"
-                        );
-                        self.remove(&partition, session_entries).await?;
-                        report.abandoned += session_entries.len();
-                    }
-                    Ok(SessionCopy::Waiting(row)) => {
-                        tracing::debug!(session_uid, row, "a row the entries name is not in ScyllaDB yet; waiting");
-                        report.waiting += session_entries.len();
-                    }
+                let outcome = match self.copy_session(session_uid, session_entries).await {
+                    Ok(outcome) => outcome,
                     Err(error) => {
                         report.failed += session_entries.len();
                         tracing::warn!(%error, session_uid, "copy to PostgreSQL failed; will retry");
                         first_error.get_or_insert(error);
+                        continue;
+                    }
+                };
+                // Entry by entry: one whose row is copied goes; one whose row is missing waits,
+                // unless it outlived the grace (its write failed); the rest wait for their row's
+                // session or turn.
+                let mut done = Vec::new();
+                for entry in session_entries.iter().copied() {
+                    match entry.changed() {
+                        Some(changed) if outcome.missing.contains(&changed) && outlived_grace(entry) => {
+                            tracing::warn!(
+                                session_uid,
+                                row = ?changed,
+                                grace_s = MISSING_ROW_GRACE.as_secs(),
+                                "an entry names a row that never appeared: its write failed; letting it go"
+                            );
+                            report.abandoned += 1;
+                            done.push(entry);
+                        }
+                        Some(changed) if !outcome.done(&changed) => report.waiting += 1,
+                        _ => {
+                            report.copied += 1;
+                            done.push(entry);
+                        }
                     }
                 }
+                self.remove(&partition, &done).await?;
             }
         }
         match (first_error, report.copied) {
@@ -168,50 +187,73 @@ impl PostgresRelay {
     }
 
     /// Copies the current ScyllaDB rows the entries name: the session, then turns, then steps.
-    /// Stops at the first row that is not there, which the entries then wait for.
-    async fn copy_session(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<SessionCopy> {
+    async fn copy_session(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<RowsCopied> {
         let changes: BTreeSet<Changed> = entries.iter().filter_map(|entry| entry.changed()).collect();
         self.copy_rows(session_uid, changes).await
     }
 
     /// Writes each named row to PostgreSQL as ScyllaDB holds it, in the set's order (the
-    /// session, then turns, then steps). Stops at the first row that is not in ScyllaDB.
-    pub(crate) async fn copy_rows(&self, session_uid: &str, changes: BTreeSet<Changed>) -> MigrateResult<SessionCopy> {
+    /// session, then turns, then steps). A row not in ScyllaDB is missing, and the turns and steps
+    /// under a missing session or turn are skipped: each other row is copied all the same.
+    pub(crate) async fn copy_rows(&self, session_uid: &str, changes: BTreeSet<Changed>) -> MigrateResult<RowsCopied> {
+        let mut outcome = RowsCopied::default();
+        let mut missing_turns = BTreeSet::new();
         for changed in changes {
-            match &changed {
+            let session_missing = outcome.missing.contains(&Changed::Session);
+            let copied = match &changed {
                 Changed::Session => match self.session_row(session_uid).await? {
-                    Some(row) => self.pg.put_session(&row).await?,
-                    None => return Ok(SessionCopy::Waiting(format!("session {session_uid}"))),
+                    Some(row) => Some(self.pg.put_session(&row).await?),
+                    None => None,
                 },
+                Changed::Turn { .. } if session_missing => {
+                    outcome.skipped.insert(changed);
+                    continue;
+                }
                 Changed::Turn { turn_uid } => match self.turn_row(turn_uid).await? {
-                    Some(row) => self.pg.put_turn(&row).await?,
-                    None => return Ok(SessionCopy::Waiting(format!("turn {turn_uid}"))),
+                    Some(row) => Some(self.pg.put_turn(&row).await?),
+                    None => {
+                        missing_turns.insert(turn_uid.clone());
+                        None
+                    }
                 },
+                Changed::Step { turn_uid, .. } if session_missing || missing_turns.contains(turn_uid) => {
+                    outcome.skipped.insert(changed);
+                    continue;
+                }
                 Changed::Step { turn_uid, idx } => {
                     let key = StepByTurnPrimaryKey { turn_uid: turn_uid.clone(), idx: *idx };
-                    let Some(step) = self.tables.steps.get(&key).await? else {
-                        return Ok(SessionCopy::Waiting(format!("step {turn_uid}#{idx}")));
-                    };
-                    let row = StepRow {
-                        agent_turn_uid: step.turn_uid,
-                        idx: step.idx,
-                        tpe: step.tpe,
-                        content: step.content,
-                        created_at: step.created_at,
-                        version: 0,
-                    };
-                    self.pg.put_step(&row).await?;
+                    match self.tables.steps.get_timed(&key).await? {
+                        Some(Timed { row: step, newest_write }) => {
+                            let row = StepRow {
+                                agent_turn_uid: step.turn_uid,
+                                idx: step.idx,
+                                tpe: step.tpe,
+                                content: step.content,
+                                created_at: step.created_at,
+                                version: newest_write.unwrap_or_default(),
+                            };
+                            Some(self.pg.put_step(&row).await?)
+                        }
+                        None => None,
+                    }
+                }
+            };
+            match copied {
+                Some(()) => outcome.copied += 1,
+                None => {
+                    outcome.missing.insert(changed);
                 }
             }
         }
-        Ok(SessionCopy::Copied)
+        Ok(outcome)
     }
 
-    /// The session as ScyllaDB holds it; `None` if it is not (yet) written.
+    /// The session as ScyllaDB holds it, its version the newest write time of its two rows;
+    /// `None` if it is not (yet) written.
     async fn session_row(&self, session_uid: &str) -> MigrateResult<Option<SessionRow>> {
         let tables = &self.tables;
-        let Some(owner) = tables.owners.get(&SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() }).await?
-        else {
+        let key = SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() };
+        let Some(Timed { row: owner, newest_write: owner_written }) = tables.owners.get_timed(&key).await? else {
             return Ok(None);
         };
         let key = SessionByUserPrimaryKey {
@@ -219,7 +261,9 @@ impl PostgresRelay {
             created_at: owner.created_at,
             session_uid: session_uid.to_owned(),
         };
-        let Some(session) = tables.sessions.get(&key).await? else { return Ok(None) };
+        let Some(Timed { row: session, newest_write }) = tables.sessions.get_timed(&key).await? else {
+            return Ok(None);
+        };
         Ok(Some(SessionRow {
             uid: session.session_uid,
             account_uid: session.account_uid,
@@ -227,15 +271,16 @@ impl PostgresRelay {
             created_at: session.created_at,
             deleted_at: session.deleted_at,
             active_root: owner.active_root,
-            version: 0,
+            version: newest_write.max(owner_written).unwrap_or_default(),
         }))
     }
 
-    /// The turn as ScyllaDB holds it; `None` if it is not (yet) written.
+    /// The turn as ScyllaDB holds it, its version the newest write time of its rows; `None` if
+    /// it is not (yet) written.
     async fn turn_row(&self, turn_uid: &str) -> MigrateResult<Option<TurnRow>> {
         let tables = &self.tables;
-        let Some(location) = tables.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await?
-        else {
+        let key = TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() };
+        let Some(Timed { row: location, newest_write: located }) = tables.locations.get_timed(&key).await? else {
             return Ok(None);
         };
         let key = TurnBySessionPrimaryKey {
@@ -243,7 +288,7 @@ impl PostgresRelay {
             created_at: location.created_at,
             turn_uid: turn_uid.to_owned(),
         };
-        let Some(turn) = tables.turns.get(&key).await? else { return Ok(None) };
+        let Some(Timed { row: turn, newest_write }) = tables.turns.get_timed(&key).await? else { return Ok(None) };
         Ok(Some(TurnRow {
             uid: turn.turn_uid,
             session_uid: turn.session_uid,
@@ -253,7 +298,7 @@ impl PostgresRelay {
             prompt: turn.prompt,
             liked: turn.liked,
             created_at: turn.created_at,
-            version: 0,
+            version: newest_write.max(located).unwrap_or_default(),
         }))
     }
 

@@ -17,7 +17,8 @@
 
 use std::collections::BTreeSet;
 
-use conversation_pg::PgStore;
+use conversation_pg::snapshot::{bump_versions_in, purged_session_in};
+use conversation_pg::{PgStore, PhaseHold, RelationalWrites};
 use conversation_store::{
     Changed, SessionByUser, SessionOwner, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
@@ -25,10 +26,10 @@ use futures::future::try_join_all;
 use scylla_table::{Batch, Database, ScyllaTable};
 
 use crate::copier::ScyllaCopier;
-use crate::error::MigrateResult;
-use crate::pg_relay::{PostgresRelay, SessionCopy};
+use crate::error::{MigrateError, MigrateResult};
+use crate::pg_relay::PostgresRelay;
 use crate::projection::project_snapshot;
-use crate::verify::{Columns, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
+use crate::verify::{expected_keys, Columns, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// What repairing one session wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,7 +51,9 @@ impl RepairedSession {
     }
 }
 
-/// Repairs one session, given what verify found.
+/// Repairs one session from PostgreSQL, given what verify found. The shared phase is held still
+/// meanwhile, and must still make PostgreSQL the truth: a change to `scylla-primary` waits until
+/// the session is rewritten, and a repair never overwrites what ScyllaDB-first writes made.
 pub async fn repair_session(
     pg: &PgStore,
     copier: &ScyllaCopier,
@@ -61,13 +64,34 @@ pub async fn repair_session(
     if divergences.is_empty() {
         return Ok(RepairedSession::default());
     }
+    let hold = pg.hold_phase().await?;
+    if hold.writes == RelationalWrites::Refused {
+        return Err(MigrateError::Refused(
+            "the shared phase moved to scylla-primary: ScyllaDB is the truth now, and a repair from PostgreSQL \
+             would overwrite it; verify and repair again"
+                .into(),
+        ));
+    }
+    let repaired = repair_held(&hold, copier, keys, divergences, found).await?;
+    hold.release().await?;
+    Ok(repaired)
+}
+
+/// The repair itself, inside the hold's transaction: the raised rows stay locked until it ends.
+async fn repair_held(
+    hold: &PhaseHold,
+    copier: &ScyllaCopier,
+    keys: &SessionKeys,
+    divergences: &[Divergence],
+    found: &ScyllaSession,
+) -> MigrateResult<RepairedSession> {
     // Just past the newest write time found, so that the rewrite wins over a copy stamped ahead.
     let past_found = found.newest_write().map_or(0, |written| written + 1);
-    let Some(snapshot) = pg.bump_versions(&keys.session.uid, past_found).await? else {
+    let Some(snapshot) = bump_versions_in(hold.client(), &keys.session.uid, past_found).await? else {
         // PostgreSQL no longer has the session. Purged: nothing of it may stay in ScyllaDB, and
         // the purge's version (or a copy found stamped later) dates the tombstones. Never had:
         // nothing dates a removal.
-        return Ok(match pg.purged_session(&keys.session.uid).await? {
+        return Ok(match purged_session_in(hold.client(), &keys.session.uid).await? {
             Some((purged, version)) => {
                 copier.tombstone_session(&purged, version.max(found.newest_write().unwrap_or(0))).await?;
                 RepairedSession { rows_removed: found.row_count(), ..RepairedSession::default() }
@@ -85,9 +109,13 @@ pub async fn repair_session(
     let copy = project_snapshot(&snapshot, copier.layout());
     copier.write_session_copy(&copy).await?;
 
+    // What the check called extra, unless the session has it now: a row created in PostgreSQL
+    // since (a caller's own id) was just rewritten, and stays.
+    let now_expected = expected_keys(&copy);
     let extras: BTreeSet<(&str, &str)> = divergences
         .iter()
         .filter(|divergence| divergence.kind == DivergenceKind::Extra)
+        .filter(|divergence| !now_expected.contains(&(divergence.table, divergence.key.clone())))
         .map(|divergence| (divergence.table, divergence.key.as_str()))
         .collect();
     // Each extra row goes with a tombstone at its own newest write time: exactly what it holds,
@@ -117,7 +145,7 @@ pub async fn repair_session(
 
 /// Repairs one session from ScyllaDB (`scylla-primary`): writes PostgreSQL's rows as ScyllaDB
 /// holds them, as the relay toward PostgreSQL would. Rows only PostgreSQL has are left.
-pub(crate) async fn repair_from_scylla(
+pub async fn repair_from_scylla(
     relay: &PostgresRelay,
     session_uid: &str,
     found: &ScyllaSession,
@@ -129,14 +157,11 @@ pub(crate) async fn repair_from_scylla(
     let mut changes = BTreeSet::from([Changed::Session]);
     changes.extend(found.by_session.iter().map(|turn| Changed::Turn { turn_uid: turn.turn_uid.clone() }));
     changes.extend(found.steps.iter().map(|step| Changed::Step { turn_uid: step.turn_uid.clone(), idx: step.idx }));
-    let rows = changes.len();
-    match relay.copy_rows(session_uid, changes).await? {
-        SessionCopy::Copied => Ok(RepairedSession { rows_rewritten: rows, ..RepairedSession::default() }),
-        SessionCopy::Waiting(row) => {
-            tracing::warn!(session_uid, row, "a row vanished from ScyllaDB while the session was repaired; run again");
-            Ok(RepairedSession::default())
-        }
+    let outcome = relay.copy_rows(session_uid, changes).await?;
+    if !outcome.missing.is_empty() || !outcome.skipped.is_empty() {
+        tracing::warn!(session_uid, missing = ?outcome.missing, "rows vanished from ScyllaDB while the session was repaired");
     }
+    Ok(RepairedSession { rows_rewritten: outcome.copied, ..RepairedSession::default() })
 }
 
 /// The keys of extra rows, each with the timestamp of its tombstone.

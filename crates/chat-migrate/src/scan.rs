@@ -256,7 +256,14 @@ pub async fn scan(
     options: &ScanOptions,
     repair: bool,
 ) -> MigrateResult<ScanReport> {
-    let started_at = Utc::now();
+    // PostgreSQL's clock, which dates everything the phase change compares this verify with.
+    let started_at: DateTime<Utc> = pg
+        .client()
+        .await?
+        .query_one("SELECT clock_timestamp()", &[])
+        .await
+        .map_err(pg_error("reading the time"))?
+        .get(0);
     let truth = Truth::of(&shared_phase::read(pg).await?);
     let to_postgres = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
     if repair && truth == Truth::Postgres {

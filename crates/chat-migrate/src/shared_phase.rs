@@ -132,8 +132,9 @@ pub async fn instances(pg: &PgStore) -> MigrateResult<Vec<Instance>> {
         .collect())
 }
 
-/// Records that `instance` serves `epoch`.
-pub(crate) async fn report(pg: &PgStore, instance: &str, served: &SharedPhase, poll: Duration) -> MigrateResult<()> {
+/// Records that `instance` serves `epoch` of `phase` (a new instance registers with epoch 0,
+/// before it reads the phase, so a change made meanwhile waits for it).
+pub(crate) async fn report(pg: &PgStore, instance: &str, epoch: i64, phase: &str, poll: Duration) -> MigrateResult<()> {
     let client = pg.client().await?;
     let poll_ms = i32::try_from(poll.as_millis()).unwrap_or(i32::MAX);
     client
@@ -141,7 +142,7 @@ pub(crate) async fn report(pg: &PgStore, instance: &str, served: &SharedPhase, p
             "INSERT INTO migration_instances (instance, epoch, phase, poll_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (instance) DO UPDATE
              SET epoch = excluded.epoch, phase = excluded.phase, poll_ms = excluded.poll_ms, seen_at = clock_timestamp()",
-            &[&instance, &served.epoch, &served.routing.phase.name(), &poll_ms],
+            &[&instance, &epoch, &phase, &poll_ms],
         )
         .await
         .map_err(pg_error("reporting the instance's epoch"))?;
@@ -220,17 +221,24 @@ async fn backfill_done(pg: &PgStore, keyspace: &str) -> MigrateResult<Preconditi
     let client = pg.client().await?;
     let row = client
         .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE done) FROM backfill_ranges WHERE keyspace = $1",
+            "SELECT count(*), count(*) FILTER (WHERE done),
+                    coalesce(min(planned_at) >= (SELECT dual_write_since FROM migration_phase), false)
+             FROM backfill_ranges WHERE keyspace = $1",
             &[&keyspace],
         )
         .await
         .map_err(pg_error("reading backfill progress"))?;
-    let (ranges, done): (i64, i64) = (row.get(0), row.get(1));
+    let (ranges, done, planned_during_dual_write): (i64, i64, bool) = (row.get(0), row.get(1), row.get(2));
     Ok(Precondition {
         name: "backfill done",
-        holds: ranges > 0 && done == ranges,
+        holds: ranges > 0 && done == ranges && planned_during_dual_write,
         detail: if ranges == 0 {
             format!("no backfill into `{keyspace}` yet: run `chat-migrate backfill`")
+        } else if !planned_during_dual_write {
+            format!(
+                "the backfill into `{keyspace}` was planned before dual-write last began, so it misses what was \
+                 written in between: run it again with `chat-migrate backfill --restart`"
+            )
         } else {
             format!("{done} of {ranges} ranges into `{keyspace}` done")
         },
@@ -242,8 +250,9 @@ async fn verify_clean(pg: &PgStore, keyspace: &str) -> MigrateResult<Preconditio
     let row = client
         .query_opt(
             "SELECT v.sessions, v.divergences, v.finished_at,
-                    v.started_at >= coalesce((SELECT max(updated_at) FROM backfill_ranges WHERE keyspace = $1),
-                                             '-infinity')
+                    v.started_at >= greatest(
+                        (SELECT max(updated_at) FROM backfill_ranges WHERE keyspace = $1),
+                        (SELECT dual_write_since FROM migration_phase))
              FROM verify_runs v WHERE v.keyspace = $1 ORDER BY v.id DESC LIMIT 1",
             &[&keyspace],
         )
@@ -254,15 +263,15 @@ async fn verify_clean(pg: &PgStore, keyspace: &str) -> MigrateResult<Preconditio
             Precondition { name: "verify clean", holds: false, detail: "no `chat-migrate verify --all` yet".into() }
         }
         Some(row) => {
-            let (sessions, divergences, finished, after_backfill): (i64, i64, DateTime<Utc>, bool) =
-                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let (sessions, divergences, finished): (i64, i64, DateTime<Utc>) = (row.get(0), row.get(1), row.get(2));
+            let after_backfill: bool = row.get::<_, Option<bool>>(3).unwrap_or(false);
             Precondition {
                 name: "verify clean",
                 holds: divergences == 0 && after_backfill,
                 detail: format!(
                     "the last `verify --all` ({}) checked {sessions} sessions and found {divergences} divergences{}",
                     finished.format("%Y-%m-%d %H:%M:%S UTC"),
-                    if after_backfill { "" } else { "; it ran before the backfill finished" }
+                    if after_backfill { "" } else { "; it ran before the backfill finished or dual-write began" }
                 ),
             }
         }
@@ -421,10 +430,12 @@ async fn switch(
         }
     }
     let percent = i32::from(target.scylla_read_percent);
+    let entering_dual_write = expected.routing.phase == Phase::Postgres && target.phase == Phase::DualWrite;
     let row = tx
         .query_one(
             "UPDATE migration_phase SET phase = $1, epoch = epoch + 1, shadow_share = $2, scylla_read_percent = $3,
-                 relational_writes = $4, writes_paused = $5, changed_at = clock_timestamp()
+                 relational_writes = $4, writes_paused = $5, changed_at = clock_timestamp(),
+                 dual_write_since = CASE WHEN $6 THEN clock_timestamp() ELSE dual_write_since END
              RETURNING epoch, changed_at",
             &[
                 &target.phase.name(),
@@ -432,6 +443,7 @@ async fn switch(
                 &percent,
                 &target.phase.relational_writes().name(),
                 &writes_paused,
+                &entering_dual_write,
             ],
         )
         .await

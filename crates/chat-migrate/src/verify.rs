@@ -119,9 +119,9 @@ impl Truth {
 /// What ScyllaDB holds for one session, read partition by partition.
 #[derive(Debug, Default)]
 pub struct ScyllaSession {
-    rows: BTreeMap<(&'static str, String), Vec<(&'static str, String)>>,
+    rows: RowsByKey,
     /// Each row's newest write time, in microseconds (rows with a value).
-    write_times: BTreeMap<(&'static str, String), i64>,
+    write_times: BTreeMap<RowKey, i64>,
     pub by_user: Option<SessionByUser>,
     pub owner: Option<SessionOwner>,
     pub by_session: Vec<TurnBySession>,
@@ -178,7 +178,11 @@ impl ScyllaSession {
     }
 }
 
-type RowsByKey = BTreeMap<(&'static str, String), Vec<(&'static str, String)>>;
+/// A row's table and key.
+type RowKey = (&'static str, String);
+/// A row's columns as (column, value) pairs.
+type RowColumns = Vec<(&'static str, String)>;
+type RowsByKey = BTreeMap<RowKey, RowColumns>;
 
 fn add_rows<'a, T: Columns + 'a>(rows: &mut RowsByKey, found: impl IntoIterator<Item = &'a T>) {
     for row in found {
@@ -187,7 +191,7 @@ fn add_rows<'a, T: Columns + 'a>(rows: &mut RowsByKey, found: impl IntoIterator<
 }
 
 /// The rows read with their write times: the rows, with each write time kept by row key.
-fn untimed<T: Columns>(write_times: &mut BTreeMap<(&'static str, String), i64>, timed: Vec<Timed<T>>) -> Vec<T> {
+fn untimed<T: Columns>(write_times: &mut BTreeMap<RowKey, i64>, timed: Vec<Timed<T>>) -> Vec<T> {
     timed
         .into_iter()
         .map(|Timed { row, newest_write }| {
@@ -199,8 +203,13 @@ fn untimed<T: Columns>(write_times: &mut BTreeMap<(&'static str, String), i64>, 
         .collect()
 }
 
+/// The keys of every row the projection makes of a session.
+pub(crate) fn expected_keys(copy: &SessionCopy) -> BTreeSet<RowKey> {
+    expected_rows(copy).into_keys().collect()
+}
+
 /// The rows the projection makes of a session, each with its version (its write timestamp).
-fn expected_rows(copy: &SessionCopy) -> BTreeMap<(&'static str, String), (Vec<(&'static str, String)>, i64)> {
+fn expected_rows(copy: &SessionCopy) -> BTreeMap<RowKey, (RowColumns, i64)> {
     let mut rows = BTreeMap::new();
     let mut add = |table: &'static str, key: String, columns, version: i64| {
         rows.insert((table, key), (columns, version));

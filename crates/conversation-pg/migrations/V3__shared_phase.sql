@@ -13,6 +13,9 @@ CREATE TABLE migration_phase (
     relational_writes text NOT NULL CHECK (relational_writes IN ('plain', 'recorded', 'refused')),
     -- While leaving scylla-primary: instances hold their writes until PostgreSQL has every change.
     writes_paused boolean NOT NULL DEFAULT false,
+    -- When the phase last went from postgres to dual-write: a backfill or a verify from before
+    -- it misses what was written in between, unrecorded.
+    dual_write_since timestamptz,
     changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 INSERT INTO migration_phase (phase, epoch, relational_writes) VALUES ('postgres', 1, 'plain');
@@ -37,3 +40,6 @@ CREATE TABLE verify_runs (
     started_at timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- When each backfill plan was made, to tell a backfill from before dual-write began.
+ALTER TABLE backfill_ranges ADD COLUMN planned_at timestamptz NOT NULL DEFAULT clock_timestamp();

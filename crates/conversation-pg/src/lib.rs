@@ -51,7 +51,7 @@ mod writer;
 
 pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
 pub use outbox::{OutboxEntry, OutboxLag};
-pub use phase::RelationalWrites;
+pub use phase::{PhaseHold, RelationalWrites};
 pub use rows::{SessionRow, StepRow, TurnRow};
 pub use snapshot::{SessionSnapshot, UidRange};
 pub use store::PgStore;

@@ -8,6 +8,7 @@
 //! before a change or reads the new phase; none records its change the old way after it.
 
 use conversation_store::{StoreError, StoreResult};
+use deadpool_postgres::Object;
 use tokio_postgres::GenericClient;
 
 use crate::store::{pg, PgStore};
@@ -49,13 +50,59 @@ impl RelationalWrites {
 
 /// Takes the phase lock (shared, until the transaction ends) and reads what the phase asks of
 /// writes. The two statements go out together, and the read starts only once the lock is held,
-/// so it sees a phase change that held the lock before.
-pub(crate) async fn writes_in(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<RelationalWrites> {
+/// so in a READ COMMITTED transaction it sees a phase change that held the lock before.
+pub(crate) async fn writes_in(tx: &(impl GenericClient + Sync)) -> StoreResult<RelationalWrites> {
     let lock = tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PHASE_LOCK]);
     let read = tx.query_one("SELECT relational_writes FROM migration_phase", &[]);
     let (locked, row) = futures::join!(lock, read);
     locked.map_err(pg("taking the phase lock"))?;
     RelationalWrites::parse(row.map_err(pg("reading the shared phase"))?.get(0))
+}
+
+/// The shared phase, held still: a transaction that holds the phase lock shared, so no phase
+/// change happens until [`PhaseHold::release`]. Work that must not straddle a change (a repair
+/// that writes ScyllaDB from PostgreSQL) runs inside one, on [`PhaseHold::client`].
+pub struct PhaseHold {
+    client: Option<Object>,
+    /// What the phase asks of relational writes, for as long as the hold lasts.
+    pub writes: RelationalWrites,
+}
+
+impl PgStore {
+    /// Holds the shared phase still (see [`PhaseHold`]).
+    pub async fn hold_phase(&self) -> StoreResult<PhaseHold> {
+        let client = self.client().await?;
+        client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(pg("starting the phase hold"))?;
+        let mut hold = PhaseHold { client: Some(client), writes: RelationalWrites::Plain };
+        hold.writes = writes_in(hold.client()).await?;
+        Ok(hold)
+    }
+}
+
+impl PhaseHold {
+    /// The connection the hold's transaction runs on.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self.client.as_deref().map(|client| &**client).expect("a hold has its connection until it is released")
+    }
+
+    /// Commits what ran inside the hold and lets phase changes through again.
+    pub async fn release(mut self) -> StoreResult<()> {
+        if let Some(client) = self.client.take() {
+            client.batch_execute("COMMIT").await.map_err(pg("ending the phase hold"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PhaseHold {
+    /// A hold dropped unreleased (an error, a cancelled task) takes its connection out of the
+    /// pool and closes it: the server rolls the transaction back and frees the lock, and no
+    /// later user of the pool finds itself inside it.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
 }
 
 /// The error of a write the phase refuses.

@@ -84,27 +84,7 @@ impl PgStore {
 
     /// A hard-deleted session's keys and the delete's version, if it was purged.
     pub async fn purged_session(&self, session_uid: &str) -> StoreResult<Option<(SessionRow, i64)>> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT uid, account_uid, created_at, version FROM purged_sessions WHERE uid = $1",
-                &[&session_uid],
-            )
-            .await
-            .map_err(pg("reading purged sessions"))?;
-        Ok(row.map(|row| {
-            let version: i64 = row.get(3);
-            let keys = SessionRow {
-                uid: row.get(0),
-                account_uid: row.get(1),
-                title: String::new(),
-                created_at: row.get(2),
-                deleted_at: None,
-                active_root: None,
-                version,
-            };
-            (keys, version)
-        }))
+        purged_session_in(&**self.client().await?, session_uid).await
     }
 
     /// The current row of one session, turn or step, for copying one change.
@@ -148,26 +128,6 @@ impl PgStore {
             .await
             .map_err(pg("reading the step"))?;
         Ok(row.map(|row| StepRow::from_row(&row)))
-    }
-
-    /// Raises the version of every row of a session, in one transaction, to at least
-    /// `at_least`, and returns the new snapshot. Repair uses it before rewriting a session whose
-    /// ScyllaDB copy holds a value written with a newer timestamp than the relational version
-    /// (`at_least` is just past the newest one it found): the rewrite must win.
-    pub async fn bump_versions(&self, session_uid: &str, at_least: i64) -> StoreResult<Option<SessionSnapshot>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
-        for query in [
-            "UPDATE sessions SET version = greatest(next_version(version), $2) WHERE uid = $1",
-            "UPDATE human_turns SET version = greatest(next_version(version), $2) WHERE session_uid = $1",
-            "UPDATE agent_turns SET version = greatest(next_version(version), $2) WHERE session_uid = $1",
-            "UPDATE steps SET version = greatest(next_version(version), $2)
-             WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
-        ] {
-            tx.execute(query, &[&session_uid, &at_least]).await.map_err(pg("raising row versions"))?;
-        }
-        tx.commit().await.map_err(pg("committing raised versions"))?;
-        Ok(self.snapshot_sessions(&[session_uid.to_owned()]).await?.into_iter().next())
     }
 
     /// Counts of sessions, turns and steps.
@@ -230,4 +190,55 @@ async fn snapshots(
     let mut snapshots: Vec<SessionSnapshot> = by_session.into_values().collect();
     snapshots.sort_by(|a, b| a.session.uid.cmp(&b.session.uid));
     Ok(snapshots)
+}
+
+/// [`PgStore::purged_session`] on `client` (inside a [`crate::phase::PhaseHold`], say).
+pub async fn purged_session_in(
+    client: &(impl GenericClient + Sync),
+    session_uid: &str,
+) -> StoreResult<Option<(SessionRow, i64)>> {
+    let row = client
+        .query_opt("SELECT uid, account_uid, created_at, version FROM purged_sessions WHERE uid = $1", &[&session_uid])
+        .await
+        .map_err(pg("reading purged sessions"))?;
+    Ok(row.map(|row| {
+        let version: i64 = row.get(3);
+        let keys = SessionRow {
+            uid: row.get(0),
+            account_uid: row.get(1),
+            title: String::new(),
+            created_at: row.get(2),
+            deleted_at: None,
+            active_root: None,
+            version,
+        };
+        (keys, version)
+    }))
+}
+
+/// Raises the version of every row of a session to at least `at_least`, on `client` (a
+/// [`crate::phase::PhaseHold`]'s transaction: the rows stay locked until it ends), and returns
+/// the new snapshot. Repair uses it before rewriting a session whose ScyllaDB copy holds a value
+/// written with a newer timestamp than the relational version (`at_least` is just past the
+/// newest one it found): the rewrite must win.
+pub async fn bump_versions_in(
+    client: &(impl GenericClient + Sync),
+    session_uid: &str,
+    at_least: i64,
+) -> StoreResult<Option<SessionSnapshot>> {
+    for query in [
+        "UPDATE sessions SET version = greatest(next_version(version), $2) WHERE uid = $1",
+        "UPDATE human_turns SET version = greatest(next_version(version), $2) WHERE session_uid = $1",
+        "UPDATE agent_turns SET version = greatest(next_version(version), $2) WHERE session_uid = $1",
+        "UPDATE steps SET version = greatest(next_version(version), $2)
+         WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
+    ] {
+        client.execute(query, &[&session_uid, &at_least]).await.map_err(pg("raising row versions"))?;
+    }
+    let rows = client
+        .query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
+        .await
+        .map_err(pg("reading the session"))?;
+    let sessions: Vec<SessionRow> = rows.iter().map(SessionRow::from_row).collect();
+    Ok(snapshots(client, sessions).await?.into_iter().next())
 }

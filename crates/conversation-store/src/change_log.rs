@@ -4,9 +4,11 @@
 //! With [`ConversationStore::with_change_log`], every write records what it changed in
 //! `pg_outbox`. Where the write is a logged batch, the entry goes in the same batch, so the change
 //! and its record land together or not at all. Where the write is a lightweight transaction,
-//! which cannot share a batch with another partition, the entry is written just before it: an
-//! entry for a write that then did not happen makes the relay copy the current rows once more,
-//! which changes nothing, while a change without an entry cannot happen.
+//! which cannot share a batch with another partition, the entry is written just before it, and
+//! again once it succeeded: an entry for a write that then did not happen makes the relay copy
+//! the current rows once more, which changes nothing, while a change without an entry cannot
+//! happen. The second entry covers a transaction that lands after the relay let the first one go
+//! (see `chat_migrate::pg_relay`'s grace): a writer paused for minutes, or a clock far behind.
 
 use scylla_table::{ColumnOf, RowKey, ScyllaTable, Settable, Table};
 
@@ -102,8 +104,8 @@ impl ConversationStore {
         changes.iter().map(|changed| PgOutboxEntry::new(session_uid, changed)).collect()
     }
 
-    /// Records a change before a lightweight transaction makes it.
-    pub(crate) async fn record_before(&self, session_uid: &str, changed: Changed) -> StoreResult<()> {
+    /// Records a change before a lightweight transaction makes it, and again after it succeeded.
+    pub(crate) async fn record(&self, session_uid: &str, changed: Changed) -> StoreResult<()> {
         for entry in self.outbox_entries(session_uid, &[changed]) {
             self.tables.outbox.insert(&entry).await?;
         }

@@ -47,7 +47,8 @@ impl ConversationStore {
             content: content.to_owned(),
             created_at: now_millis(),
         };
-        self.record_before(session_uid, Changed::Step { turn_uid: turn_uid.to_owned(), idx }).await?;
+        let changed = Changed::Step { turn_uid: turn_uid.to_owned(), idx };
+        self.record(session_uid, changed.clone()).await?;
         let step = match self.tables.steps.insert_if_not_exists(&step).await? {
             InsertOutcome::Applied => step,
             InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => existing,
@@ -60,6 +61,7 @@ impl ConversationStore {
         if self.steps_by_session {
             self.tables.steps_by_session.insert_new(&StepBySession::of(session_uid, &step)).await?;
         }
+        self.record(session_uid, changed).await?;
         Ok(step)
     }
 }

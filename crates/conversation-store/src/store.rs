@@ -155,7 +155,7 @@ impl ConversationStore {
             created_at: now_millis(),
             active_root: None,
         };
-        self.record_before(session_uid, Changed::Session).await?;
+        self.record(session_uid, Changed::Session).await?;
         // The lightweight transaction makes the id unique across accounts and concurrent retries.
         let owner = match self.tables.owners.insert_if_not_exists(&claim).await? {
             InsertOutcome::Applied => claim,
@@ -166,6 +166,7 @@ impl ConversationStore {
         };
         let key = session_key(&owner);
         if let Some(existing) = self.tables.sessions.get(&key).await? {
+            self.record(session_uid, Changed::Session).await?;
             return Ok(existing);
         }
         let session = SessionByUser {
@@ -176,6 +177,7 @@ impl ConversationStore {
             deleted_at: None,
         };
         self.tables.sessions.insert_new(&session).await?;
+        self.record(session_uid, Changed::Session).await?;
         Ok(session)
     }
 

@@ -76,8 +76,8 @@ pub use scylla_table_schema as schema;
 pub use slice::{AfterRange, ClusteringAt, Expected, Prefix, Ranged, Slice};
 pub use table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey};
 pub use table_ops::{InsertOutcome, Pending, Table, WriteOptions, DEFAULT_PAGE_SIZE};
-pub use timed::Timed;
 pub use text_enum::UnknownVariant;
+pub use timed::Timed;
 
 /// Items the generated code names. Not a public API.
 #[doc(hidden)]

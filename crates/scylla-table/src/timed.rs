@@ -61,7 +61,8 @@ impl<'frame, 'metadata, T: ScyllaTable> DeserializeRow<'frame, 'metadata> for Ti
 impl<T: ScyllaTable> Table<T> {
     /// Every row of a partition in clustering order, each with its newest write time.
     pub async fn partition_timed(&self, key: &T::PartitionKey) -> Result<Vec<Timed<T>>> {
-        let rows = self.collect_pages_as::<TimedRow<T>>(StatementKind::SelectPartitionTimed, key, "SELECT timed").await?;
+        let rows =
+            self.collect_pages_as::<TimedRow<T>>(StatementKind::SelectPartitionTimed, key, "SELECT timed").await?;
         Ok(rows.into_iter().map(|TimedRow(row)| row).collect())
     }
 

@@ -13,9 +13,10 @@ use tests::live::TestSchema;
 use crate::cluster::{cluster, cluster_async, cluster_if_possible, cluster_output, FaultKeyspace, SERIAL};
 
 const SESSIONS: usize = 12;
-/// The entries one session's writes record: the session (1), a root turn and the session's
-/// active root (2), an agent turn and its parent (2), two steps (2), a like (1), a rename (1).
-const ENTRIES_PER_SESSION: usize = 9;
+/// The entries one session's writes record: the session (2: before and after its lightweight
+/// transaction), a root turn and the session's active root (2), an agent turn and its parent
+/// (2), two steps (4), a like (1), a rename (1).
+const ENTRIES_PER_SESSION: usize = 12;
 
 /// Runs a write until it is acknowledged, for up to a minute.
 async fn acknowledged<T, Fut>(write: impl Fn() -> Fut) -> T

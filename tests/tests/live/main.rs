@@ -14,3 +14,4 @@ mod schema;
 mod scylla_primary;
 mod shared_phase;
 mod tls;
+mod truth;

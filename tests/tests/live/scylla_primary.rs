@@ -10,7 +10,7 @@ use chat_migrate::{
     RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
 };
 use conversation_pg::{PgConfig, PgStore};
-use conversation_store::{ConversationApi, ConversationStore};
+use conversation_store::{Changed, ConversationApi, ConversationStore, PgOutboxEntry, StepByTurn};
 use tests::live::{postgres_connection, TestKeyspace, TestSchema};
 use tests::tcp_proxy::TcpProxy;
 
@@ -70,17 +70,18 @@ async fn scylla_primary_writes_succeed_while_postgres_is_down_and_the_relay_catc
     assert_eq!(conversation.turns.len(), 3);
     assert_eq!(conversation.session.title, "renamed while PostgreSQL is down");
 
-    // One entry per changed row per write: the session (1), a turn and its session's root (2), a
-    // turn and its parent (2), two steps (2), a regenerated turn and its parent (2), the parent's
-    // active child (1), a like (1), and three session updates (3).
+    // One entry per changed row per write, and a second one after each lightweight transaction:
+    // the session (2), a turn and its session's root (2), a turn and its parent (2), two steps
+    // (4), a regenerated turn and its parent (2), the parent's active child (1), a like (1), and
+    // three session updates (3).
     let to_postgres = PostgresRelay::new(scylla.clone(), app_pg.clone());
-    assert_eq!(to_postgres.depth().await.unwrap(), 14);
+    assert_eq!(to_postgres.depth().await.unwrap(), 17);
     assert!(to_postgres.drain_once().await.is_err(), "nothing reaches PostgreSQL while it is down");
-    assert_eq!(to_postgres.depth().await.unwrap(), 14, "the entries wait for it");
+    assert_eq!(to_postgres.depth().await.unwrap(), 17, "the entries wait for it");
 
     proxy.restore();
     let (report, left) = to_postgres.drain(Some(Duration::from_secs(60))).await.expect("the relay catches up");
-    assert_eq!((report.copied, left), (14, 0));
+    assert_eq!((report.copied, left), (17, 0));
     assert_eq!(schema.store.row_counts().await.unwrap(), (2, 3, 2), "2 sessions, 3 turns, 2 steps");
     assert_eq!(
         schema.store.load_conversation(account, id).await.unwrap(),
@@ -97,6 +98,50 @@ async fn scylla_primary_writes_succeed_while_postgres_is_down_and_the_relay_catc
 
     // With PostgreSQL caught up, the way back is open.
     store.set_routing(Routing::new(Phase::ScyllaReads)).unwrap();
+    keyspace.drop().await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_whose_row_never_appears_waits_then_goes_without_holding_back_the_rest() {
+    let schema = TestSchema::new("primary_missing").await;
+    let keyspace = TestKeyspace::new("primary_missing").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let account = "missing-account";
+    let session = primary.create_session(account, "streaming").await.unwrap();
+    let id = session.session_uid.as_str();
+    let question = primary.append_human_turn(account, id, None, "stream it", None).await.unwrap();
+    let answer = primary.append_agent_turn(account, id, &question.turn_uid, None).await.unwrap();
+    // Step 0's lightweight transaction never landed: only its first entry exists, recorded
+    // long ago. Steps 1 and 2 were acknowledged after it.
+    let mut lost = PgOutboxEntry::new(id, &Changed::Step { turn_uid: answer.turn_uid.clone(), idx: 0 });
+    lost.recorded_at -= chrono::Duration::seconds(600);
+    primary.tables().outbox.insert(&lost).await.unwrap();
+    for idx in 1..3 {
+        // Written around the store's gap check, as a client that lost step 0's reply might.
+        let step = StepByTurn {
+            turn_uid: answer.turn_uid.clone(),
+            idx,
+            tpe: 1,
+            content: format!("step {idx}"),
+            created_at: conversation_store::now_millis(),
+        };
+        primary.tables().steps.insert(&step).await.unwrap();
+        let entry = PgOutboxEntry::new(id, &Changed::Step { turn_uid: answer.turn_uid.clone(), idx });
+        primary.tables().outbox.insert(&entry).await.unwrap();
+    }
+    // A young entry for a row not there yet: its write may still be on its way.
+    let young = PgOutboxEntry::new(id, &Changed::Step { turn_uid: answer.turn_uid.clone(), idx: 7 });
+    primary.tables().outbox.insert(&young).await.unwrap();
+
+    let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
+    let pass = relay.drain_once().await.unwrap();
+    assert_eq!((pass.abandoned, pass.waiting), (1, 1), "{pass:?}");
+    let steps = &schema.store.load_conversation(account, id).await.unwrap().turns[1].steps;
+    let copied: Vec<i32> = steps.iter().map(|step| step.idx).collect();
+    assert_eq!(copied, [1, 2], "the acknowledged steps reach PostgreSQL past the missing one");
+    assert_eq!(relay.depth().await.unwrap(), 1, "only the young entry waits");
     keyspace.drop().await;
     schema.drop().await;
 }

@@ -71,9 +71,17 @@ async fn a_phase_change_is_refused_until_its_preconditions_hold_and_then_goes_th
     let why = refusal(set(&schema, &keyspace, Phase::Shadow, None, quick()).await);
     assert!(why.contains("[no] backfill done") && why.contains("[no] verify clean"), "{why}");
     assert_eq!(shared_phase::read(&schema.store).await.unwrap().epoch, 2, "a refused change changes nothing");
-    backfill(&schema.store, &copier, &BackfillOptions::default()).await.unwrap();
+    // A backfill and a verify from before dual-write began miss what was written in between.
+    set(&schema, &keyspace, Phase::Postgres, None, quick()).await.unwrap();
+    backfill_and_verify(&schema, &copier).await;
+    schema.store.create_session("history", "written before dual-write, after the backfill").await.unwrap();
+    set(&schema, &keyspace, Phase::DualWrite, None, quick()).await.unwrap();
     let why = refusal(set(&schema, &keyspace, Phase::Shadow, None, quick()).await);
-    assert!(!why.contains("backfill done") && why.contains("no `chat-migrate verify --all` yet"), "{why}");
+    assert!(why.contains("planned before dual-write last began") && why.contains("[no] verify clean"), "{why}");
+    let restart = BackfillOptions { restart: true, ..BackfillOptions::default() };
+    backfill(&schema.store, &copier, &restart).await.unwrap();
+    let why = refusal(set(&schema, &keyspace, Phase::Shadow, None, quick()).await);
+    assert!(!why.contains("backfill done") && why.contains("ran before the backfill finished"), "{why}");
     // A verify of a sample is not a verify of everything.
     scan(&schema.store, &copier, &ScanOptions::new(Selection::Sample(1)), false).await.unwrap();
     refusal(set(&schema, &keyspace, Phase::Shadow, None, quick()).await);
