@@ -9,8 +9,11 @@
 //! the current rows once more, which changes nothing, while a change without an entry cannot
 //! happen. The second entry covers a transaction that lands after the relay let the first one go
 //! (see `chat_migrate::pg_relay`'s grace): a writer paused for minutes, or a clock far behind.
+//!
+//! A recorded change to an existing row is stamped past the row's newest write time
+//! ([`ConversationStore::stamp_after`]): one clock per row, whatever the hosts' clocks say.
 
-use scylla_table::{ColumnOf, RowKey, ScyllaTable, Settable, Table};
+use scylla_table::{ColumnOf, Consistency, RowKey, ScyllaTable, Settable, Table};
 
 use crate::error::StoreResult;
 use crate::store::{new_id, now_millis, ConversationStore};
@@ -112,6 +115,19 @@ impl ConversationStore {
         Ok(())
     }
 
+    /// The timestamp of a change to the row at `key`, while ScyllaDB is primary: this host's
+    /// clock, but never below the row's newest write time. The row's last copy from dual-write
+    /// carries PostgreSQL's clock; were this host's behind it, the change would silently lose to
+    /// that copy. The row is read at QUORUM, so a replica that missed its last write cannot hide it.
+    pub(crate) async fn stamp_after<T>(&self, table: &Table<T>, key: &T::PrimaryKey) -> StoreResult<i64>
+    where
+        T: ScyllaTable,
+    {
+        let row = table.clone().with_read_consistency(Consistency::Quorum).get_timed(key).await?;
+        let now = chrono::Utc::now().timestamp_micros();
+        Ok(row.and_then(|row| row.newest_write).map_or(now, |written| now.max(written + 1)))
+    }
+
     /// Sets one column, with the change's entry in the same logged batch when changes are
     /// recorded. `change` is the session and what changed in it.
     pub(crate) async fn update_recorded<T, C>(
@@ -132,7 +148,7 @@ impl ConversationStore {
             table.set(key, column, value).await?;
             return Ok(());
         }
-        let mut batch = self.db.logged_batch();
+        let mut batch = self.db.logged_batch().with_timestamp(self.stamp_after(table, key).await?);
         batch.set(key, column, value).await?;
         for entry in &entries {
             batch.insert(entry).await?;

@@ -245,8 +245,16 @@ impl ConversationStore {
         };
         let entries =
             self.outbox_entries(&owner.session_uid, &[Changed::Turn { turn_uid: turn_uid.clone() }, changed_parent]);
-        // New rows: `None` columns stay unset, so the turn leaves no tombstones behind.
+        // New rows: `None` columns stay unset, so the turn leaves no tombstones behind. A
+        // recorded change is stamped past the parent row's newest write, whose active child it sets.
         let mut batch = self.db.logged_batch();
+        if self.change_log {
+            let stamp = match &parent_key {
+                Some(parent_key) => self.stamp_after(&self.tables.turns, parent_key).await?,
+                None => self.stamp_after(&self.tables.owners, &owner_key).await?,
+            };
+            batch = batch.with_timestamp(stamp);
+        }
         batch.insert_new(&turn).await?;
         batch.insert_new(&by_parent).await?;
         for entry in &entries {

@@ -145,3 +145,53 @@ async fn an_entry_whose_row_never_appears_waits_then_goes_without_holding_back_t
     keyspace.drop().await;
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_scylla_primary_a_change_wins_over_a_copy_stamped_by_a_clock_running_ahead() {
+    let keyspace = TestKeyspace::new("primary_skew").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    let account = "skew-account";
+    let copies = ConversationStore::new(keyspace.db.clone());
+    let session = copies.create_session(account, "copied").await.unwrap();
+    let id = session.session_uid.as_str();
+    let question = copies.append_human_turn(account, id, None, "what time is it?", None).await.unwrap();
+    let answer = copies.append_agent_turn(account, id, &question.turn_uid, None).await.unwrap();
+    // The rows' last copies from dual-write carry PostgreSQL's clock, 30 s ahead of this host's.
+    let ahead = chrono::Utc::now().timestamp_micros() + 30_000_000;
+    let ks = &keyspace.config.keyspace;
+    let turn_key = "session_uid = ? AND created_at = ? AND turn_uid = ?";
+    for (cql, values) in [
+        (
+            format!("UPDATE {ks}.turns_by_session USING TIMESTAMP {ahead} SET liked = false WHERE {turn_key}"),
+            (id.to_owned(), answer.created_at, answer.turn_uid.clone()),
+        ),
+        (
+            // A copy writes the whole row, nulls included, at one timestamp.
+            format!(
+                "UPDATE {ks}.turns_by_session USING TIMESTAMP {ahead} SET active_child = null, \
+                 prompt = 'what time is it?' WHERE {turn_key}"
+            ),
+            (id.to_owned(), question.created_at, question.turn_uid.clone()),
+        ),
+    ] {
+        keyspace.db.session().query_unpaged(cql, values).await.unwrap();
+    }
+    let cql = format!(
+        "UPDATE {ks}.sessions_by_user USING TIMESTAMP {ahead} SET title = 'copied' \
+         WHERE account_uid = ? AND created_at = ? AND session_uid = ?"
+    );
+    keyspace.db.session().query_unpaged(cql, (account, session.created_at, id)).await.unwrap();
+
+    // ScyllaDB is primary: each change is stamped past the row's newest write, and wins.
+    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    primary.set_liked(account, id, &answer.turn_uid, Some(true)).await.unwrap();
+    primary.rename_session(account, id, "renamed in scylla-primary").await.unwrap();
+    primary.set_active_child(account, id, Some(&question.turn_uid), &answer.turn_uid).await.unwrap();
+    let follow_up = primary.append_human_turn(account, id, Some(&answer.turn_uid), "and now?", None).await.unwrap();
+    let conversation = primary.load_conversation(account, id).await.unwrap();
+    assert_eq!(conversation.session.title, "renamed in scylla-primary");
+    assert_eq!(conversation.turns[0].turn.active_child.as_deref(), Some(answer.turn_uid.as_str()));
+    assert_eq!(conversation.turns[1].turn.liked, Some(true), "the like is not lost to the copy");
+    assert_eq!(conversation.turns[1].turn.active_child.as_deref(), Some(follow_up.turn_uid.as_str()));
+    keyspace.drop().await;
+}
