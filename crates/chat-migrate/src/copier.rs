@@ -1,7 +1,7 @@
 //! Writing projected rows to ScyllaDB, each with its relational version as timestamp, and
 //! removing copies with tombstones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use conversation_pg::SessionRow;
 use conversation_store::{
@@ -11,7 +11,7 @@ use conversation_store::{
     TurnLocationPartitionKey, TurnLocationPrimaryKey,
 };
 use futures::future::try_join_all;
-use scylla_table::{Batch, Database, Result, ScyllaTable, WriteOptions};
+use scylla_table::{Batch, Consistency, Database, Result, ScyllaTable, WriteOptions};
 
 use crate::projection::{Layout, SessionCopies, SessionCopy, StepCopy, TurnCopies};
 
@@ -160,12 +160,16 @@ impl ScyllaCopier {
     }
 
     /// Removes every copy of a session that no longer exists in PostgreSQL, with tombstones at
-    /// `timestamp`: anything written with an older timestamp is gone, anything newer stays.
-    /// `keys` needs only the session's id, account and `created_at`. The session's turns are
-    /// found in `turns_by_session` itself.
-    pub async fn tombstone_session(&self, keys: &SessionRow, timestamp: i64) -> Result<()> {
+    /// `timestamp`: anything written with an older timestamp is gone, anything newer stays, in
+    /// whatever order the writes arrive (a backfill batch read before the purge lands after it
+    /// in vain). `keys` needs only the session's id, account and `created_at`. The turns are
+    /// those the purge recorded (`turn_uids`) and any `turns_by_session` lists, read at QUORUM.
+    pub async fn tombstone_session(&self, keys: &SessionRow, turn_uids: &[String], timestamp: i64) -> Result<()> {
         let partition = TurnBySessionPartitionKey { session_uid: keys.uid.clone() };
-        let turns = self.tables.turns.partition_vec(&partition).await?;
+        let listed =
+            self.tables.turns.clone().with_read_consistency(Consistency::Quorum).partition_vec(&partition).await?;
+        let turns: BTreeSet<String> =
+            turn_uids.iter().cloned().chain(listed.into_iter().map(|turn| turn.turn_uid)).collect();
         let by_user_key = SessionByUserPrimaryKey {
             account_uid: keys.account_uid.clone(),
             created_at: keys.created_at,
@@ -176,15 +180,15 @@ impl ScyllaCopier {
         let owner_partition = SessionOwnerPartitionKey { session_uid: keys.uid.clone() };
         let root = TurnByParentPartitionKey { parent_uid: root_parent_key(&keys.uid) };
         let children: Vec<TurnByParentPartitionKey> =
-            turns.iter().map(|turn| TurnByParentPartitionKey { parent_uid: turn.turn_uid.clone() }).collect();
+            turns.iter().map(|turn_uid| TurnByParentPartitionKey { parent_uid: turn_uid.clone() }).collect();
         let steps: Vec<StepByTurnPartitionKey> =
-            turns.iter().map(|turn| StepByTurnPartitionKey { turn_uid: turn.turn_uid.clone() }).collect();
+            turns.iter().map(|turn_uid| StepByTurnPartitionKey { turn_uid: turn_uid.clone() }).collect();
         let locations: Vec<(TurnLocationPrimaryKey, TurnLocationPartitionKey)> = turns
             .iter()
-            .map(|turn| {
+            .map(|turn_uid| {
                 (
-                    TurnLocationPrimaryKey { turn_uid: turn.turn_uid.clone() },
-                    TurnLocationPartitionKey { turn_uid: turn.turn_uid.clone() },
+                    TurnLocationPrimaryKey { turn_uid: turn_uid.clone() },
+                    TurnLocationPartitionKey { turn_uid: turn_uid.clone() },
                 )
             })
             .collect();

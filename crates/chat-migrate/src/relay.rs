@@ -106,8 +106,8 @@ impl Relay {
             Changed::Session => match self.pg.session_row(session_uid).await? {
                 Some(row) => self.copier.write_session(&project_session(&row)).await?,
                 None => {
-                    if let Some((keys, version)) = self.pg.purged_session(session_uid).await? {
-                        self.copier.tombstone_session(&keys, version).await?;
+                    if let Some(purged) = self.pg.purged_session(session_uid).await? {
+                        self.copier.tombstone_session(&purged.keys, &purged.turn_uids, purged.version).await?;
                     }
                 }
             },

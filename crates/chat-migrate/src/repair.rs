@@ -92,8 +92,9 @@ async fn repair_held(
         // the purge's version (or a copy found stamped later) dates the tombstones. Never had:
         // nothing dates a removal.
         return Ok(match purged_session_in(hold.client(), &keys.session.uid).await? {
-            Some((purged, version)) => {
-                copier.tombstone_session(&purged, version.max(found.newest_write().unwrap_or(0))).await?;
+            Some(purged) => {
+                let timestamp = purged.version.max(found.newest_write().unwrap_or(0));
+                copier.tombstone_session(&purged.keys, &purged.turn_uids, timestamp).await?;
                 RepairedSession { rows_removed: found.row_count(), ..RepairedSession::default() }
             }
             None => {

@@ -163,22 +163,24 @@ async fn selected(pg: &PgStore, selection: &Selection) -> MigrateResult<Vec<Stri
     })
 }
 
-/// The keys of a session PostgreSQL no longer has: from the purge record, or for a session it
-/// never had, the id alone (to find stray copies).
+/// The keys of a session PostgreSQL no longer has: from the purge record, with the turns the
+/// purge recorded, or for a session it never had, the id alone (to find stray copies).
 async fn keys_of_absent(pg: &PgStore, session_uid: &str) -> MigrateResult<SessionKeys> {
-    let session = match pg.purged_session(session_uid).await? {
-        Some((keys, _)) => keys,
-        None => SessionRow {
-            uid: session_uid.to_owned(),
-            account_uid: String::new(),
-            title: String::new(),
-            created_at: DateTime::UNIX_EPOCH,
-            deleted_at: None,
-            active_root: None,
-            version: 0,
+    Ok(match pg.purged_session(session_uid).await? {
+        Some(purged) => SessionKeys { session: purged.keys, turn_uids: purged.turn_uids },
+        None => SessionKeys {
+            session: SessionRow {
+                uid: session_uid.to_owned(),
+                account_uid: String::new(),
+                title: String::new(),
+                created_at: DateTime::UNIX_EPOCH,
+                deleted_at: None,
+                active_root: None,
+                version: 0,
+            },
+            turn_uids: Vec::new(),
         },
-    };
-    Ok(SessionKeys { session, turn_uids: Vec::new() })
+    })
 }
 
 /// The keys to look for in ScyllaDB, read without the session's contents.

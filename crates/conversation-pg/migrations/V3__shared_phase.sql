@@ -43,3 +43,12 @@ CREATE TABLE verify_runs (
 
 -- When each backfill plan was made, to tell a backfill from before dual-write began.
 ALTER TABLE backfill_ranges ADD COLUMN planned_at timestamptz NOT NULL DEFAULT clock_timestamp();
+
+-- The turns a purged session had, recorded by the purge itself: their copies live in partitions
+-- of their own (turns_by_uid, steps_by_turn, turns_by_parent), which only their ids find, also
+-- when a copy reached ScyllaDB after the purge's tombstones, or a replica missed the turn.
+CREATE TABLE purged_turns (
+    session_uid text COLLATE "C" NOT NULL REFERENCES purged_sessions (uid) ON DELETE CASCADE,
+    turn_uid text COLLATE "C" NOT NULL,
+    PRIMARY KEY (session_uid, turn_uid)
+);

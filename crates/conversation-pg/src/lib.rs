@@ -53,5 +53,5 @@ pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
 pub use outbox::{OutboxEntry, OutboxLag};
 pub use phase::{PhaseHold, RelationalWrites};
 pub use rows::{SessionRow, StepRow, TurnRow};
-pub use snapshot::{SessionSnapshot, UidRange};
+pub use snapshot::{PurgedSession, SessionSnapshot, UidRange};
 pub use store::PgStore;

@@ -72,7 +72,8 @@ pub(crate) async fn change(writer: &Writer<'_>, session_uid: &str, change: Sessi
 }
 
 /// Deletes the session and everything in it for good, keeping only its keys in
-/// `purged_sessions`, so its ScyllaDB copies can be found and tombstoned with the delete's version.
+/// `purged_sessions` and its turns' ids in `purged_turns`, so its ScyllaDB copies can be found and
+/// tombstoned with the delete's version.
 pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreResult<i64> {
     let row = writer
         .tx
@@ -84,6 +85,15 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
         .await
         .map_err(pg("recording the purge"))?;
     let version: i64 = row.get(0);
+    writer
+        .tx
+        .execute(
+            "INSERT INTO purged_turns (session_uid, turn_uid) SELECT session_uid, uid FROM turns WHERE session_uid = $1
+             ON CONFLICT DO NOTHING",
+            &[&session.uid],
+        )
+        .await
+        .map_err(pg("recording the purged turns"))?;
     writer
         .tx
         .execute("DELETE FROM sessions WHERE uid = $1", &[&session.uid])

@@ -82,8 +82,8 @@ impl PgStore {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    /// A hard-deleted session's keys and the delete's version, if it was purged.
-    pub async fn purged_session(&self, session_uid: &str) -> StoreResult<Option<(SessionRow, i64)>> {
+    /// A hard-deleted session's keys, the delete's version and its turns, if it was purged.
+    pub async fn purged_session(&self, session_uid: &str) -> StoreResult<Option<PurgedSession>> {
         purged_session_in(&**self.client().await?, session_uid).await
     }
 
@@ -192,28 +192,43 @@ async fn snapshots(
     Ok(snapshots)
 }
 
+/// A hard-deleted session: its keys, the delete's version, and the ids of the turns it had.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurgedSession {
+    /// The session's id, account and `created_at` (the rest is empty).
+    pub keys: SessionRow,
+    pub version: i64,
+    pub turn_uids: Vec<String>,
+}
+
 /// [`PgStore::purged_session`] on `client` (inside a [`crate::phase::PhaseHold`], say).
 pub async fn purged_session_in(
     client: &(impl GenericClient + Sync),
     session_uid: &str,
-) -> StoreResult<Option<(SessionRow, i64)>> {
+) -> StoreResult<Option<PurgedSession>> {
     let row = client
         .query_opt("SELECT uid, account_uid, created_at, version FROM purged_sessions WHERE uid = $1", &[&session_uid])
         .await
         .map_err(pg("reading purged sessions"))?;
-    Ok(row.map(|row| {
-        let version: i64 = row.get(3);
-        let keys = SessionRow {
-            uid: row.get(0),
-            account_uid: row.get(1),
-            title: String::new(),
-            created_at: row.get(2),
-            deleted_at: None,
-            active_root: None,
-            version,
-        };
-        (keys, version)
-    }))
+    let Some(row) = row else { return Ok(None) };
+    let turn_uids = client
+        .query("SELECT turn_uid FROM purged_turns WHERE session_uid = $1 ORDER BY turn_uid", &[&session_uid])
+        .await
+        .map_err(pg("reading purged turns"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let version: i64 = row.get(3);
+    let keys = SessionRow {
+        uid: row.get(0),
+        account_uid: row.get(1),
+        title: String::new(),
+        created_at: row.get(2),
+        deleted_at: None,
+        active_root: None,
+        version,
+    };
+    Ok(Some(PurgedSession { keys, version, turn_uids }))
 }
 
 /// Raises the version of every row of a session to at least `at_least`, on `client` (a

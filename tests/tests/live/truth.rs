@@ -148,3 +148,56 @@ async fn a_repair_from_scylla_after_a_live_write_keeps_the_live_write_and_late_c
     keyspace.drop().await;
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_removes_copies_scylla_does_not_list_and_a_late_backfill_cannot_bring_them_back() {
+    let (schema, keyspace, copier, _, id, answer) = copied("purge_recorded_turns").await;
+    let ks = &keyspace.config.keyspace;
+    // ScyllaDB's turns_by_session does not list the answer (a replica that missed it, say), but
+    // its other copies are there: its location, its steps.
+    let before = schema.store.snapshot_sessions(std::slice::from_ref(&id)).await.unwrap().pop().unwrap();
+    let turn = before.turns.iter().find(|turn| turn.uid == answer).unwrap();
+    let cql = format!("DELETE FROM {ks}.turns_by_session WHERE session_uid = ? AND created_at = ? AND turn_uid = ?");
+    keyspace.db.session().query_unpaged(cql, (&id, turn.created_at, &answer)).await.unwrap();
+
+    // The purge records the session's turns in its own transaction, and the relay tombstones
+    // every copy of each at the purge's version.
+    schema.store.clone().with_outbox(true).purge_session(ACCOUNT, &id).await.unwrap();
+    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    relay.drain(Some(Duration::from_secs(30))).await.unwrap();
+    // A backfill batch read before the purge lands after it, with the rows' old versions.
+    copier.write_session_copy(&chat_migrate::projection::project_snapshot(&before, copier.layout())).await.unwrap();
+
+    let tables = verifying_tables(copier.tables());
+    let location = conversation_store::TurnLocationPrimaryKey { turn_uid: answer.clone() };
+    assert!(tables.locations.get(&location).await.unwrap().is_none(), "the unlisted turn's location is gone");
+    let steps = conversation_store::StepByTurnPartitionKey { turn_uid: answer.clone() };
+    assert!(tables.steps.partition_vec(&steps).await.unwrap().is_empty(), "its steps are gone");
+    let session_turns = conversation_store::TurnBySessionPartitionKey { session_uid: id.clone() };
+    assert!(tables.turns.partition_vec(&session_turns).await.unwrap().is_empty(), "the late batch stays shadowed");
+    let verify = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    assert_eq!((verify.sessions, verify.divergences()), (1, 0), "{}", verify.summary());
+    keyspace.drop().await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_what_is_left_of_a_purged_session_by_the_turns_the_purge_recorded() {
+    let (schema, keyspace, copier, _, id, answer) = copied("purge_leftovers").await;
+    // Purged without the relay: every copy is left over, including the answer's own partitions.
+    schema.store.purge_session(ACCOUNT, &id).await.unwrap();
+    let found = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    let extra: Vec<&str> = found
+        .examples
+        .iter()
+        .filter(|example| example.kind == DivergenceKind::Extra)
+        .map(|example| example.table)
+        .collect();
+    assert!(extra.contains(&"turns_by_uid") && extra.contains(&"steps_by_turn"), "{}", found.summary());
+    assert!(found.examples.iter().any(|example| example.key.contains(&answer)), "{}", found.summary());
+    scan(&schema.store, &copier, &ScanOptions::new(Selection::All), true).await.unwrap();
+    let after = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    assert_eq!(after.divergences(), 0, "{}", after.summary());
+    keyspace.drop().await;
+    schema.drop().await;
+}
