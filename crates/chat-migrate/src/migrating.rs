@@ -181,7 +181,14 @@ impl MigratingStore {
         // instance to report it, rather than missing an instance that serves the old phase.
         let instance = format!("{}-{}", std::process::id(), &conversation_store::new_id()[..8]);
         shared_phase::report(&postgres, &instance, 0, "starting", options.phase_poll).await?;
-        let shared = shared_phase::read(&postgres).await?;
+        let shared = match shared_phase::read(&postgres).await {
+            Ok(shared) => shared,
+            Err(error) => {
+                // Not serving: a registration left behind would hold up leaving scylla-primary.
+                let _ = shared_phase::forget(&postgres, &instance).await;
+                return Err(error);
+            }
+        };
         let served = Served { routing: shared.routing, epoch: shared.epoch, writes_paused: shared.writes_paused };
         let store = MigratingStore::build(dual, postgres, scylla, served, options);
         shared_phase::report(

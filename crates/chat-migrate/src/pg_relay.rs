@@ -188,21 +188,35 @@ impl PostgresRelay {
 
     /// Copies the current ScyllaDB rows the entries name: the session, then turns, then steps.
     async fn copy_session(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<RowsCopied> {
-        let changes: BTreeSet<Changed> = entries.iter().filter_map(|entry| entry.changed()).collect();
+        let mut changes: BTreeMap<Changed, i64> = BTreeMap::new();
+        for entry in entries {
+            if let Some(changed) = entry.changed() {
+                let stamp = changes.entry(changed).or_default();
+                *stamp = (*stamp).max(entry.latest_stamp());
+            }
+        }
         self.copy_rows(session_uid, changes).await
     }
 
-    /// Writes each named row to PostgreSQL as ScyllaDB holds it, in the set's order (the
-    /// session, then turns, then steps). A row not in ScyllaDB is missing, and the turns and steps
-    /// under a missing session or turn are skipped: each other row is copied all the same.
-    pub(crate) async fn copy_rows(&self, session_uid: &str, changes: BTreeSet<Changed>) -> MigrateResult<RowsCopied> {
+    /// Writes each named row to PostgreSQL as ScyllaDB holds it, in the map's order (the
+    /// session, then turns, then steps), with the newer of its write time and its entries' stamp
+    /// as its version (a change that wrote a null has no write time). A row not in ScyllaDB is
+    /// missing, and the turns and steps under a missing session or turn are skipped: each other
+    /// row is copied all the same.
+    pub(crate) async fn copy_rows(
+        &self,
+        session_uid: &str,
+        changes: BTreeMap<Changed, i64>,
+    ) -> MigrateResult<RowsCopied> {
         let mut outcome = RowsCopied::default();
         let mut missing_turns = BTreeSet::new();
-        for changed in changes {
+        for (changed, stamp) in changes {
             let session_missing = outcome.missing.contains(&Changed::Session);
             let copied = match &changed {
                 Changed::Session => match self.session_row(session_uid).await? {
-                    Some(row) => Some(self.pg.put_session(&row).await?),
+                    Some(row) => {
+                        Some(self.pg.put_session(&SessionRow { version: row.version.max(stamp), ..row }).await?)
+                    }
                     None => None,
                 },
                 Changed::Turn { .. } if session_missing => {
@@ -210,7 +224,7 @@ impl PostgresRelay {
                     continue;
                 }
                 Changed::Turn { turn_uid } => match self.turn_row(turn_uid).await? {
-                    Some(row) => Some(self.pg.put_turn(&row).await?),
+                    Some(row) => Some(self.pg.put_turn(&TurnRow { version: row.version.max(stamp), ..row }).await?),
                     None => {
                         missing_turns.insert(turn_uid.clone());
                         None
@@ -230,7 +244,7 @@ impl PostgresRelay {
                                 tpe: step.tpe,
                                 content: step.content,
                                 created_at: step.created_at,
-                                version: newest_write.unwrap_or_default(),
+                                version: newest_write.unwrap_or_default().max(stamp),
                             };
                             Some(self.pg.put_step(&row).await?)
                         }
@@ -302,19 +316,22 @@ impl PostgresRelay {
         }))
     }
 
-    /// Removes copied entries, one partition's rows in one unlogged batch.
+    /// Removes copied entries, one partition's rows in one unlogged batch, each batch's
+    /// tombstones dated no earlier than its entries' own stamps (a change stamped past a row
+    /// written ahead of this host's clock carries that stamp, and a tombstone must be newer).
     async fn remove(&self, partition: &PgOutboxEntryPartitionKey, entries: &[&PgOutboxEntry]) -> MigrateResult<()> {
-        let keys: Vec<PgOutboxEntryPrimaryKey> = entries
-            .iter()
-            .map(|entry| PgOutboxEntryPrimaryKey {
-                bucket: entry.bucket,
-                recorded_at: entry.recorded_at,
-                entry_id: entry.entry_id.clone(),
-            })
-            .collect();
-        for chunk in keys.chunks(100) {
-            let mut batch = self.db.unlogged_batch();
-            for key in chunk {
+        for chunk in entries.chunks(100) {
+            let keys: Vec<PgOutboxEntryPrimaryKey> = chunk
+                .iter()
+                .map(|entry| PgOutboxEntryPrimaryKey {
+                    bucket: entry.bucket,
+                    recorded_at: entry.recorded_at,
+                    entry_id: entry.entry_id.clone(),
+                })
+                .collect();
+            let stamp = chunk.iter().map(|entry| entry.latest_stamp()).max().unwrap_or_default();
+            let mut batch = self.db.unlogged_batch().with_timestamp(chrono::Utc::now().timestamp_micros().max(stamp));
+            for key in &keys {
                 batch.delete::<PgOutboxEntry>(key, partition).await?;
             }
             batch.execute().await?;

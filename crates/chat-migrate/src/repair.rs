@@ -15,7 +15,7 @@
 //!
 //! Running repair again finds nothing to do, so it is idempotent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use conversation_pg::snapshot::{bump_versions_in, purged_session_in};
 use conversation_pg::{PgStore, PhaseHold, RelationalWrites};
@@ -72,9 +72,12 @@ pub async fn repair_session(
                 .into(),
         ));
     }
-    let repaired = repair_held(&hold, copier, keys, divergences, found).await?;
+    // The raised versions commit even when a ScyllaDB write failed after the rewrite: rolled
+    // back, they would leave copies in ScyllaDB newer than PostgreSQL's rows, and the next
+    // dual-write's copy would lose to them.
+    let repaired = repair_held(&hold, copier, keys, divergences, found).await;
     hold.release().await?;
-    Ok(repaired)
+    repaired
 }
 
 /// The repair itself, inside the hold's transaction: the raised rows stay locked until it ends.
@@ -155,9 +158,12 @@ pub async fn repair_from_scylla(
         tracing::warn!(session_uid, "PostgreSQL holds a session ScyllaDB does not; left as it is");
         return Ok(RepairedSession { rows_left: 1, ..RepairedSession::default() });
     }
-    let mut changes = BTreeSet::from([Changed::Session]);
-    changes.extend(found.by_session.iter().map(|turn| Changed::Turn { turn_uid: turn.turn_uid.clone() }));
-    changes.extend(found.steps.iter().map(|step| Changed::Step { turn_uid: step.turn_uid.clone(), idx: step.idx }));
+    // Versions from the rows' write times alone: a divergence a null write left (a restore, an
+    // unlike) is the relay's to copy, with its entry's stamp.
+    let mut changes = BTreeMap::from([(Changed::Session, 0)]);
+    changes.extend(found.by_session.iter().map(|turn| (Changed::Turn { turn_uid: turn.turn_uid.clone() }, 0)));
+    changes
+        .extend(found.steps.iter().map(|step| (Changed::Step { turn_uid: step.turn_uid.clone(), idx: step.idx }, 0)));
     let outcome = relay.copy_rows(session_uid, changes).await?;
     if !outcome.missing.is_empty() || !outcome.skipped.is_empty() {
         tracing::warn!(session_uid, missing = ?outcome.missing, "rows vanished from ScyllaDB while the session was repaired");

@@ -253,7 +253,7 @@ async fn verify_clean(pg: &PgStore, keyspace: &str) -> MigrateResult<Preconditio
                     v.started_at >= greatest(
                         (SELECT max(updated_at) FROM backfill_ranges WHERE keyspace = $1),
                         (SELECT dual_write_since FROM migration_phase))
-             FROM verify_runs v WHERE v.keyspace = $1 ORDER BY v.id DESC LIMIT 1",
+             FROM verify_runs v WHERE v.keyspace = $1 AND v.truth = 'postgres' ORDER BY v.id DESC LIMIT 1",
             &[&keyspace],
         )
         .await
@@ -292,6 +292,9 @@ async fn outbox_drained(pg: &PgStore) -> MigrateResult<Precondition> {
         ),
     })
 }
+
+/// How long a phase change waits for the phase lock, while relational writes queue behind it.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// How a phase change waits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -397,7 +400,21 @@ async fn switch(
 ) -> MigrateResult<SharedPhase> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await.map_err(pg_error("starting the phase change"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PHASE_LOCK]).await.map_err(pg_error("taking the phase lock"))?;
+    // While the change waits for the lock, every relational write queues behind it: a repair
+    // holding the phase still would stall the application for as long. Give up after a while.
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", LOCK_WAIT.as_millis()))
+        .await
+        .map_err(pg_error("bounding the wait for the phase lock"))?;
+    if let Err(error) = tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PHASE_LOCK]).await {
+        return Err(match error.code() {
+            Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => MigrateError::Refused(format!(
+                "the phase lock was busy for {} s (a repair holding the phase still?); try again",
+                LOCK_WAIT.as_secs()
+            )),
+            _ => pg_error("taking the phase lock")(error),
+        });
+    }
+    tx.batch_execute("SET LOCAL lock_timeout = 0").await.map_err(pg_error("resetting the lock wait"))?;
     let epoch: i64 = tx
         .query_one("SELECT epoch FROM migration_phase FOR UPDATE", &[])
         .await

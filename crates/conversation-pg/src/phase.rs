@@ -71,9 +71,13 @@ pub struct PhaseHold {
 impl PgStore {
     /// Holds the shared phase still (see [`PhaseHold`]).
     pub async fn hold_phase(&self) -> StoreResult<PhaseHold> {
-        let client = self.client().await?;
-        client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(pg("starting the phase hold"))?;
-        let mut hold = PhaseHold { client: Some(client), writes: RelationalWrites::Plain };
+        // The hold owns the connection before the transaction begins, so that dropping it at any
+        // point (an error, a cancelled task) closes the connection rather than pooling it.
+        let mut hold = PhaseHold { client: Some(self.client().await?), writes: RelationalWrites::Plain };
+        hold.client()
+            .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(pg("starting the phase hold"))?;
         hold.writes = writes_in(hold.client()).await?;
         Ok(hold)
     }
@@ -87,9 +91,9 @@ impl PhaseHold {
 
     /// Commits what ran inside the hold and lets phase changes through again.
     pub async fn release(mut self) -> StoreResult<()> {
-        if let Some(client) = self.client.take() {
-            client.batch_execute("COMMIT").await.map_err(pg("ending the phase hold"))?;
-        }
+        self.client().batch_execute("COMMIT").await.map_err(pg("ending the phase hold"))?;
+        // Committed: the connection can serve others again.
+        drop(self.client.take());
         Ok(())
     }
 }

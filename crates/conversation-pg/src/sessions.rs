@@ -78,7 +78,13 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
     let row = writer
         .tx
         .query_one(
-            "INSERT INTO purged_sessions (uid, account_uid, created_at, version) VALUES ($1, $2, $3, next_version($4))
+            // Past every row's version, so the tombstones cover every copy: after a return from
+            // scylla-primary a turn's or step's version (ScyllaDB's write time) can be the newest.
+            "INSERT INTO purged_sessions (uid, account_uid, created_at, version)
+             VALUES ($1, $2, $3, next_version(greatest($4,
+                 (SELECT max(version) FROM turns WHERE session_uid = $1),
+                 (SELECT max(s.version) FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid
+                  WHERE t.session_uid = $1))))
              ON CONFLICT (uid) DO UPDATE SET version = EXCLUDED.version RETURNING version",
             &[&session.uid, &session.account_uid, &session.created_at, &session.version],
         )

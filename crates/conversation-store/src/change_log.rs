@@ -13,7 +13,8 @@
 //! A recorded change to an existing row is stamped past the row's newest write time
 //! ([`ConversationStore::stamp_after`]): one clock per row, whatever the hosts' clocks say.
 
-use scylla_table::{ColumnOf, Consistency, RowKey, ScyllaTable, Settable, Table};
+use chrono::DateTime;
+use scylla_table::{ColumnOf, RowKey, ScyllaTable, Settable, Table};
 
 use crate::error::StoreResult;
 use crate::store::{new_id, now_millis, ConversationStore};
@@ -83,6 +84,20 @@ impl PgOutboxEntry {
         }
     }
 
+    /// The same entry, dated at the write's timestamp `stamp` (microseconds), rounded up to the
+    /// millisecond `recorded_at` keeps: the relay takes it as the change's version, which a
+    /// write of a null cannot give (CQL has no write time for a null), and deletes the entry at it.
+    pub fn stamped(mut self, stamp: i64) -> PgOutboxEntry {
+        let millis = stamp.div_euclid(1000) + i64::from(stamp.rem_euclid(1000) > 0);
+        self.recorded_at = DateTime::from_timestamp_millis(millis).unwrap_or(self.recorded_at);
+        self
+    }
+
+    /// The latest write timestamp the entry's change can carry: `recorded_at`'s whole millisecond.
+    pub fn latest_stamp(&self) -> i64 {
+        self.recorded_at.timestamp_millis() * 1000 + 999
+    }
+
     pub fn changed(&self) -> Option<Changed> {
         Changed::from_parts(&self.kind, self.turn_uid.clone(), self.idx)
     }
@@ -99,37 +114,74 @@ impl ConversationStore {
         self.change_log
     }
 
-    /// The entries to add to a write's logged batch: none when changes are not recorded.
-    pub(crate) fn outbox_entries(&self, session_uid: &str, changes: &[Changed]) -> Vec<PgOutboxEntry> {
+    /// The entries to add to a write's logged batch, dated at its timestamp when it has one:
+    /// none when changes are not recorded.
+    pub(crate) fn outbox_entries(
+        &self,
+        session_uid: &str,
+        changes: &[Changed],
+        stamp: Option<i64>,
+    ) -> Vec<PgOutboxEntry> {
         if !self.change_log {
             return Vec::new();
         }
-        changes.iter().map(|changed| PgOutboxEntry::new(session_uid, changed)).collect()
+        changes
+            .iter()
+            .map(|changed| {
+                let entry = PgOutboxEntry::new(session_uid, changed);
+                match stamp {
+                    Some(stamp) => entry.stamped(stamp),
+                    None => entry,
+                }
+            })
+            .collect()
     }
 
     /// Records a change before a lightweight transaction makes it, and again after it succeeded.
     pub(crate) async fn record(&self, session_uid: &str, changed: Changed) -> StoreResult<()> {
-        for entry in self.outbox_entries(session_uid, &[changed]) {
+        for entry in self.outbox_entries(session_uid, &[changed], None) {
             self.tables.outbox.insert(&entry).await?;
         }
         Ok(())
     }
 
-    /// The timestamp of a change to the row at `key`, while ScyllaDB is primary: this host's
-    /// clock, but never below the row's newest write time. The row's last copy from dual-write
-    /// carries PostgreSQL's clock; were this host's behind it, the change would silently lose to
-    /// that copy. The row is read at QUORUM, so a replica that missed its last write cannot hide it.
-    pub(crate) async fn stamp_after<T>(&self, table: &Table<T>, key: &T::PrimaryKey) -> StoreResult<i64>
-    where
-        T: ScyllaTable,
-    {
-        let row = table.clone().with_read_consistency(Consistency::Quorum).get_timed(key).await?;
+    /// The newest write time of the row at `key`, read at the table's write consistency (QUORUM,
+    /// or LOCAL_QUORUM across datacenters): what a quorum acknowledged, which a replica that
+    /// missed the last write cannot hide.
+    pub(crate) async fn newest_write<T: ScyllaTable>(
+        &self,
+        table: &Table<T>,
+        key: &T::PrimaryKey,
+    ) -> StoreResult<Option<i64>> {
+        let read = table.consistency().write;
+        Ok(table.clone().with_read_consistency(read).get_timed(key).await?.and_then(|row| row.newest_write))
+    }
+
+    /// [`ConversationStore::newest_write`] when changes are recorded (the stamp needs it), and
+    /// `None` otherwise, without a read.
+    pub(crate) async fn recorded_write<T: ScyllaTable>(
+        &self,
+        table: &Table<T>,
+        key: &T::PrimaryKey,
+    ) -> StoreResult<Option<i64>> {
+        if !self.change_log {
+            return Ok(None);
+        }
+        self.newest_write(table, key).await
+    }
+
+    /// The timestamp of a change to a relational row whose ScyllaDB rows last wrote at
+    /// `written`, while ScyllaDB is primary: this host's clock, but never below `written`. The
+    /// rows' last copy from dual-write carries PostgreSQL's clock (and a lightweight transaction
+    /// the coordinator's); were this host's behind, the change would silently lose to them.
+    pub(crate) fn stamp_after(written: &[Option<i64>]) -> i64 {
         let now = chrono::Utc::now().timestamp_micros();
-        Ok(row.and_then(|row| row.newest_write).map_or(now, |written| now.max(written + 1)))
+        written.iter().flatten().fold(now, |stamp, written| stamp.max(written + 1))
     }
 
     /// Sets one column, with the change's entry in the same logged batch when changes are
-    /// recorded. `change` is the session and what changed in it.
+    /// recorded, stamped past the row's newest write and `also_written` (that of the other
+    /// ScyllaDB row behind the same relational row). `change` is the session and what changed in it.
     pub(crate) async fn update_recorded<T, C>(
         &self,
         table: &Table<T>,
@@ -137,18 +189,20 @@ impl ConversationStore {
         column: C,
         value: &C::Value,
         (session_uid, changed): (&str, Changed),
+        also_written: Option<i64>,
     ) -> StoreResult<()>
     where
         T: ScyllaTable,
         T::PrimaryKey: RowKey<Table = T>,
         C: ColumnOf<T> + Settable,
     {
-        let entries = self.outbox_entries(session_uid, &[changed]);
-        if entries.is_empty() {
+        if !self.change_log {
             table.set(key, column, value).await?;
             return Ok(());
         }
-        let mut batch = self.db.logged_batch().with_timestamp(self.stamp_after(table, key).await?);
+        let stamp = ConversationStore::stamp_after(&[self.newest_write(table, key).await?, also_written]);
+        let entries = self.outbox_entries(session_uid, &[changed], Some(stamp));
+        let mut batch = self.db.logged_batch().with_timestamp(stamp);
         batch.set(key, column, value).await?;
         for entry in &entries {
             batch.insert(entry).await?;

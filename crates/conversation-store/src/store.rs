@@ -187,7 +187,9 @@ impl ConversationStore {
         C: ColumnOf<SessionByUser> + Settable,
     {
         let (table, key) = (&self.tables.sessions, session_key(owner));
-        self.update_recorded(table, &key, column, value, (&owner.session_uid, Changed::Session)).await
+        let owner_key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
+        let owner_written = self.recorded_write(&self.tables.owners, &owner_key).await?;
+        self.update_recorded(table, &key, column, value, (&owner.session_uid, Changed::Session), owner_written).await
     }
 
     /// The session, if `account_uid` owns it. Soft-deleted sessions are returned too.

@@ -12,7 +12,7 @@ use scylla_table::InsertOutcome;
 use crate::change_log::Changed;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
-use crate::store::{new_id, not_found, now_millis, ConversationStore};
+use crate::store::{new_id, not_found, now_millis, session_key, ConversationStore};
 use crate::tables::{
     session_owners, turns_by_session, SessionOwner, SessionOwnerPrimaryKey, TurnByParent, TurnByParentPartitionKey,
     TurnBySession, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,
@@ -114,13 +114,17 @@ impl ConversationStore {
             Some(parent) => {
                 let parent_location = self.located_turn(&owner, parent).await?;
                 let key = turn_key(&parent_location);
+                let located = self.recorded_write(&self.tables.locations, &location_key(parent)).await?;
                 let changed = (session_uid, Changed::Turn { turn_uid: parent.to_owned() });
-                self.update_recorded(&self.tables.turns, &key, turns_by_session::active_child, &active, changed).await
+                let column = turns_by_session::active_child;
+                self.update_recorded(&self.tables.turns, &key, column, &active, changed, located).await
             }
             None => {
                 let key = SessionOwnerPrimaryKey { session_uid: owner.session_uid.clone() };
+                let session_written = self.recorded_write(&self.tables.sessions, &session_key(&owner)).await?;
                 let changed = (session_uid, Changed::Session);
-                self.update_recorded(&self.tables.owners, &key, session_owners::active_root, &active, changed).await
+                let column = session_owners::active_root;
+                self.update_recorded(&self.tables.owners, &key, column, &active, changed, session_written).await
             }
         }
     }
@@ -136,7 +140,9 @@ impl ConversationStore {
         let owner = self.owned_session(account_uid, session_uid).await?;
         let location = self.expect_turn(&owner, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
         let changed = (session_uid, Changed::Turn { turn_uid: agent_turn.to_owned() });
-        self.update_recorded(&self.tables.turns, &turn_key(&location), turns_by_session::liked, &liked, changed).await
+        let located = self.recorded_write(&self.tables.locations, &location_key(agent_turn)).await?;
+        let key = turn_key(&location);
+        self.update_recorded(&self.tables.turns, &key, turns_by_session::liked, &liked, changed, located).await
     }
 
     /// The children of `parent` (the session's root turns when `None`), oldest first.
@@ -243,16 +249,28 @@ impl ConversationStore {
             Some(parent) => Changed::Turn { turn_uid: parent.turn_uid.clone() },
             None => Changed::Session,
         };
-        let entries =
-            self.outbox_entries(&owner.session_uid, &[Changed::Turn { turn_uid: turn_uid.clone() }, changed_parent]);
-        // New rows: `None` columns stay unset, so the turn leaves no tombstones behind. A
-        // recorded change is stamped past the parent row's newest write, whose active child it sets.
-        let mut batch = self.db.logged_batch();
-        if self.change_log {
-            let stamp = match &parent_key {
-                Some(parent_key) => self.stamp_after(&self.tables.turns, parent_key).await?,
-                None => self.stamp_after(&self.tables.owners, &owner_key).await?,
+        // A recorded change is stamped past the parent's newest writes, whose active child it
+        // sets (its two ScyllaDB rows: the turn's, or for a root the session's two).
+        let stamp = if self.change_log {
+            let written = match (parent, &parent_key) {
+                (Some(parent), Some(parent_key)) => [
+                    self.newest_write(&self.tables.turns, parent_key).await?,
+                    self.newest_write(&self.tables.locations, &location_key(&parent.turn_uid)).await?,
+                ],
+                _ => [
+                    self.newest_write(&self.tables.owners, &owner_key).await?,
+                    self.newest_write(&self.tables.sessions, &session_key(owner)).await?,
+                ],
             };
+            Some(ConversationStore::stamp_after(&written))
+        } else {
+            None
+        };
+        let changes = [Changed::Turn { turn_uid: turn_uid.clone() }, changed_parent];
+        let entries = self.outbox_entries(&owner.session_uid, &changes, stamp);
+        // New rows: `None` columns stay unset, so the turn leaves no tombstones behind.
+        let mut batch = self.db.logged_batch();
+        if let Some(stamp) = stamp {
             batch = batch.with_timestamp(stamp);
         }
         batch.insert_new(&turn).await?;
@@ -292,6 +310,11 @@ pub fn new_turn_identity(
         None => now_millis(),
     };
     Ok((turn_uid, created_at))
+}
+
+/// The `turns_by_uid` key of a turn.
+fn location_key(turn_uid: &str) -> TurnLocationPrimaryKey {
+    TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }
 }
 
 /// The `turns_by_session` key of a located turn.

@@ -193,5 +193,42 @@ async fn in_scylla_primary_a_change_wins_over_a_copy_stamped_by_a_clock_running_
     assert_eq!(conversation.turns[0].turn.active_child.as_deref(), Some(answer.turn_uid.as_str()));
     assert_eq!(conversation.turns[1].turn.liked, Some(true), "the like is not lost to the copy");
     assert_eq!(conversation.turns[1].turn.active_child.as_deref(), Some(follow_up.turn_uid.as_str()));
+
+    // The entries carry the changes' stamps, ahead of this host's clock: the relay still
+    // removes them, and PostgreSQL gets the conversation as ScyllaDB holds it.
+    let schema = TestSchema::new("primary_skew").await;
+    let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
+    let (_, left) = relay.drain(Some(Duration::from_secs(30))).await.unwrap();
+    assert_eq!(left, 0, "entries stamped ahead are removed too");
+    assert_eq!(schema.store.load_conversation(account, id).await.unwrap(), conversation);
+    schema.drop().await;
     keyspace.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_and_an_unlike_in_scylla_primary_reach_postgres() {
+    let schema = TestSchema::new("primary_nulls").await;
+    let keyspace = TestKeyspace::new("primary_nulls").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
+    let account = "nulls-account";
+    let session = primary.create_session(account, "deleted, then restored").await.unwrap();
+    let id = session.session_uid.as_str();
+    let question = primary.append_human_turn(account, id, None, "like me", None).await.unwrap();
+    let answer = primary.append_agent_turn(account, id, &question.turn_uid, None).await.unwrap();
+    primary.delete_session(account, id).await.unwrap();
+    primary.set_liked(account, id, &answer.turn_uid, Some(true)).await.unwrap();
+    relay.drain(Some(Duration::from_secs(30))).await.unwrap();
+    assert!(schema.store.session(account, id).await.unwrap().deleted_at.is_some());
+    // Both changes write a null, which has no write time in ScyllaDB: their entries date them.
+    primary.restore_session(account, id).await.unwrap();
+    primary.set_liked(account, id, &answer.turn_uid, None).await.unwrap();
+    let (_, left) = relay.drain(Some(Duration::from_secs(30))).await.unwrap();
+    assert_eq!(left, 0);
+    let restored = schema.store.load_conversation(account, id).await.expect("the restore reached PostgreSQL");
+    assert_eq!(restored.turns[1].turn.liked, None, "the unlike reached PostgreSQL");
+    assert_eq!(restored, primary.load_conversation(account, id).await.unwrap());
+    keyspace.drop().await;
+    schema.drop().await;
 }
