@@ -109,6 +109,10 @@ enum Command {
         /// drain it before rolling back to scylla-reads).
         #[arg(long)]
         to_postgres: bool,
+        /// With --to-postgres: first record again the changes whose rows PostgreSQL refused
+        /// (`relay_dead_letters`), once their cause is fixed.
+        #[arg(long, requires = "to_postgres")]
+        retry_dead_letters: bool,
     },
     /// Compare PostgreSQL with every ScyllaDB table, session by session.
     Verify {
@@ -266,8 +270,11 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 report.rows_per_second()
             );
         }
-        Command::Relay { until_empty, to_postgres: true } => {
+        Command::Relay { until_empty, to_postgres: true, retry_dead_letters } => {
             let relay = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
+            if retry_dead_letters {
+                println!("recorded {} dead letter(s) again", relay.retry_dead_letters().await?);
+            }
             if until_empty {
                 let (report, depth) = relay.drain(None).await?;
                 println!("relay to PostgreSQL: copied {} changes, {depth} waiting", report.copied);
@@ -279,7 +286,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 println!("relay to PostgreSQL: copied {} changes, {} failed attempts", report.copied, report.failed);
             }
         }
-        Command::Relay { until_empty, to_postgres: false } => {
+        Command::Relay { until_empty, to_postgres: false, .. } => {
             let relay = Relay::new(pg.clone(), copier, RelayConfig::default());
             if until_empty {
                 let (report, lag) = relay.drain(None).await?;
@@ -332,8 +339,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
         Command::Status => {
             println!("{}", chat_migrate::shared_phase::read(&pg).await?);
             let lag = pg.outbox_lag().await?;
-            let to_postgres =
-                PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone()).depth().await?;
+            let relay_to_postgres = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
+            let to_postgres = relay_to_postgres.depth().await?;
+            let dead_letters = relay_to_postgres.dead_letters().await?;
             let (sessions, turns, steps) = pg.row_counts().await?;
             println!("PostgreSQL schema `{}`: {sessions} sessions, {turns} turns, {steps} steps", cli.postgres_schema);
             println!(
@@ -341,7 +349,10 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 lag.depth,
                 lag.oldest_age.map_or("-".to_owned(), |age| format!("{:.1} s old", age.as_secs_f64()))
             );
-            println!("pg_outbox (scylla-primary): {to_postgres} changes waiting for PostgreSQL");
+            println!(
+                "pg_outbox (scylla-primary): {to_postgres} changes waiting for PostgreSQL, {dead_letters} refused by it \
+                 (relay_dead_letters)"
+            );
             let client = pg.client().await?;
             let row = client
                 .query_one(

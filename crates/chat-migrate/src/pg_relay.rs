@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::error::MigrateResult;
+use crate::error::{pg_error, MigrateResult};
 use crate::relay::{DrainReport, RelayHandle};
 use conversation_pg::{PgStore, SessionRow, StepRow, TurnRow};
 use conversation_store::{
@@ -59,12 +59,15 @@ pub(crate) struct RowsCopied {
     pub missing: BTreeSet<Changed>,
     /// Rows not tried, because their session or turn is missing: they wait with it.
     pub skipped: BTreeSet<Changed>,
+    /// Rows PostgreSQL refused (a constraint, a value it cannot hold), with its error: their
+    /// entries go to the dead letters, where they hold nothing else back.
+    pub refused: BTreeMap<Changed, String>,
 }
 
 impl RowsCopied {
     /// Whether `changed` is in PostgreSQL now, its entry done.
     fn done(&self, changed: &Changed) -> bool {
-        !self.missing.contains(changed) && !self.skipped.contains(changed)
+        !self.missing.contains(changed) && !self.skipped.contains(changed) && !self.refused.contains_key(changed)
     }
 }
 
@@ -138,6 +141,13 @@ impl PostgresRelay {
                             report.abandoned += 1;
                             done.push(entry);
                         }
+                        Some(changed) if outcome.refused.contains_key(&changed) => {
+                            let error = &outcome.refused[&changed];
+                            tracing::warn!(session_uid, row = ?changed, error, "PostgreSQL refused the row; dead-lettered");
+                            self.dead_letter(entry, error).await?;
+                            report.dead_lettered += 1;
+                            done.push(entry);
+                        }
                         Some(changed) if !outcome.done(&changed) => report.waiting += 1,
                         _ => {
                             report.copied += 1;
@@ -164,8 +174,7 @@ impl PostgresRelay {
         loop {
             match self.drain_once().await {
                 Ok(pass) => {
-                    total.copied += pass.copied;
-                    total.failed += pass.failed;
+                    total.add(pass);
                 }
                 Err(error) if out_of_time(started) => return Err(error),
                 Err(error) => tracing::warn!(%error, "relay pass to PostgreSQL failed; retrying"),
@@ -215,7 +224,7 @@ impl PostgresRelay {
             let copied = match &changed {
                 Changed::Session => match self.session_row(session_uid).await? {
                     Some(row) => {
-                        Some(self.pg.put_session(&SessionRow { version: row.version.max(stamp), ..row }).await?)
+                        Some(self.pg.put_session(&SessionRow { version: row.version.max(stamp), ..row }).await)
                     }
                     None => None,
                 },
@@ -224,7 +233,7 @@ impl PostgresRelay {
                     continue;
                 }
                 Changed::Turn { turn_uid } => match self.turn_row(turn_uid).await? {
-                    Some(row) => Some(self.pg.put_turn(&TurnRow { version: row.version.max(stamp), ..row }).await?),
+                    Some(row) => Some(self.pg.put_turn(&TurnRow { version: row.version.max(stamp), ..row }).await),
                     None => {
                         missing_turns.insert(turn_uid.clone());
                         None
@@ -246,14 +255,21 @@ impl PostgresRelay {
                                 created_at: step.created_at,
                                 version: newest_write.unwrap_or_default().max(stamp),
                             };
-                            Some(self.pg.put_step(&row).await?)
+                            Some(self.pg.put_step(&row).await)
                         }
                         None => None,
                     }
                 }
             };
             match copied {
-                Some(()) => outcome.copied += 1,
+                Some(Ok(())) => outcome.copied += 1,
+                Some(Err(error)) => match refusal(&error) {
+                    Some(why) => {
+                        outcome.refused.insert(changed, why);
+                    }
+                    // PostgreSQL down or failing: the whole session waits for the next pass.
+                    None => return Err(error.into()),
+                },
                 None => {
                     outcome.missing.insert(changed);
                 }
@@ -316,6 +332,49 @@ impl PostgresRelay {
         }))
     }
 
+    /// Sets an entry aside in PostgreSQL's `relay_dead_letters`, with the refusal.
+    async fn dead_letter(&self, entry: &PgOutboxEntry, error: &str) -> MigrateResult<()> {
+        let client = self.pg.client().await?;
+        client
+            .execute(
+                "INSERT INTO relay_dead_letters (session_uid, kind, turn_uid, idx, error, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&entry.session_uid, &entry.kind, &entry.turn_uid, &entry.idx, &error, &entry.recorded_at],
+            )
+            .await
+            .map_err(pg_error("setting a refused change aside"))?;
+        metrics::counter!("chat_migrate_pg_outbox_dead_letters_total").increment(1);
+        Ok(())
+    }
+
+    /// The changes set aside because PostgreSQL refused their rows.
+    pub async fn dead_letters(&self) -> MigrateResult<i64> {
+        let client = self.pg.client().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM relay_dead_letters", &[])
+            .await
+            .map_err(pg_error("counting dead letters"))?;
+        Ok(row.get(0))
+    }
+
+    /// Records every dead letter in `pg_outbox` again (once the cause is fixed), and clears them.
+    /// Returns how many.
+    pub async fn retry_dead_letters(&self) -> MigrateResult<usize> {
+        let mut client = self.pg.client().await?;
+        let tx = client.transaction().await.map_err(pg_error("starting a transaction"))?;
+        let rows = tx
+            .query("DELETE FROM relay_dead_letters RETURNING session_uid, kind, turn_uid, idx", &[])
+            .await
+            .map_err(pg_error("taking the dead letters"))?;
+        for row in &rows {
+            if let Some(changed) = Changed::from_parts(row.get(1), row.get(2), row.get(3)) {
+                self.tables.outbox.insert(&PgOutboxEntry::new(row.get(0), &changed)).await?;
+            }
+        }
+        tx.commit().await.map_err(pg_error("clearing the dead letters"))?;
+        Ok(rows.len())
+    }
+
     /// Removes copied entries, one partition's rows in one unlogged batch, each batch's
     /// tombstones dated no earlier than its entries' own stamps (a change stamped past a row
     /// written ahead of this host's clock carries that stamp, and a tombstone must be newer).
@@ -338,6 +397,14 @@ impl PostgresRelay {
         }
         Ok(())
     }
+}
+
+/// PostgreSQL's refusal of a row, as opposed to a failure: a data exception or an integrity
+/// constraint (SQLSTATE classes 22 and 23), which the same row meets again on every try.
+fn refusal(error: &conversation_store::StoreError) -> Option<String> {
+    let conversation_store::StoreError::Relational { source, .. } = error else { return None };
+    let code = source.downcast_ref::<tokio_postgres::Error>()?.code()?.code();
+    (code.starts_with("22") || code.starts_with("23")).then(|| error.to_string())
 }
 
 /// Whether the entry was recorded longer than [`MISSING_ROW_GRACE`] ago, by this host's clock.

@@ -60,6 +60,19 @@ pub struct DrainReport {
     pub waiting: usize,
     /// Entries let go because the row they name never appeared: its write failed.
     pub abandoned: usize,
+    /// Entries set aside because the target refused their row (toward PostgreSQL).
+    pub dead_lettered: usize,
+}
+
+impl DrainReport {
+    /// Adds a later pass: its counts add up, and what waits is what waits after it.
+    pub(crate) fn add(&mut self, pass: DrainReport) {
+        self.copied += pass.copied;
+        self.failed += pass.failed;
+        self.waiting = pass.waiting;
+        self.abandoned += pass.abandoned;
+        self.dead_lettered += pass.dead_lettered;
+    }
 }
 
 #[derive(Clone)]
@@ -200,8 +213,7 @@ impl Relay {
         let mut total = DrainReport::default();
         loop {
             let pass = self.drain_once().await?;
-            total.copied += pass.copied;
-            total.failed += pass.failed;
+            total.add(pass);
             let lag = self.pg.outbox_lag().await?;
             let out_of_time = deadline.is_some_and(|deadline| started.elapsed() >= deadline);
             if lag.depth == 0 || out_of_time {
@@ -243,9 +255,9 @@ impl RelayHandle {
             while !*stopped.borrow() {
                 let idle = match pass().await {
                     Ok(report) => {
-                        total.copied += report.copied;
-                        total.failed += report.failed;
-                        report.copied == 0
+                        let idle = report.copied == 0;
+                        total.add(report);
+                        idle
                     }
                     Err(error) => {
                         tracing::warn!(%error, target, "relay pass failed (a database unreachable?); retrying");

@@ -52,3 +52,17 @@ CREATE TABLE purged_turns (
     turn_uid text COLLATE "C" NOT NULL,
     PRIMARY KEY (session_uid, turn_uid)
 );
+
+-- Changes recorded in ScyllaDB (`pg_outbox`) whose rows PostgreSQL refused (a constraint, a value
+-- it cannot hold), with its error: set aside so that they hold nothing else back. Once fixed,
+-- `chat-migrate relay --to-postgres --retry-dead-letters` records them again.
+CREATE TABLE relay_dead_letters (
+    id bigserial PRIMARY KEY,
+    session_uid text COLLATE "C" NOT NULL,
+    kind text NOT NULL,
+    turn_uid text COLLATE "C",
+    idx int,
+    error text NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    refused_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
