@@ -201,7 +201,7 @@ impl PostgresRelay {
         for entry in entries {
             if let Some(changed) = entry.changed() {
                 let stamp = changes.entry(changed).or_default();
-                *stamp = (*stamp).max(entry.latest_stamp());
+                *stamp = (*stamp).max(entry.stamp.unwrap_or_default());
             }
         }
         self.copy_rows(session_uid, changes).await
@@ -264,8 +264,11 @@ impl PostgresRelay {
             match copied {
                 Some(Ok(())) => outcome.copied += 1,
                 Some(Err(error)) => match refusal(&error) {
-                    Some(why) => {
+                    Some(Refusal::Refused(why)) => {
                         outcome.refused.insert(changed, why);
+                    }
+                    Some(Refusal::ParentMissing) => {
+                        outcome.skipped.insert(changed);
                     }
                     // PostgreSQL down or failing: the whole session waits for the next pass.
                     None => return Err(error.into()),
@@ -337,9 +340,17 @@ impl PostgresRelay {
         let client = self.pg.client().await?;
         client
             .execute(
-                "INSERT INTO relay_dead_letters (session_uid, kind, turn_uid, idx, error, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&entry.session_uid, &entry.kind, &entry.turn_uid, &entry.idx, &error, &entry.recorded_at],
+                "INSERT INTO relay_dead_letters (session_uid, kind, turn_uid, idx, error, recorded_at, stamp)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &entry.session_uid,
+                    &entry.kind,
+                    &entry.turn_uid,
+                    &entry.idx,
+                    &error,
+                    &entry.recorded_at,
+                    &entry.stamp,
+                ],
             )
             .await
             .map_err(pg_error("setting a refused change aside"))?;
@@ -357,18 +368,26 @@ impl PostgresRelay {
         Ok(row.get(0))
     }
 
-    /// Records every dead letter in `pg_outbox` again (once the cause is fixed), and clears them.
-    /// Returns how many.
+    /// Records every dead letter in `pg_outbox` again, with its own stamp (once the cause is
+    /// fixed), and clears them. Returns how many. Only while ScyllaDB is the truth: afterwards
+    /// PostgreSQL is, and a copy from ScyllaDB could overwrite it.
     pub async fn retry_dead_letters(&self) -> MigrateResult<usize> {
+        if self.pg.relational_writes().await? != conversation_pg::RelationalWrites::Refused {
+            return Err(crate::error::MigrateError::Refused(
+                "dead letters go to PostgreSQL only while ScyllaDB is the truth (scylla-primary)".into(),
+            ));
+        }
         let mut client = self.pg.client().await?;
         let tx = client.transaction().await.map_err(pg_error("starting a transaction"))?;
         let rows = tx
-            .query("DELETE FROM relay_dead_letters RETURNING session_uid, kind, turn_uid, idx", &[])
+            .query("DELETE FROM relay_dead_letters RETURNING session_uid, kind, turn_uid, idx, stamp", &[])
             .await
             .map_err(pg_error("taking the dead letters"))?;
         for row in &rows {
             if let Some(changed) = Changed::from_parts(row.get(1), row.get(2), row.get(3)) {
-                self.tables.outbox.insert(&PgOutboxEntry::new(row.get(0), &changed)).await?;
+                let mut entry = PgOutboxEntry::new(row.get(0), &changed);
+                entry.stamp = row.get(4);
+                self.tables.outbox.insert(&entry).await?;
             }
         }
         tx.commit().await.map_err(pg_error("clearing the dead letters"))?;
@@ -388,7 +407,7 @@ impl PostgresRelay {
                     entry_id: entry.entry_id.clone(),
                 })
                 .collect();
-            let stamp = chunk.iter().map(|entry| entry.latest_stamp()).max().unwrap_or_default();
+            let stamp = chunk.iter().filter_map(|entry| entry.stamp).max().unwrap_or_default();
             let mut batch = self.db.unlogged_batch().with_timestamp(chrono::Utc::now().timestamp_micros().max(stamp));
             for key in &keys {
                 batch.delete::<PgOutboxEntry>(key, partition).await?;
@@ -400,11 +419,25 @@ impl PostgresRelay {
 }
 
 /// PostgreSQL's refusal of a row, as opposed to a failure: a data exception or an integrity
-/// constraint (SQLSTATE classes 22 and 23), which the same row meets again on every try.
-fn refusal(error: &conversation_store::StoreError) -> Option<String> {
+/// constraint (SQLSTATE classes 22 and 23), which the same row meets again on every try. A
+/// missing parent (23503, a foreign key) is not one: the parent's own entry may still be on its
+/// way, and the row waits for it like a missing row.
+fn refusal(error: &conversation_store::StoreError) -> Option<Refusal> {
     let conversation_store::StoreError::Relational { source, .. } = error else { return None };
     let code = source.downcast_ref::<tokio_postgres::Error>()?.code()?.code();
-    (code.starts_with("22") || code.starts_with("23")).then(|| error.to_string())
+    match code {
+        "23503" => Some(Refusal::ParentMissing),
+        _ if code.starts_with("22") || code.starts_with("23") => Some(Refusal::Refused(error.to_string())),
+        _ => None,
+    }
+}
+
+/// How PostgreSQL turned a row down.
+enum Refusal {
+    /// Its parent row is not in PostgreSQL (yet).
+    ParentMissing,
+    /// For good, with this error.
+    Refused(String),
 }
 
 /// Whether the entry was recorded longer than [`MISSING_ROW_GRACE`] ago, by this host's clock.

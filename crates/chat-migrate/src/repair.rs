@@ -165,6 +165,9 @@ pub async fn repair_from_scylla(
     changes
         .extend(found.steps.iter().map(|step| (Changed::Step { turn_uid: step.turn_uid.clone(), idx: step.idx }, 0)));
     let outcome = relay.copy_rows(session_uid, changes).await?;
+    if !outcome.refused.is_empty() {
+        tracing::warn!(session_uid, refused = ?outcome.refused, "PostgreSQL refused rows of the session");
+    }
     if !outcome.missing.is_empty() || !outcome.skipped.is_empty() {
         tracing::warn!(session_uid, missing = ?outcome.missing, "rows vanished from ScyllaDB while the session was repaired");
     }

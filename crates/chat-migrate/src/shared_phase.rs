@@ -195,13 +195,21 @@ pub async fn preconditions(
                 holds: false,
                 detail: "ScyllaDB is needed to copy its last changes to PostgreSQL".into(),
             },
-            Some(relay) => match relay.depth().await {
-                Ok(depth) => Precondition {
+            Some(relay) => match (relay.depth().await, relay.dead_letters().await?) {
+                (Ok(_), dead) if dead > 0 => Precondition {
+                    name: "pg_outbox drained",
+                    holds: false,
+                    detail: format!(
+                        "{dead} change(s) PostgreSQL refused wait in relay_dead_letters: fix them, then \
+                         `chat-migrate relay --to-postgres --retry-dead-letters`"
+                    ),
+                },
+                (Ok(depth), _) => Precondition {
                     name: "pg_outbox drained",
                     holds: true,
                     detail: format!("{depth} change(s) wait for PostgreSQL; writes pause while the relay copies them"),
                 },
-                Err(error) => Precondition {
+                (Err(error), _) => Precondition {
                     name: "pg_outbox drained",
                     holds: false,
                     detail: format!("ScyllaDB does not answer: {error}"),
@@ -363,10 +371,13 @@ pub async fn set(
             )));
         }
         match relay.drain(Some(options.drain_wait)).await {
-            Ok((report, 0)) => copied_to_postgres = Some(report.copied),
+            Ok((report, 0)) if report.dead_lettered == 0 => copied_to_postgres = Some(report.copied),
             outcome => {
                 switch(pg, &paused, &current.routing, false, false, options).await?;
                 let why = match outcome {
+                    Ok((report, 0)) => {
+                        format!("PostgreSQL refused {} change(s) (relay_dead_letters)", report.dead_lettered)
+                    }
                     Ok((_, left)) => format!("{left} change(s) still wait for PostgreSQL"),
                     Err(error) => error.to_string(),
                 };

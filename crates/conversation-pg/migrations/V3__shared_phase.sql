@@ -64,5 +64,6 @@ CREATE TABLE relay_dead_letters (
     idx int,
     error text NOT NULL,
     recorded_at timestamptz NOT NULL,
+    stamp bigint,
     refused_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );

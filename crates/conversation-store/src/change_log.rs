@@ -13,7 +13,6 @@
 //! A recorded change to an existing row is stamped past the row's newest write time
 //! ([`ConversationStore::stamp_after`]): one clock per row, whatever the hosts' clocks say.
 
-use chrono::DateTime;
 use scylla_table::{ColumnOf, RowKey, ScyllaTable, Settable, Table};
 
 use crate::error::StoreResult;
@@ -81,21 +80,16 @@ impl PgOutboxEntry {
             kind: kind.to_owned(),
             turn_uid: turn_uid.map(str::to_owned),
             idx,
+            stamp: None,
         }
     }
 
-    /// The same entry, dated at the write's timestamp `stamp` (microseconds), rounded up to the
-    /// millisecond `recorded_at` keeps: the relay takes it as the change's version, which a
-    /// write of a null cannot give (CQL has no write time for a null), and deletes the entry at it.
+    /// The same entry, made by a logged batch with timestamp `stamp` (microseconds): the relay
+    /// takes it as the change's version, which a write of a null cannot give (CQL has no write
+    /// time for a null), and deletes the entry no earlier than it.
     pub fn stamped(mut self, stamp: i64) -> PgOutboxEntry {
-        let millis = stamp.div_euclid(1000) + i64::from(stamp.rem_euclid(1000) > 0);
-        self.recorded_at = DateTime::from_timestamp_millis(millis).unwrap_or(self.recorded_at);
+        self.stamp = Some(stamp);
         self
-    }
-
-    /// The latest write timestamp the entry's change can carry: `recorded_at`'s whole millisecond.
-    pub fn latest_stamp(&self) -> i64 {
-        self.recorded_at.timestamp_millis() * 1000 + 999
     }
 
     pub fn changed(&self) -> Option<Changed> {
@@ -145,9 +139,10 @@ impl ConversationStore {
         Ok(())
     }
 
-    /// The newest write time of the row at `key`, read at the table's write consistency (QUORUM,
-    /// or LOCAL_QUORUM across datacenters): what a quorum acknowledged, which a replica that
-    /// missed the last write cannot hide.
+    /// The newest write time of the row at `key`, read at the table's write consistency: with
+    /// QUORUM what a quorum acknowledged, which a replica that missed the last write cannot hide.
+    /// With LOCAL_QUORUM that holds within the datacenter only: a write acknowledged in another
+    /// one may not be seen yet.
     pub(crate) async fn newest_write<T: ScyllaTable>(
         &self,
         table: &Table<T>,

@@ -153,6 +153,11 @@ pub struct PgOutboxEntry {
     pub kind: String,
     pub turn_uid: Option<String>,
     pub idx: Option<i32>,
+    /// The timestamp, in microseconds, of the logged batch that made the change with this
+    /// entry: the change's version toward PostgreSQL, also where it wrote a null (which has no
+    /// write time). `None` for an entry recorded around a lightweight transaction, whose rows
+    /// carry their own write times.
+    pub stamp: Option<i64>,
 }
 
 /// The four query tables of the design.

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chat_migrate::{
-    ensure_scylla_schema, scan, DualWriteStore, MigratingOptions, MigratingStore, Phase, PostgresRelay, Relay,
-    RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
+    ensure_scylla_schema, scan, DualWriteStore, MigrateError, MigratingOptions, MigratingStore, Phase, PostgresRelay,
+    Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
 };
 use conversation_pg::{PgConfig, PgStore};
 use conversation_store::{Changed, ConversationApi, ConversationStore, PgOutboxEntry, StepByTurn};
@@ -201,6 +201,13 @@ async fn in_scylla_primary_a_change_wins_over_a_copy_stamped_by_a_clock_running_
     let (_, left) = relay.drain(Some(Duration::from_secs(30))).await.unwrap();
     assert_eq!(left, 0, "entries stamped ahead are removed too");
     assert_eq!(schema.store.load_conversation(account, id).await.unwrap(), conversation);
+    // Each change to a row stamped ahead lands a microsecond after the last: two renames in one
+    // millisecond, each copied by its own pass, both reach PostgreSQL in order.
+    for title in ["first of two in one millisecond", "second of two"] {
+        primary.rename_session(account, id, title).await.unwrap();
+        relay.drain(Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(schema.store.session(account, id).await.unwrap().title, title);
+    }
     schema.drop().await;
     keyspace.drop().await;
 }
@@ -239,39 +246,40 @@ async fn a_row_postgres_refuses_is_set_aside_and_holds_nothing_back() {
     let keyspace = TestKeyspace::new("primary_refused").await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
     let account = "refused-account";
-    // A session written without recording its change: PostgreSQL never gets it, so the turns
-    // recorded later break its foreign key.
-    let unrecorded = ConversationStore::new(keyspace.db.clone());
-    let orphaned = unrecorded.create_session(account, "never copied").await.unwrap();
-    let question = unrecorded.append_human_turn(account, &orphaned.session_uid, None, "hello?", None).await.unwrap();
     let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
-    primary.append_agent_turn(account, &orphaned.session_uid, &question.turn_uid, None).await.unwrap();
+    let poisoned = primary.create_session(account, "about to be poisoned").await.unwrap();
     let fine = primary.create_session(account, "copied as usual").await.unwrap();
     primary.rename_session(account, &fine.session_uid, "renamed as usual").await.unwrap();
+    // Code that is not ours writes a title with a NUL, which ScyllaDB keeps and PostgreSQL's
+    // text refuses, and records the change.
+    let cql = format!(
+        "UPDATE {}.sessions_by_user SET title = ? WHERE account_uid = ? AND created_at = ? AND session_uid = ?",
+        keyspace.config.keyspace
+    );
+    let values = ("before\0after", account, poisoned.created_at, &poisoned.session_uid);
+    keyspace.db.session().query_unpaged(cql, values).await.unwrap();
+    primary.tables().outbox.insert(&PgOutboxEntry::new(&poisoned.session_uid, &Changed::Session)).await.unwrap();
 
     let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
     let (report, left) = relay.drain(Some(Duration::from_secs(30))).await.expect("the relay drains");
-    assert_eq!((report.dead_lettered, left), (2, 0), "{report:?}: the agent turn and its parent are set aside");
-    assert_eq!(relay.dead_letters().await.unwrap(), 2);
+    // The poisoned session's three entries (its create's two, the foreign one) are set aside.
+    assert_eq!((report.dead_lettered, left), (3, 0), "{report:?}");
+    assert_eq!(relay.dead_letters().await.unwrap(), 3);
     assert_eq!(schema.store.session(account, &fine.session_uid).await.unwrap().title, "renamed as usual");
 
-    // Once the cause is fixed (here: the session copied by hand), the dead letters go through.
-    let session = unrecorded.session(account, &orphaned.session_uid).await.unwrap();
-    let row = conversation_pg::SessionRow {
-        uid: session.session_uid.clone(),
-        account_uid: session.account_uid.clone(),
-        title: session.title.clone(),
-        created_at: session.created_at,
-        deleted_at: None,
-        active_root: Some(question.turn_uid.clone()),
-        version: 1,
-    };
-    schema.store.put_session(&row).await.unwrap();
-    assert_eq!(relay.retry_dead_letters().await.unwrap(), 2);
+    // Fixed in ScyllaDB by a rename; the dead letters go through again, in scylla-primary only.
+    primary.rename_session(account, &poisoned.session_uid, "fixed").await.unwrap();
+    assert!(matches!(relay.retry_dead_letters().await, Err(MigrateError::Refused(_))));
+    let client = schema.store.client().await.unwrap();
+    client
+        .execute("UPDATE migration_phase SET phase = 'scylla-primary', relational_writes = 'refused'", &[])
+        .await
+        .unwrap();
+    assert_eq!(relay.retry_dead_letters().await.unwrap(), 3);
     let (report, left) = relay.drain(Some(Duration::from_secs(30))).await.unwrap();
     assert_eq!((report.dead_lettered, left), (0, 0), "{report:?}");
     assert_eq!(relay.dead_letters().await.unwrap(), 0);
-    assert_eq!(schema.store.row_counts().await.unwrap(), (2, 2, 0));
+    assert_eq!(schema.store.session(account, &poisoned.session_uid).await.unwrap().title, "fixed");
     keyspace.drop().await;
     schema.drop().await;
 }
