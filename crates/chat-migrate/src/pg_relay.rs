@@ -179,7 +179,16 @@ impl PostgresRelay {
                 Err(error) if out_of_time(started) => return Err(error),
                 Err(error) => tracing::warn!(%error, "relay pass to PostgreSQL failed; retrying"),
             }
-            let depth = self.depth().await?;
+            // Counting can fail as a pass can (a node just lost): the same patience applies.
+            let depth = match self.depth().await {
+                Ok(depth) => depth,
+                Err(error) if out_of_time(started) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, "counting what waits for PostgreSQL failed; retrying");
+                    tokio::time::sleep(IDLE_WAIT).await;
+                    continue;
+                }
+            };
             if depth == 0 || out_of_time(started) {
                 return Ok((total, depth));
             }
