@@ -569,6 +569,8 @@ impl PhaseFollower {
             let inner = &follower.inner;
             let poll = inner.options.phase_poll;
             let mut failing = false;
+            // The epoch last reported, so writes are waited for only when it moves on.
+            let mut reported = inner.served().epoch;
             while !*stopped.borrow() {
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
@@ -577,9 +579,13 @@ impl PhaseFollower {
                 let followed = match shared_phase::read(&inner.postgres).await {
                     Ok(shared) => {
                         inner.adopt(&shared);
-                        // Writes begun under an older epoch end before the new one is reported.
-                        drop(inner.writes.write().await);
+                        // Writes begun under an older epoch end before the new one is reported
+                        // (adopted here, or by a write that was refused and read the phase).
                         let served = inner.served();
+                        if served.epoch != reported {
+                            drop(inner.writes.write().await);
+                            reported = served.epoch;
+                        }
                         shared_phase::report(&inner.postgres, &name, served.epoch, served.routing.phase.name(), poll)
                             .await
                     }
