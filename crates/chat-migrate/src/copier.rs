@@ -159,6 +159,26 @@ impl ScyllaCopier {
         Ok(())
     }
 
+    /// Lays a purge's tombstones (again): at the purge's version, or past every write time the
+    /// session's copies show, read at QUORUM, so the purge also wins over a write that raced it
+    /// or came after a purge that failed part way (the purge was recorded first, and stands).
+    pub async fn finish_purge(&self, purged: &conversation_pg::PurgedSession) -> crate::MigrateResult<()> {
+        let keys = crate::verify::SessionKeys { session: purged.keys.clone(), turn_uids: purged.turn_uids.clone() };
+        let found =
+            crate::verify::read_scylla(&crate::verify::verifying_tables(&self.tables), &keys, self.layout).await?;
+        let turn_uids: BTreeSet<String> = purged
+            .turn_uids
+            .iter()
+            .cloned()
+            .chain(found.by_session.iter().map(|turn| turn.turn_uid.clone()))
+            .chain(found.locations.iter().map(|location| location.turn_uid.clone()))
+            .collect();
+        let turn_uids: Vec<String> = turn_uids.into_iter().collect();
+        let timestamp = purged.version.max(found.newest_write().unwrap_or(0));
+        self.tombstone_session(&purged.keys, &turn_uids, timestamp).await?;
+        Ok(())
+    }
+
     /// Removes every copy of a session that no longer exists in PostgreSQL, with tombstones at
     /// `timestamp`: anything written with an older timestamp is gone, anything newer stays, in
     /// whatever order the writes arrive (a backfill batch read before the purge lands after it

@@ -778,19 +778,16 @@ impl Read for Children {
     }
 }
 
-/// A write, routed by the phase: PostgreSQL alone, dual-write, or ScyllaDB first. If
-/// PostgreSQL refuses it because the shared phase moved on, it runs once more under the phase
-/// read afresh.
-macro_rules! write {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {{
+/// A write under the phase it begins in: `$body` runs with `$phase` bound to it. If PostgreSQL
+/// refuses the write because the shared phase moved on, it runs once more under the phase read
+/// afresh.
+macro_rules! routed {
+    ($self:ident, |$phase:ident| $body:expr) => {{
         let mut retried = false;
         loop {
             let (served, in_flight) = $self.inner.begin_write().await?;
-            let result = match served.routing.phase {
-                Phase::Postgres => $self.inner.postgres.$method($($arg),*).await,
-                Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => $self.inner.dual.$method($($arg),*).await,
-                Phase::ScyllaPrimary => $self.inner.primary.$method($($arg),*).await,
-            };
+            let $phase = served.routing.phase;
+            let result = $body;
             drop(in_flight);
             match result {
                 Err(StoreError::WritesMoved { .. }) if !retried => {
@@ -803,13 +800,98 @@ macro_rules! write {
     }};
 }
 
+/// A write of the platform's API, routed by the phase: PostgreSQL alone, dual-write, or
+/// ScyllaDB first.
+macro_rules! write {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        routed!($self, |phase| match phase {
+            Phase::Postgres => $self.inner.postgres.$method($($arg),*).await,
+            Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => $self.inner.dual.$method($($arg),*).await,
+            Phase::ScyllaPrimary => $self.inner.primary.$method($($arg),*).await,
+        })
+    };
+}
+
+impl MigratingStore {
+    /// Deletes a session and everything in it for good (the right to be forgotten), in both
+    /// databases. While PostgreSQL leads, its purge records the session's turns and the relay
+    /// tombstones every ScyllaDB copy at the purge's version. In `scylla-primary`, ScyllaDB may
+    /// hold turns PostgreSQL has not received yet: the turns are read from ScyllaDB at QUORUM,
+    /// the purge is recorded in PostgreSQL with them and a version past every write time found,
+    /// and ScyllaDB is tombstoned at that version. Purging a purged session is NotFound, as in
+    /// PostgreSQL; in `scylla-primary` it also lays the tombstones again, finishing a purge that
+    /// failed part way.
+    pub async fn purge_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        routed!(self, |phase| match phase {
+            Phase::Postgres => self.inner.postgres.purge_session(account_uid, session_uid).await.map(drop),
+            Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => {
+                self.inner.dual.relational().purge_session(account_uid, session_uid).await.map(drop)
+            }
+            Phase::ScyllaPrimary => self.inner.purge_led_by_scylla(account_uid, session_uid).await,
+        })
+    }
+}
+
+impl Inner {
+    async fn purge_led_by_scylla(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        let copier = self.dual.relay().copier();
+        // At SERIAL: a replica that missed the session's creation must not answer NotFound to a
+        // purge of data that is there.
+        let tables = crate::verify::verifying_tables(copier.tables());
+        let key = conversation_store::SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() };
+        let owner = tables.owners.clone().with_read_consistency(scylla_table::Consistency::Serial).get(&key).await?;
+        let session = match owner {
+            Some(owner) if owner.account_uid == account_uid => owner,
+            _ => {
+                // Purged already, perhaps by a try that failed before its tombstones all landed:
+                // they are laid again, and the answer is PostgreSQL's to a repeated purge.
+                if let Some(purged) = self.postgres.purged_session(session_uid).await? {
+                    if purged.keys.account_uid == account_uid {
+                        copier.finish_purge(&purged).await.map_err(into_store_error)?;
+                    }
+                }
+                return Err(StoreError::NotFound { what: "session", id: session_uid.to_owned() });
+            }
+        };
+        let address = crate::verify::SessionAddress { session_uid, account_uid, created_at: session.created_at };
+        let copies =
+            crate::verify::read_copies(&tables, address, &[], copier.layout()).await.map_err(into_store_error)?;
+        let turn_uids: Vec<String> = copies.by_session.iter().map(|turn| turn.turn_uid.clone()).collect();
+        let keys = conversation_pg::SessionRow {
+            uid: session_uid.to_owned(),
+            account_uid: account_uid.to_owned(),
+            title: String::new(),
+            created_at: session.created_at,
+            deleted_at: None,
+            active_root: None,
+            version: 0,
+        };
+        let version = self.postgres.purge_replica(&keys, &turn_uids, copies.newest_write().unwrap_or(0)).await?;
+        copier.tombstone_session(&keys, &turn_uids, version).await.map_err(StoreError::Database)
+    }
+}
+
 impl ConversationApi for MigratingStore {
     async fn create_session(&self, account_uid: &str, title: &str) -> StoreResult<Session> {
         write!(self.create_session(account_uid, title))
     }
 
     async fn create_session_with_id(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<Session> {
-        write!(self.create_session_with_id(account_uid, session_uid, title))
+        routed!(self, |phase| match phase {
+            Phase::Postgres => self.inner.postgres.create_session_with_id(account_uid, session_uid, title).await,
+            Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => {
+                self.inner.dual.create_session_with_id(account_uid, session_uid, title).await
+            }
+            Phase::ScyllaPrimary => {
+                // PostgreSQL keeps the purges, and the relay removes what a purged id holds: a
+                // caller's id is checked there first (PostgreSQL refuses it itself elsewhere).
+                if self.inner.postgres.purged_session(session_uid).await?.is_some() {
+                    Err(conversation_store::purged_session_id(session_uid))
+                } else {
+                    self.inner.primary.create_session_with_id(account_uid, session_uid, title).await
+                }
+            }
+        })
     }
 
     async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {

@@ -5,8 +5,12 @@
 //! holds it unless PostgreSQL has a newer one (see `conversation_pg`'s `put_*`), and then removes
 //! the entries. If PostgreSQL is down the entries stay, and the next pass copies them.
 //!
-//! A session's entries sit in one partition in the order they were recorded, and are copied
-//! session row first, then turns, then steps, so a turn never arrives before its session.
+//! A session's entries sit in one bucket, a partition a minute, in the order they were recorded,
+//! and are copied session row first, then turns, then steps, so a turn never arrives before its
+//! session. A pass reads only the minutes `pg_outbox_slots` lists, and removes a minute from the
+//! list once it reads empty and is older than [`LATE_ENTRY_ALLOWANCE`]: the tombstones of drained
+//! entries stay behind in minutes no pass reads again. A session whose entries wait backs off,
+//! up to [`MAX_SESSION_BACKOFF`] between tries.
 //!
 //! Every read here sees what a quorum acknowledged: entries and rows at QUORUM, and rows that a
 //! lightweight transaction claims (session owners, turn locations, steps) at SERIAL, which also
@@ -18,16 +22,21 @@
 //! error), and that entry is let go; a write that succeeds later records its change again (see
 //! `ConversationStore::with_change_log`). Every other entry of the session is decided on its own.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
+use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateResult};
 use crate::relay::{DrainReport, RelayHandle};
 use conversation_pg::{PgStore, SessionRow, StepRow, TurnRow};
 use conversation_store::{
-    Changed, ConversationStore, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey,
-    SessionByUserPrimaryKey, SessionOwnerPrimaryKey, StepByTurnPrimaryKey, StoreTables, TurnBySessionPrimaryKey,
-    TurnLocationPrimaryKey, OUTBOX_BUCKETS,
+    Changed, ConversationStore, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, PgOutboxSlot,
+    PgOutboxSlotPartitionKey, PgOutboxSlotPrimaryKey, SessionByUserPrimaryKey, SessionOwnerPrimaryKey,
+    StepByTurnPrimaryKey, StoreTables, TurnBySessionPrimaryKey, TurnLocationPrimaryKey, OUTBOX_BUCKETS,
+    OUTBOX_SLOT_SECONDS,
 };
 use scylla_table::{Consistency, ConsistencyLevels, Database, ScyllaTable, Timed};
 
@@ -39,6 +48,18 @@ const ENTRIES_PER_READ: i32 = 500;
 pub const MISSING_ROW_GRACE: Duration = Duration::from_secs(120);
 /// How long the background relay waits when nothing was copied.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// How long after its minute ends an entry may still be written into it: a writer's clock behind
+/// the relay's, and the time a write takes. A minute is read until it is this old and empty.
+/// The fleet's clocks must agree within it.
+pub const LATE_ENTRY_ALLOWANCE: Duration = Duration::from_secs(300);
+/// A bucket and one of its minutes.
+type SlotKey = (i32, DateTime<Utc>);
+
+/// Minutes of a bucket read in one pass at most, oldest first: after a long outage of PostgreSQL
+/// the backlog is worked off a few hours at a time rather than held in memory at once.
+const SLOTS_PER_PASS: usize = 120;
+/// The longest a session whose entries wait goes untried.
+pub const MAX_SESSION_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Copies ScyllaDB's recorded changes to PostgreSQL. Cheap to clone.
 #[derive(Clone)]
@@ -48,6 +69,10 @@ pub struct PostgresRelay {
     /// claims the row.
     tables: StoreTables,
     pg: PgStore,
+    /// Sessions whose entries wait: how many passes they waited, and when to try them next.
+    waiting: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
+    /// Minutes this relay took off the list.
+    forgotten: Arc<Mutex<HashSet<SlotKey>>>,
 }
 
 /// What copying a session's named rows came to.
@@ -79,31 +104,65 @@ impl PostgresRelay {
         tables.owners = tables.owners.with_read_consistency(Consistency::Serial);
         tables.locations = tables.locations.with_read_consistency(Consistency::Serial);
         tables.steps = tables.steps.with_read_consistency(Consistency::Serial);
-        PostgresRelay { db, tables, pg }
+        PostgresRelay { db, tables, pg, waiting: Arc::default(), forgotten: Arc::default() }
+    }
+
+    pub fn pg(&self) -> &PgStore {
+        &self.pg
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// Changes recorded and not yet copied, counted at QUORUM partition by partition: a replica
     /// that missed an entry cannot make the queue look drained.
     pub async fn depth(&self) -> MigrateResult<usize> {
         let db = &self.db;
-        let count = format!("SELECT count(*) FROM {}.{} WHERE bucket = ?", db.keyspace(), PgOutboxEntry::TABLE_NAME);
+        let count = format!(
+            "SELECT count(*) FROM {}.{} WHERE bucket = ? AND slot = ?",
+            db.keyspace(),
+            PgOutboxEntry::TABLE_NAME
+        );
         let mut depth = 0;
         for bucket in 0..OUTBOX_BUCKETS {
-            let rows: Vec<(i64,)> = db.query_rows_at(Consistency::Quorum, &count, (bucket,)).await?;
-            depth += rows.first().map_or(0, |(count,)| usize::try_from(*count).unwrap_or(0));
+            for slot in self.slots(bucket).await? {
+                let rows: Vec<(i64,)> = db.query_rows_at(Consistency::Quorum, &count, (bucket, slot)).await?;
+                depth += rows.first().map_or(0, |(count,)| usize::try_from(*count).unwrap_or(0));
+            }
         }
         Ok(depth)
     }
 
-    /// One pass over every partition. A session that fails, or waits for a row, keeps its
-    /// entries for the next pass; the other sessions of its partition go on (each session's
-    /// entries are copied together, so none of them overtakes another of the same session).
+    /// The minutes of `bucket` that may hold entries, oldest first.
+    async fn slots(&self, bucket: i32) -> MigrateResult<Vec<DateTime<Utc>>> {
+        let listed = self.tables.outbox_slots.slice(&PgOutboxSlotPartitionKey { bucket }).fetch().await?;
+        Ok(listed.into_iter().map(|row: PgOutboxSlot| row.slot).collect())
+    }
+
+    /// One pass over every bucket. A session that fails, or waits for a row, keeps its entries
+    /// for a later pass; the other sessions go on (each session's entries are copied together,
+    /// so none of them overtakes another of the same session).
     pub async fn drain_once(&self) -> MigrateResult<DrainReport> {
         let mut report = DrainReport::default();
         let mut first_error = None;
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         for bucket in 0..OUTBOX_BUCKETS {
-            let partition = PgOutboxEntryPartitionKey { bucket };
-            let entries = self.tables.outbox.slice(&partition).limit(ENTRIES_PER_READ).fetch().await?;
+            let mut entries = Vec::new();
+            let mut drained_slots = Vec::new();
+            // The time the minutes were read at: whether one is closed is decided by it, so a
+            // pass that stalled cannot call a minute closed that it read while still open.
+            let read_at = Utc::now();
+            for slot in self.slots(bucket).await?.into_iter().take(SLOTS_PER_PASS) {
+                let partition = PgOutboxEntryPartitionKey { bucket, slot };
+                let found = self.tables.outbox.slice(&partition).limit(ENTRIES_PER_READ).fetch().await?;
+                if found.is_empty() {
+                    drained_slots.push(slot);
+                }
+                entries.extend(found);
+            }
+            self.forget_slots(bucket, &drained_slots, read_at).await?;
+            entries.sort_by(|a, b| (a.recorded_at, &a.entry_id).cmp(&(b.recorded_at, &b.entry_id)));
             // Sessions in the order their first entry was recorded.
             let mut order: Vec<&str> = Vec::new();
             let mut by_session: BTreeMap<&str, Vec<&PgOutboxEntry>> = BTreeMap::new();
@@ -114,12 +173,29 @@ impl PostgresRelay {
                 }
                 session.push(entry);
             }
+            let purged = self.purged_among(&order).await?;
             for session_uid in order {
                 let session_entries = &by_session[session_uid];
+                seen.insert(session_uid.to_owned());
+                if purged.contains(session_uid) {
+                    // Purged for good, in PostgreSQL first: what ScyllaDB still holds of it (a
+                    // write that raced the purge, a purge that failed part way) goes too.
+                    if let Some(purged) = self.pg.purged_session(session_uid).await? {
+                        ScyllaCopier::new(self.db.clone()).finish_purge(&purged).await?;
+                    }
+                    report.copied += session_entries.len();
+                    self.remove(session_entries).await?;
+                    continue;
+                }
+                if self.backing_off(session_uid) {
+                    report.waiting += session_entries.len();
+                    continue;
+                }
                 let outcome = match self.copy_session(session_uid, session_entries).await {
                     Ok(outcome) => outcome,
                     Err(error) => {
                         report.failed += session_entries.len();
+                        self.wait_longer(session_uid);
                         tracing::warn!(%error, session_uid, "copy to PostgreSQL failed; will retry");
                         first_error.get_or_insert(error);
                         continue;
@@ -129,6 +205,7 @@ impl PostgresRelay {
                 // unless it outlived the grace (its write failed); the rest wait for their row's
                 // session or turn.
                 let mut done = Vec::new();
+                let mut waits = false;
                 for entry in session_entries.iter().copied() {
                     match entry.changed() {
                         Some(changed) if outcome.missing.contains(&changed) && outlived_grace(entry) => {
@@ -148,21 +225,79 @@ impl PostgresRelay {
                             report.dead_lettered += 1;
                             done.push(entry);
                         }
-                        Some(changed) if !outcome.done(&changed) => report.waiting += 1,
+                        Some(changed) if !outcome.done(&changed) => {
+                            report.waiting += 1;
+                            waits = true;
+                        }
                         _ => {
                             report.copied += 1;
                             done.push(entry);
                         }
                     }
                 }
-                self.remove(&partition, &done).await?;
+                if waits {
+                    self.wait_longer(session_uid);
+                } else {
+                    self.lock_waiting().remove(session_uid);
+                }
+                self.remove(&done).await?;
             }
         }
+        // A session no longer in the outbox waits for nothing.
+        self.lock_waiting().retain(|session_uid, _| seen.contains(session_uid));
         match (first_error, report.copied) {
             // Nothing got through: say why, so a caller can back off.
             (Some(error), 0) => Err(error),
             _ => Ok(report),
         }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
+        self.waiting.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Whether the session waited on its last try and its next is not due yet.
+    fn backing_off(&self, session_uid: &str) -> bool {
+        self.lock_waiting().get(session_uid).is_some_and(|(_, next)| *next > Instant::now())
+    }
+
+    /// The session waits again: its next try comes twice as late as the last, up to
+    /// [`MAX_SESSION_BACKOFF`].
+    fn wait_longer(&self, session_uid: &str) {
+        let mut waiting = self.lock_waiting();
+        let (tries, next) = waiting.entry(session_uid.to_owned()).or_insert((0, Instant::now()));
+        *tries = tries.saturating_add(1);
+        let backoff = IDLE_WAIT.saturating_mul(1 << (*tries).min(8)).min(MAX_SESSION_BACKOFF);
+        *next = Instant::now() + backoff;
+    }
+
+    /// Takes minutes read empty at `read_at` off the list, once no entry can be written into them
+    /// any more. The delete is dated at the minute's close, not by this host's clock: a clock
+    /// running ahead cannot date it past the writes of a minute still open. A row that outlives
+    /// the delete (written ahead of the clocks) stays listed, and is not deleted again.
+    async fn forget_slots(&self, bucket: i32, drained: &[DateTime<Utc>], read_at: DateTime<Utc>) -> MigrateResult<()> {
+        let allowance = chrono::Duration::from_std(LATE_ENTRY_ALLOWANCE).unwrap_or(chrono::Duration::MAX);
+        let slot_span = chrono::Duration::seconds(OUTBOX_SLOT_SECONDS);
+        if Utc::now() - read_at > allowance / 2 {
+            return Ok(());
+        }
+        self.lock_forgotten().retain(|(_, slot)| *slot + chrono::Duration::days(1) > read_at);
+        for slot in drained {
+            let closes_at = *slot + slot_span + allowance;
+            if closes_at > read_at || !self.lock_forgotten().insert((bucket, *slot)) {
+                continue;
+            }
+            let key = PgOutboxSlotPrimaryKey { bucket, slot: *slot };
+            let partition = PgOutboxSlotPartitionKey { bucket };
+            let mut batch = self.db.unlogged_batch().with_timestamp(closes_at.timestamp_micros());
+            batch.delete::<PgOutboxSlot>(&key, &partition).await?;
+            batch.execute().await?;
+        }
+        Ok(())
+    }
+
+    fn lock_forgotten(&self) -> std::sync::MutexGuard<'_, HashSet<SlotKey>> {
+        self.forgotten.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Drains until nothing is left, or until `deadline` passes; returns the totals and the
@@ -344,6 +479,19 @@ impl PostgresRelay {
         }))
     }
 
+    /// Which of these sessions were purged.
+    async fn purged_among(&self, session_uids: &[&str]) -> MigrateResult<BTreeSet<String>> {
+        if session_uids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let client = self.pg.client().await?;
+        let rows = client
+            .query("SELECT uid FROM purged_sessions WHERE uid = ANY($1)", &[&session_uids])
+            .await
+            .map_err(pg_error("finding purged sessions"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// Sets an entry aside in PostgreSQL's `relay_dead_letters`, with the refusal.
     async fn dead_letter(&self, entry: &PgOutboxEntry, error: &str) -> MigrateResult<()> {
         let client = self.pg.client().await?;
@@ -396,32 +544,40 @@ impl PostgresRelay {
             if let Some(changed) = Changed::from_parts(row.get(1), row.get(2), row.get(3)) {
                 let mut entry = PgOutboxEntry::new(row.get(0), &changed);
                 entry.stamp = row.get(4);
-                self.tables.outbox.insert(&entry).await?;
+                self.tables.append_to_outbox(&entry).await?;
             }
         }
         tx.commit().await.map_err(pg_error("clearing the dead letters"))?;
         Ok(rows.len())
     }
 
-    /// Removes copied entries, one partition's rows in one unlogged batch, each batch's
+    /// Removes copied entries, a partition's rows in one unlogged batch, each batch's
     /// tombstones dated no earlier than its entries' own stamps (a change stamped past a row
     /// written ahead of this host's clock carries that stamp, and a tombstone must be newer).
-    async fn remove(&self, partition: &PgOutboxEntryPartitionKey, entries: &[&PgOutboxEntry]) -> MigrateResult<()> {
-        for chunk in entries.chunks(100) {
-            let keys: Vec<PgOutboxEntryPrimaryKey> = chunk
-                .iter()
-                .map(|entry| PgOutboxEntryPrimaryKey {
-                    bucket: entry.bucket,
-                    recorded_at: entry.recorded_at,
-                    entry_id: entry.entry_id.clone(),
-                })
-                .collect();
-            let stamp = chunk.iter().filter_map(|entry| entry.stamp).max().unwrap_or_default();
-            let mut batch = self.db.unlogged_batch().with_timestamp(chrono::Utc::now().timestamp_micros().max(stamp));
-            for key in &keys {
-                batch.delete::<PgOutboxEntry>(key, partition).await?;
+    async fn remove(&self, entries: &[&PgOutboxEntry]) -> MigrateResult<()> {
+        let mut by_partition: BTreeMap<(i32, DateTime<Utc>), Vec<&PgOutboxEntry>> = BTreeMap::new();
+        for entry in entries {
+            by_partition.entry((entry.bucket, entry.slot)).or_default().push(entry);
+        }
+        for ((bucket, slot), entries) in by_partition {
+            let partition = PgOutboxEntryPartitionKey { bucket, slot };
+            for chunk in entries.chunks(100) {
+                let keys: Vec<PgOutboxEntryPrimaryKey> = chunk
+                    .iter()
+                    .map(|entry| PgOutboxEntryPrimaryKey {
+                        bucket,
+                        slot,
+                        recorded_at: entry.recorded_at,
+                        entry_id: entry.entry_id.clone(),
+                    })
+                    .collect();
+                let stamp = chunk.iter().filter_map(|entry| entry.stamp).max().unwrap_or_default();
+                let mut batch = self.db.unlogged_batch().with_timestamp(Utc::now().timestamp_micros().max(stamp));
+                for key in &keys {
+                    batch.delete::<PgOutboxEntry>(key, &partition).await?;
+                }
+                batch.execute().await?;
             }
-            batch.execute().await?;
         }
         Ok(())
     }

@@ -154,6 +154,12 @@ pub async fn repair_from_scylla(
     session_uid: &str,
     found: &ScyllaSession,
 ) -> MigrateResult<RepairedSession> {
+    if let Some(purged) = relay.pg().purged_session(session_uid).await? {
+        // Purged: what is left in ScyllaDB goes, and nothing is copied back to PostgreSQL.
+        let rows = found.row_count();
+        ScyllaCopier::new(relay.database().clone()).finish_purge(&purged).await?;
+        return Ok(RepairedSession { rows_removed: rows, ..RepairedSession::default() });
+    }
     if found.owner.is_none() {
         tracing::warn!(session_uid, "PostgreSQL holds a session ScyllaDB does not; left as it is");
         return Ok(RepairedSession { rows_left: 1, ..RepairedSession::default() });

@@ -47,6 +47,7 @@ impl PgStore {
     /// tombstones at the delete's version. Not part of [`ConversationApi`]: users soft-delete.
     pub async fn purge_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<i64> {
         in_transaction!(self, |writer| {
+            sessions::lock_against_copies(writer.tx, session_uid).await?;
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
             sessions::purge(&writer, &session).await
         })

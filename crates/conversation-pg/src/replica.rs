@@ -16,28 +16,27 @@ use crate::store::{pg, PgStore};
 impl PgStore {
     /// Writes a session row as ScyllaDB holds it, if its `version` (ScyllaDB's write time) is
     /// newer than the one here.
+    /// A purged session is not written back: the purge holds the session's purge lock, so this
+    /// either commits before it (and the purge deletes the row) or sees it.
     pub async fn put_session(&self, row: &SessionRow) -> StoreResult<()> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
+        tx.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", &[&row.uid])
+            .await
+            .map_err(pg("taking the session's purge lock"))?;
+        tx.execute(
+            "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                 WHERE NOT EXISTS (SELECT 1 FROM purged_sessions WHERE uid = $1)
                  ON CONFLICT (uid) DO UPDATE
                  SET title = excluded.title, deleted_at = excluded.deleted_at, active_root = excluded.active_root,
                      version = excluded.version
                  WHERE s.version < excluded.version",
-                &[
-                    &row.uid,
-                    &row.account_uid,
-                    &row.title,
-                    &row.created_at,
-                    &row.deleted_at,
-                    &row.active_root,
-                    &row.version,
-                ],
-            )
-            .await
-            .map_err(pg("copying a session from ScyllaDB"))?;
+            &[&row.uid, &row.account_uid, &row.title, &row.created_at, &row.deleted_at, &row.active_root, &row.version],
+        )
+        .await
+        .map_err(pg("copying a session from ScyllaDB"))?;
+        tx.commit().await.map_err(pg("committing a session's copy"))?;
         Ok(())
     }
 
@@ -107,5 +106,60 @@ impl PgStore {
             .await
             .map_err(pg("copying a step from ScyllaDB"))?;
         Ok(())
+    }
+}
+
+impl PgStore {
+    /// Purges a session while ScyllaDB is primary: records the purge (its keys, every turn id
+    /// either database knows, and a version past every row here and past `newer_than`, the
+    /// newest write time found in ScyllaDB) and deletes whatever PostgreSQL holds of it, which
+    /// may be nothing yet. The caller then tombstones ScyllaDB at the returned version; the
+    /// relay toward PostgreSQL drops the entries of a purged session. Repeating the call only
+    /// raises the recorded version. A store following the shared phase refuses this once the
+    /// phase has left `scylla-primary` (then PostgreSQL leads, and [`PgStore::purge_session`]
+    /// is the purge).
+    pub async fn purge_replica(&self, keys: &SessionRow, turn_uids: &[String], newer_than: i64) -> StoreResult<i64> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(pg("starting a transaction"))?;
+        if self.recording == crate::store::Recording::AsThePhaseSays
+            && crate::phase::writes_in(&*tx).await? != crate::phase::RelationalWrites::Refused
+        {
+            return Err(conversation_store::StoreError::WritesMoved {
+                reason: "the shared phase left scylla-primary: PostgreSQL leads the purge again".into(),
+            });
+        }
+        crate::sessions::lock_against_copies(&*tx, &keys.uid).await?;
+        let row = tx
+            .query_one(
+                "INSERT INTO purged_sessions AS p (uid, account_uid, created_at, version)
+                 VALUES ($1, $2, $3, next_version(greatest($4,
+                     (SELECT max(version) FROM sessions WHERE uid = $1),
+                     (SELECT max(version) FROM turns WHERE session_uid = $1),
+                     (SELECT max(s.version) FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid
+                      WHERE t.session_uid = $1))))
+                 ON CONFLICT (uid) DO UPDATE SET version = greatest(p.version, EXCLUDED.version)
+                 RETURNING version",
+                &[&keys.uid, &keys.account_uid, &keys.created_at, &newer_than],
+            )
+            .await
+            .map_err(pg("recording the purge"))?;
+        let version: i64 = row.get(0);
+        tx.execute(
+            "INSERT INTO purged_turns (session_uid, turn_uid)
+             SELECT $1, uid FROM turns WHERE session_uid = $1
+             UNION SELECT $1, unnest($2::text[])
+             ON CONFLICT DO NOTHING",
+            &[&keys.uid, &turn_uids],
+        )
+        .await
+        .map_err(pg("recording the purged turns"))?;
+        tx.execute("DELETE FROM sessions WHERE uid = $1", &[&keys.uid]).await.map_err(pg("purging the session"))?;
+        tx.commit().await.map_err(pg("committing the purge"))?;
+        Ok(version)
     }
 }

@@ -16,6 +16,14 @@ pub(crate) async fn create(
     session_uid: &str,
     title: &str,
 ) -> StoreResult<SessionRow> {
+    let purged = writer
+        .tx
+        .query_opt("SELECT 1 FROM purged_sessions WHERE uid = $1", &[&session_uid])
+        .await
+        .map_err(pg("checking purged sessions"))?;
+    if purged.is_some() {
+        return Err(conversation_store::purged_session_id(session_uid));
+    }
     let inserted = writer
         .tx
         .query_opt(
@@ -107,6 +115,17 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
         .map_err(pg("purging the session"))?;
     writer.changed(&session.uid, Changed::Session, version).await?;
     Ok(version)
+}
+
+/// Takes the session's purge lock exclusively, until the transaction ends: a copy of the session
+/// from ScyllaDB ([`crate::PgStore::put_session`], which takes it shared and skips purged
+/// sessions) either committed before, and the purge deletes it, or sees the purge. Taken before
+/// the session's row lock, in the order a copy takes them.
+pub(crate) async fn lock_against_copies(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&session_uid])
+        .await
+        .map_err(pg("taking the session's purge lock"))?;
+    Ok(())
 }
 
 /// One page of the account's visible sessions, in ScyllaDB's order: newest first, then by id.

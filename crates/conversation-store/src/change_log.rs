@@ -13,14 +13,30 @@
 //! A recorded change to an existing row is stamped past the row's newest write time
 //! ([`ConversationStore::stamp_after`]): one clock per row, whatever the hosts' clocks say.
 
-use scylla_table::{ColumnOf, RowKey, ScyllaTable, Settable, Table};
+use chrono::{DateTime, Utc};
+use scylla_table::{Batch, ColumnOf, RowKey, ScyllaTable, Settable, Table};
 
 use crate::error::StoreResult;
-use crate::store::{new_id, now_millis, ConversationStore};
-use crate::tables::PgOutboxEntry;
+use crate::store::{new_id, now_millis, ConversationStore, StoreTables};
+use crate::tables::{PgOutboxEntry, PgOutboxSlot};
 
-/// Partitions of `pg_outbox`.
+/// Buckets of `pg_outbox`: each minute's entries are spread over this many partitions.
 pub const OUTBOX_BUCKETS: i32 = 16;
+
+/// The span of one `pg_outbox` partition (a bucket's slot), in seconds.
+pub const OUTBOX_SLOT_SECONDS: i64 = 60;
+
+/// How long after its `recorded_at` an entry may land before it is recorded again, in the minute
+/// it landed in: the relay stops reading a minute some minutes after it ends (see
+/// `chat_migrate::pg_relay::LATE_ENTRY_ALLOWANCE`), and a write held up that long (a paused
+/// process, a slow request) must not land where nobody looks.
+pub const OUTBOX_RERECORD_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The slot an entry recorded at `recorded_at` goes in: the start of its minute.
+pub fn outbox_slot(recorded_at: DateTime<Utc>) -> DateTime<Utc> {
+    let seconds = recorded_at.timestamp().div_euclid(OUTBOX_SLOT_SECONDS) * OUTBOX_SLOT_SECONDS;
+    DateTime::from_timestamp(seconds, 0).unwrap_or(recorded_at)
+}
 
 /// What a change touched: the row to copy again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,9 +88,11 @@ impl PgOutboxEntry {
     /// A new entry for `changed` in `session_uid`, in the session's bucket.
     pub fn new(session_uid: &str, changed: &Changed) -> PgOutboxEntry {
         let (kind, turn_uid, idx) = changed.parts();
+        let recorded_at = now_millis();
         PgOutboxEntry {
             bucket: stable_bucket(session_uid, OUTBOX_BUCKETS as u64) as i32,
-            recorded_at: now_millis(),
+            slot: outbox_slot(recorded_at),
+            recorded_at,
             entry_id: new_id(),
             session_uid: session_uid.to_owned(),
             kind: kind.to_owned(),
@@ -94,6 +112,62 @@ impl PgOutboxEntry {
 
     pub fn changed(&self) -> Option<Changed> {
         Changed::from_parts(&self.kind, self.turn_uid.clone(), self.idx)
+    }
+
+    /// What the entry names; the session row for parts no writer makes.
+    fn changed_or_session(&self) -> Changed {
+        self.changed().unwrap_or(Changed::Session)
+    }
+
+    /// The row that lists this entry's partition for the relay.
+    pub fn slot_row(&self) -> PgOutboxSlot {
+        PgOutboxSlot { bucket: self.bucket, slot: self.slot }
+    }
+
+    /// The rows that list these entries' partitions, once each.
+    pub fn slot_rows(entries: &[PgOutboxEntry]) -> Vec<PgOutboxSlot> {
+        let mut slots: Vec<PgOutboxSlot> = entries.iter().map(PgOutboxEntry::slot_row).collect();
+        slots.dedup();
+        slots
+    }
+
+    /// Adds the entries to a batch, with the rows of their slots ([`PgOutboxEntry::slot_rows`]).
+    pub async fn add_to<'a>(
+        entries: &'a [PgOutboxEntry],
+        slots: &'a [PgOutboxSlot],
+        batch: &mut Batch<'a>,
+    ) -> StoreResult<()> {
+        for slot in slots {
+            batch.insert(slot).await?;
+        }
+        for entry in entries {
+            batch.insert(entry).await?;
+        }
+        Ok(())
+    }
+}
+
+impl StoreTables {
+    /// Records one entry on its own: its slot's row first, so the relay never misses the entry.
+    pub async fn append_to_outbox(&self, entry: &PgOutboxEntry) -> StoreResult<()> {
+        self.outbox_slots.insert(&entry.slot_row()).await?;
+        self.outbox.insert(entry).await?;
+        self.record_again_if_late(std::slice::from_ref(entry)).await
+    }
+
+    /// Records the entries again, in the current minute, if they landed more than
+    /// [`OUTBOX_RERECORD_AFTER`] after they were made.
+    pub(crate) async fn record_again_if_late(&self, entries: &[PgOutboxEntry]) -> StoreResult<()> {
+        let late = chrono::Duration::from_std(OUTBOX_RERECORD_AFTER).unwrap_or(chrono::Duration::MAX);
+        for entry in entries.iter().filter(|entry| Utc::now() - entry.recorded_at > late) {
+            let again = PgOutboxEntry {
+                stamp: entry.stamp,
+                ..PgOutboxEntry::new(&entry.session_uid, &entry.changed_or_session())
+            };
+            self.outbox_slots.insert(&again.slot_row()).await?;
+            self.outbox.insert(&again).await?;
+        }
+        Ok(())
     }
 }
 
@@ -134,7 +208,7 @@ impl ConversationStore {
     /// Records a change before a lightweight transaction makes it, and again after it succeeded.
     pub(crate) async fn record(&self, session_uid: &str, changed: Changed) -> StoreResult<()> {
         for entry in self.outbox_entries(session_uid, &[changed], None) {
-            self.tables.outbox.insert(&entry).await?;
+            self.tables.append_to_outbox(&entry).await?;
         }
         Ok(())
     }
@@ -198,11 +272,11 @@ impl ConversationStore {
         let stamp = ConversationStore::stamp_after(&[self.newest_write(table, key).await?, also_written]);
         let entries = self.outbox_entries(session_uid, &[changed], Some(stamp));
         let mut batch = self.db.logged_batch().with_timestamp(stamp);
+        let slots = PgOutboxEntry::slot_rows(&entries);
         batch.set(key, column, value).await?;
-        for entry in &entries {
-            batch.insert(entry).await?;
-        }
+        PgOutboxEntry::add_to(&entries, &slots, &mut batch).await?;
         batch.execute().await?;
+        self.tables.record_again_if_late(&entries).await?;
         Ok(())
     }
 }

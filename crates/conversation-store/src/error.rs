@@ -42,3 +42,12 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The error for a caller-chosen session id that a purged session had: a purge forgets the
+/// session for good, so its id is not given to another.
+pub fn purged_session_id(session_uid: &str) -> StoreError {
+    StoreError::InvalidInput {
+        field: "session_uid",
+        reason: format!("`{session_uid}` belonged to a purged session; the ids of purged sessions are not reused"),
+    }
+}

@@ -79,18 +79,18 @@ mod tables;
 mod turns;
 
 pub use api::ConversationApi;
-pub use change_log::{stable_bucket, Changed, OUTBOX_BUCKETS};
+pub use change_log::{outbox_slot, stable_bucket, Changed, OUTBOX_BUCKETS, OUTBOX_SLOT_SECONDS};
 pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
 pub use cursor::SessionCursor;
-pub use error::{StoreError, StoreResult};
+pub use error::{purged_session_id, StoreError, StoreResult};
 pub use store::{new_id, now_millis, ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE};
 pub use tables::{
-    all_tables, query_tables, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, SessionByUser,
-    SessionByUserPartitionKey, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey, SessionOwnerPrimaryKey,
-    StepBySession, StepBySessionPartitionKey, StepBySessionPrimaryKey, StepByTurn, StepByTurnPartitionKey,
-    StepByTurnPrimaryKey, TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession,
-    TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey,
-    TurnType,
+    all_tables, query_tables, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, PgOutboxSlot,
+    PgOutboxSlotPartitionKey, PgOutboxSlotPrimaryKey, SessionByUser, SessionByUserPartitionKey,
+    SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey, SessionOwnerPrimaryKey, StepBySession,
+    StepBySessionPartitionKey, StepBySessionPrimaryKey, StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey,
+    TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey,
+    TurnBySessionPrimaryKey, TurnLocation, TurnLocationPartitionKey, TurnLocationPrimaryKey, TurnType,
 };
 /// The typed column handles of each table (`turns_by_session::liked`, ...).
 pub use tables::{

@@ -9,7 +9,7 @@ use crate::cursor::SessionCursor;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_page_size, check_title};
 use crate::tables::{
-    all_tables, sessions_by_user, PgOutboxEntry, SessionByUser, SessionByUserPrimaryKey, SessionOwner,
+    all_tables, sessions_by_user, PgOutboxEntry, PgOutboxSlot, SessionByUser, SessionByUserPrimaryKey, SessionOwner,
     SessionOwnerPrimaryKey, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
 
@@ -39,6 +39,7 @@ pub struct StoreTables {
     pub locations: Table<TurnLocation>,
     pub steps_by_session: Table<StepBySession>,
     pub outbox: Table<PgOutboxEntry>,
+    pub outbox_slots: Table<PgOutboxSlot>,
 }
 
 impl StoreTables {
@@ -52,6 +53,7 @@ impl StoreTables {
             locations: db.table(),
             steps_by_session: db.table(),
             outbox: db.table(),
+            outbox_slots: db.table(),
         }
     }
 
@@ -66,6 +68,7 @@ impl StoreTables {
             locations: self.locations.with_consistency(levels),
             steps_by_session: self.steps_by_session.with_consistency(levels),
             outbox: self.outbox.with_consistency(levels),
+            outbox_slots: self.outbox_slots.with_consistency(levels),
         }
     }
 }

@@ -89,6 +89,7 @@ pub fn all_tables() -> Vec<&'static TableSchema> {
         TurnLocation::table_schema(),
         StepBySession::table_schema(),
         PgOutboxEntry::table_schema(),
+        PgOutboxSlot::table_schema(),
     ]
 }
 
@@ -137,13 +138,20 @@ impl StepBySession {
 
 /// Changes waiting to be copied to PostgreSQL once ScyllaDB is primary (the migration's last
 /// phase): each write records what it changed here, and the relay re-reads the named rows, copies
-/// them, and removes the entries. A few partitions (`bucket`, by session), each in the order the
-/// changes were recorded, so one session's changes are read in order.
+/// them, and removes the entries. A partition per `bucket` (by session) and minute (`slot`), each
+/// in the order the changes were recorded, so one session's changes are read in order, and a
+/// drained minute is never read again: a queue drained by deletes would otherwise pile its
+/// tombstones up in the partitions every pass reads. [`PgOutboxSlot`] lists the minutes to read.
+/// An entry deleted and brought back (a tombstone collected before every replica had it) only
+/// copies its row once more, which changes nothing: hence the short grace.
 #[derive(ScyllaTable, Debug, Clone, PartialEq)]
-#[table(name = "pg_outbox")]
+#[table(name = "pg_outbox", gc_grace_seconds = 3600)]
 pub struct PgOutboxEntry {
     #[table(partition_key)]
     pub bucket: i32,
+    /// The minute `recorded_at` falls in.
+    #[table(partition_key)]
+    pub slot: DateTime<Utc>,
     #[table(clustering)]
     pub recorded_at: DateTime<Utc>,
     #[table(clustering)]
@@ -158,6 +166,18 @@ pub struct PgOutboxEntry {
     /// write time). `None` for an entry recorded around a lightweight transaction, whose rows
     /// carry their own write times.
     pub stamp: Option<i64>,
+}
+
+/// The minutes of a `pg_outbox` bucket that may hold entries: every entry is written with its
+/// minute's row here first (in the same logged batch, or just before it), and the relay reads
+/// only the minutes listed, removing one once it is drained and too old to receive an entry.
+#[derive(ScyllaTable, Debug, Clone, PartialEq)]
+#[table(name = "pg_outbox_slots", gc_grace_seconds = 3600)]
+pub struct PgOutboxSlot {
+    #[table(partition_key)]
+    pub bucket: i32,
+    #[table(clustering)]
+    pub slot: DateTime<Utc>,
 }
 
 /// The four query tables of the design.

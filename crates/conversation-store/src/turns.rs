@@ -14,8 +14,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
 use crate::store::{new_id, not_found, now_millis, session_key, ConversationStore};
 use crate::tables::{
-    session_owners, turns_by_session, SessionOwner, SessionOwnerPrimaryKey, TurnByParent, TurnByParentPartitionKey,
-    TurnBySession, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,
+    session_owners, turns_by_session, PgOutboxEntry, SessionOwner, SessionOwnerPrimaryKey, TurnByParent,
+    TurnByParentPartitionKey, TurnBySession, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,
 };
 
 /// The `turns_by_parent` partition that holds a session's root turns.
@@ -268,6 +268,7 @@ impl ConversationStore {
         };
         let changes = [Changed::Turn { turn_uid: turn_uid.clone() }, changed_parent];
         let entries = self.outbox_entries(&owner.session_uid, &changes, stamp);
+        let slots = PgOutboxEntry::slot_rows(&entries);
         // New rows: `None` columns stay unset, so the turn leaves no tombstones behind.
         let mut batch = self.db.logged_batch();
         if let Some(stamp) = stamp {
@@ -275,9 +276,7 @@ impl ConversationStore {
         }
         batch.insert_new(&turn).await?;
         batch.insert_new(&by_parent).await?;
-        for entry in &entries {
-            batch.insert(entry).await?;
-        }
+        PgOutboxEntry::add_to(&entries, &slots, &mut batch).await?;
         match &parent_key {
             Some(parent_key) => {
                 batch.set(parent_key, turns_by_session::active_child, &active).await?;
@@ -287,6 +286,7 @@ impl ConversationStore {
             }
         }
         batch.execute().await?;
+        self.tables.record_again_if_late(&entries).await?;
         Ok(turn)
     }
 }

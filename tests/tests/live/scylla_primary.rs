@@ -10,7 +10,9 @@ use chat_migrate::{
     Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
 };
 use conversation_pg::{PgConfig, PgStore};
-use conversation_store::{Changed, ConversationApi, ConversationStore, PgOutboxEntry, StepByTurn};
+use conversation_store::{
+    outbox_slot, Changed, ConversationApi, ConversationStore, PgOutboxEntry, PgOutboxSlotPartitionKey, StepByTurn,
+};
 use tests::live::{postgres_connection, TestKeyspace, TestSchema};
 use tests::tcp_proxy::TcpProxy;
 
@@ -102,6 +104,16 @@ async fn scylla_primary_writes_succeed_while_postgres_is_down_and_the_relay_catc
     schema.drop().await;
 }
 
+/// Writes an entry as its writer wrote it at its `recorded_at`, long ago (a writer recording it
+/// now would record it again in the current minute).
+async fn recorded_long_ago(store: &ConversationStore, entry: &PgOutboxEntry) {
+    let slot = entry.slot_row();
+    let mut batch = store.database().logged_batch().with_timestamp(entry.recorded_at.timestamp_micros());
+    batch.insert(&slot).await.unwrap();
+    batch.insert(entry).await.unwrap();
+    batch.execute().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_whose_row_never_appears_waits_then_goes_without_holding_back_the_rest() {
     let schema = TestSchema::new("primary_missing").await;
@@ -117,7 +129,8 @@ async fn an_entry_whose_row_never_appears_waits_then_goes_without_holding_back_t
     // long ago. Steps 1 and 2 were acknowledged after it.
     let mut lost = PgOutboxEntry::new(id, &Changed::Step { turn_uid: answer.turn_uid.clone(), idx: 0 });
     lost.recorded_at -= chrono::Duration::seconds(600);
-    primary.tables().outbox.insert(&lost).await.unwrap();
+    lost.slot = outbox_slot(lost.recorded_at);
+    recorded_long_ago(&primary, &lost).await;
     for idx in 1..3 {
         // Written around the store's gap check, as a client that lost step 0's reply might.
         let step = StepByTurn {
@@ -129,11 +142,11 @@ async fn an_entry_whose_row_never_appears_waits_then_goes_without_holding_back_t
         };
         primary.tables().steps.insert(&step).await.unwrap();
         let entry = PgOutboxEntry::new(id, &Changed::Step { turn_uid: answer.turn_uid.clone(), idx });
-        primary.tables().outbox.insert(&entry).await.unwrap();
+        primary.tables().append_to_outbox(&entry).await.unwrap();
     }
     // A young entry for a row not there yet: its write may still be on its way.
     let young = PgOutboxEntry::new(id, &Changed::Step { turn_uid: answer.turn_uid.clone(), idx: 7 });
-    primary.tables().outbox.insert(&young).await.unwrap();
+    primary.tables().append_to_outbox(&young).await.unwrap();
 
     let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
     let pass = relay.drain_once().await.unwrap();
@@ -258,7 +271,7 @@ async fn a_row_postgres_refuses_is_set_aside_and_holds_nothing_back() {
     );
     let values = ("before\0after", account, poisoned.created_at, &poisoned.session_uid);
     keyspace.db.session().query_unpaged(cql, values).await.unwrap();
-    primary.tables().outbox.insert(&PgOutboxEntry::new(&poisoned.session_uid, &Changed::Session)).await.unwrap();
+    primary.tables().append_to_outbox(&PgOutboxEntry::new(&poisoned.session_uid, &Changed::Session)).await.unwrap();
 
     let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
     let (report, left) = relay.drain(Some(Duration::from_secs(30))).await.expect("the relay drains");
@@ -280,6 +293,146 @@ async fn a_row_postgres_refuses_is_set_aside_and_holds_nothing_back() {
     assert_eq!((report.dead_lettered, left), (0, 0), "{report:?}");
     assert_eq!(relay.dead_letters().await.unwrap(), 0);
     assert_eq!(schema.store.session(account, &poisoned.session_uid).await.unwrap().title, "fixed");
+    keyspace.drop().await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_minute_of_the_queue_is_not_read_again_and_a_waiting_session_backs_off() {
+    let schema = TestSchema::new("primary_slots").await;
+    let keyspace = TestKeyspace::new("primary_slots").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    let account = "slots-account";
+    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let session = primary.create_session(account, "an old minute").await.unwrap();
+    let id = session.session_uid.as_str();
+    // An entry recorded ten minutes ago, as after an outage of PostgreSQL: its minute is listed.
+    let mut old = PgOutboxEntry::new(id, &Changed::Session);
+    old.recorded_at -= chrono::Duration::seconds(600);
+    old.slot = outbox_slot(old.recorded_at);
+    recorded_long_ago(&primary, &old).await;
+    let listed = || async {
+        let partition = PgOutboxSlotPartitionKey { bucket: old.bucket };
+        let slots = primary.tables().outbox_slots.slice(&partition).fetch().await.unwrap();
+        slots.into_iter().map(|row| row.slot).collect::<Vec<_>>()
+    };
+    let now = outbox_slot(chrono::Utc::now());
+    assert!(listed().await.contains(&old.slot) && listed().await.contains(&now), "{:?}", listed().await);
+
+    let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
+    let pass = relay.drain_once().await.unwrap();
+    assert_eq!((pass.copied, pass.waiting), (3, 0), "the create's two entries and the old one: {pass:?}");
+    assert_eq!(relay.depth().await.unwrap(), 0);
+    // Drained, the old minute reads empty once more and leaves the list; this minute stays
+    // listed, since an entry may still be written into it.
+    relay.drain_once().await.unwrap();
+    let slots = listed().await;
+    assert!(!slots.contains(&old.slot), "the drained old minute is read no more: {slots:?}");
+    assert!(slots.contains(&now), "{slots:?}");
+
+    // A session whose entry names a row not written yet waits, and is not tried again at once.
+    let turn = "slots-turn-not-yet-written";
+    let waiting = PgOutboxEntry::new(id, &Changed::Turn { turn_uid: turn.to_owned() });
+    primary.tables().append_to_outbox(&waiting).await.unwrap();
+    let first = relay.drain_once().await.unwrap();
+    assert_eq!((first.copied, first.waiting), (0, 1), "{first:?}");
+    primary.append_human_turn(account, id, None, "here now", Some(turn)).await.unwrap();
+    let backing_off = relay.drain_once().await.unwrap();
+    assert_eq!(backing_off.waiting, 3, "the session's entries wait out its backoff: {backing_off:?}");
+    assert_eq!(backing_off.copied, 0, "{backing_off:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (report, left) = relay.drain(Some(Duration::from_secs(10))).await.unwrap();
+    assert_eq!((report.copied, left), (3, 0), "{report:?}");
+    assert_eq!(schema.store.children(account, id, None).await.unwrap()[0].turn_uid, turn);
+    keyspace.drop().await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_in_scylla_primary_removes_turns_postgres_has_not_received_from_both() {
+    let schema = TestSchema::new("primary_purge").await;
+    let keyspace = TestKeyspace::new("primary_purge").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
+    let copier = ScyllaCopier::new(keyspace.db.clone());
+    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let scylla = ConversationStore::new(keyspace.db.clone());
+    let routing = Routing::new(Phase::ScyllaPrimary);
+    let store =
+        MigratingStore::new(DualWriteStore::new(relay), scylla.clone(), routing, MigratingOptions::default()).unwrap();
+    let to_postgres = PostgresRelay::new(scylla.clone(), schema.store.clone());
+    let account = "purge-account";
+    let session = store.create_session(account, "to be forgotten").await.unwrap();
+    let id = session.session_uid.as_str();
+    let question = store.append_human_turn(account, id, None, "copied", None).await.unwrap();
+    let answer = store.append_agent_turn(account, id, &question.turn_uid, None).await.unwrap();
+    store.append_step(account, id, &answer.turn_uid, 0, 1, "a step").await.unwrap();
+    to_postgres.drain(Some(Duration::from_secs(30))).await.unwrap();
+    // Written in ScyllaDB, not yet in PostgreSQL: the purge must find it there.
+    let unrelayed = store.append_human_turn(account, id, Some(&answer.turn_uid), "not copied yet", None).await.unwrap();
+    assert!(schema.store.turn_row(&unrelayed.turn_uid).await.unwrap().is_none());
+
+    store.purge_session(account, id).await.expect("the purge succeeds");
+    let purged = schema.store.purged_session(id).await.unwrap().expect("the purge is recorded");
+    assert!(purged.turn_uids.contains(&unrelayed.turn_uid), "{:?}", purged.turn_uids);
+    assert!(schema.store.session_row(id).await.unwrap().is_none());
+    let turns = vec![question.turn_uid.clone(), answer.turn_uid.clone(), unrelayed.turn_uid.clone()];
+    let address =
+        chat_migrate::verify::SessionAddress { session_uid: id, account_uid: account, created_at: session.created_at };
+    let tables = chat_migrate::verify::verifying_tables(copier.tables());
+    let left = chat_migrate::verify::read_copies(&tables, address, &turns, copier.layout()).await.unwrap();
+    assert_eq!(left.row_count(), 0, "nothing of the session is left in ScyllaDB: {left:?}");
+
+    // The entries of the purged session go without bringing anything back.
+    let (_, waiting) = to_postgres.drain(Some(Duration::from_secs(30))).await.unwrap();
+    assert_eq!(waiting, 0);
+    assert!(schema.store.session_row(id).await.unwrap().is_none());
+    assert!(schema.store.turn_row(&unrelayed.turn_uid).await.unwrap().is_none());
+    let again = store.purge_session(account, id).await;
+    assert!(matches!(again, Err(conversation_store::StoreError::NotFound { .. })), "{again:?}");
+    // A purged id is not given out again, whichever database leads.
+    let reused = store.create_session_with_id(account, id, "same id").await;
+    assert!(
+        matches!(reused, Err(conversation_store::StoreError::InvalidInput { field: "session_uid", .. })),
+        "{reused:?}"
+    );
+    let reused = schema.store.create_session_with_id(account, id, "same id").await;
+    assert!(
+        matches!(reused, Err(conversation_store::StoreError::InvalidInput { field: "session_uid", .. })),
+        "{reused:?}"
+    );
+    // A copy from ScyllaDB read before the purge and written after it does not bring it back.
+    let stale = conversation_pg::SessionRow {
+        uid: id.to_owned(),
+        account_uid: account.to_owned(),
+        title: "to be forgotten".to_owned(),
+        created_at: session.created_at,
+        deleted_at: None,
+        active_root: None,
+        version: i64::MAX / 2,
+    };
+    schema.store.put_session(&stale).await.unwrap();
+    assert!(schema.store.session_row(id).await.unwrap().is_none());
+
+    // A purge recorded in PostgreSQL whose tombstones never landed, and a write made after it:
+    // the relay, meeting the write's entries, finishes the purge.
+    let half = store.create_session(account, "half purged").await.unwrap();
+    let half_id = half.session_uid.as_str();
+    let keys = conversation_pg::SessionRow { title: String::new(), version: 0, ..stale.clone() };
+    let keys = conversation_pg::SessionRow { uid: half_id.to_owned(), created_at: half.created_at, ..keys };
+    schema.store.purge_replica(&keys, &[], 0).await.unwrap();
+    store.rename_session(account, half_id, "written after the purge").await.unwrap();
+    let (_, waiting) = to_postgres.drain(Some(Duration::from_secs(30))).await.unwrap();
+    assert_eq!(waiting, 0);
+    let address = chat_migrate::verify::SessionAddress {
+        session_uid: half_id,
+        account_uid: account,
+        created_at: half.created_at,
+    };
+    let left = chat_migrate::verify::read_copies(&tables, address, &[], copier.layout()).await.unwrap();
+    assert_eq!(left.row_count(), 0, "the purge wins over the write that came after it: {left:?}");
+    assert!(schema.store.session_row(half_id).await.unwrap().is_none());
+    let report = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    assert_eq!(report.divergences(), 0, "{}", report.summary());
     keyspace.drop().await;
     schema.drop().await;
 }
