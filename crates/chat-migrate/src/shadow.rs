@@ -196,6 +196,21 @@ impl PatternCounts {
     pub fn all_fallbacks(&self) -> u64 {
         self.fallbacks.values().sum()
     }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &PatternCounts) {
+        self.compared += other.compared;
+        self.matched += other.matched;
+        self.stale += other.stale;
+        self.divergent += other.divergent;
+        self.unsettled += other.unsettled;
+        self.shadow_errors += other.shadow_errors;
+        self.shadow_timeouts += other.shadow_timeouts;
+        self.served_by_scylla += other.served_by_scylla;
+        for (reason, count) in &other.fallbacks {
+            *self.fallbacks.entry(*reason).or_default() += count;
+        }
+    }
 }
 
 /// The read side's counts at one moment.
@@ -215,19 +230,17 @@ impl ReadCounts {
     pub fn total(&self) -> PatternCounts {
         let mut total = PatternCounts::default();
         for counts in self.patterns.values() {
-            total.compared += counts.compared;
-            total.matched += counts.matched;
-            total.stale += counts.stale;
-            total.divergent += counts.divergent;
-            total.unsettled += counts.unsettled;
-            total.shadow_errors += counts.shadow_errors;
-            total.shadow_timeouts += counts.shadow_timeouts;
-            total.served_by_scylla += counts.served_by_scylla;
-            for (reason, count) in &counts.fallbacks {
-                *total.fallbacks.entry(*reason).or_default() += count;
-            }
+            total.add(counts);
         }
         total
+    }
+
+    /// Adds another instance's counts to these.
+    pub fn merge(&mut self, other: &ReadCounts) {
+        for (pattern, counts) in &other.patterns {
+            self.patterns.entry(*pattern).or_default().add(counts);
+        }
+        self.shadow_skipped += other.shadow_skipped;
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::shadow::{FallbackReason, PatternCounts};
 use crate::storage::{mib, DESIGN_STORAGE_INCREASE, DESIGN_TABLES, LOOKUP_TABLES};
 
+use super::ledger::WriteKind;
 use super::{RehearsalOutcome, Sample, Step, Tick, FROZEN_STEP};
 
 /// The design's success metrics and our own stricter goal for stale reads.
@@ -113,82 +114,164 @@ pub fn markdown(outcome: &RehearsalOutcome) -> String {
         );
     }
     let _ = writeln!(out);
+    let mut errors: std::collections::BTreeMap<(&str, String), usize> = std::collections::BTreeMap::new();
+    for sample in &outcome.samples {
+        if let Some(error) = &sample.error {
+            let step = outcome.steps.iter().find(|step| sample.at >= step.start && sample.at < step.end);
+            let message: String = error.chars().take(160).collect();
+            *errors.entry((step.map_or("after the load", |step| step.name.as_str()), message)).or_default() += 1;
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(out, "Errors the load met, by step (writes are retried until acknowledged):\n");
+        let mut by_count: Vec<(&(&str, String), &usize)> = errors.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1));
+        for ((step, message), count) in by_count.iter().take(20) {
+            let _ = writeln!(out, "- `{step}`: {count} × {message}");
+        }
+        if by_count.len() > 20 {
+            let _ = writeln!(out, "- … and {} other messages", by_count.len() - 20);
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "## What happened\n");
     let _ = writeln!(
         out,
-        "- **Backfill** under load: {} ScyllaDB rows in {:.1} s. Verify right after: {} of {} sessions differed at first, **{} still \
-         differed** when read again (a session written during the scan can differ for a moment).",
+        "- **Backfill** under load: {} ScyllaDB rows in {:.1} s. `verify --all` right after: {} of {} sessions differed, **{} \
+         still differed** after repairing them and verifying again. Before `scylla-primary`: {} differed, **{} after repair**.",
         outcome.backfill_rows,
         outcome.backfill_time.as_secs_f64(),
         outcome.verify_after_backfill.first_pass,
         outcome.verify_after_backfill.sessions,
-        outcome.verify_after_backfill.settled
+        outcome.verify_after_backfill.settled,
+        outcome.verify_before_primary.first_pass,
+        outcome.verify_before_primary.settled
     );
-    match (outcome.outage, &outcome.outage_note) {
-        (Some(outage), _) => {
-            let frozen = outcome.steps.iter().find(|step| step.name == FROZEN_STEP);
-            let (errors, counts) = frozen.map_or((0, PatternCounts::default()), |step| {
-                let errors = outcome
-                    .samples
-                    .iter()
-                    .filter(|s| s.at >= step.start && s.at < step.end && s.error.is_some())
-                    .count();
-                (errors, step_counts(outcome, step))
-            });
-            let last = outcome.ticks.last().map(|tick| &tick.status);
-            let _ = writeln!(
-                out,
-                "- **Outage**: the node was frozen (SIGSTOP) for {:.1} s at `scylla-reads` 100%. Requests that failed meanwhile: **{errors}**. \
-                 Fallbacks: {} on timeouts, {} on errors, {} while the breaker was open. The breaker opened {} times and closed {} times \
-                 in all.",
-                outage.as_secs_f64(),
-                counts.fallbacks(FallbackReason::Timeout),
-                counts.fallbacks(FallbackReason::Error),
-                counts.fallbacks(FallbackReason::BreakerOpen),
-                last.map_or(0, |s| s.breaker_opened),
-                last.map_or(0, |s| s.breaker_closed)
-            );
-        }
-        (None, note) => {
-            let _ = writeln!(out, "- **Outage**: {}.", note.as_deref().unwrap_or("not run"));
-        }
+    if outcome.outages.is_empty() {
+        let _ = writeln!(out, "- **Outages**: {}.", outcome.outage_note.as_deref().unwrap_or("not run"));
     }
-    let lost = lost_writes(outcome);
+    for outage in &outcome.outages {
+        let frozen = outcome.steps.iter().find(|step| step.name == outage.step);
+        let (errors, writes_failed, counts) = frozen.map_or((0, 0, PatternCounts::default()), |step| {
+            let in_step = || outcome.samples.iter().filter(|s| s.at >= step.start && s.at < step.end);
+            let reads_failed = in_step().filter(|s| s.op.is_read() && s.error.is_some()).count();
+            let writes_failed = in_step().filter(|s| !s.op.is_read() && s.error.is_some()).count();
+            (reads_failed, writes_failed, step_counts(outcome, step))
+        });
+        let _ = writeln!(
+            out,
+            "- **Outage in `{}`**: the node was frozen (SIGSTOP) for {:.1} s. Reads that failed: **{errors}**; write attempts that \
+             failed (each retried until acknowledged): {writes_failed}. Fallbacks: {} on timeouts, {} on errors, {} while the \
+             breaker was open.",
+            outage.phase,
+            outage.length.as_secs_f64(),
+            counts.fallbacks(FallbackReason::Timeout),
+            counts.fallbacks(FallbackReason::Error),
+            counts.fallbacks(FallbackReason::BreakerOpen),
+        );
+    }
+    let last = outcome.ticks.last().map(|tick| &tick.status);
     let _ = writeln!(
         out,
-        "- **Writes**: {} new turns acknowledged; PostgreSQL holds {} and ScyllaDB {} beyond the data set: **{lost} lost**.",
-        outcome.acknowledged_turns, outcome.postgres_new_turns, outcome.scylla_new_turns
+        "- **Breaker** (default settings): opened {} times and closed {} times over the fleet. **Rollbacks**: {} phase changes \
+         back, each leaving `scylla-primary` or a later phase with the queues drained first.",
+        last.map_or(0, |s| s.breaker_opened),
+        last.map_or(0, |s| s.breaker_closed),
+        outcome.rollbacks
     );
     let _ = writeln!(
         out,
-        "- **Final verify**, after the load stopped, the relay toward PostgreSQL drained and {} sessions from the repair queue were \
+        "- **Final verify**, after the load stopped, both queues drained and {} sessions from the repair queues were \
          repaired: {} sessions, **{} divergent**.\n",
         outcome.repaired_sessions, outcome.final_verify.sessions, outcome.final_verify.settled
     );
+    out.push_str(&writes_table(outcome));
     out.push_str(&summary(outcome));
     out.push('\n');
     out
 }
 
-fn lost_writes(outcome: &RehearsalOutcome) -> i64 {
-    let acknowledged = outcome.acknowledged_turns as i64;
-    (acknowledged - outcome.postgres_new_turns.min(outcome.scylla_new_turns)).max(0)
+/// Every acknowledged write, by kind and by the phase it was acknowledged in, as found at the end.
+pub fn writes_table(outcome: &RehearsalOutcome) -> String {
+    let mut out = String::new();
+    let verdicts = &outcome.verdicts;
+    let _ = writeln!(out, "## Writes, looked up by content in both databases\n");
+    let _ = writeln!(
+        out,
+        "Each acknowledged write is judged by the fields it set; one that a later acknowledged write replaced counts as \
+         found when its field holds the later value. {} writes whose outcome stayed unknown are not counted.\n",
+        outcome.unknown_writes
+    );
+    let _ = writeln!(
+        out,
+        "| Write | Phase | Acknowledged | Found in PostgreSQL | Found in ScyllaDB | Lost | Reverted | Resurrected |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for kind in WriteKind::ALL {
+        for ((_, phase), row) in verdicts.rows.iter().filter(|((of, _), _)| *of == kind) {
+            let _ = writeln!(
+                out,
+                "| {} | {phase} | {} | {} | {} | {} | {} | {} |",
+                kind.name(),
+                row.acknowledged,
+                row.found_in_postgres,
+                row.found_in_scylla,
+                row.lost,
+                row.reverted,
+                row.resurrected
+            );
+        }
+    }
+    let total = verdicts.total();
+    let _ = writeln!(
+        out,
+        "| **all** | | **{}** | **{}** | **{}** | **{}** | **{}** | **{}** |\n",
+        total.acknowledged,
+        total.found_in_postgres,
+        total.found_in_scylla,
+        total.lost,
+        total.reverted,
+        total.resurrected
+    );
+    for example in verdicts.examples.iter().take(20) {
+        let _ = writeln!(out, "- {example}");
+    }
+    out
 }
 
 /// The success metrics and a plain statement of what held.
 pub fn summary(outcome: &RehearsalOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## The design's success metrics\n");
-    let mut reads: Vec<Duration> = outcome.samples.iter().filter(|s| s.op.is_read()).map(|s| s.latency).collect();
+    // The design's target is for the service as it runs; the outages and the recoveries after
+    // them are reported on their own.
+    let in_outage = |step: &Step| step.name.starts_with(FROZEN_STEP) || step.name == "recovery";
+    let mut reads: Vec<Duration> = outcome
+        .steps
+        .iter()
+        .filter(|step| !in_outage(step))
+        .flat_map(|step| read_latencies(&outcome.samples, step.start, step.end))
+        .collect();
     let p95 = percentile_ms(&mut reads, 95.0);
     let worst = outcome
         .steps
         .iter()
+        .filter(|step| !in_outage(step))
         .map(|step| (step, percentile_ms(&mut read_latencies(&outcome.samples, step.start, step.end), 95.0)))
         .max_by(|a, b| a.1.total_cmp(&b.1));
+    let outages: Vec<String> = outcome
+        .steps
+        .iter()
+        .filter(|step| in_outage(step))
+        .map(|step| {
+            let p95 = percentile_ms(&mut read_latencies(&outcome.samples, step.start, step.end), 95.0);
+            format!("`{}` {} ms", step.name, ms(p95))
+        })
+        .collect();
     let _ = writeln!(
         out,
-        "- **p95 < {P95_TARGET_MS:.0} ms**: read p95 over the whole rehearsal is {} ms: {}.{}",
+        "- **p95 < {P95_TARGET_MS:.0} ms**: read p95 outside the outages is {} ms: {}.{} During the outages and the recoveries \
+         after them, p95 was: {}.",
         ms(p95),
         held(p95 < P95_TARGET_MS),
         worst.map_or(String::new(), |(step, p95)| format!(
@@ -196,7 +279,8 @@ pub fn summary(outcome: &RehearsalOutcome) -> String {
             step.name,
             ms(p95),
             held(p95 < P95_TARGET_MS)
-        ))
+        )),
+        if outages.is_empty() { "no outage".to_owned() } else { outages.join(", ") }
     );
     let shadow = outcome.steps.iter().filter(|step| step.name.starts_with("shadow")).fold(
         PatternCounts::default(),
@@ -241,19 +325,34 @@ pub fn summary(outcome: &RehearsalOutcome) -> String {
         let _ =
             writeln!(out, "- **Storage increase**: not measured ({}).", storage.note.as_deref().unwrap_or("no sizes"));
     }
-    let lost = lost_writes(outcome);
-    let errors_in_outage = outcome.steps.iter().find(|step| step.name == FROZEN_STEP).map(|step| {
-        outcome.samples.iter().filter(|s| s.at >= step.start && s.at < step.end && s.error.is_some()).count()
-    });
+    let total = outcome.verdicts.total();
+    let read_errors_in_outages: usize = outcome
+        .steps
+        .iter()
+        .filter(|step| step.name.starts_with(FROZEN_STEP))
+        .map(|step| {
+            outcome
+                .samples
+                .iter()
+                .filter(|s| s.at >= step.start && s.at < step.end && s.op.is_read() && s.error.is_some())
+                .count()
+        })
+        .sum();
     let _ = writeln!(out, "\n## What held\n");
     let _ = writeln!(
         out,
-        "{} lost writes; {} divergent sessions at the end; {}; read p95 {} ms; stale reads {:.3}% of compared.",
-        lost,
+        "{} acknowledged writes: {} lost, {} reverted, {} resurrected; {} divergent sessions at the end; {} rollbacks; {}; read \
+         p95 {} ms; stale reads {:.3}% of compared.",
+        total.acknowledged,
+        total.lost,
+        total.reverted,
+        total.resurrected,
         outcome.final_verify.settled,
-        match errors_in_outage {
-            Some(errors) => format!("{errors} user-visible errors while the node was frozen"),
-            None => "no outage step".to_owned(),
+        outcome.rollbacks,
+        if outcome.outages.is_empty() {
+            "no outage step".to_owned()
+        } else {
+            format!("{read_errors_in_outages} failed reads while the node was frozen ({} times)", outcome.outages.len())
         },
         ms(p95),
         stale_rate * 100.0
