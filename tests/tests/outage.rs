@@ -440,6 +440,7 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
         "every acknowledged write is in both databases: {:#?}",
         outcome.verdicts.examples
     );
+    assert!(outcome.refused_writes.is_empty(), "no write was refused: {:?}", outcome.refused_writes);
     assert_eq!(total.found_in_postgres, total.acknowledged);
     assert_eq!(total.found_in_scylla, total.acknowledged);
     assert_eq!(outcome.final_verify.settled, 0, "both databases agree at the end");

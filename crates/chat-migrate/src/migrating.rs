@@ -825,7 +825,15 @@ impl MigratingStore {
         routed!(self, |phase| match phase {
             Phase::Postgres => self.inner.postgres.purge_session(account_uid, session_uid).await.map(drop),
             Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => {
-                self.inner.dual.relational().purge_session(account_uid, session_uid).await.map(drop)
+                match self.inner.dual.relational().purge_session(account_uid, session_uid).await {
+                    Err(StoreError::NotFound { what, id }) => {
+                        // Purged already: a purge made in scylla-primary whose tombstones failed
+                        // has nothing left in the outbox to finish it, so a retry does.
+                        self.inner.finish_recorded_purge(account_uid, session_uid).await?;
+                        Err(StoreError::NotFound { what, id })
+                    }
+                    other => other.map(drop),
+                }
             }
             Phase::ScyllaPrimary => self.inner.purge_led_by_scylla(account_uid, session_uid).await,
         })
@@ -833,6 +841,16 @@ impl MigratingStore {
 }
 
 impl Inner {
+    /// Lays again the tombstones of a purge PostgreSQL recorded for this account's session.
+    async fn finish_recorded_purge(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
+        if let Some(purged) = self.postgres.purged_session(session_uid).await? {
+            if purged.keys.account_uid == account_uid {
+                self.dual.relay().copier().finish_purge(&purged).await.map_err(into_store_error)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn purge_led_by_scylla(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
         let copier = self.dual.relay().copier();
         // At SERIAL: a replica that missed the session's creation must not answer NotFound to a
@@ -845,11 +863,7 @@ impl Inner {
             _ => {
                 // Purged already, perhaps by a try that failed before its tombstones all landed:
                 // they are laid again, and the answer is PostgreSQL's to a repeated purge.
-                if let Some(purged) = self.postgres.purged_session(session_uid).await? {
-                    if purged.keys.account_uid == account_uid {
-                        copier.finish_purge(&purged).await.map_err(into_store_error)?;
-                    }
-                }
+                self.finish_recorded_purge(account_uid, session_uid).await?;
                 return Err(StoreError::NotFound { what: "session", id: session_uid.to_owned() });
             }
         };

@@ -134,6 +134,16 @@ impl PostgresRelay {
         Ok(depth)
     }
 
+    /// The minutes of `bucket` to read in a pass: the oldest [`SLOTS_PER_PASS`], and any this
+    /// relay took off the list that are still listed (a row written ahead of the clocks, or a
+    /// late entry), which must not take the places of newer minutes.
+    async fn slots_to_read(&self, bucket: i32) -> MigrateResult<Vec<DateTime<Utc>>> {
+        let forgotten = self.lock_forgotten().clone();
+        let (stuck, listed): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) =
+            self.slots(bucket).await?.into_iter().partition(|slot| forgotten.contains(&(bucket, *slot)));
+        Ok(stuck.into_iter().chain(listed.into_iter().take(SLOTS_PER_PASS)).collect())
+    }
+
     /// The minutes of `bucket` that may hold entries, oldest first.
     async fn slots(&self, bucket: i32) -> MigrateResult<Vec<DateTime<Utc>>> {
         let listed = self.tables.outbox_slots.slice(&PgOutboxSlotPartitionKey { bucket }).fetch().await?;
@@ -153,7 +163,7 @@ impl PostgresRelay {
             // The time the minutes were read at: whether one is closed is decided by it, so a
             // pass that stalled cannot call a minute closed that it read while still open.
             let read_at = Utc::now();
-            for slot in self.slots(bucket).await?.into_iter().take(SLOTS_PER_PASS) {
+            for slot in self.slots_to_read(bucket).await? {
                 let partition = PgOutboxEntryPartitionKey { bucket, slot };
                 let found = self.tables.outbox.slice(&partition).limit(ENTRIES_PER_READ).fetch().await?;
                 if found.is_empty() {
@@ -177,19 +187,27 @@ impl PostgresRelay {
             for session_uid in order {
                 let session_entries = &by_session[session_uid];
                 seen.insert(session_uid.to_owned());
-                if purged.contains(session_uid) {
-                    // Purged for good, in PostgreSQL first: what ScyllaDB still holds of it (a
-                    // write that raced the purge, a purge that failed part way) goes too.
-                    if let Some(purged) = self.pg.purged_session(session_uid).await? {
-                        ScyllaCopier::new(self.db.clone()).finish_purge(&purged).await?;
-                    }
-                    report.copied += session_entries.len();
-                    self.remove(session_entries).await?;
-                    continue;
-                }
                 if self.backing_off(session_uid) {
                     report.waiting += session_entries.len();
                     continue;
+                }
+                if purged.contains(session_uid) {
+                    match self.finish_purge(session_uid, session_entries).await {
+                        Ok(true) => {
+                            report.copied += session_entries.len();
+                            self.lock_waiting().remove(session_uid);
+                            continue;
+                        }
+                        // Another session under a purged id: copied like any other.
+                        Ok(false) => {}
+                        Err(error) => {
+                            report.failed += session_entries.len();
+                            self.wait_longer(session_uid);
+                            tracing::warn!(%error, session_uid, "finishing a purge failed; will retry");
+                            first_error.get_or_insert(error);
+                            continue;
+                        }
+                    }
                 }
                 let outcome = match self.copy_session(session_uid, session_entries).await {
                     Ok(outcome) => outcome,
@@ -284,7 +302,7 @@ impl PostgresRelay {
         self.lock_forgotten().retain(|(_, slot)| *slot + chrono::Duration::days(1) > read_at);
         for slot in drained {
             let closes_at = *slot + slot_span + allowance;
-            if closes_at > read_at || !self.lock_forgotten().insert((bucket, *slot)) {
+            if closes_at > read_at || self.lock_forgotten().contains(&(bucket, *slot)) {
                 continue;
             }
             let key = PgOutboxSlotPrimaryKey { bucket, slot: *slot };
@@ -292,6 +310,7 @@ impl PostgresRelay {
             let mut batch = self.db.unlogged_batch().with_timestamp(closes_at.timestamp_micros());
             batch.delete::<PgOutboxSlot>(&key, &partition).await?;
             batch.execute().await?;
+            self.lock_forgotten().insert((bucket, *slot));
         }
         Ok(())
     }
@@ -477,6 +496,23 @@ impl PostgresRelay {
             created_at: turn.created_at,
             version: newest_write.max(located).unwrap_or_default(),
         }))
+    }
+
+    /// The entries of a session whose id was purged: if ScyllaDB's session is the purged one (or
+    /// gone), whatever it still holds goes (a write that raced the purge, a purge that failed
+    /// part way: the purge was recorded first, and stands), and so do the entries. `false` for
+    /// a session that took the id afterwards (another `created_at`).
+    async fn finish_purge(&self, session_uid: &str, entries: &[&PgOutboxEntry]) -> MigrateResult<bool> {
+        let Some(purged) = self.pg.purged_session(session_uid).await? else { return Ok(false) };
+        let key = SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() };
+        if let Some(owner) = self.tables.owners.get(&key).await? {
+            if owner.created_at.timestamp_millis() != purged.keys.created_at.timestamp_millis() {
+                return Ok(false);
+            }
+        }
+        ScyllaCopier::new(self.db.clone()).finish_purge(&purged).await?;
+        self.remove(entries).await?;
+        Ok(true)
     }
 
     /// Which of these sessions were purged.

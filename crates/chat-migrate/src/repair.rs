@@ -11,7 +11,8 @@
 //! it. A session PostgreSQL never had is left alone and reported: nothing dates its removal.
 //!
 //! From ScyllaDB (`scylla-primary`): the session's rows are written to PostgreSQL as ScyllaDB
-//! holds them, as the relay does. ScyllaDB is never written, and nothing is deleted.
+//! holds them, as the relay does. ScyllaDB is not written and nothing is deleted, except what
+//! ScyllaDB still holds of a purged session: the purge was recorded first, and it stands.
 //!
 //! Running repair again finds nothing to do, so it is idempotent.
 
@@ -155,10 +156,17 @@ pub async fn repair_from_scylla(
     found: &ScyllaSession,
 ) -> MigrateResult<RepairedSession> {
     if let Some(purged) = relay.pg().purged_session(session_uid).await? {
-        // Purged: what is left in ScyllaDB goes, and nothing is copied back to PostgreSQL.
-        let rows = found.row_count();
-        ScyllaCopier::new(relay.database().clone()).finish_purge(&purged).await?;
-        return Ok(RepairedSession { rows_removed: rows, ..RepairedSession::default() });
+        // Purged: what is left in ScyllaDB goes, and nothing is copied back to PostgreSQL;
+        // unless ScyllaDB's session is another one, that took the id after the purge.
+        let same = found
+            .owner
+            .as_ref()
+            .is_none_or(|owner| owner.created_at.timestamp_millis() == purged.keys.created_at.timestamp_millis());
+        if same {
+            let rows = found.row_count();
+            ScyllaCopier::new(relay.database().clone()).finish_purge(&purged).await?;
+            return Ok(RepairedSession { rows_removed: rows, ..RepairedSession::default() });
+        }
     }
     if found.owner.is_none() {
         tracing::warn!(session_uid, "PostgreSQL holds a session ScyllaDB does not; left as it is");

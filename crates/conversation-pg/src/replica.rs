@@ -17,17 +17,25 @@ impl PgStore {
     /// Writes a session row as ScyllaDB holds it, if its `version` (ScyllaDB's write time) is
     /// newer than the one here.
     /// A purged session is not written back: the purge holds the session's purge lock, so this
-    /// either commits before it (and the purge deletes the row) or sees it.
+    /// either commits before it (and the purge deletes the row) or sees it. A purge is of the
+    /// session with its id and `created_at`: a session that took a purged id before ids of
+    /// purged sessions were refused is another session.
     pub async fn put_session(&self, row: &SessionRow) -> StoreResult<()> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
-        tx.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", &[&row.uid])
+        // READ COMMITTED, whatever the server's default: the insert must see a purge that
+        // committed while this waited for the lock.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            .start()
             .await
-            .map_err(pg("taking the session's purge lock"))?;
+            .map_err(pg("starting a transaction"))?;
+        crate::sessions::hold_off_purges(&*tx, &row.uid).await?;
         tx.execute(
             "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
-                 SELECT $1, $2, $3, $4, $5, $6, $7
-                 WHERE NOT EXISTS (SELECT 1 FROM purged_sessions WHERE uid = $1)
+                 SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::text, $7::bigint
+                 WHERE NOT EXISTS (SELECT 1 FROM purged_sessions
+                                   WHERE uid = $1 AND date_trunc('milliseconds', created_at) = date_trunc('milliseconds', $4::timestamptz))
                  ON CONFLICT (uid) DO UPDATE
                  SET title = excluded.title, deleted_at = excluded.deleted_at, active_root = excluded.active_root,
                      version = excluded.version

@@ -16,6 +16,7 @@ pub(crate) async fn create(
     session_uid: &str,
     title: &str,
 ) -> StoreResult<SessionRow> {
+    hold_off_purges(writer.tx, session_uid).await?;
     let purged = writer
         .tx
         .query_opt("SELECT 1 FROM purged_sessions WHERE uid = $1", &[&session_uid])
@@ -123,6 +124,15 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
 /// the session's row lock, in the order a copy takes them.
 pub(crate) async fn lock_against_copies(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&session_uid])
+        .await
+        .map_err(pg("taking the session's purge lock"))?;
+    Ok(())
+}
+
+/// Takes the session's purge lock shared, until the transaction ends: a purge of the session
+/// either committed before, and what follows sees it, or waits for this transaction.
+pub(crate) async fn hold_off_purges(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
+    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", &[&session_uid])
         .await
         .map_err(pg("taking the session's purge lock"))?;
     Ok(())

@@ -148,24 +148,35 @@ impl PgOutboxEntry {
 }
 
 impl StoreTables {
-    /// Records one entry on its own: its slot's row first, so the relay never misses the entry.
+    /// Records one entry on its own, with its slot's row in the same logged batch, so the relay
+    /// never misses the entry.
     pub async fn append_to_outbox(&self, entry: &PgOutboxEntry) -> StoreResult<()> {
-        self.outbox_slots.insert(&entry.slot_row()).await?;
-        self.outbox.insert(entry).await?;
+        let slot = entry.slot_row();
+        let mut batch = self.outbox.database().logged_batch();
+        batch.insert(&slot).await?;
+        batch.insert(entry).await?;
+        batch.execute().await?;
         self.record_again_if_late(std::slice::from_ref(entry)).await
     }
 
     /// Records the entries again, in the current minute, if they landed more than
-    /// [`OUTBOX_RERECORD_AFTER`] after they were made.
+    /// [`OUTBOX_RERECORD_AFTER`] after they were made; and so on, should the new record be late
+    /// too (a process paused again).
     pub(crate) async fn record_again_if_late(&self, entries: &[PgOutboxEntry]) -> StoreResult<()> {
         let late = chrono::Duration::from_std(OUTBOX_RERECORD_AFTER).unwrap_or(chrono::Duration::MAX);
-        for entry in entries.iter().filter(|entry| Utc::now() - entry.recorded_at > late) {
-            let again = PgOutboxEntry {
-                stamp: entry.stamp,
-                ..PgOutboxEntry::new(&entry.session_uid, &entry.changed_or_session())
-            };
-            self.outbox_slots.insert(&again.slot_row()).await?;
-            self.outbox.insert(&again).await?;
+        for entry in entries {
+            let mut landed = entry.clone();
+            while Utc::now() - landed.recorded_at > late {
+                landed = PgOutboxEntry {
+                    stamp: entry.stamp,
+                    ..PgOutboxEntry::new(&entry.session_uid, &entry.changed_or_session())
+                };
+                let slot = landed.slot_row();
+                let mut batch = self.outbox.database().logged_batch();
+                batch.insert(&slot).await?;
+                batch.insert(&landed).await?;
+                batch.execute().await?;
+            }
         }
         Ok(())
     }

@@ -112,6 +112,11 @@ impl<T: ScyllaTable> Table<T> {
         Table { db, consistency, page_size: DEFAULT_PAGE_SIZE, table: PhantomData }
     }
 
+    /// The database the handle writes to: for a batch with other tables.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
     /// The same table with other read and write consistency levels.
     pub fn with_consistency(mut self, consistency: ConsistencyLevels) -> Self {
         self.consistency = consistency;

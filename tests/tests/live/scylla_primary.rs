@@ -412,6 +412,12 @@ async fn a_purge_in_scylla_primary_removes_turns_postgres_has_not_received_from_
     };
     schema.store.put_session(&stale).await.unwrap();
     assert!(schema.store.session_row(id).await.unwrap().is_none());
+    // A session that took the id before purged ids were refused is another session, and copied.
+    let other =
+        conversation_pg::SessionRow { created_at: session.created_at + chrono::Duration::days(1), ..stale.clone() };
+    schema.store.put_session(&other).await.unwrap();
+    assert!(schema.store.session_row(id).await.unwrap().is_some());
+    schema.store.client().await.unwrap().execute("DELETE FROM sessions WHERE uid = $1", &[&id]).await.unwrap();
 
     // A purge recorded in PostgreSQL whose tombstones never landed, and a write made after it:
     // the relay, meeting the write's entries, finishes the purge.

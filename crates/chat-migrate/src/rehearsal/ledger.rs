@@ -139,6 +139,7 @@ pub struct Ledger {
     sessions: Mutex<BTreeMap<String, SessionAddress>>,
     /// By write: the worst each database came out at any checkpoint, and which checkpoint.
     judgements: Mutex<BTreeMap<usize, (Verdict, Verdict, String)>>,
+    refused: Mutex<Vec<String>>,
 }
 
 impl Ledger {
@@ -155,6 +156,15 @@ impl Ledger {
     pub fn unknown(&self, kind: WriteKind, phase: Phase, session_uid: &str, effects: Vec<(Field, Value)>) {
         let write = Write { kind, phase, session_uid: session_uid.to_owned(), effects, acknowledged: false };
         lock(&self.writes).push(write);
+    }
+
+    /// A write refused at its first try: nothing was written.
+    pub fn refused_write(&self, kind: WriteKind, phase: Phase, session_uid: &str, error: &str) {
+        lock(&self.refused).push(format!("{} in {phase} on session {session_uid}: {error}", kind.name()));
+    }
+
+    pub fn refused(&self) -> Vec<String> {
+        lock(&self.refused).clone()
     }
 
     pub fn sessions(&self) -> BTreeMap<String, SessionAddress> {
@@ -230,6 +240,13 @@ impl Ledger {
             .filter(|write| write.acknowledged && write.kind == WriteKind::Purge)
             .map(|write| write.session_uid.as_str())
             .collect();
+        // Purges that may have landed: of unknown outcome, or made while the databases were read.
+        let maybe_purged: BTreeSet<&str> = writes
+            .iter()
+            .enumerate()
+            .filter(|(index, write)| write.kind == WriteKind::Purge && (!write.acknowledged || *index >= upto))
+            .map(|(_, write)| write.session_uid.as_str())
+            .collect();
         let mut judgements = lock(&self.judgements);
         for (index, write) in writes.iter().enumerate().take(upto) {
             if !write.acknowledged {
@@ -239,6 +256,9 @@ impl Ledger {
             let in_database = |observed: &Observed| -> Verdict {
                 if purged.contains(session) {
                     return judge_field(observed, session, &Field::Purged);
+                }
+                if maybe_purged.contains(session) && observed.value(session, &Field::Purged).as_deref() == Some(GONE) {
+                    return Verdict::Found;
                 }
                 write.effects.iter().map(|(field, _)| judge_field(observed, session, field)).max().unwrap_or_default()
             };

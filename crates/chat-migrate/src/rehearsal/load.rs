@@ -382,7 +382,7 @@ enum Settled {
     /// It failed at least once in a way that may have written, and was not acknowledged since.
     Unknown(Phase),
     /// Refused at the first try: nothing was written.
-    Refused,
+    Refused(Phase, String),
 }
 
 /// A failure worth retrying: a database failed, or the phase moved under the write.
@@ -433,7 +433,10 @@ impl Writer {
                         self.ledger.unknown(action.kind(), phase, &session, effects);
                         continue 'conversations;
                     }
-                    Settled::Refused => continue 'conversations,
+                    Settled::Refused(phase, error) => {
+                        self.ledger.refused_write(action.kind(), phase, &session, &error);
+                        continue 'conversations;
+                    }
                 }
             }
         }
@@ -465,7 +468,11 @@ impl Writer {
                 }
                 Err(error) => {
                     tracing::warn!(writer = self.name, session, ?action, %error, "write refused");
-                    return if may_have_written { Settled::Unknown(phase) } else { Settled::Refused };
+                    return if may_have_written {
+                        Settled::Unknown(phase)
+                    } else {
+                        Settled::Refused(phase, error.to_string())
+                    };
                 }
             }
             if self.stop.load(Ordering::Relaxed)

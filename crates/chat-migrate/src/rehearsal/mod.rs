@@ -114,6 +114,9 @@ pub struct RehearsalOutcome {
     pub verdicts: Verdicts,
     /// Writes whose outcome stayed unknown (not judged; their values are accepted).
     pub unknown_writes: usize,
+    /// Writes refused at their first try, with the error: none is expected, and one can be the
+    /// sign of a loss (a session not found).
+    pub refused_writes: Vec<String>,
     pub repaired_sessions: usize,
     pub storage: Storage,
     pub total_time: Duration,
@@ -178,7 +181,10 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
     let background_to_postgres = to_postgres.clone().spawn();
     let backfill_options = BackfillOptions { restart: true, ..BackfillOptions::default() };
     let backfilled = backfill(&pg, &copier, &backfill_options).await?;
+    let before_drain = ledger.writes_so_far();
     wait_for_outbox(&pg, Duration::from_secs(60)).await?;
+    // Judged before any repair: a verify repairs what it finds, and would hide a loss.
+    check(&ledger, "after the backfill", before_drain, Databases::Both, &pg, &copier).await?;
     let verify_after_backfill = verify_all(&pg, &copier).await?;
     println!(
         "          backfill {} rows in {:.1} s; verify --all: {} divergent sessions, {} after repairing them",
@@ -204,11 +210,13 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
         Some(node) => {
             outages.push(freeze(node, Phase::ScyllaReads, config.outage, &load, &mut steps).await?);
             step("recovery", &load, &mut steps);
+            let before_drain = ledger.writes_so_far();
             wait_for(Duration::from_secs(60), || async {
                 let closed = fleet.iter().all(|store| store.status().breaker == crate::BreakerState::Closed);
                 Ok(closed && pg.outbox_lag().await?.depth == 0)
             })
             .await?;
+            check(&ledger, "after the outage in scylla-reads", before_drain, Databases::Both, &pg, &copier).await?;
             None
         }
         None => Some(
@@ -312,6 +320,7 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
         outage_note,
         rollbacks,
         unknown_writes: ledger.unknown_count(),
+        refused_writes: ledger.refused(),
         verdicts,
         repaired_sessions,
         storage,

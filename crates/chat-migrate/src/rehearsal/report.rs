@@ -236,6 +236,14 @@ pub fn writes_table(outcome: &RehearsalOutcome) -> String {
     for example in verdicts.examples.iter().take(20) {
         let _ = writeln!(out, "- {example}");
     }
+    let _ = writeln!(
+        out,
+        "Writes refused at their first try (nothing written; none expected): {}.",
+        outcome.refused_writes.len()
+    );
+    for refused in outcome.refused_writes.iter().take(20) {
+        let _ = writeln!(out, "- {refused}");
+    }
     out
 }
 
