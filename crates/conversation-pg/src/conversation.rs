@@ -10,7 +10,7 @@ use crate::store::pg;
 pub(crate) async fn load(client: &(impl GenericClient + Sync), session: SessionRow) -> StoreResult<Conversation> {
     let turns: Vec<TurnRow> = client
         .query(
-            &format!("SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = $1 ORDER BY created_at, uid"),
+            &format!("SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = $1 ORDER BY cql_ms(created_at), uid"),
             &[&session.uid],
         )
         .await

@@ -1,7 +1,7 @@
 //! The relational rows, each with its write version, and how they read from PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use conversation_store::{Session, StepByTurn, TurnBySession, TurnType};
+use conversation_store::{cql_millis, Session, StepByTurn, TurnBySession, TurnType};
 use tokio_postgres::Row;
 
 /// Columns of `sessions`, in the order [`SessionRow::from_row`] reads them.
@@ -31,8 +31,8 @@ impl SessionRow {
             uid: row.get(0),
             account_uid: row.get(1),
             title: row.get(2),
-            created_at: row.get(3),
-            deleted_at: row.get(4),
+            created_at: cql_millis(row.get(3)),
+            deleted_at: row.get::<_, Option<DateTime<Utc>>>(4).map(cql_millis),
             active_root: row.get(5),
             version: row.get(6),
         }
@@ -77,7 +77,7 @@ impl TurnRow {
             active_child: row.get(4),
             prompt: row.get(5),
             liked: row.get(6),
-            created_at: row.get(7),
+            created_at: cql_millis(row.get(7)),
             version: row.get(8),
         }
     }
@@ -123,7 +123,7 @@ impl StepRow {
             idx: row.get(1),
             tpe: row.get(2),
             content: row.get(3),
-            created_at: row.get(4),
+            created_at: cql_millis(row.get(4)),
             version: row.get(5),
         }
     }

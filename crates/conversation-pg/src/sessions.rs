@@ -152,7 +152,7 @@ pub(crate) async fn recent(
                 .query(
                     &format!(
                         "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_uid = $1 AND deleted_at IS NULL
-                     ORDER BY created_at DESC, uid LIMIT $2"
+                     ORDER BY cql_ms(created_at) DESC, uid LIMIT $2"
                     ),
                     &[&account_uid, &limit],
                 )
@@ -163,8 +163,8 @@ pub(crate) async fn recent(
                 .query(
                     &format!(
                         "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_uid = $1 AND deleted_at IS NULL
-                       AND (created_at < $2 OR (created_at = $2 AND uid > $3))
-                     ORDER BY created_at DESC, uid LIMIT $4"
+                       AND (cql_ms(created_at) < $2 OR (cql_ms(created_at) = $2 AND uid > $3))
+                     ORDER BY cql_ms(created_at) DESC, uid LIMIT $4"
                     ),
                     &[&account_uid, &cursor.created_at(), &cursor.session_uid(), &limit],
                 )

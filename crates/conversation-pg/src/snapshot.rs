@@ -156,7 +156,7 @@ async fn snapshots(
     let turns = client
         .query(
             &format!(
-                "SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = ANY($1) ORDER BY session_uid, created_at, uid"
+                "SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = ANY($1) ORDER BY session_uid, cql_ms(created_at), uid"
             ),
             &[&uids],
         )
@@ -223,7 +223,7 @@ pub async fn purged_session_in(
         uid: row.get(0),
         account_uid: row.get(1),
         title: String::new(),
-        created_at: row.get(2),
+        created_at: conversation_store::cql_millis(row.get(2)),
         deleted_at: None,
         active_root: None,
         version,

@@ -184,7 +184,7 @@ pub(crate) async fn children(
         Some(parent) => {
             client
                 .query(
-                    &format!("SELECT {TURN_COLUMNS} FROM turns WHERE parent_uid = $1 ORDER BY created_at, uid"),
+                    &format!("SELECT {TURN_COLUMNS} FROM turns WHERE parent_uid = $1 ORDER BY cql_ms(created_at), uid"),
                     &[&parent],
                 )
                 .await
@@ -194,7 +194,7 @@ pub(crate) async fn children(
                 .query(
                     &format!(
                         "SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = $1 AND parent_uid IS NULL
-                     ORDER BY created_at, uid"
+                     ORDER BY cql_ms(created_at), uid"
                     ),
                     &[&session.uid],
                 )

@@ -16,7 +16,7 @@ impl SessionCursor {
     /// The cursor that continues after `session`: pages sort by `created_at` descending, then
     /// `session_uid` ascending.
     pub fn after(session: &crate::Session) -> SessionCursor {
-        SessionCursor { created_at: session.created_at, session_uid: session.session_uid.clone() }
+        SessionCursor { created_at: crate::cql_millis(session.created_at), session_uid: session.session_uid.clone() }
     }
 
     /// The `created_at` of the last session already returned.

@@ -83,7 +83,9 @@ pub use change_log::{outbox_slot, stable_bucket, Changed, OUTBOX_BUCKETS, OUTBOX
 pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
 pub use cursor::SessionCursor;
 pub use error::{purged_session_id, StoreError, StoreResult};
-pub use store::{new_id, now_millis, ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE};
+pub use store::{
+    cql_millis, new_id, now_millis, ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE,
+};
 pub use tables::{
     all_tables, query_tables, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, PgOutboxSlot,
     PgOutboxSlotPartitionKey, PgOutboxSlotPrimaryKey, SessionByUser, SessionByUserPartitionKey,

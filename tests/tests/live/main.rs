@@ -6,6 +6,7 @@ mod bench;
 mod conformance;
 mod connection;
 mod conversations;
+mod microseconds;
 mod migration;
 mod operations;
 mod read_side;
