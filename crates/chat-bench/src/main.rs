@@ -50,7 +50,12 @@ struct Args {
     #[arg(long, default_value = "target/cassandra")]
     node_dir: PathBuf,
     /// PostgreSQL connection (`host=... port=...` or a postgres:// URL).
-    #[arg(long, env = "POSTGRES_URL", default_value = "host=127.0.0.1 port=54329 user=postgres dbname=chat")]
+    #[arg(
+        long,
+        env = "POSTGRES_URL",
+        hide_env_values = true,
+        default_value = "host=127.0.0.1 port=54329 user=postgres dbname=chat"
+    )]
     postgres: String,
     /// Where report.md and the plots go.
     #[arg(long, default_value = "target/bench")]

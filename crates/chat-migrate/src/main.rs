@@ -36,7 +36,7 @@ Logs go to stderr; set RUST_LOG (for example RUST_LOG=chat_migrate=debug).";
 #[command(name = "chat-migrate", version, about, after_help = EXAMPLES)]
 struct Cli {
     /// PostgreSQL: a `host=... port=... dbname=...` string or a `postgres://` URL.
-    #[arg(long, env = "POSTGRES_URL", default_value = DEFAULT_POSTGRES_URL, global = true)]
+    #[arg(long, env = "POSTGRES_URL", hide_env_values = true, default_value = DEFAULT_POSTGRES_URL, global = true)]
     postgres: String,
     /// The PostgreSQL schema that holds the relational tables.
     #[arg(long, env = "POSTGRES_SCHEMA", default_value = "public", global = true)]

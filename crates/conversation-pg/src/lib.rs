@@ -35,7 +35,7 @@
 
 mod api;
 mod bulk;
-mod config;
+pub mod config;
 mod conversation;
 pub mod outbox;
 pub mod phase;

@@ -78,7 +78,7 @@ impl PgStore {
             action: format!(
                 "connecting to `{}` (is PostgreSQL running? Start the local one with `cargo xtask db up`, \
                  or set POSTGRES_URL)",
-                self.config.url
+                crate::config::redacted(&self.config.url)
             ),
             source: Box::new(error),
         })

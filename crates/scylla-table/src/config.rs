@@ -85,8 +85,9 @@ impl Default for ConsistencyLevels {
 ///     .replication(Replication::NetworkTopology { datacenters: vec![("dc1".into(), 3)] })
 ///     .credentials("app", "secret");
 /// assert_eq!(config.keyspace, "chat");
+/// assert!(!format!("{config:?}").contains("secret"), "the password is never shown");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectionConfig {
     /// `host:port` of nodes to reach first; the driver learns the rest of the cluster from them.
     pub contact_points: Vec<String>,
@@ -116,6 +117,25 @@ pub struct ConnectionConfig {
     /// Connect over TLS, trusting the CA certificates in this PEM file (`SCYLLA_TLS_CA`).
     #[cfg(feature = "tls")]
     pub tls_ca_pem: Option<std::path::PathBuf>,
+}
+
+/// Every field, but the password: a config gets logged.
+impl std::fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("ConnectionConfig");
+        out.field("contact_points", &self.contact_points)
+            .field("keyspace", &self.keyspace)
+            .field("replication", &self.replication)
+            .field("credentials", &self.credentials.as_ref().map(|(user, _)| (user, "***")))
+            .field("consistency", &self.consistency)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("speculative_after", &self.speculative_after)
+            .field("address_map", &self.address_map);
+        #[cfg(feature = "tls")]
+        out.field("tls_ca_pem", &self.tls_ca_pem);
+        out.finish()
+    }
 }
 
 /// The default of [`ConnectionConfig::request_timeout`]: well above the node's own write (2 s)

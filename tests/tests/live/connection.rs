@@ -19,3 +19,27 @@ async fn no_node_at_the_address_gives_a_connection_error_naming_it() {
     assert!(message.contains("127.0.0.1:1"), "{message}");
     assert!(message.contains("cargo xtask db up"), "{message}");
 }
+
+#[tokio::test]
+async fn a_postgres_password_appears_in_no_error_or_debug_output() {
+    use conversation_pg::{PgConfig, PgStore};
+    const SECRET: &str = "hunter2-not-for-logs";
+    for url in [
+        format!("postgres://app:{SECRET}@127.0.0.1:1/chat"),
+        format!("host=127.0.0.1 port=1 user=app password={SECRET} dbname=chat"),
+        format!("host=127.0.0.1 port=1 user=app password='{SECRET} with a space' dbname=chat"),
+        // Malformed: the error quotes the connection string.
+        format!("host=127.0.0.1 port=nope user=app password={SECRET}"),
+    ] {
+        let config = PgConfig::new(url.clone(), "chat");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        let error = match PgStore::connect(&config).await {
+            Err(error) => error,
+            Ok(store) => panic!("connected to a closed port: {store:?}"),
+        };
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!shown.contains(SECRET), "the password shows in {shown}");
+        }
+    }
+}
