@@ -32,7 +32,7 @@ pub const PARENT_JOIN_LOAD_QUERY: &str = "SELECT ht.prompt, at.uid, s.idx, s.con
     ORDER BY ht.created_at, at.created_at, s.idx";
 
 const HISTORY_QUERY: &str = "SELECT uid, title, created_at FROM sessions
-    WHERE account_uid = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 20";
+    WHERE account_uid = $1 AND deleted_at IS NULL ORDER BY cql_ms(created_at) DESC, uid LIMIT 20";
 
 const CHILDREN_QUERY: &str = "SELECT uid, created_at, 'human' AS turn_type FROM human_turns WHERE parent_uid = $1
     UNION ALL SELECT uid, created_at, 'agent' FROM agent_turns WHERE parent_uid = $1
@@ -53,7 +53,10 @@ struct Prepared {
 
 pub async fn connect(connection: &str) -> Result<Client, BenchError> {
     let (client, driver) = tokio_postgres::connect(connection, NoTls).await.map_err(|source| BenchError::Postgres {
-        action: format!("connecting with `{connection}` (start it with `cargo xtask db up`)"),
+        action: format!(
+            "connecting to {} (start it with `cargo xtask db up`)",
+            conversation_pg::config::redacted(connection)
+        ),
         source,
     })?;
     tokio::spawn(async move {

@@ -22,16 +22,55 @@ pub enum MigrateError {
     Refused(String),
 }
 
+/// What kind of failure an error is, for an operator (and `chat-migrate`'s exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A flag, setting or request is unusable, or a phase change was refused; nothing was written.
+    BadInput,
+    /// PostgreSQL answered with an error of its own (SQL, a constraint, a permission): running
+    /// the same step again will meet it again.
+    Sql,
+    /// A database could not be reached or did not answer in time: run the step again later.
+    Unavailable,
+}
+
 impl MigrateError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            MigrateError::Scylla(error) if error.is_unavailable() => Failure::Unavailable,
+            MigrateError::Store(StoreError::Database(error)) if error.is_unavailable() => Failure::Unavailable,
+            MigrateError::Scylla(_) | MigrateError::Store(StoreError::Database(_)) => Failure::Unavailable,
+            MigrateError::Store(StoreError::Relational { source, .. }) => match sqlstate(source.as_ref()) {
+                // Connection exceptions (08), the server shutting down (57P), too many
+                // connections (53300): the server is not there for this work.
+                Some(code) if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
+                    Failure::Unavailable
+                }
+                Some(_) => Failure::Sql,
+                None => Failure::Unavailable,
+            },
+            _ => Failure::BadInput,
+        }
+    }
+
     /// True when the cause is a database that could not be reached or did not answer in time,
     /// rather than bad input: such a step can simply be run again later.
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            MigrateError::Scylla(error) => error.is_unavailable(),
-            MigrateError::Store(StoreError::Relational { .. } | StoreError::Database(_)) => true,
-            _ => false,
-        }
+        self.failure() == Failure::Unavailable
     }
+}
+
+/// The SQLSTATE of a PostgreSQL error (also one wrapped by the connection pool), if the server
+/// answered with one.
+fn sqlstate(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if let Some(postgres) = error.downcast_ref::<tokio_postgres::Error>() {
+            return postgres.code().map(|code| code.code().to_owned());
+        }
+        cause = error.source();
+    }
+    None
 }
 
 pub type MigrateResult<T> = Result<T, MigrateError>;

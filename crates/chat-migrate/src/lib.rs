@@ -45,7 +45,7 @@ pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};
 pub use breaker::{BreakerConfig, BreakerState};
 pub use copier::ScyllaCopier;
 pub use dual_write::DualWriteStore;
-pub use error::{MigrateError, MigrateResult};
+pub use error::{Failure, MigrateError, MigrateResult};
 pub use migrating::{MigratingOptions, MigratingStore, PhaseFollower, ReadSideStatus};
 pub use pg_relay::PostgresRelay;
 pub use phase::{Phase, Routing};

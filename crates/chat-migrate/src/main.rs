@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, MigrateError, PostgresRelay, Relay, RelayConfig,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, Failure, MigrateError, PostgresRelay, Relay, RelayConfig,
     ScanOptions, ScyllaCopier, Selection, Shard,
 };
 use chrono::{DateTime, Utc};
@@ -28,7 +28,8 @@ Examples (in migration order):
   chat-migrate rehearse --quick               # every phase on 1K sessions under load, with a report
 
 Exit codes: 0 done, 1 verify found divergences, 2 bad input or a phase change refused, 3 a database
-failed or is unreachable, 4 the phase changed but an instance had not followed within --wait.
+is unreachable or did not answer in time (run it again later), 4 the phase changed but an instance
+had not followed within --wait, 5 PostgreSQL answered with an error (SQL, a constraint, a permission).
 Logs go to stderr; set RUST_LOG (for example RUST_LOG=chat_migrate=debug).";
 
 /// Moves the conversation platform from PostgreSQL to ScyllaDB.
@@ -206,10 +207,10 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
-            if error.is_unavailable() {
-                ExitCode::from(3)
-            } else {
-                ExitCode::from(2)
+            match error.failure() {
+                Failure::BadInput => ExitCode::from(2),
+                Failure::Unavailable => ExitCode::from(3),
+                Failure::Sql => ExitCode::from(5),
             }
         }
     }
@@ -233,6 +234,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     pg.check_schema().await?;
     if let Command::Phase { action } = &cli.command {
         return phase(&cli, &pg, action.as_ref()).await;
+    }
+    if let Command::Status = &cli.command {
+        return status(&cli, &pg).await;
     }
     let scylla = scylla_config(&cli)?;
     let db = Database::connect(&scylla).await?;
@@ -336,47 +340,68 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 }
             }
         }
-        Command::Status => {
-            println!("{}", chat_migrate::shared_phase::read(&pg).await?);
-            let lag = pg.outbox_lag().await?;
-            let relay_to_postgres = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
-            let to_postgres = relay_to_postgres.depth().await?;
-            let dead_letters = relay_to_postgres.dead_letters().await?;
-            let (sessions, turns, steps) = pg.row_counts().await?;
-            println!("PostgreSQL schema `{}`: {sessions} sessions, {turns} turns, {steps} steps", cli.postgres_schema);
-            println!(
-                "outbox: {} changes waiting, oldest {}",
-                lag.depth,
-                lag.oldest_age.map_or("-".to_owned(), |age| format!("{:.1} s old", age.as_secs_f64()))
-            );
-            println!(
-                "pg_outbox (scylla-primary): {to_postgres} changes waiting for PostgreSQL, {dead_letters} refused by it \
-                 (relay_dead_letters)"
-            );
-            let client = pg.client().await?;
-            let row = client
-                .query_one(
-                    "SELECT count(*), count(*) FILTER (WHERE done), coalesce(sum(sessions), 0)::int8,
-                            coalesce(sum(rows), 0)::int8
-                     FROM backfill_ranges WHERE keyspace = $1",
-                    &[&scylla.keyspace],
-                )
-                .await
-                .map_err(|source| conversation_store::StoreError::Relational {
-                    action: "reading backfill progress".into(),
-                    source: Box::new(source),
-                })?;
-            let (ranges, done, copied, rows): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
-            if ranges == 0 {
-                println!("backfill into `{}`: not started", scylla.keyspace);
-            } else {
-                println!(
-                    "backfill into `{}`: {done} of {ranges} ranges done, {copied} sessions ({rows} ScyllaDB rows) copied",
-                    scylla.keyspace
-                );
-            }
-        }
+        Command::Status => unreachable!("handled before connecting to ScyllaDB"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `chat-migrate status`: PostgreSQL's side first, then ScyllaDB's; when ScyllaDB does not
+/// answer (when status is needed most), PostgreSQL's side is still shown, and exit code 3 says so.
+async fn status(cli: &Cli, pg: &PgStore) -> Result<ExitCode, MigrateError> {
+    let scylla = scylla_config(cli)?;
+    println!("{}", chat_migrate::shared_phase::read(pg).await?);
+    let (sessions, turns, steps) = pg.row_counts().await?;
+    println!("PostgreSQL schema `{}`: {sessions} sessions, {turns} turns, {steps} steps", cli.postgres_schema);
+    let lag = pg.outbox_lag().await?;
+    println!(
+        "outbox: {} changes waiting for ScyllaDB, oldest {}",
+        lag.depth,
+        lag.oldest_age.map_or("-".to_owned(), |age| format!("{:.1} s old", age.as_secs_f64()))
+    );
+    let client = pg.client().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE done), coalesce(sum(sessions), 0)::int8,
+                    coalesce(sum(rows), 0)::int8
+             FROM backfill_ranges WHERE keyspace = $1",
+            &[&scylla.keyspace],
+        )
+        .await
+        .map_err(|source| conversation_store::StoreError::Relational {
+            action: "reading backfill progress".into(),
+            source: Box::new(source),
+        })?;
+    let (ranges, done, copied, rows): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    if ranges == 0 {
+        println!("backfill into `{}`: not started", scylla.keyspace);
+    } else {
+        println!(
+            "backfill into `{}`: {done} of {ranges} ranges done, {copied} sessions ({rows} ScyllaDB rows) copied",
+            scylla.keyspace
+        );
+    }
+    let depth = match Database::connect(&scylla).await {
+        Ok(db) => {
+            let relay = PostgresRelay::new(ConversationStore::new(db), pg.clone());
+            relay.depth().await
+        }
+        Err(error) => Err(error.into()),
+    };
+    let dead_letters = chat_migrate::pg_relay::dead_letters(pg).await?;
+    let to_postgres = match depth {
+        Ok(depth) => depth.to_string(),
+        Err(error) => {
+            println!(
+                "pg_outbox (scylla-primary): ScyllaDB is unreachable ({error}); {dead_letters} changes refused by \
+                 PostgreSQL (relay_dead_letters)"
+            );
+            return Ok(ExitCode::from(3));
+        }
+    };
+    println!(
+        "pg_outbox (scylla-primary): {to_postgres} changes waiting for PostgreSQL, {dead_letters} refused by it \
+         (relay_dead_letters)"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -553,12 +553,7 @@ impl PostgresRelay {
 
     /// The changes set aside because PostgreSQL refused their rows.
     pub async fn dead_letters(&self) -> MigrateResult<i64> {
-        let client = self.pg.client().await?;
-        let row = client
-            .query_one("SELECT count(*) FROM relay_dead_letters", &[])
-            .await
-            .map_err(pg_error("counting dead letters"))?;
-        Ok(row.get(0))
+        dead_letters(&self.pg).await
     }
 
     /// Records every dead letter in `pg_outbox` again, with its own stamp (once the cause is
@@ -617,6 +612,17 @@ impl PostgresRelay {
         }
         Ok(())
     }
+}
+
+/// The changes set aside in `pg`'s `relay_dead_letters`: PostgreSQL alone answers it, also while
+/// ScyllaDB is down.
+pub async fn dead_letters(pg: &PgStore) -> MigrateResult<i64> {
+    let client = pg.client().await?;
+    let row = client
+        .query_one("SELECT count(*) FROM relay_dead_letters", &[])
+        .await
+        .map_err(pg_error("counting dead letters"))?;
+    Ok(row.get(0))
 }
 
 /// PostgreSQL's refusal of a row, as opposed to a failure: a data exception or an integrity

@@ -8,4 +8,4 @@ CREATE FUNCTION cql_ms(at timestamptz) RETURNS timestamptz
     AS $$ SELECT date_trunc('milliseconds', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' $$;
 
 CREATE INDEX sessions_by_account_ms ON sessions (account_uid, cql_ms(created_at) DESC, uid) WHERE deleted_at IS NULL;
-DROP INDEX sessions_by_account;
+DROP INDEX IF EXISTS sessions_by_account;

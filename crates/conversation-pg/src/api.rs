@@ -19,14 +19,7 @@ use crate::{conversation, steps, turns};
 macro_rules! in_transaction {
     ($store:expr, |$writer:ident| $body:expr) => {{
         let mut client = $store.client().await?;
-        // READ COMMITTED, whatever the server's default: reading the shared phase after taking
-        // its lock relies on each statement seeing what committed before it started.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(pg("starting a transaction"))?;
+        let tx = crate::store::read_committed(&mut client).await?;
         let result = match Writer::begin(&tx, $store.recording).await {
             Ok($writer) => $body,
             Err(error) => Err(error),

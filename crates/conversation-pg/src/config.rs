@@ -26,59 +26,45 @@ impl std::fmt::Debug for PgConfig {
     }
 }
 
-/// A connection string with its password, if any, replaced by `***`: for messages and logs. Both
-/// forms: `postgres://user:secret@host/db` and `host=... password=secret ...` (quoted or not).
+/// A connection string as it may be shown in messages and logs: rebuilt from what the driver
+/// reads in it (hosts, ports, user, database), so no password can slip through, however it was
+/// written (in the URL's credentials or query, as `password=` with quotes or escapes). A string
+/// the driver cannot read is not shown at all.
 ///
 /// ```
 /// use conversation_pg::config::redacted;
-/// assert_eq!(redacted("postgres://app:s3cr%40t@db:5432/chat"), "postgres://app:***@db:5432/chat");
-/// assert_eq!(redacted("host=db password='a b' user=app"), "host=db password=*** user=app");
-/// assert_eq!(redacted("host=db user=app"), "host=db user=app");
+/// assert_eq!(redacted("postgres://app:ab/c%40d@db:5432/chat?password=x"), "host=db port=5432 user=app dbname=chat");
+/// assert_eq!(redacted("host=db password='a b' user=app"), "host=db user=app");
+/// assert_eq!(redacted("host=db port=nope password=secret"), "(a connection string that could not be read)");
 /// ```
 pub fn redacted(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        // The credentials end at the last `@` before the host (a password may hold `@` encoded).
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                return format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
-            }
-        }
-        if let Some(query) = url.find('?') {
-            return format!("{}{}", &url[..query], redact_pairs(&url[query..], '&'));
-        }
-        return url.to_owned();
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "(a connection string that could not be read)".to_owned();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let mut shown = Vec::new();
+    if !hosts.is_empty() {
+        shown.push(format!("host={}", hosts.join(",")));
     }
-    redact_pairs(url, ' ')
-}
-
-/// `password=...` among `key=value` pairs, whose values may be single-quoted.
-fn redact_pairs(text: &str, separator: char) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("password=") {
-        let value_start = start + "password=".len();
-        out.push_str(&rest[..value_start]);
-        out.push_str("***");
-        let value = &rest[value_start..];
-        let value_end = if let Some(quoted) = value.strip_prefix('\'') {
-            // Up to the closing quote; `\'` inside stays part of the value.
-            let mut escaped = false;
-            quoted
-                .char_indices()
-                .find(|&(_, c)| {
-                    let end = c == '\'' && !escaped;
-                    escaped = c == '\\' && !escaped;
-                    end
-                })
-                .map_or(value.len(), |(index, _)| index + 2)
-        } else {
-            value.find(separator).unwrap_or(value.len())
-        };
-        rest = &value[value_end..];
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    if !ports.is_empty() {
+        shown.push(format!("port={}", ports.join(",")));
     }
-    out.push_str(rest);
-    out
+    if let Some(user) = config.get_user() {
+        shown.push(format!("user={user}"));
+    }
+    if let Some(dbname) = config.get_dbname() {
+        shown.push(format!("dbname={dbname}"));
+    }
+    shown.join(" ")
 }
 
 impl PgConfig {
@@ -113,7 +99,8 @@ impl PgConfig {
             });
         }
         let mut config: tokio_postgres::Config = self.url.parse().map_err(|source| StoreError::Relational {
-            action: format!("reading the connection string `{}`", redacted(&self.url)),
+            action: "reading the connection string (POSTGRES_URL or --postgres; not shown, as it may hold a password)"
+                .to_owned(),
             source: Box::new(source),
         })?;
         config.options(format!("-c search_path={}", self.schema));

@@ -22,20 +22,13 @@ impl PgStore {
     /// purged sessions were refused is another session.
     pub async fn put_session(&self, row: &SessionRow) -> StoreResult<()> {
         let mut client = self.client().await?;
-        // READ COMMITTED, whatever the server's default: the insert must see a purge that
-        // committed while this waited for the lock.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(pg("starting a transaction"))?;
+        let tx = crate::store::read_committed(&mut client).await?;
         crate::sessions::hold_off_purges(&*tx, &row.uid).await?;
         tx.execute(
             "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
                  SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::text, $7::bigint
                  WHERE NOT EXISTS (SELECT 1 FROM purged_sessions
-                                   WHERE uid = $1 AND date_trunc('milliseconds', created_at) = date_trunc('milliseconds', $4::timestamptz))
+                                   WHERE uid = $1 AND cql_ms(created_at) = cql_ms($4::timestamptz))
                  ON CONFLICT (uid) DO UPDATE
                  SET title = excluded.title, deleted_at = excluded.deleted_at, active_root = excluded.active_root,
                      version = excluded.version
@@ -128,12 +121,7 @@ impl PgStore {
     /// is the purge).
     pub async fn purge_replica(&self, keys: &SessionRow, turn_uids: &[String], newer_than: i64) -> StoreResult<i64> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(pg("starting a transaction"))?;
+        let tx = crate::store::read_committed(&mut client).await?;
         if self.recording == crate::store::Recording::AsThePhaseSays
             && crate::phase::writes_in(&*tx).await? != crate::phase::RelationalWrites::Refused
         {

@@ -97,6 +97,18 @@ pub(crate) fn not_found(what: &'static str, id: &str) -> StoreError {
 /// The session, if `account_uid` owns it; otherwise NotFound, exactly as if it did not exist.
 /// With `lock`, the row stays locked until the transaction ends: writes to one session are
 /// serialized, so versions and active-child pointers change in order.
+/// A transaction at READ COMMITTED, whatever the server's default: every write here relies on
+/// each statement seeing what committed before it started (a phase change or a purge that
+/// committed while the transaction waited for a lock).
+pub(crate) async fn read_committed(client: &mut Object) -> StoreResult<deadpool_postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(pg("starting a transaction"))
+}
+
 pub(crate) async fn owned_session(
     client: &(impl GenericClient + Sync),
     account_uid: &str,

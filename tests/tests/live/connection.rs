@@ -43,3 +43,25 @@ async fn a_postgres_password_appears_in_no_error_or_debug_output() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_failure_says_whether_to_retry_fix_the_sql_or_fix_the_input() {
+    use chat_migrate::{Failure, MigrateError};
+    use conversation_pg::{PgConfig, PgStore};
+    let unreachable = PgStore::connect(&PgConfig::new("host=127.0.0.1 port=1 user=app dbname=chat", "chat")).await;
+    let unreachable = MigrateError::from(unreachable.expect_err("nothing listens on port 1"));
+    assert_eq!(unreachable.failure(), Failure::Unavailable, "{unreachable}");
+
+    let schema = tests::live::TestSchema::new("failure_kinds").await;
+    let client = schema.store.client().await.unwrap();
+    let refused = client.query("SELECT * FROM no_such_table", &[]).await.expect_err("the table is missing");
+    let sql = MigrateError::from(conversation_store::StoreError::Relational {
+        action: "reading a missing table".into(),
+        source: Box::new(refused),
+    });
+    assert_eq!(sql.failure(), Failure::Sql, "{sql}");
+    assert_eq!(MigrateError::InvalidInput("--rate 0".into()).failure(), Failure::BadInput);
+    assert_eq!(MigrateError::Refused("outbox not drained".into()).failure(), Failure::BadInput);
+    drop(client);
+    schema.drop().await;
+}
