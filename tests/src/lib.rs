@@ -1,5 +1,6 @@
 //! Shared fixtures for the workspace's integration tests (in `tests/tests/`).
 
+pub mod app_sql;
 pub mod fixtures;
 pub mod live;
 

@@ -140,6 +140,16 @@ impl TestSchema {
         TestSchema { store, leftovers }
     }
 
+    /// Like [`TestSchema::new`], but the schema is empty: for tables that other code makes.
+    pub async fn empty(test_name: &str) -> TestSchema {
+        let schema = TestSchema::new(test_name).await;
+        schema.store.drop_schema().await.expect("the schema can be emptied");
+        let name = &schema.store.config().schema;
+        let client = schema.store.client().await.expect("connects");
+        client.batch_execute(&format!("CREATE SCHEMA {name}")).await.expect("the schema can be made");
+        schema
+    }
+
     /// Drops the schema. Call it at the end of the test; a test that does not get there has it
     /// dropped as it unwinds.
     pub async fn drop(self) {

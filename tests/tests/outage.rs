@@ -463,3 +463,147 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
     pg.drop_schema().await.expect("the rehearsal schema drops");
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// One psql run of the application's own SQL on `schema`: a transaction of its own.
+fn psql(schema: &str, sql: &str) -> Result<(), String> {
+    let output = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &tests::live::postgres_connection(), "-c", sql])
+        .env("PGOPTIONS", format!("-c search_path={schema}"))
+        .output()
+        .map_err(|error| format!("cannot run psql: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// Round `n` of the application's load: a new conversation, and changes to earlier ones of
+/// every kind the triggers record: updates, a re-keyed turn, a step, a turn and a session deleted.
+fn app_round(n: usize) -> String {
+    let mut sql = tests::app_sql::app_conversation(&format!("p{n}"));
+    if n >= 1 {
+        let p = format!("p{}", n - 1);
+        sql.push_str(&format!(
+            "UPDATE steps SET content = 'changed in round {n}' WHERE agent_turn_uid = '{p}-a' AND idx = 0;
+             UPDATE human_turns SET created_at = created_at + interval '3 ms' WHERE uid = '{p}-h';"
+        ));
+    }
+    if n >= 2 && n % 3 == 2 {
+        sql.push_str(&format!("DELETE FROM steps WHERE agent_turn_uid = 'p{}-a' AND idx = 1;", n - 2));
+    }
+    if n >= 3 && n % 5 == 3 {
+        sql.push_str(&format!("DELETE FROM agent_turns WHERE uid = 'p{}-a';", n - 3));
+    }
+    if n >= 4 && n % 7 == 4 {
+        sql.push_str(&format!("DELETE FROM sessions WHERE uid = 'p{}-s';", n - 4));
+    }
+    if n >= 5 && n % 4 == 1 {
+        sql.push_str(&format!("UPDATE sessions SET deleted_at = now() WHERE uid = 'p{}-s';", n - 5));
+    }
+    sql
+}
+
+/// An adopted database written by its application's own SQL, through psql, never through the
+/// store, while the relay runs and the node is frozen for more than 20 s: every change reaches
+/// ScyllaDB, verify finds nothing, and the relay copies each recorded change once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_databases_own_sql_reaches_scylla_through_a_frozen_node_once() {
+    let _node_is_ours = NODE.lock().await;
+    let node = match tests::local_node() {
+        Ok(node) => node,
+        Err(why) => {
+            eprintln!("SKIPPED: this test freezes the local node of `cargo xtask db up`, and there is none: {why}");
+            return;
+        }
+    };
+    let schema = TestSchema::empty("adopt_outage").await;
+    let keyspace = TestKeyspace::new("adopt_outage").await;
+    ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.unwrap();
+    let db = Database::connect(&keyspace.config.clone().request_timeout(Duration::from_secs(2))).await.unwrap();
+    let name = schema.store.config().schema.clone();
+    psql(&name, tests::app_sql::APP_SCHEMA).unwrap();
+    psql(&name, &tests::app_sql::app_conversation("history")).unwrap();
+    schema.store.adopt(|_| {}).await.expect("adopted");
+    let options = chat_migrate::SetOptions { fleet_wait: Duration::from_secs(1), drain_wait: Duration::from_secs(5) };
+    chat_migrate::shared_phase::set(
+        &schema.store,
+        &keyspace.config.keyspace,
+        Routing::new(Phase::DualWrite),
+        None,
+        options,
+    )
+    .await
+    .expect("dual-write begins");
+    let copier = ScyllaCopier::new(db.clone());
+    chat_migrate::backfill(&schema.store, &copier, &chat_migrate::BackfillOptions::default()).await.unwrap();
+    let relay_config = RelayConfig {
+        first_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+        ..RelayConfig::default()
+    };
+    let background_relay = Relay::new(schema.store.clone(), copier.clone(), relay_config).spawn();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (stop, name) = (stop.clone(), name.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut rounds = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                psql(&name, &app_round(rounds.len())).expect("the application's SQL runs");
+                rounds.push((started, Instant::now()));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            rounds
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let paused_at = Instant::now();
+    let paused = node.pause().expect("the node can be paused");
+    tokio::time::sleep(OUTAGE).await;
+    let depth_while_frozen = schema.store.outbox_lag().await.expect("PostgreSQL answers").depth;
+    paused.resume();
+    let outage = paused_at.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let rounds = load.await.expect("every round of the application's SQL committed");
+    let during_outage =
+        rounds.iter().filter(|(started, _)| *started >= paused_at && *started < paused_at + outage).count();
+    assert!(outage >= Duration::from_secs(20), "frozen for {outage:?}");
+    assert!(during_outage >= 20, "the application kept writing while the node was frozen: {during_outage} rounds");
+    assert!(depth_while_frozen > 0, "its changes waited in the outbox");
+
+    let drain_deadline = Instant::now() + Duration::from_secs(90);
+    while schema.store.outbox_lag().await.unwrap().depth > 0 {
+        assert!(Instant::now() < drain_deadline, "the relay drains the outbox after the node returns");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let relayed = background_relay.stop().await;
+    let client = schema.store.client().await.unwrap();
+    let recorded: i64 = client.query_one("SELECT last_value FROM scylla_outbox_id_seq", &[]).await.unwrap().get(0);
+    assert_eq!(relayed.copied as i64, recorded, "each recorded change was copied once");
+
+    let report = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.expect("verify runs");
+    assert_eq!(report.divergences(), 0, "verify --all finds nothing: {}", report.summary());
+    let (sessions, turns, steps) = schema.store.row_counts().await.unwrap();
+    assert_eq!(count_rows(&db, "sessions_by_user").await, sessions);
+    assert_eq!(count_rows(&db, "session_owners").await, sessions);
+    assert_eq!(count_rows(&db, "turns_by_session").await, turns);
+    assert_eq!(count_rows(&db, "turns_by_parent").await, turns);
+    assert_eq!(count_rows(&db, "turns_by_uid").await, turns);
+    assert_eq!(count_rows(&db, "steps_by_turn").await, steps);
+    let purged: i64 = client.query_one("SELECT count(*) FROM purged_sessions", &[]).await.unwrap().get(0);
+    eprintln!(
+        "frozen {:.1} s; {} rounds of the application's SQL ({during_outage} while frozen, outbox depth {depth_while_frozen} \
+         then); {recorded} changes recorded, {} copied, {} failed attempts; now {sessions} sessions ({purged} purged), \
+         {turns} turns, {steps} steps in both; lost 0",
+        outage.as_secs_f64(),
+        rounds.len(),
+        relayed.copied,
+        relayed.failed
+    );
+    drop(client);
+    keyspace.drop().await;
+    schema.drop().await;
+}

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use conversation_pg::SessionRow;
+use conversation_pg::{GoneCopies, SessionRow};
 use conversation_store::{
-    root_parent_key, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey,
-    SessionOwnerPrimaryKey, StepBySession, StepBySessionPartitionKey, StepByTurn, StepByTurnPartitionKey, StoreTables,
-    TurnByParent, TurnByParentPartitionKey, TurnBySession, TurnBySessionPartitionKey, TurnLocation,
+    root_parent_key, Changed, SessionByUser, SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey,
+    SessionOwnerPrimaryKey, StepBySession, StepBySessionPartitionKey, StepBySessionPrimaryKey, StepByTurn,
+    StepByTurnPartitionKey, StepByTurnPrimaryKey, StoreTables, TurnByParent, TurnByParentPartitionKey,
+    TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey, TurnBySessionPrimaryKey, TurnLocation,
     TurnLocationPartitionKey, TurnLocationPrimaryKey,
 };
 use futures::future::try_join_all;
@@ -177,6 +178,88 @@ impl ScyllaCopier {
         let timestamp = purged.version.max(found.newest_write().unwrap_or(0));
         self.tombstone_session(&purged.keys, &turn_uids, timestamp).await?;
         Ok(())
+    }
+
+    /// Tombstones, at `timestamp`, the copies of a row that other code deleted or re-keyed, by
+    /// the keys they were written under (see [`conversation_pg::adoption`]). A deleted turn takes
+    /// its location and its steps' partition with it; a re-keyed row loses only the copies whose
+    /// keys changed, and the row's own entry writes the new ones.
+    pub async fn tombstone_gone(
+        &self,
+        session_uid: &str,
+        changed: &Changed,
+        gone: &GoneCopies,
+        timestamp: i64,
+    ) -> Result<()> {
+        match changed {
+            Changed::Session => {
+                // Only a re-keyed session leaves such an entry: a deleted one is a purge.
+                let (Some(account_uid), Some(created_at)) = (&gone.account_uid, gone.created_at) else { return Ok(()) };
+                let key = SessionByUserPrimaryKey {
+                    account_uid: account_uid.clone(),
+                    created_at,
+                    session_uid: session_uid.to_owned(),
+                };
+                let partition = conversation_store::SessionByUserPartitionKey { account_uid: account_uid.clone() };
+                self.delete_at::<SessionByUser>(&key, &partition, timestamp).await
+            }
+            Changed::Turn { turn_uid } => {
+                let Some(created_at) = gone.created_at else { return Ok(()) };
+                let parent_uid = gone.parent_uid.clone().unwrap_or_else(|| root_parent_key(session_uid));
+                let by_session = TurnBySessionPrimaryKey {
+                    session_uid: session_uid.to_owned(),
+                    created_at,
+                    turn_uid: turn_uid.clone(),
+                };
+                let by_session_partition = TurnBySessionPartitionKey { session_uid: session_uid.to_owned() };
+                let by_parent =
+                    TurnByParentPrimaryKey { parent_uid: parent_uid.clone(), created_at, turn_uid: turn_uid.clone() };
+                let by_parent_partition = TurnByParentPartitionKey { parent_uid };
+                futures::try_join!(
+                    self.delete_at::<TurnBySession>(&by_session, &by_session_partition, timestamp),
+                    self.delete_at::<TurnByParent>(&by_parent, &by_parent_partition, timestamp),
+                )?;
+                if gone.deleted {
+                    let location = TurnLocationPrimaryKey { turn_uid: turn_uid.clone() };
+                    let location_partition = TurnLocationPartitionKey { turn_uid: turn_uid.clone() };
+                    let steps = StepByTurnPartitionKey { turn_uid: turn_uid.clone() };
+                    let mut batch = self.db.unlogged_batch().with_timestamp(timestamp);
+                    batch.delete_partition::<StepByTurn>(&steps).await?;
+                    futures::try_join!(
+                        self.delete_at::<TurnLocation>(&location, &location_partition, timestamp),
+                        batch.execute(),
+                    )?;
+                }
+                Ok(())
+            }
+            Changed::Step { turn_uid, idx } => {
+                let key = StepByTurnPrimaryKey { turn_uid: turn_uid.clone(), idx: *idx };
+                let partition = StepByTurnPartitionKey { turn_uid: turn_uid.clone() };
+                self.delete_at::<StepByTurn>(&key, &partition, timestamp).await?;
+                if self.layout.steps_by_session {
+                    let key = StepBySessionPrimaryKey {
+                        session_uid: session_uid.to_owned(),
+                        turn_uid: turn_uid.clone(),
+                        idx: *idx,
+                    };
+                    let partition = StepBySessionPartitionKey { session_uid: session_uid.to_owned() };
+                    self.delete_at::<StepBySession>(&key, &partition, timestamp).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes one row with a tombstone at `timestamp`.
+    async fn delete_at<T: ScyllaTable>(
+        &self,
+        key: &T::PrimaryKey,
+        partition: &T::PartitionKey,
+        timestamp: i64,
+    ) -> Result<()> {
+        let mut batch = self.db.unlogged_batch().with_timestamp(timestamp);
+        batch.delete::<T>(key, partition).await?;
+        batch.execute().await
     }
 
     /// Removes every copy of a session that no longer exists in PostgreSQL, with tombstones at

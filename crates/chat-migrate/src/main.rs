@@ -17,6 +17,8 @@ use scylla_table::{ConnectionConfig, Database};
 const EXAMPLES: &str = "\
 Examples (in migration order):
   chat-migrate seed --sessions 10000          # a sample history in PostgreSQL, to try the rest on
+  chat-migrate adopt --dry-run                # or: what taking over your own database would change
+  chat-migrate adopt                          # version columns, bookkeeping tables and triggers
   chat-migrate backfill --apply-schema        # copy the history; run it again after a stop to resume
   chat-migrate backfill --shard 0/2 --rate 20000   # one of two processes, at most 20K rows/s
   chat-migrate relay                          # copy what dual-write left in the outbox (Ctrl-C stops)
@@ -70,6 +72,18 @@ enum Command {
         /// Where report.md and timeline.png go.
         #[arg(long, default_value = "target/rehearsal")]
         out: std::path::PathBuf,
+    },
+    /// Take over a database that other code made and writes: add what the migration needs
+    /// (version columns, bookkeeping tables, indexes) and triggers that version and record every
+    /// change from any client. Prints a pre-flight first; safe to run again.
+    Adopt {
+        /// Print the pre-flight and the SQL adoption would run, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take the triggers (and NOT NULL checks) out again; the added columns and tables stay.
+        /// Only while the phase is `postgres`.
+        #[arg(long, conflicts_with = "dry_run")]
+        remove: bool,
     },
     /// Write the benchmark's deterministic data set into PostgreSQL only (creating the schema).
     Seed {
@@ -228,6 +242,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Adopt { dry_run, remove } = cli.command {
+        return adopt(&pg, dry_run, remove).await;
+    }
     if let Command::Rehearse { quick, node_dir, out } = &cli.command {
         return rehearse(&cli, *quick, node_dir, out).await;
     }
@@ -245,7 +262,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let copier = ScyllaCopier::new(db);
 
     match cli.command {
-        Command::Seed { .. } | Command::Rehearse { .. } | Command::Phase { .. } => unreachable!("handled above"),
+        Command::Seed { .. } | Command::Adopt { .. } | Command::Rehearse { .. } | Command::Phase { .. } => {
+            unreachable!("handled above")
+        }
         Command::Backfill { shard, rate, ranges, concurrency, restart, .. } => {
             let options = BackfillOptions {
                 shard,
@@ -532,5 +551,30 @@ async fn rehearse(
     println!("\n{}", chat_migrate::rehearsal::summary(&outcome));
     println!("Report: {}\nPlot:   {}", outcome.report_path.display(), outcome.plot_path.display());
     println!("Total time: {:.0} s", outcome.total_time.as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `adopt`: the pre-flight, then the SQL (`--dry-run`), the adoption, or its removal.
+async fn adopt(pg: &PgStore, dry_run: bool, remove: bool) -> Result<ExitCode, MigrateError> {
+    if remove {
+        pg.remove_adoption().await?;
+        println!(
+            "removed the adoption's triggers and checks from schema `{}`; its columns and tables stay",
+            pg.config().schema
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if dry_run {
+        let (preflight, script) = pg.adoption_sql().await?;
+        println!("{preflight}");
+        if !preflight.problems.is_empty() {
+            return Ok(ExitCode::from(2));
+        }
+        println!("{script}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = std::time::Instant::now();
+    let adoption = pg.adopt(|step| tracing::info!(step, "adopting")).await?;
+    println!("{adoption}adopted schema `{}` in {:.1} s", pg.config().schema, started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

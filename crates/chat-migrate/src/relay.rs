@@ -98,18 +98,32 @@ impl Relay {
     /// Copies the current state of every row the entries name. Each row is read and written
     /// once, however many entries name it, and all at once: each copy carries its row's version
     /// as timestamp, so the order they land in cannot matter.
+    /// An entry about a row other code deleted or re-keyed tombstones the copies under the keys it
+    /// names, at its version, whatever the row is now.
     pub async fn copy_entries(&self, entries: &[OutboxEntry]) -> MigrateResult<()> {
         let mut seen = HashSet::new();
-        let mut distinct = Vec::new();
+        let mut work = Vec::new();
         for entry in entries {
-            if seen.insert((&entry.session_uid, &entry.changed)) {
-                distinct.push((entry.session_uid.clone(), entry.changed.clone()));
+            match &entry.gone {
+                Some(gone) => {
+                    work.push((entry.session_uid.clone(), entry.changed.clone(), Some((gone.clone(), entry.version))))
+                }
+                None if seen.insert((&entry.session_uid, &entry.changed)) => {
+                    work.push((entry.session_uid.clone(), entry.changed.clone(), None))
+                }
+                None => {}
             }
         }
         // Owned values in `async move` blocks keep the future Send for any caller's lifetimes.
-        let copies = distinct
-            .into_iter()
-            .map(|(session_uid, changed)| async move { self.copy_current(&session_uid, &changed).await });
+        let copies = work.into_iter().map(|(session_uid, changed, gone)| async move {
+            match gone {
+                Some((gone, version)) => {
+                    self.copier.tombstone_gone(&session_uid, &changed, &gone, version).await?;
+                    Ok(())
+                }
+                None => self.copy_current(&session_uid, &changed).await,
+            }
+        });
         futures::stream::iter(copies).buffer_unordered(ROWS_AT_ONCE).try_collect::<Vec<()>>().await?;
         Ok(())
     }

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adoption;
 mod api;
 mod bulk;
 pub mod config;
@@ -50,7 +51,7 @@ mod turns;
 mod writer;
 
 pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
-pub use outbox::{OutboxEntry, OutboxLag};
+pub use outbox::{GoneCopies, OutboxEntry, OutboxLag};
 pub use phase::{PhaseHold, RelationalWrites};
 pub use rows::{SessionRow, StepRow, TurnRow};
 pub use snapshot::{PurgedSession, SessionSnapshot, UidRange};

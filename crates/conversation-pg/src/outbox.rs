@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use conversation_store::StoreResult;
+use chrono::{DateTime, Utc};
+use conversation_store::{cql_millis, StoreResult};
 use tokio_postgres::GenericClient;
 
 use crate::store::{pg, PgStore};
@@ -24,6 +25,25 @@ pub struct OutboxEntry {
     pub version: i64,
     /// Failed copy attempts so far.
     pub attempts: i32,
+    /// Set when the entry is about copies that only the row's old keys find: other code deleted
+    /// the row, or changed its keys (see [`crate::adoption`]).
+    pub gone: Option<GoneCopies>,
+}
+
+/// The copies a deleted or re-keyed row left in ScyllaDB, by the keys they were written under.
+/// They are tombstoned at the entry's version: past the copies written before, and never over a
+/// newer write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneCopies {
+    /// `true`: the row is gone, and every copy goes. `false`: only its copies under the old keys
+    /// go; the entry of the row at its new keys writes the new ones.
+    pub deleted: bool,
+    /// A session's old account.
+    pub account_uid: Option<String>,
+    /// A turn's old parent (`None` for a root turn).
+    pub parent_uid: Option<String>,
+    /// A session's or turn's old `created_at`, at CQL's precision.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// How far ScyllaDB is behind: what an operator watches during the dual-write phase.
@@ -53,13 +73,20 @@ pub(crate) async fn record(
     Ok(())
 }
 
-const ENTRY_COLUMNS: &str = "id, session_uid, entity, turn_uid, idx, version, attempts";
+const ENTRY_COLUMNS: &str =
+    "id, session_uid, entity, turn_uid, idx, version, attempts, gone, gone_account_uid, gone_parent_uid, gone_created_at";
 
 fn entry(row: &tokio_postgres::Row) -> OutboxEntry {
-    // Only `record` writes entries, so every stored one rebuilds; anything else is read as the
-    // session, whose copy rewrites everything a session row holds.
+    // `record` and the adoption's triggers write entries whose parts rebuild; anything else is
+    // read as the session, whose copy rewrites everything a session row holds.
     let changed = Changed::from_parts(row.get(2), row.get(3), row.get(4)).unwrap_or(Changed::Session);
-    OutboxEntry { id: row.get(0), session_uid: row.get(1), changed, version: row.get(5), attempts: row.get(6) }
+    let gone = row.get::<_, Option<&str>>(7).map(|gone| GoneCopies {
+        deleted: gone == "deleted",
+        account_uid: row.get(8),
+        parent_uid: row.get(9),
+        created_at: row.get::<_, Option<DateTime<Utc>>>(10).map(cql_millis),
+    });
+    OutboxEntry { id: row.get(0), session_uid: row.get(1), changed, version: row.get(5), attempts: row.get(6), gone }
 }
 
 impl PgStore {

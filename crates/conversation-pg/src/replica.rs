@@ -23,6 +23,7 @@ impl PgStore {
     pub async fn put_session(&self, row: &SessionRow) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
+        crate::writer::mark_as_store(&*tx).await?;
         crate::sessions::hold_off_purges(&*tx, &row.uid).await?;
         tx.execute(
             "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
@@ -44,10 +45,12 @@ impl PgStore {
     /// Writes a turn row as ScyllaDB holds it, if its `version` is newer than the one here. Its
     /// session must be here already.
     pub async fn put_turn(&self, row: &TurnRow) -> StoreResult<()> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = crate::store::read_committed(&mut client).await?;
+        crate::writer::mark_as_store(&*tx).await?;
         let result = match row.turn_type {
             TurnType::Human => {
-                client
+                tx
                     .execute(
                         "INSERT INTO human_turns AS t (uid, session_uid, parent_uid, active_child, prompt, created_at, version)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -67,7 +70,7 @@ impl PgStore {
                     .await
             }
             TurnType::Agent => {
-                client
+                tx
                     .execute(
                         "INSERT INTO agent_turns AS t (uid, session_uid, parent_uid, active_child, liked, created_at, version)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -88,25 +91,26 @@ impl PgStore {
             }
         };
         result.map_err(pg("copying a turn from ScyllaDB"))?;
-        Ok(())
+        tx.commit().await.map_err(pg("committing a turn's copy"))
     }
 
     /// Writes a step row as ScyllaDB holds it, if its `version` is newer than the one here. Its
     /// turn must be here already.
     pub async fn put_step(&self, row: &StepRow) -> StoreResult<()> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO steps AS st (agent_turn_uid, idx, tpe, content, created_at, version)
+        let mut client = self.client().await?;
+        let tx = crate::store::read_committed(&mut client).await?;
+        crate::writer::mark_as_store(&*tx).await?;
+        tx.execute(
+            "INSERT INTO steps AS st (agent_turn_uid, idx, tpe, content, created_at, version)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (agent_turn_uid, idx) DO UPDATE
                  SET tpe = excluded.tpe, content = excluded.content, version = excluded.version
                  WHERE st.version < excluded.version",
-                &[&row.agent_turn_uid, &row.idx, &row.tpe, &row.content, &row.created_at, &row.version],
-            )
-            .await
-            .map_err(pg("copying a step from ScyllaDB"))?;
-        Ok(())
+            &[&row.agent_turn_uid, &row.idx, &row.tpe, &row.content, &row.created_at, &row.version],
+        )
+        .await
+        .map_err(pg("copying a step from ScyllaDB"))?;
+        tx.commit().await.map_err(pg("committing a step's copy"))
     }
 }
 
@@ -122,6 +126,7 @@ impl PgStore {
     pub async fn purge_replica(&self, keys: &SessionRow, turn_uids: &[String], newer_than: i64) -> StoreResult<i64> {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
+        crate::writer::mark_as_store(&*tx).await?;
         if self.recording == crate::store::Recording::AsThePhaseSays
             && crate::phase::writes_in(&*tx).await? != crate::phase::RelationalWrites::Refused
         {
@@ -154,7 +159,7 @@ impl PgStore {
         )
         .await
         .map_err(pg("recording the purged turns"))?;
-        tx.execute("DELETE FROM sessions WHERE uid = $1", &[&keys.uid]).await.map_err(pg("purging the session"))?;
+        crate::sessions::delete_rows(&*tx, &keys.uid).await?;
         tx.commit().await.map_err(pg("committing the purge"))?;
         Ok(version)
     }

@@ -8,6 +8,13 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// The migrations of this build, oldest first.
+pub(crate) fn migrations() -> Vec<refinery::Migration> {
+    let mut migrations = embedded::migrations::runner().get_migrations().to_vec();
+    migrations.sort_by_key(refinery::Migration::version);
+    migrations
+}
+
 /// Every migration applies under this advisory lock, so stores starting together do not race.
 const MIGRATION_LOCK: i64 = 0x6368_6174_5f70_6701;
 

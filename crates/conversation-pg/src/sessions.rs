@@ -109,13 +109,23 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
         )
         .await
         .map_err(pg("recording the purged turns"))?;
-    writer
-        .tx
-        .execute("DELETE FROM sessions WHERE uid = $1", &[&session.uid])
-        .await
-        .map_err(pg("purging the session"))?;
+    delete_rows(writer.tx, &session.uid).await?;
     writer.changed(&session.uid, Changed::Session, version).await?;
     Ok(version)
+}
+
+/// Deletes a session's steps, turns and row, children first: an adopted database's tables need
+/// not cascade deletes as V1's foreign keys do.
+pub(crate) async fn delete_rows(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
+    for query in [
+        "DELETE FROM steps WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
+        "DELETE FROM human_turns WHERE session_uid = $1",
+        "DELETE FROM agent_turns WHERE session_uid = $1",
+        "DELETE FROM sessions WHERE uid = $1",
+    ] {
+        tx.execute(query, &[&session_uid]).await.map_err(pg("purging the session"))?;
+    }
+    Ok(())
 }
 
 /// Takes the session's purge lock exclusively, until the transaction ends: a copy of the session

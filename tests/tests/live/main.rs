@@ -1,6 +1,7 @@
 //! Tests against a real CQL node (Cassandra 5.0 from `cargo xtask db up`, or `SCYLLA_URI`).
 //! Each test works in a keyspace of its own and drops it when done.
 
+mod adoption;
 mod batches;
 mod bench;
 mod conformance;

@@ -1,0 +1,271 @@
+-- What `chat-migrate adopt` installs so that writers which never call PgStore (the application's
+-- own SQL, an admin script, another service) get what PgStore's writes get, inside the writer's
+-- own transaction, for every INSERT, UPDATE and DELETE from any client:
+-- - `version` rises with every change of the row (next_version), unless the write raised it;
+-- - in the phases that record changes (dual-write, shadow, scylla-reads), each change gets an
+--   entry in scylla_outbox, taken under the phase lock (shared, until the transaction ends), so
+--   no write straddles a phase change;
+-- - in scylla-primary, and while writes are held on the way back from it, writes are refused
+--   (SQLSTATE 55000): ScyllaDB is written first then, and a write to PostgreSQL alone would be
+--   overwritten by the relay or never reach ScyllaDB;
+-- - deleting a session purges it, recorded as PgStore records its own purges, so its copies are
+--   tombstoned; a turn or step deleted alone, or a row whose keys change, leaves an entry with
+--   the keys its copies had.
+-- PgStore's transactions set conversation_pg.writer = 'store' (transaction-local): they version
+-- and record their changes themselves, so the triggers leave them alone and nothing is recorded
+-- twice. __SCHEMA__ and __PHASE_LOCK__ are filled in by adoption.
+
+-- What the phase asks of this transaction's writes, read under the phase lock on the first row
+-- the transaction writes and remembered for the others: the lock holds until the transaction
+-- ends, so the answer cannot change meanwhile.
+CREATE OR REPLACE FUNCTION conversation_pg_writes() RETURNS text
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+DECLARE
+    writes text := current_setting('conversation_pg.writes', true);
+BEGIN
+    IF writes IS NULL OR writes = '' THEN
+        PERFORM pg_advisory_xact_lock_shared(__PHASE_LOCK__);
+        SELECT CASE WHEN writes_paused THEN 'refused' ELSE relational_writes END INTO writes FROM migration_phase;
+        PERFORM set_config('conversation_pg.writes', writes, true);
+    END IF;
+    IF writes = 'refused' THEN
+        RAISE EXCEPTION 'writes to the conversation tables are refused: the migration''s phase writes ScyllaDB first'
+            USING ERRCODE = '55000',
+                  HINT = 'write through the application''s MigratingStore, or move the phase back with `chat-migrate phase set`';
+    END IF;
+    RETURN writes;
+END $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_by_store() RETURNS boolean
+    LANGUAGE sql STABLE AS $$ SELECT current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_key_fixed(what text) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% cannot change while the conversation tables are adopted: ScyllaDB''s copies are found by it', what
+        USING ERRCODE = '0A000', HINT = 'delete the row and insert it with the new key';
+END $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_session_before() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+DECLARE
+    writes text;
+    purge_version bigint;
+BEGIN
+    IF conversation_pg_by_store() THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    writes := conversation_pg_writes();
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.version IS NULL OR NEW.version <= 0 THEN
+            NEW.version := next_version(NULL);
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.uid IS DISTINCT FROM OLD.uid THEN
+            PERFORM conversation_pg_key_fixed('sessions.uid');
+        END IF;
+        IF NEW.version IS NULL OR NEW.version <= OLD.version THEN
+            NEW.version := next_version(OLD.version);
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- A purge, as PgStore's: after the copies from ScyllaDB (which hold the purge lock shared),
+    -- at a version past every row of the session, with every turn id, in every phase.
+    PERFORM pg_advisory_xact_lock(hashtextextended(OLD.uid, 0));
+    INSERT INTO purged_sessions AS p (uid, account_uid, created_at, version)
+        VALUES (OLD.uid, OLD.account_uid, OLD.created_at, next_version(greatest(OLD.version,
+            (SELECT max(version) FROM turns WHERE session_uid = OLD.uid),
+            (SELECT max(s.version) FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid
+             WHERE t.session_uid = OLD.uid))))
+        ON CONFLICT (uid) DO UPDATE SET account_uid = EXCLUDED.account_uid, created_at = EXCLUDED.created_at,
+            version = greatest(p.version + 1, EXCLUDED.version)
+        RETURNING version INTO purge_version;
+    INSERT INTO purged_turns (session_uid, turn_uid) SELECT OLD.uid, uid FROM turns WHERE session_uid = OLD.uid
+        ON CONFLICT DO NOTHING;
+    IF writes = 'recorded' THEN
+        INSERT INTO scylla_outbox (session_uid, entity, version) VALUES (OLD.uid, 'session', purge_version);
+    END IF;
+    RETURN OLD;
+END $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_session_after() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+BEGIN
+    IF conversation_pg_by_store() OR conversation_pg_writes() <> 'recorded' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (NEW.account_uid IS DISTINCT FROM OLD.account_uid
+                             OR cql_ms(NEW.created_at) IS DISTINCT FROM cql_ms(OLD.created_at)) THEN
+        -- Just below the new version: past the old copy, and never over the new one.
+        INSERT INTO scylla_outbox (session_uid, entity, version, gone, gone_account_uid, gone_created_at)
+            VALUES (OLD.uid, 'session', NEW.version - 1, 'rekeyed', OLD.account_uid, OLD.created_at);
+    END IF;
+    INSERT INTO scylla_outbox (session_uid, entity, version) VALUES (NEW.uid, 'session', NEW.version);
+    RETURN NULL;
+END $$;
+
+-- For human_turns and agent_turns alike.
+CREATE OR REPLACE FUNCTION conversation_pg_turn_before() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+DECLARE
+    writes text;
+BEGIN
+    IF conversation_pg_by_store() THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    writes := conversation_pg_writes();
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.version IS NULL OR NEW.version <= 0 THEN
+            NEW.version := next_version(NULL);
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.uid IS DISTINCT FROM OLD.uid THEN
+            PERFORM conversation_pg_key_fixed(TG_TABLE_NAME || '.uid');
+        END IF;
+        IF NEW.session_uid IS DISTINCT FROM OLD.session_uid THEN
+            PERFORM conversation_pg_key_fixed(TG_TABLE_NAME || '.session_uid');
+        END IF;
+        IF NEW.version IS NULL OR NEW.version <= OLD.version THEN
+            NEW.version := next_version(OLD.version);
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- A turn deleted alone: its copies go, and its steps' (which go with it, ON DELETE CASCADE,
+    -- and which only the turn ties to their session). A turn deleted with its session is part
+    -- of the session's purge, which tombstones them all.
+    IF writes = 'recorded' AND EXISTS (SELECT 1 FROM sessions WHERE uid = OLD.session_uid) THEN
+        IF TG_TABLE_NAME = 'agent_turns' THEN
+            INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version, gone)
+                SELECT OLD.session_uid, 'step', agent_turn_uid, idx, next_version(version), 'deleted'
+                FROM steps WHERE agent_turn_uid = OLD.uid;
+        END IF;
+        INSERT INTO scylla_outbox (session_uid, entity, turn_uid, version, gone, gone_parent_uid, gone_created_at)
+            VALUES (OLD.session_uid, 'turn', OLD.uid, next_version(OLD.version), 'deleted', OLD.parent_uid,
+                    OLD.created_at);
+    END IF;
+    RETURN OLD;
+END $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_turn_after() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+BEGIN
+    IF conversation_pg_by_store() THEN
+        RETURN NULL;
+    END IF;
+    -- A new first turn, or a new edit of it, is the start of the active path, as PgStore sets it.
+    IF TG_OP = 'INSERT' AND NEW.parent_uid IS NULL THEN
+        UPDATE sessions SET active_root = NEW.uid WHERE uid = NEW.session_uid AND active_root IS DISTINCT FROM NEW.uid;
+    END IF;
+    IF conversation_pg_writes() <> 'recorded' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (NEW.parent_uid IS DISTINCT FROM OLD.parent_uid
+                             OR cql_ms(NEW.created_at) IS DISTINCT FROM cql_ms(OLD.created_at)) THEN
+        INSERT INTO scylla_outbox (session_uid, entity, turn_uid, version, gone, gone_parent_uid, gone_created_at)
+            VALUES (OLD.session_uid, 'turn', OLD.uid, NEW.version - 1, 'rekeyed', OLD.parent_uid, OLD.created_at);
+    END IF;
+    INSERT INTO scylla_outbox (session_uid, entity, turn_uid, version) VALUES (NEW.session_uid, 'turn', NEW.uid, NEW.version);
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_step_before() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+DECLARE
+    writes text;
+    session text;
+BEGIN
+    IF conversation_pg_by_store() THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    writes := conversation_pg_writes();
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.version IS NULL OR NEW.version <= 0 THEN
+            NEW.version := next_version(NULL);
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.agent_turn_uid IS DISTINCT FROM OLD.agent_turn_uid OR NEW.idx IS DISTINCT FROM OLD.idx THEN
+            PERFORM conversation_pg_key_fixed('steps.agent_turn_uid and steps.idx');
+        END IF;
+        IF NEW.version IS NULL OR NEW.version <= OLD.version THEN
+            NEW.version := next_version(OLD.version);
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- A step deleted alone; one whose turn is being deleted was recorded with the turn.
+    IF writes = 'recorded' THEN
+        SELECT t.session_uid INTO session FROM agent_turns t WHERE t.uid = OLD.agent_turn_uid;
+        IF FOUND AND EXISTS (SELECT 1 FROM sessions WHERE uid = session) THEN
+            INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version, gone)
+                VALUES (session, 'step', OLD.agent_turn_uid, OLD.idx, next_version(OLD.version), 'deleted');
+        END IF;
+    END IF;
+    RETURN OLD;
+END $$;
+
+CREATE OR REPLACE FUNCTION conversation_pg_step_after() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+BEGIN
+    IF conversation_pg_by_store() OR conversation_pg_writes() <> 'recorded' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version)
+        SELECT t.session_uid, 'step', NEW.agent_turn_uid, NEW.idx, NEW.version FROM agent_turns t
+        WHERE t.uid = NEW.agent_turn_uid;
+    RETURN NULL;
+END $$;
+
+-- TRUNCATE fires no row triggers: refused while changes are recorded or refused.
+CREATE OR REPLACE FUNCTION conversation_pg_truncate() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+BEGIN
+    IF NOT conversation_pg_by_store() AND conversation_pg_writes() <> 'plain' THEN
+        RAISE EXCEPTION 'TRUNCATE of % is refused while the migration records changes', TG_TABLE_NAME
+            USING ERRCODE = '55000', HINT = 'delete the rows instead, so that ScyllaDB''s copies go too';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Named to run after the application's own BEFORE triggers (they run in name order), so they
+-- see the row as it will be written.
+DROP TRIGGER IF EXISTS zz_conversation_pg_before ON sessions;
+DROP TRIGGER IF EXISTS zz_conversation_pg_after ON sessions;
+DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON sessions;
+CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON sessions
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_before();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON sessions
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_after();
+CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+
+DROP TRIGGER IF EXISTS zz_conversation_pg_before ON human_turns;
+DROP TRIGGER IF EXISTS zz_conversation_pg_after ON human_turns;
+DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON human_turns;
+CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON human_turns
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_before();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON human_turns
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
+CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON human_turns
+    FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+
+DROP TRIGGER IF EXISTS zz_conversation_pg_before ON agent_turns;
+DROP TRIGGER IF EXISTS zz_conversation_pg_after ON agent_turns;
+DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON agent_turns;
+CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON agent_turns
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_before();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON agent_turns
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
+CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON agent_turns
+    FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+
+DROP TRIGGER IF EXISTS zz_conversation_pg_before ON steps;
+DROP TRIGGER IF EXISTS zz_conversation_pg_after ON steps;
+DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON steps;
+CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON steps
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_before();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON steps
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_after();
+CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON steps
+    FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
