@@ -18,6 +18,10 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     if flags.quick {
         args.push("--quick".into());
     }
+    // The local databases are this checkout's own: the rehearsal may drop what an earlier one left.
+    if std::env::var_os("SCYLLA_URI").is_none_or(|uri| uri.is_empty()) {
+        args.push("--yes".into());
+    }
     args.extend([
         "--postgres".into(),
         postgres::connection_string().into(),

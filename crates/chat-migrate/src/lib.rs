@@ -68,7 +68,7 @@ pub async fn ensure_scylla_schema(db: &Database, apply_with: Option<&Replication
         Ok(()) => Ok(()),
         Err(Error::SchemaMismatch(mismatches)) => Err(MigrateError::InvalidInput(format!(
             "keyspace `{}` does not hold the conversation tables as this build defines them ({} difference(s), \
-             first: {}). Create them with `chat-migrate backfill --apply-schema` (or `cargo xtask migrate` for the \
+             first: {}). Create them with `chat-migrate schema apply` (or `cargo xtask migrate` for the \
              default keyspace), or check SCYLLA_KEYSPACE",
             db.keyspace(),
             mismatches.len(),

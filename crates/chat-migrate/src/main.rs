@@ -19,7 +19,9 @@ Examples (in migration order):
   chat-migrate seed --sessions 10000          # a sample history in PostgreSQL, to try the rest on
   chat-migrate adopt --dry-run                # or: what taking over your own database would change
   chat-migrate adopt                          # version columns, bookkeeping tables and triggers
-  chat-migrate backfill --apply-schema        # copy the history; run it again after a stop to resume
+  chat-migrate schema apply                   # the bookkeeping tables, the keyspace and its tables
+  chat-migrate phase set dual-write           # every change from now on is recorded for ScyllaDB
+  chat-migrate backfill                       # copy the history; run it again after a stop to resume
   chat-migrate backfill --shard 0/2 --rate 20000   # one of two processes, at most 20K rows/s
   chat-migrate relay                          # copy what dual-write left in the outbox (Ctrl-C stops)
   chat-migrate verify --all                   # compare every session; exit code 1 on any divergence
@@ -28,6 +30,9 @@ Examples (in migration order):
   chat-migrate phase                          # the shared phase, the instances, what the next step needs
   chat-migrate phase set shadow               # one step forward (or back), once its preconditions hold
   chat-migrate rehearse --quick               # every phase on 1K sessions under load, with a report
+
+Every flag with an [env: ...] reads that variable when not given; a .env file in the working
+directory sets variables the environment does not.
 
 Exit codes: 0 done, 1 verify found divergences, 2 bad input or a phase change refused, 3 a database
 is unreachable or did not answer in time (run it again later), 4 the phase changed but an instance
@@ -44,12 +49,17 @@ struct Cli {
     /// The PostgreSQL schema that holds the relational tables.
     #[arg(long, env = "POSTGRES_SCHEMA", default_value = "public", global = true)]
     postgres_schema: String,
-    /// ScyllaDB contact points, `host:port[,host:port...]` (also SCYLLA_URI).
-    #[arg(long, global = true)]
+    /// ScyllaDB contact points, `host:port[,host:port...]` (default: the local node).
+    #[arg(long, env = "SCYLLA_URI", global = true)]
     scylla_uri: Option<String>,
-    /// The ScyllaDB keyspace (also SCYLLA_KEYSPACE; default `chat`).
-    #[arg(long, global = true)]
+    /// The ScyllaDB keyspace (default `chat`). SCYLLA_REPLICATION, SCYLLA_TLS_CA, SCYLLA_USERNAME
+    /// and SCYLLA_PASSWORD are read from the environment too.
+    #[arg(long, env = "SCYLLA_KEYSPACE", global = true)]
     keyspace: Option<String>,
+    /// The keyspace also holds `steps_by_session` (the store's `with_steps_by_session` layout):
+    /// backfill, relay, verify and repair copy and compare it too.
+    #[arg(long, env = "STEPS_BY_SESSION", global = true)]
+    steps_by_session: bool,
     /// Hide progress bars.
     #[arg(long, global = true)]
     quiet: bool,
@@ -72,6 +82,9 @@ enum Command {
         /// Where report.md and timeline.png go.
         #[arg(long, default_value = "target/rehearsal")]
         out: std::path::PathBuf,
+        /// Drop and make again the schema and keyspace `rehearsal` even though they exist.
+        #[arg(long)]
+        yes: bool,
     },
     /// Take over a database that other code made and writes: add what the migration needs
     /// (version columns, bookkeeping tables, indexes) and triggers that version and record every
@@ -85,6 +98,12 @@ enum Command {
         #[arg(long, conflicts_with = "dry_run")]
         remove: bool,
     },
+    /// Create the tables in both databases where missing (`apply`), or check that they are as
+    /// this build expects (`check`, exit code 2 if not).
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
     /// Write the benchmark's deterministic data set into PostgreSQL only (creating the schema).
     Seed {
         /// Sessions to write (about 10 turns and 50 steps each).
@@ -92,6 +111,9 @@ enum Command {
         sessions: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Write even though the schema already holds sessions.
+        #[arg(long)]
+        yes: bool,
     },
     /// Copy all history to ScyllaDB; resumes from its checkpoints when run again.
     Backfill {
@@ -155,6 +177,15 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Clone, Copy)]
+enum SchemaAction {
+    /// Apply PostgreSQL's migrations and create the keyspace (SCYLLA_REPLICATION, default
+    /// simple:1) and tables, where missing.
+    Apply,
+    /// Check both databases without changing anything.
+    Check,
+}
+
 #[derive(Subcommand)]
 enum PhaseAction {
     /// Move the shared phase one step forward or back (or change its dials), once the
@@ -216,6 +247,13 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // A `.env` file in the working directory sets what the environment does not.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            eprintln!("error: reading .env: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,
@@ -234,7 +272,18 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let progress = !cli.quiet;
     let pg_config = PgConfig::new(&cli.postgres, &cli.postgres_schema);
     let pg = PgStore::connect(&pg_config).await?;
-    if let Command::Seed { sessions, seed } = cli.command {
+    if let Command::Seed { sessions, seed, yes } = cli.command {
+        let (existing, _, _) = match pg.check_schema().await {
+            Ok(()) => pg.row_counts().await?,
+            Err(_) => (0, 0, 0),
+        };
+        if existing > 0 && !yes {
+            return Err(MigrateError::InvalidInput(format!(
+                "PostgreSQL schema `{}` already holds {existing} sessions; seed adds its data set to them. Pass \
+                 --yes to write anyway, or --postgres-schema to choose another schema",
+                cli.postgres_schema
+            )));
+        }
         let report = chat_migrate::seed::seed(&pg, &chat_dataset::Scale::sized(sessions), seed, progress).await?;
         println!(
             "seeded PostgreSQL schema `{}`: {} sessions, {} turns, {} steps",
@@ -245,8 +294,11 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     if let Command::Adopt { dry_run, remove } = cli.command {
         return adopt(&pg, dry_run, remove).await;
     }
-    if let Command::Rehearse { quick, node_dir, out } = &cli.command {
-        return rehearse(&cli, *quick, node_dir, out).await;
+    if let Command::Rehearse { quick, node_dir, out, yes } = &cli.command {
+        return rehearse(&cli, *quick, node_dir, out, *yes).await;
+    }
+    if let Command::Schema { action } = cli.command {
+        return schema(&cli, &pg, action).await;
     }
     pg.check_schema().await?;
     if let Command::Phase { action } = &cli.command {
@@ -259,10 +311,15 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let db = Database::connect(&scylla).await?;
     let apply = matches!(cli.command, Command::Backfill { apply_schema: true, .. });
     ensure_scylla_schema(&db, apply.then_some(&scylla.replication)).await?;
-    let copier = ScyllaCopier::new(db);
+    let copier =
+        ScyllaCopier::new(db).with_layout(chat_migrate::projection::Layout { steps_by_session: cli.steps_by_session });
 
     match cli.command {
-        Command::Seed { .. } | Command::Adopt { .. } | Command::Rehearse { .. } | Command::Phase { .. } => {
+        Command::Seed { .. }
+        | Command::Adopt { .. }
+        | Command::Schema { .. }
+        | Command::Rehearse { .. }
+        | Command::Phase { .. } => {
             unreachable!("handled above")
         }
         Command::Backfill { shard, rate, ranges, concurrency, restart, .. } => {
@@ -515,11 +572,43 @@ async fn rehearse(
     quick: bool,
     node_dir: &std::path::Path,
     out: &std::path::Path,
+    yes: bool,
 ) -> Result<ExitCode, MigrateError> {
-    use chat_migrate::rehearsal::{rehearse, LoadRates, RehearsalConfig};
+    use chat_migrate::rehearsal::{rehearse, LoadRates, RehearsalConfig, REHEARSAL_NAME};
     let mut scylla = ConnectionConfig::from_env("chat")?;
     if let Some(uri) = &cli.scylla_uri {
         scylla.contact_points = uri.split(',').map(|point| point.trim().to_owned()).collect();
+    }
+    if !yes {
+        let pg = PgStore::connect(&PgConfig::new(&cli.postgres, REHEARSAL_NAME)).await?;
+        let schema_exists: bool = pg
+            .client()
+            .await?
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&REHEARSAL_NAME])
+            .await
+            .map_err(|source| conversation_store::StoreError::Relational {
+                action: "looking for the rehearsal's schema".into(),
+                source: Box::new(source),
+            })?
+            .get(0);
+        let db = Database::connect(&scylla).await?;
+        let keyspace_exists = db
+            .session()
+            .query_unpaged(
+                "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                (REHEARSAL_NAME,),
+            )
+            .await
+            .map_err(|error| MigrateError::InvalidInput(format!("looking for the rehearsal's keyspace: {error}")))?
+            .into_rows_result()
+            .is_ok_and(|rows| rows.rows_num() > 0);
+        if schema_exists || keyspace_exists {
+            return Err(MigrateError::InvalidInput(format!(
+                "the rehearsal drops and makes again PostgreSQL schema and ScyllaDB keyspace `{REHEARSAL_NAME}`, \
+                 and {} exists here. Pass --yes to drop it",
+                if schema_exists { "the schema" } else { "the keyspace" }
+            )));
+        }
     }
     let node = match chat_migrate::local_node::LocalNode::find(node_dir) {
         Ok(node) => Some(node),
@@ -576,5 +665,32 @@ async fn adopt(pg: &PgStore, dry_run: bool, remove: bool) -> Result<ExitCode, Mi
     let started = std::time::Instant::now();
     let adoption = pg.adopt(|step| tracing::info!(step, "adopting")).await?;
     println!("{adoption}adopted schema `{}` in {:.1} s", pg.config().schema, started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `schema apply|check`: both databases' tables.
+async fn schema(cli: &Cli, pg: &PgStore, action: SchemaAction) -> Result<ExitCode, MigrateError> {
+    let scylla = scylla_config(cli)?;
+    match action {
+        SchemaAction::Apply => {
+            let applied = pg.apply_schema().await?;
+            if applied.is_empty() {
+                println!("PostgreSQL schema `{}`: every migration was applied already", cli.postgres_schema);
+            } else {
+                println!("PostgreSQL schema `{}`: applied {}", cli.postgres_schema, applied.join(", "));
+            }
+            let db = Database::connect(&scylla).await?;
+            ensure_scylla_schema(&db, Some(&scylla.replication)).await?;
+            println!("ScyllaDB keyspace `{}`: the conversation tables are in place", scylla.keyspace);
+        }
+        SchemaAction::Check => {
+            pg.check_schema().await?;
+            let adopted = if pg.is_adopted().await? { ", adopted (triggers installed)" } else { "" };
+            println!("PostgreSQL schema `{}`: every migration applied{adopted}", cli.postgres_schema);
+            let db = Database::connect(&scylla).await?;
+            ensure_scylla_schema(&db, None).await?;
+            println!("ScyllaDB keyspace `{}`: the conversation tables are as this build defines them", scylla.keyspace);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

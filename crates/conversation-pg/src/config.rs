@@ -98,10 +98,10 @@ impl PgConfig {
                 ),
             });
         }
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(|source| StoreError::Relational {
-            action: "reading the connection string (POSTGRES_URL or --postgres; not shown, as it may hold a password)"
-                .to_owned(),
-            source: Box::new(source),
+        // Bad input, not an unreachable server; the string is not shown, as it may hold a password.
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(|error| StoreError::InvalidInput {
+            field: "POSTGRES_URL",
+            reason: format!("the connection string (POSTGRES_URL or --postgres; not shown) cannot be read: {error}"),
         })?;
         config.options(format!("-c search_path={}", self.schema));
         config.application_name("conversation-pg");
@@ -135,6 +135,9 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(matches!(PgConfig::new("postgres://[bad", "chat").driver_config(), Err(StoreError::Relational { .. })));
+        assert!(matches!(
+            PgConfig::new("postgres://[bad", "chat").driver_config(),
+            Err(StoreError::InvalidInput { field: "POSTGRES_URL", .. })
+        ));
     }
 }

@@ -76,8 +76,8 @@ impl PgStore {
             Err(StoreError::InvalidInput {
                 field: "schema",
                 reason: format!(
-                    "PostgreSQL schema `{}` lacks migration(s) {}; apply them with `chat-migrate seed --sessions 0` \
-                     or PgStore::apply_schema",
+                    "PostgreSQL schema `{}` lacks migration(s) {}; apply them with `chat-migrate schema apply` \
+                     (or PgStore::apply_schema), or take over a database other code made with `chat-migrate adopt`",
                     self.config.schema,
                     missing.join(", ")
                 ),

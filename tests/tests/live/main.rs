@@ -4,6 +4,7 @@
 mod adoption;
 mod batches;
 mod bench;
+mod cli;
 mod conformance;
 mod connection;
 mod conversations;
