@@ -1,20 +1,8 @@
 //! A team's own database, as its code made it and writes it with plain SQL, never through
 //! PgStore: what `chat-migrate adopt` takes over.
 
-/// The application's schema, as it made it: no version, no active root, the default collation,
-/// a varchar id, a nullable column the copy needs.
-pub const APP_SCHEMA: &str = "
-    CREATE TABLE sessions (uid varchar(64) PRIMARY KEY, account_uid text NOT NULL, title text NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now(), deleted_at timestamptz);
-    CREATE TABLE human_turns (uid text PRIMARY KEY,
-        session_uid text NOT NULL REFERENCES sessions (uid) ON DELETE CASCADE,
-        parent_uid text, active_child text, prompt text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-    CREATE TABLE agent_turns (uid text PRIMARY KEY,
-        session_uid text NOT NULL REFERENCES sessions (uid) ON DELETE CASCADE,
-        parent_uid text NOT NULL, active_child text, liked boolean, created_at timestamptz NOT NULL DEFAULT now());
-    CREATE TABLE steps (agent_turn_uid text NOT NULL REFERENCES agent_turns (uid) ON DELETE CASCADE,
-        idx int NOT NULL, tpe int NOT NULL, content text, created_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (agent_turn_uid, idx));";
+/// The application's schema, as it made it (shared with the benchmark's adoption run).
+pub use chat_bench::adoption::APP_SCHEMA;
 
 /// The application's own statements for one conversation with id prefix `p`, as it ran them
 /// before adoption and runs them still: `now()` times with microseconds, no version.

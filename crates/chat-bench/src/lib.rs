@@ -6,6 +6,7 @@
 //! loop at fixed rates, measures what the migration costs (backfill against the node's insert
 //! ceiling, dual-write against PostgreSQL alone), and writes `target/bench/report.md` and PNG plots.
 
+pub mod adoption;
 pub mod cpu_time;
 pub mod driver;
 pub mod migration;

@@ -6,7 +6,8 @@
 //! - the **backfill**: `chat-migrate backfill` copying the same data set from the relational
 //!   schema, reads, checkpoints and all, into a fresh keyspace.
 //! - the **dual-write cost**: the latency of one user write (a new turn) on PostgreSQL alone, and
-//!   through the dual-writing store, which adds the outbox entry and the inline ScyllaDB copy.
+//!   through the dual-writing store, which adds the outbox entry and the inline ScyllaDB copy;
+//! - what adopting a team's own database costs (see [`crate::adoption`]).
 //!
 //! Every keyspace and PostgreSQL schema made here is dropped at the end.
 
@@ -66,6 +67,7 @@ pub struct MigrationOutcome {
     pub dual_write: Vec<DualWritePoint>,
     /// Changes the inline copies could not write during the dual-write runs (left to the relay).
     pub dual_write_outbox_left: i64,
+    pub adoption: crate::adoption::AdoptionOutcome,
 }
 
 impl MigrationOutcome {
@@ -94,7 +96,8 @@ pub async fn measure(config: &BenchConfig, pg: &PgStore, total_rows: u64) -> Res
         backfill.requests
     );
     let (dual_write, dual_write_outbox_left) = dual_write_cost(config).await?;
-    Ok(MigrationOutcome { ceiling, backfill, backfill_options, dual_write, dual_write_outbox_left })
+    let adoption = crate::adoption::measure(config).await?;
+    Ok(MigrationOutcome { ceiling, backfill, backfill_options, dual_write, dual_write_outbox_left, adoption })
 }
 
 /// A fresh keyspace with the store's tables.

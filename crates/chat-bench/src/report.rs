@@ -497,6 +497,44 @@ fn migration_section(out: &mut String, migration: &MigrationOutcome) {
         "\nChanges the inline copy left to the relay in these runs: {}.\n",
         migration.dual_write_outbox_left
     );
+    adoption_section(out, &migration.adoption);
+}
+
+fn adoption_section(out: &mut String, adoption: &crate::adoption::AdoptionOutcome) {
+    let _ = writeln!(
+        out,
+        "### Adopting a database\n\n`chat-migrate adopt` on a database of {} relational rows made by plain SQL (the application's \
+         schema: default collation, no versions): **{:.1} s** in all.\n",
+        adoption.rows,
+        adoption.adopt_time.as_secs_f64()
+    );
+    let _ = writeln!(out, "| Step | Time (s) |\n|---|---|");
+    for (step, took) in &adoption.adoption.steps {
+        let _ = writeln!(out, "| {step} | {:.2} |", took.as_secs_f64());
+    }
+    let _ = writeln!(
+        out,
+        "\nThe triggers' cost: the application's own insert of a step (plain SQL, one statement), closed loop, latencies in ms, \
+         on the same tables before adoption, then with the triggers in the `postgres` phase (a version), then in `dual-write` \
+         (a version and an outbox entry under the phase lock).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| Clients | No triggers: ops/s | p50 | p99 | Triggers, postgres: ops/s | p50 | p99 | Triggers, dual-write: ops/s | p50 | p99 | Errors |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for point in &adoption.inserts {
+        let runs = [&point.without_triggers, &point.postgres_phase, &point.dual_write_phase];
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|run| {
+                format!("{:.0} | {} | {}", run.throughput(), ms(run.percentile_ms(50.0)), ms(run.percentile_ms(99.0)))
+            })
+            .collect();
+        let errors: u64 = runs.iter().map(|run| run.errors).sum();
+        let _ = writeln!(out, "| {} | {} | {errors} |", point.clients, cells.join(" | "));
+    }
+    let _ = writeln!(out);
 }
 
 fn ratio(value: f64) -> String {

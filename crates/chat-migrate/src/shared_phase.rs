@@ -463,7 +463,8 @@ async fn switch(
         .query_one(
             "UPDATE migration_phase SET phase = $1, epoch = epoch + 1, shadow_share = $2, scylla_read_percent = $3,
                  relational_writes = $4, writes_paused = $5, changed_at = clock_timestamp(),
-                 dual_write_since = CASE WHEN $6 THEN clock_timestamp() ELSE dual_write_since END
+                 dual_write_since = CASE WHEN $6 THEN clock_timestamp() ELSE dual_write_since END,
+                 change = nextval('migration_phase_changes')
              RETURNING epoch, changed_at",
             &[
                 &target.phase.name(),

@@ -22,10 +22,19 @@ CREATE OR REPLACE FUNCTION conversation_pg_writes() RETURNS text
     LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
 DECLARE
     writes text := current_setting('conversation_pg.writes', true);
+    seen bigint;
 BEGIN
     IF writes IS NULL OR writes = '' THEN
         PERFORM pg_advisory_xact_lock_shared(__PHASE_LOCK__);
-        SELECT CASE WHEN writes_paused THEN 'refused' ELSE relational_writes END INTO writes FROM migration_phase;
+        SELECT CASE WHEN writes_paused THEN 'refused' ELSE relational_writes END, change INTO writes, seen
+            FROM migration_phase;
+        -- Above READ COMMITTED the row read is the transaction's snapshot's, which may be older
+        -- than a phase change that committed before the lock was granted; the sequence is not.
+        IF current_setting('transaction_isolation') <> 'read committed'
+           AND seen <> (SELECT last_value FROM migration_phase_changes) THEN
+            RAISE EXCEPTION 'the migration''s phase changed while this transaction ran'
+                USING ERRCODE = '40001', HINT = 'run the transaction again';
+        END IF;
         PERFORM set_config('conversation_pg.writes', writes, true);
     END IF;
     IF writes = 'refused' THEN
@@ -36,8 +45,31 @@ BEGIN
     RETURN writes;
 END $$;
 
+-- The store's own statements; a write that one of the application's triggers makes under them
+-- (trigger depth above 1) is the application's, and is versioned and recorded here.
 CREATE OR REPLACE FUNCTION conversation_pg_by_store() RETURNS boolean
-    LANGUAGE sql STABLE AS $$ SELECT current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' $$;
+    LANGUAGE sql STABLE
+    AS $$ SELECT current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' AND pg_trigger_depth() <= 1 $$;
+
+-- The version of a row inserted by other code: past any tombstone laid for its key, so copies of
+-- a row deleted and inserted again are not hidden by the delete, whatever the clocks say.
+CREATE OR REPLACE FUNCTION conversation_pg_insert_version(given bigint, turn_uid text, idx int) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
+DECLARE
+    floor bigint := (SELECT version FROM deleted_rows d WHERE d.turn_uid = $2 AND d.idx = $3);
+BEGIN
+    IF given IS NULL OR given <= 0 OR given <= floor THEN
+        RETURN next_version(floor);
+    END IF;
+    RETURN given;
+END $$;
+
+-- Records that a turn (idx -1) or step was tombstoned at `version`.
+CREATE OR REPLACE FUNCTION conversation_pg_deleted(turn_uid text, idx int, version bigint) RETURNS bigint
+    LANGUAGE sql SET search_path = __SCHEMA__
+    AS $$ INSERT INTO deleted_rows AS d (turn_uid, idx, version) VALUES ($1, $2, $3)
+          ON CONFLICT (turn_uid, idx) DO UPDATE SET version = greatest(d.version, EXCLUDED.version)
+          RETURNING d.version $$;
 
 CREATE OR REPLACE FUNCTION conversation_pg_key_fixed(what text) RETURNS void
     LANGUAGE plpgsql AS $$
@@ -57,6 +89,11 @@ BEGIN
     END IF;
     writes := conversation_pg_writes();
     IF TG_OP = 'INSERT' THEN
+        -- As PgStore refuses it: ScyllaDB holds the purge's tombstones under this id.
+        IF EXISTS (SELECT 1 FROM purged_sessions WHERE uid = NEW.uid) THEN
+            RAISE EXCEPTION 'session id % belonged to a purged session and cannot be used again', NEW.uid
+                USING ERRCODE = '23505';
+        END IF;
         IF NEW.version IS NULL OR NEW.version <= 0 THEN
             NEW.version := next_version(NULL);
         END IF;
@@ -73,13 +110,16 @@ BEGIN
     -- A purge, as PgStore's: after the copies from ScyllaDB (which hold the purge lock shared),
     -- at a version past every row of the session, with every turn id, in every phase.
     PERFORM pg_advisory_xact_lock(hashtextextended(OLD.uid, 0));
+    -- The rows stay still until the purge commits, so none gets a version past the purge's.
+    PERFORM 1 FROM human_turns WHERE session_uid = OLD.uid FOR UPDATE;
+    PERFORM 1 FROM agent_turns WHERE session_uid = OLD.uid FOR UPDATE;
+    PERFORM 1 FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid WHERE t.session_uid = OLD.uid FOR UPDATE OF s;
     INSERT INTO purged_sessions AS p (uid, account_uid, created_at, version)
         VALUES (OLD.uid, OLD.account_uid, OLD.created_at, next_version(greatest(OLD.version,
             (SELECT max(version) FROM turns WHERE session_uid = OLD.uid),
             (SELECT max(s.version) FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid
              WHERE t.session_uid = OLD.uid))))
-        ON CONFLICT (uid) DO UPDATE SET account_uid = EXCLUDED.account_uid, created_at = EXCLUDED.created_at,
-            version = greatest(p.version + 1, EXCLUDED.version)
+        ON CONFLICT (uid) DO UPDATE SET version = greatest(p.version + 1, EXCLUDED.version)
         RETURNING version INTO purge_version;
     INSERT INTO purged_turns (session_uid, turn_uid) SELECT OLD.uid, uid FROM turns WHERE session_uid = OLD.uid
         ON CONFLICT DO NOTHING;
@@ -92,7 +132,10 @@ END $$;
 CREATE OR REPLACE FUNCTION conversation_pg_session_after() RETURNS trigger
     LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
 BEGIN
-    IF conversation_pg_by_store() OR conversation_pg_writes() <> 'recorded' THEN
+    IF conversation_pg_by_store() THEN
+        RETURN NULL;
+    END IF;
+    IF conversation_pg_writes() <> 'recorded' THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'UPDATE' AND (NEW.account_uid IS DISTINCT FROM OLD.account_uid
@@ -110,15 +153,15 @@ CREATE OR REPLACE FUNCTION conversation_pg_turn_before() RETURNS trigger
     LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
 DECLARE
     writes text;
+    tombstone bigint;
+    gone_steps bigint;
 BEGIN
     IF conversation_pg_by_store() THEN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     writes := conversation_pg_writes();
     IF TG_OP = 'INSERT' THEN
-        IF NEW.version IS NULL OR NEW.version <= 0 THEN
-            NEW.version := next_version(NULL);
-        END IF;
+        NEW.version := conversation_pg_insert_version(NEW.version, NEW.uid, -1);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.uid IS DISTINCT FROM OLD.uid THEN
@@ -136,14 +179,18 @@ BEGIN
     -- and which only the turn ties to their session). A turn deleted with its session is part
     -- of the session's purge, which tombstones them all.
     IF writes = 'recorded' AND EXISTS (SELECT 1 FROM sessions WHERE uid = OLD.session_uid) THEN
+        tombstone := next_version(OLD.version);
         IF TG_TABLE_NAME = 'agent_turns' THEN
-            INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version, gone)
-                SELECT OLD.session_uid, 'step', agent_turn_uid, idx, next_version(version), 'deleted'
-                FROM steps WHERE agent_turn_uid = OLD.uid;
+            WITH gone AS (
+                INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version, gone)
+                    SELECT OLD.session_uid, 'step', agent_turn_uid, idx, next_version(version), 'deleted'
+                    FROM steps WHERE agent_turn_uid = OLD.uid
+                    RETURNING turn_uid, idx, version)
+            SELECT count(conversation_pg_deleted(turn_uid, idx, version)) INTO gone_steps FROM gone;
         END IF;
         INSERT INTO scylla_outbox (session_uid, entity, turn_uid, version, gone, gone_parent_uid, gone_created_at)
-            VALUES (OLD.session_uid, 'turn', OLD.uid, next_version(OLD.version), 'deleted', OLD.parent_uid,
-                    OLD.created_at);
+            VALUES (OLD.session_uid, 'turn', OLD.uid, tombstone, 'deleted', OLD.parent_uid, OLD.created_at);
+        PERFORM conversation_pg_deleted(OLD.uid, -1, tombstone);
     END IF;
     RETURN OLD;
 END $$;
@@ -175,15 +222,14 @@ CREATE OR REPLACE FUNCTION conversation_pg_step_before() RETURNS trigger
 DECLARE
     writes text;
     session text;
+    tombstone bigint;
 BEGIN
     IF conversation_pg_by_store() THEN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     writes := conversation_pg_writes();
     IF TG_OP = 'INSERT' THEN
-        IF NEW.version IS NULL OR NEW.version <= 0 THEN
-            NEW.version := next_version(NULL);
-        END IF;
+        NEW.version := conversation_pg_insert_version(NEW.version, NEW.agent_turn_uid, NEW.idx);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.agent_turn_uid IS DISTINCT FROM OLD.agent_turn_uid OR NEW.idx IS DISTINCT FROM OLD.idx THEN
@@ -198,8 +244,10 @@ BEGIN
     IF writes = 'recorded' THEN
         SELECT t.session_uid INTO session FROM agent_turns t WHERE t.uid = OLD.agent_turn_uid;
         IF FOUND AND EXISTS (SELECT 1 FROM sessions WHERE uid = session) THEN
+            tombstone := next_version(OLD.version);
             INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version, gone)
-                VALUES (session, 'step', OLD.agent_turn_uid, OLD.idx, next_version(OLD.version), 'deleted');
+                VALUES (session, 'step', OLD.agent_turn_uid, OLD.idx, tombstone, 'deleted');
+            PERFORM conversation_pg_deleted(OLD.agent_turn_uid, OLD.idx, tombstone);
         END IF;
     END IF;
     RETURN OLD;
@@ -208,7 +256,10 @@ END $$;
 CREATE OR REPLACE FUNCTION conversation_pg_step_after() RETURNS trigger
     LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
 BEGIN
-    IF conversation_pg_by_store() OR conversation_pg_writes() <> 'recorded' THEN
+    IF conversation_pg_by_store() THEN
+        RETURN NULL;
+    END IF;
+    IF conversation_pg_writes() <> 'recorded' THEN
         RETURN NULL;
     END IF;
     INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version)
@@ -221,51 +272,70 @@ END $$;
 CREATE OR REPLACE FUNCTION conversation_pg_truncate() RETURNS trigger
     LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
 BEGIN
-    IF NOT conversation_pg_by_store() AND conversation_pg_writes() <> 'plain' THEN
-        RAISE EXCEPTION 'TRUNCATE of % is refused while the migration records changes', TG_TABLE_NAME
+    IF conversation_pg_by_store() THEN
+        RETURN NULL;
+    END IF;
+    -- Once dual-write has begun, ScyllaDB may hold copies that only a recorded delete removes.
+    IF conversation_pg_writes() <> 'plain' OR (SELECT dual_write_since IS NOT NULL FROM migration_phase) THEN
+        RAISE EXCEPTION 'TRUNCATE of % is refused once the migration has begun', TG_TABLE_NAME
             USING ERRCODE = '55000', HINT = 'delete the rows instead, so that ScyllaDB''s copies go too';
     END IF;
     RETURN NULL;
 END $$;
 
 -- Named to run after the application's own BEFORE triggers (they run in name order), so they
--- see the row as it will be written.
+-- see the row as it will be written. The AFTER triggers are deferred to the commit, when rows
+-- written in any order (a step before its turn, where no foreign key says otherwise) are all
+-- there. ENABLE ALWAYS: they fire also under session_replication_role = replica (pg_restore
+-- --disable-triggers, bulk loaders), which would otherwise write unversioned, unrecorded rows.
 DROP TRIGGER IF EXISTS zz_conversation_pg_before ON sessions;
 DROP TRIGGER IF EXISTS zz_conversation_pg_after ON sessions;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON sessions;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON sessions
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_before();
-CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON sessions
-    FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_after();
+CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON sessions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON sessions
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+ALTER TABLE sessions ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
+ALTER TABLE sessions ENABLE ALWAYS TRIGGER zz_conversation_pg_after;
+ALTER TABLE sessions ENABLE ALWAYS TRIGGER zz_conversation_pg_truncate;
 
 DROP TRIGGER IF EXISTS zz_conversation_pg_before ON human_turns;
 DROP TRIGGER IF EXISTS zz_conversation_pg_after ON human_turns;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON human_turns;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON human_turns
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_before();
-CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON human_turns
-    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
+CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON human_turns
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON human_turns
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+ALTER TABLE human_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
+ALTER TABLE human_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_after;
+ALTER TABLE human_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_truncate;
 
 DROP TRIGGER IF EXISTS zz_conversation_pg_before ON agent_turns;
 DROP TRIGGER IF EXISTS zz_conversation_pg_after ON agent_turns;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON agent_turns;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON agent_turns
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_before();
-CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON agent_turns
-    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
+CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON agent_turns
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON agent_turns
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+ALTER TABLE agent_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
+ALTER TABLE agent_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_after;
+ALTER TABLE agent_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_truncate;
 
 DROP TRIGGER IF EXISTS zz_conversation_pg_before ON steps;
 DROP TRIGGER IF EXISTS zz_conversation_pg_after ON steps;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON steps;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON steps
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_before();
-CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON steps
-    FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_after();
+CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON steps
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON steps
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
+ALTER TABLE steps ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
+ALTER TABLE steps ENABLE ALWAYS TRIGGER zz_conversation_pg_after;
+ALTER TABLE steps ENABLE ALWAYS TRIGGER zz_conversation_pg_truncate;

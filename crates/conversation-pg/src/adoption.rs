@@ -353,7 +353,34 @@ impl PgStore {
             }
         }
         report.v1_recorded = self.v1_recorded(&**client).await?;
+        if !report.v1_recorded {
+            for (table, column) in [
+                ("sessions", "version"),
+                ("sessions", "active_root"),
+                ("human_turns", "version"),
+                ("agent_turns", "version"),
+                ("steps", "version"),
+            ] {
+                if found(table, column).is_some() {
+                    report.problems.push(format!(
+                        "`{table}.{column}` exists and is not adoption's: the migration needs that name for its own column"
+                    ));
+                }
+            }
+        }
         report.triggers_installed = self.triggers_installed(&**client).await?;
+        if report.problems.is_empty() {
+            let shared: i64 = client
+                .query_one("SELECT count(*) FROM human_turns h JOIN agent_turns a ON a.uid = h.uid", &[])
+                .await
+                .map_err(pg("looking for turn ids in both tables"))?
+                .get(0);
+            if shared > 0 {
+                report.problems.push(format!(
+                    "{shared} turn id(s) are in both human_turns and agent_turns; ScyllaDB keys a turn by its id alone"
+                ));
+            }
+        }
         if report.problems.is_empty() {
             report.tables =
                 counts(&**client, &columns.iter().map(|row| (row.get(0), row.get(1))).collect::<Vec<_>>()).await?;
@@ -425,8 +452,25 @@ impl PgStore {
             }
         }
         prepare.push_str(PREPARE);
+        // In the same transaction: a database with V1's columns has V1 recorded, so the
+        // pre-flight can tell them from columns of the same names that the application owns.
+        let migrations = crate::schema::migrations();
+        let v1 = migrations.first().expect("the build has migrations");
+        if !preflight.v1_recorded {
+            prepare.push_str(&format!(
+                "
+CREATE TABLE IF NOT EXISTS refinery_schema_history (version int4 PRIMARY KEY, name varchar(255),
+    applied_on varchar(255), checksum varchar(255));
+INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+    VALUES ({}, '{}', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '{}')
+    ON CONFLICT (version) DO NOTHING;\n",
+                v1.version(),
+                v1.name(),
+                v1.checksum()
+            ));
+        }
         steps.push(AdoptionStep {
-            title: "key columns in the \"C\" collation; V1's columns, function and view".to_owned(),
+            title: format!("key columns in the \"C\" collation; V1's columns, function and view; {v1} recorded"),
             sql: prepare,
             how: How::Transaction,
         });
@@ -449,22 +493,6 @@ impl PgStore {
             });
         }
         steps.push(AdoptionStep { title: "V1's indexes".to_owned(), sql: INDEXES.to_owned(), how: How::Alone });
-        let migrations = crate::schema::migrations();
-        let v1 = migrations.first().expect("the build has migrations");
-        let mut record = String::new();
-        if !preflight.v1_recorded {
-            record = format!(
-                "CREATE TABLE IF NOT EXISTS refinery_schema_history (version int4 PRIMARY KEY, name varchar(255),
-    applied_on varchar(255), checksum varchar(255));
-INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
-    VALUES ({}, '{}', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '{}')
-    ON CONFLICT (version) DO NOTHING;\n",
-                v1.version(),
-                v1.name(),
-                v1.checksum()
-            );
-        }
-        steps.push(AdoptionStep { title: format!("{v1} recorded as applied"), sql: record, how: How::Transaction });
         let later: String = migrations
             .iter()
             .skip(1)
@@ -570,7 +598,17 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
     /// and data stay. Refused unless the phase is `postgres`: in every later phase a write that
     /// went unrecorded, or unrefused, would be lost to ScyllaDB.
     pub async fn remove_adoption(&self) -> StoreResult<()> {
-        if self.relational_writes().await? != RelationalWrites::Plain {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg("starting the removal"))?;
+        // Under the phase lock, held exclusively: no phase change slips in before the triggers
+        // are out, and the phase read here is the one they leave in.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PHASE_LOCK]).await.map_err(pg("taking the phase lock"))?;
+        let writes: String = tx
+            .query_one("SELECT relational_writes FROM migration_phase", &[])
+            .await
+            .map_err(pg("reading the shared phase"))?
+            .get(0);
+        if writes != RelationalWrites::Plain.name() {
             return Err(StoreError::InvalidInput {
                 field: "adopt --remove",
                 reason: "the migration's phase is past `postgres`: without the triggers the application's writes \
@@ -579,8 +617,6 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
                     .to_owned(),
             });
         }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg("starting the removal"))?;
         tx.batch_execute(&removal_sql()).await.map_err(pg("removing the adoption's triggers"))?;
         tx.commit().await.map_err(pg("committing the removal"))
     }
@@ -599,13 +635,19 @@ pub fn removal_sql() -> String {
     sql
 }
 
-/// An index build that failed part way leaves an invalid index, which `IF NOT EXISTS` would keep.
+/// The indexes `indexes.sql` builds.
+const ADOPTION_INDEXES: [&str; 4] =
+    ["human_turns_by_session", "agent_turns_by_session", "human_turns_by_parent", "agent_turns_by_parent"];
+
+/// An index build of adoption's that failed part way leaves an invalid index, which `IF NOT
+/// EXISTS` would keep. Only those: another invalid index may be someone's build in progress.
 async fn drop_invalid_indexes(client: &(impl GenericClient + Sync)) -> StoreResult<()> {
     let invalid = client
         .query(
             "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-             WHERE NOT i.indisvalid AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())",
-            &[],
+             WHERE NOT i.indisvalid AND c.relname = ANY($1)
+               AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())",
+            &[&ADOPTION_INDEXES.to_vec()],
         )
         .await
         .map_err(pg("looking for invalid indexes"))?;
@@ -701,7 +743,7 @@ mod tests {
         assert!(triggers.iter().all(|statement| statement.ends_with(';')), "{triggers:#?}");
         assert!(triggers.iter().all(|statement| !in_dollar_quote(statement)));
         let functions = triggers.iter().filter(|statement| statement.starts_with("CREATE OR REPLACE FUNCTION")).count();
-        assert_eq!(functions, 10);
+        assert_eq!(functions, 12);
         assert_eq!(statements(INDEXES).len(), 4);
         assert!(statements(INDEXES).iter().all(|statement| statement.starts_with("CREATE INDEX CONCURRENTLY")));
     }

@@ -84,6 +84,15 @@ pub(crate) async fn change(writer: &Writer<'_>, session_uid: &str, change: Sessi
 /// `purged_sessions` and its turns' ids in `purged_turns`, so its ScyllaDB copies can be found and
 /// tombstoned with the delete's version.
 pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreResult<i64> {
+    // Other code (an adopted database's) may change a turn or step without the session's lock:
+    // the rows stay still from here, so none gets a version past the purge's.
+    for query in [
+        "SELECT 1 FROM human_turns WHERE session_uid = $1 FOR UPDATE",
+        "SELECT 1 FROM agent_turns WHERE session_uid = $1 FOR UPDATE",
+        "SELECT 1 FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid WHERE t.session_uid = $1 FOR UPDATE OF s",
+    ] {
+        writer.tx.execute(query, &[&session.uid]).await.map_err(pg("locking the session's rows"))?;
+    }
     let row = writer
         .tx
         .query_one(
@@ -119,8 +128,8 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
 pub(crate) async fn delete_rows(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
     for query in [
         "DELETE FROM steps WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
-        "DELETE FROM human_turns WHERE session_uid = $1",
         "DELETE FROM agent_turns WHERE session_uid = $1",
+        "DELETE FROM human_turns WHERE session_uid = $1",
         "DELETE FROM sessions WHERE uid = $1",
     ] {
         tx.execute(query, &[&session_uid]).await.map_err(pg("purging the session"))?;

@@ -94,7 +94,7 @@ async fn a_database_made_by_plain_sql_is_adopted_backfilled_and_verified_clean()
     let adoption = schema.store.adopt(|_| {}).await.expect("the database is adopted");
     let filled: u64 = adoption.filled.iter().map(|(_, rows)| rows).sum();
     assert_eq!(filled, 12, "{adoption}");
-    assert_eq!(adoption.migrations.len(), 4, "V2 and later apply as usual: {adoption}");
+    assert_eq!(adoption.migrations.len(), 5, "V2 and later apply as usual: {adoption}");
     schema.store.check_schema().await.expect("every migration counts as applied");
     assert!(schema.store.is_adopted().await.unwrap());
     assert_eq!(one(&schema, "SELECT count(*) FROM sessions WHERE version <= 0").await, 0);
@@ -219,6 +219,59 @@ async fn the_triggers_and_the_store_record_each_change_once() {
     assert_eq!(entries(&schema, "DELETE FROM agent_turns WHERE uid = 'app-a'").await, 3, "the turn and its two steps");
     assert_eq!(entries(&schema, "DELETE FROM sessions WHERE uid = 'app'").await, 1, "a purge, as the store's");
     assert_eq!(one(&schema, "SELECT count(*) FROM purged_turns WHERE session_uid = 'app'").await, 1);
+
+    // A purged id is not given out again, as the store refuses it.
+    let reused =
+        run(&schema, "INSERT INTO sessions (uid, account_uid, title, created_at) VALUES ('app', 'acct', 't', now())")
+            .await
+            .expect_err("a purged id is refused");
+    assert_eq!(reused.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION), "{reused}");
+    // A step deleted and inserted again is versioned past its tombstone, even one laid ahead of
+    // PostgreSQL's clock (a version that came from ScyllaDB's write time, say).
+    let ahead = "SELECT version FROM steps WHERE agent_turn_uid = 'app2-a' AND idx = 0";
+    run(
+        &schema,
+        "INSERT INTO sessions (uid, account_uid, title, created_at) VALUES ('app2', 'acct', 't', now());
+         INSERT INTO human_turns (uid, session_uid, prompt, created_at) VALUES ('app2-h', 'app2', 'p', now());
+         INSERT INTO agent_turns (uid, session_uid, parent_uid, created_at) VALUES ('app2-a', 'app2', 'app2-h', now());
+         INSERT INTO steps (agent_turn_uid, idx, tpe, content, created_at) VALUES ('app2-a', 0, 1, 'x', now());",
+    )
+    .await
+    .unwrap();
+    let future = one(&schema, ahead).await + 3_600_000_000;
+    run(&schema, &format!("UPDATE steps SET version = {future} WHERE agent_turn_uid = 'app2-a' AND idx = 0"))
+        .await
+        .unwrap();
+    run(&schema, "DELETE FROM steps WHERE agent_turn_uid = 'app2-a' AND idx = 0").await.unwrap();
+    run(
+        &schema,
+        "INSERT INTO steps (agent_turn_uid, idx, tpe, content, created_at) VALUES ('app2-a', 0, 1, 'again', now())",
+    )
+    .await
+    .unwrap();
+    assert!(one(&schema, ahead).await > future + 1, "the new row's version is past the delete's tombstone");
+    // Once dual-write has begun, TRUNCATE would leave copies no delete removes.
+    let truncate = run(&schema, "TRUNCATE steps").await.expect_err("refused");
+    assert_eq!(truncate.code(), Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE));
+    // A transaction above READ COMMITTED whose snapshot is older than a phase change does not
+    // write the old way: it is told to run again.
+    let mut stale = schema.store.client().await.unwrap();
+    let stale = stale
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await
+        .unwrap();
+    stale.query_one("SELECT count(*) FROM sessions", &[]).await.unwrap();
+    shared_phase::set(&schema.store, &keyspace.config.keyspace, Routing::new(Phase::Postgres), None, options)
+        .await
+        .expect("back to postgres");
+    let retry = stale.execute("UPDATE sessions SET title = 'stale' WHERE uid = 'app2'", &[]).await.expect_err("40001");
+    assert_eq!(retry.code(), Some(&tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE), "{retry}");
+    drop(stale);
+    shared_phase::set(&schema.store, &keyspace.config.keyspace, Routing::new(Phase::DualWrite), None, options)
+        .await
+        .expect("dual-write again");
 
     // The relay copies all of it; ScyllaDB then holds what PostgreSQL holds.
     let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
