@@ -113,7 +113,12 @@ pub fn postgres_connection() -> String {
     std::env::var("POSTGRES_URL")
         .ok()
         .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| "host=127.0.0.1 port=54329 user=postgres dbname=chat".to_owned())
+        .unwrap_or_else(|| format!("host=127.0.0.1 port={} user=postgres dbname=chat", postgres_port()))
+}
+
+/// The port of the local server of `cargo xtask db up`.
+pub fn postgres_port() -> u16 {
+    54329
 }
 
 /// A PostgreSQL schema that exists only for one test, with the relational store applied to it.

@@ -10,6 +10,7 @@ mod leftovers;
 mod migrate;
 mod node_tls;
 mod postgres;
+mod postgres_tls;
 mod rehearse;
 mod test;
 

@@ -104,6 +104,12 @@ pub fn up() -> Result<bool, String> {
         initdb.args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "-D"]).arg(&data);
         run(&mut initdb, "initdb")?;
     }
+    let tls = crate::postgres_tls::PostgresTls::new(&root());
+    tls.ensure()?;
+    if is_root() {
+        // The server runs as `postgres`, and reads its key only if it owns it.
+        run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&tls.dir), "chown of target/postgres/tls")?;
+    }
     let log = root().join("server.log");
     let mut start = server_command("pg_ctl")?;
     start
@@ -114,7 +120,10 @@ pub fn up() -> Result<bool, String> {
         .arg("-o")
         .arg(format!(
             "-c listen_addresses=127.0.0.1 -c port={PORT} -c unix_socket_directories='' -c shared_buffers=256MB \
-             -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+             -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c ssl=on -c ssl_cert_file='{}' -c ssl_key_file='{}'",
+            tls.certificate().display(),
+            tls.key().display()
         ))
         .arg("-w")
         .arg("start");

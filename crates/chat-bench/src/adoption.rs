@@ -145,5 +145,7 @@ pub async fn measure(config: &BenchConfig) -> Result<AdoptionOutcome, BenchError
         inserts.push(InsertPoint { clients, without_triggers, postgres_phase, dual_write_phase });
     }
     pg.drop_schema().await?;
-    Ok(AdoptionOutcome { rows: sessions * ROWS_PER_SESSION, adoption, adopt_time, inserts })
+    // The rows adopt found: those made above and the inserts measured before it.
+    let rows = adoption.preflight.tables.iter().map(|table| u64::try_from(table.rows).unwrap_or(0)).sum();
+    Ok(AdoptionOutcome { rows, adoption, adopt_time, inserts })
 }

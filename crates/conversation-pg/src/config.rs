@@ -38,7 +38,10 @@ impl std::fmt::Debug for PgConfig {
 /// assert_eq!(redacted("host=db port=nope password=secret"), "(a connection string that could not be read)");
 /// ```
 pub fn redacted(url: &str) -> String {
-    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+    let Ok(config) = crate::tls::split(url).and_then(|(rest, _)| {
+        rest.parse::<tokio_postgres::Config>()
+            .map_err(|_| StoreError::InvalidInput { field: "url", reason: String::new() })
+    }) else {
         return "(a connection string that could not be read)".to_owned();
     };
     let hosts: Vec<String> = config
@@ -83,12 +86,16 @@ impl PgConfig {
     }
 
     pub fn with_pool_size(mut self, pool_size: usize) -> PgConfig {
-        self.pool_size = pool_size.max(1);
+        // Two at least: applying the schema holds its lock on one connection while it runs on another.
+        self.pool_size = pool_size.max(2);
         self
     }
 
-    /// The driver's configuration, with every connection's `search_path` set to the schema.
-    pub(crate) fn driver_config(&self) -> StoreResult<tokio_postgres::Config> {
+    /// The driver's configuration and the TLS the string asks for. Every connection's
+    /// `search_path` is the schema: set at connection start, unless the schema is `public`,
+    /// the server's default, so that the default works behind PgBouncer, which refuses startup
+    /// options (for another schema there, set it on the role: `ALTER ROLE ... SET search_path`).
+    pub(crate) fn driver_config(&self) -> StoreResult<(tokio_postgres::Config, crate::tls::TlsSettings)> {
         if !is_plain_identifier(&self.schema) {
             return Err(StoreError::InvalidInput {
                 field: "schema",
@@ -99,14 +106,17 @@ impl PgConfig {
             });
         }
         // Bad input, not an unreachable server; the string is not shown, as it may hold a password.
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(|error| StoreError::InvalidInput {
+        let (url, tls) = crate::tls::split(&self.url)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|error| StoreError::InvalidInput {
             field: "POSTGRES_URL",
             reason: format!("the connection string (POSTGRES_URL or --postgres; not shown) cannot be read: {error}"),
         })?;
-        config.options(format!("-c search_path={}", self.schema));
+        if self.schema != "public" {
+            config.options(format!("-c search_path={}", self.schema));
+        }
         config.application_name("conversation-pg");
         config.connect_timeout(std::time::Duration::from_secs(5));
-        Ok(config)
+        Ok((config, tls))
     }
 }
 

@@ -47,6 +47,7 @@ mod sessions;
 pub mod snapshot;
 mod steps;
 mod store;
+mod tls;
 mod turns;
 mod writer;
 

@@ -28,15 +28,15 @@ impl PgStore {
             .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.config.schema))
             .await
             .map_err(pg("creating the schema"))?;
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        // Held by a transaction of its own on another connection, for as long as the migrations
+        // run: a session lock would not hold behind PgBouncer in transaction mode.
+        let mut holder = self.client().await?;
+        let lock = holder.transaction().await.map_err(pg("starting the migration lock's transaction"))?;
+        lock.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(pg("taking the migration lock"))?;
         let report = embedded::migrations::runner().run_async(&mut **client).await;
-        client
-            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(pg("releasing the migration lock"))?;
+        lock.commit().await.map_err(pg("releasing the migration lock"))?;
         let report = report.map_err(|error| StoreError::Relational {
             action: format!("applying the relational schema to `{}`", self.config.schema),
             source: Box::new(error),

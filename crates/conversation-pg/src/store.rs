@@ -3,7 +3,7 @@
 use conversation_store::limits::check_id;
 use conversation_store::{StoreError, StoreResult};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use tokio_postgres::{GenericClient, NoTls};
+use tokio_postgres::GenericClient;
 
 use crate::config::PgConfig;
 use crate::rows::SessionRow;
@@ -35,9 +35,10 @@ impl PgStore {
     /// Opens a pool and checks that the server answers, so a wrong address fails here, with the
     /// address in the message, rather than at the first request.
     pub async fn connect(config: &PgConfig) -> StoreResult<PgStore> {
+        let (driver_config, tls) = config.driver_config()?;
         let manager = Manager::from_config(
-            config.driver_config()?,
-            NoTls,
+            driver_config,
+            tokio_postgres_rustls::MakeRustlsConnect::new(crate::tls::client_config(&tls)?),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|error| {

@@ -105,7 +105,19 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
         }
     }
     assert_eq!(migration.dual_write_outbox_left, 0, "with the node up, every inline copy lands");
+    let adoption = &migration.adoption;
+    assert!(adoption.rows >= 10_000, "a database of relational rows is adopted");
+    let filled: u64 = adoption.adoption.filled.iter().map(|(_, rows)| rows).sum();
+    assert_eq!(filled, adoption.rows, "adopt versions every row it found");
+    assert_eq!(adoption.inserts.len(), 2, "one client and many");
+    for point in &adoption.inserts {
+        for measurement in [&point.without_triggers, &point.postgres_phase, &point.dual_write_phase] {
+            assert!(measurement.operations() > 0);
+            assert_eq!(measurement.errors, 0, "{:?}", measurement.first_error);
+        }
+    }
     assert!(report.contains("## What the migration costs"), "the report has the migration section");
+    assert!(report.contains("### Adopting a database"), "the report has the adoption's cost");
     assert_eq!(outcome.plots.len(), 3);
     for plot in &outcome.plots {
         let bytes = std::fs::read(plot).expect("the plot is written");

@@ -65,3 +65,41 @@ async fn a_failure_says_whether_to_retry_fix_the_sql_or_fix_the_input() {
     drop(client);
     schema.drop().await;
 }
+
+/// Whether the store's connections to `url` are encrypted, as the server sees them.
+async fn encrypted(url: &str) -> Result<bool, conversation_store::StoreError> {
+    let store = conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(url, "public")).await?;
+    let client = store.client().await?;
+    Ok(client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap().get(0))
+}
+
+#[tokio::test]
+async fn postgres_over_tls_trusts_the_servers_ca_and_is_refused_with_another() {
+    if std::env::var("POSTGRES_URL").is_ok_and(|url| !url.is_empty()) {
+        eprintln!("POSTGRES_URL is set: TLS is tested against the local server of `cargo xtask db up` only");
+        return;
+    }
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/postgres/tls");
+    let base = tests::live::postgres_connection();
+    let with = |options: &str| format!("{base} {options}");
+    let ca = tls.join("ca.pem").display().to_string();
+    let other = tls.join("other-ca.pem").display().to_string();
+
+    assert!(encrypted(&with(&format!("sslmode=verify-full sslrootcert={ca}"))).await.expect("verify-full connects"));
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/chat?sslmode=verify-ca&sslrootcert={}",
+        tests::live::postgres_port(),
+        ca.replace('/', "%2F")
+    );
+    assert!(encrypted(&url).await.expect("verify-ca, in a URL, connects"));
+    assert!(encrypted(&with("sslmode=require")).await.expect("require encrypts without checking"));
+    assert!(!encrypted(&with("sslmode=disable")).await.expect("disable does not encrypt"));
+
+    let refused = encrypted(&with(&format!("sslmode=verify-full sslrootcert={other}"))).await;
+    assert!(refused.is_err(), "a server signed by a CA the client does not trust is refused");
+    let missing = encrypted(&with("sslmode=verify-full sslrootcert=/no/such/ca.pem")).await;
+    assert!(
+        matches!(missing, Err(conversation_store::StoreError::InvalidInput { field: "POSTGRES_URL", .. })),
+        "{missing:?}"
+    );
+}

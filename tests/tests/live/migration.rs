@@ -269,13 +269,13 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let schema = TestSchema::new("bad_input").await;
     let empty = PgStore::connect(&PgConfig::new(tests::live::postgres_connection(), "t_never_applied")).await.unwrap();
     let error = empty.check_schema().await.unwrap_err();
-    assert!(error.to_string().contains("chat-migrate seed"), "{error}");
+    assert!(error.to_string().contains("chat-migrate schema apply"), "{error}");
 
     // A keyspace without the tables: named, with the command that creates them, and nothing created.
     let keyspace = TestKeyspace::new("bad_input").await;
     let error = ensure_scylla_schema(&keyspace.db, None).await.unwrap_err();
     assert!(matches!(error, MigrateError::InvalidInput(_)));
-    assert!(error.to_string().contains("--apply-schema") && error.to_string().contains(&keyspace.config.keyspace));
+    assert!(error.to_string().contains("schema apply") && error.to_string().contains(&keyspace.config.keyspace));
     let tables: Vec<(String,)> = keyspace
         .db
         .query_rows("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", (&keyspace.config.keyspace,))
