@@ -7,6 +7,7 @@
 //! backfill resumes after the last batch it finished, repeating at most the batches in flight.
 //! `--shard i/n` takes every n-th range, so several processes split the work.
 
+use conversation_pg::typed;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,16 +125,16 @@ struct PlannedRange {
 async fn plan(pg: &PgStore, keyspace: &str, options: &BackfillOptions) -> MigrateResult<(Vec<PlannedRange>, bool)> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await.map_err(pg_error("starting a transaction"))?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('backfill:' || $1))", &[&keyspace])
+    tx.execute_typed("SELECT pg_advisory_xact_lock(hashtext('backfill:' || $1))", typed![&keyspace])
         .await
         .map_err(pg_error("locking the backfill plan"))?;
     if options.restart {
-        tx.execute("DELETE FROM backfill_ranges WHERE keyspace = $1", &[&keyspace])
+        tx.execute_typed("DELETE FROM backfill_ranges WHERE keyspace = $1", typed![&keyspace])
             .await
             .map_err(pg_error("forgetting the backfill plan"))?;
     }
     let existing: i64 = tx
-        .query_one("SELECT count(*) FROM backfill_ranges WHERE keyspace = $1", &[&keyspace])
+        .query_typed_one("SELECT count(*) FROM backfill_ranges WHERE keyspace = $1", typed![&keyspace])
         .await
         .map_err(pg_error("reading the backfill plan"))?
         .get(0);
@@ -141,7 +142,10 @@ async fn plan(pg: &PgStore, keyspace: &str, options: &BackfillOptions) -> Migrat
     if !resumed {
         let fractions: Vec<f64> = (1..options.ranges).map(|k| f64::from(k) / f64::from(options.ranges)).collect();
         let boundaries: Option<Vec<String>> = tx
-            .query_one("SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY uid) FROM sessions", &[&fractions])
+            .query_typed_one(
+                "SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY uid) FROM sessions",
+                typed![&fractions],
+            )
             .await
             .map_err(pg_error("splitting the sessions into ranges"))?
             .get(0);
@@ -150,9 +154,9 @@ async fn plan(pg: &PgStore, keyspace: &str, options: &BackfillOptions) -> Migrat
         let mut lower: Option<String> = None;
         for (index, upper) in boundaries.into_iter().map(Some).chain(std::iter::once(None)).enumerate() {
             let index = i32::try_from(index).unwrap_or(i32::MAX);
-            tx.execute(
+            tx.execute_typed(
                 "INSERT INTO backfill_ranges (keyspace, range_index, lower_uid, upper_uid) VALUES ($1, $2, $3, $4)",
-                &[&keyspace, &index, &lower, &upper],
+                typed![&keyspace, &index, &lower, &upper],
             )
             .await
             .map_err(pg_error("saving the backfill plan"))?;
@@ -160,10 +164,10 @@ async fn plan(pg: &PgStore, keyspace: &str, options: &BackfillOptions) -> Migrat
         }
     }
     let rows = tx
-        .query(
+        .query_typed(
             "SELECT range_index, lower_uid, upper_uid, last_uid, sessions, done FROM backfill_ranges
              WHERE keyspace = $1 ORDER BY range_index",
-            &[&keyspace],
+            typed![&keyspace],
         )
         .await
         .map_err(pg_error("reading the backfill plan"))?;
@@ -246,10 +250,8 @@ async fn remaining_sessions(pg: &PgStore, pending: &[PlannedRange]) -> MigrateRe
     for range in pending {
         let after = range.last.as_ref().or(range.lower.as_ref());
         let count: i64 = client
-            .query_one(
-                "SELECT count(*) FROM sessions WHERE ($1::text IS NULL OR uid > $1) AND ($2::text IS NULL OR uid <= $2)",
-                &[&after, &range.upper],
-            )
+            .query_typed_one(
+                "SELECT count(*) FROM sessions WHERE ($1::text IS NULL OR uid > $1) AND ($2::text IS NULL OR uid <= $2)", typed![&after, &range.upper])
             .await
             .map_err(pg_error("counting sessions to copy"))?
             .get(0);
@@ -278,10 +280,10 @@ async fn copy_range(
         let Some(last) = batch.last().map(|snapshot| snapshot.session.uid.clone()) else {
             let client = pg.client().await?;
             client
-                .execute(
+                .execute_typed(
                     "UPDATE backfill_ranges SET done = true, updated_at = clock_timestamp()
                      WHERE keyspace = $1 AND range_index = $2",
-                    &[&keyspace, &range.index],
+                    typed![&keyspace, &range.index],
                 )
                 .await
                 .map_err(pg_error("marking a range done"))?;
@@ -302,11 +304,11 @@ async fn copy_range(
         let rows = i64::try_from(scylla_rows).unwrap_or(i64::MAX);
         let client = pg.client().await?;
         client
-            .execute(
+            .execute_typed(
                 "UPDATE backfill_ranges SET last_uid = $3, sessions = sessions + $4, rows = rows + $5,
                      updated_at = clock_timestamp()
                  WHERE keyspace = $1 AND range_index = $2",
-                &[&keyspace, &range.index, &last, &sessions, &rows],
+                typed![&keyspace, &range.index, &last, &sessions, &rows],
             )
             .await
             .map_err(pg_error("saving the range's checkpoint"))?;

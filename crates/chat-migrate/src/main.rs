@@ -1,5 +1,6 @@
 //! `chat-migrate`: the command line of the move from PostgreSQL to ScyllaDB.
 
+use conversation_pg::typed;
 use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,7 +59,7 @@ struct Cli {
     keyspace: Option<String>,
     /// The keyspace also holds `steps_by_session` (the store's `with_steps_by_session` layout):
     /// backfill, relay, verify and repair copy and compare it too.
-    #[arg(long, env = "STEPS_BY_SESSION", global = true)]
+    #[arg(long, env = "STEPS_BY_SESSION", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     steps_by_session: bool,
     /// Hide progress bars.
     #[arg(long, global = true)]
@@ -240,6 +241,23 @@ impl SelectionArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // A `.env` file in the working directory (only there) sets what the environment does not,
+    // RUST_LOG included. Its lines may hold a password: an error names the line, not its text.
+    match dotenvy::from_path(".env") {
+        Err(dotenvy::Error::LineParse(_, index)) => {
+            eprintln!("error: .env: cannot read the variable at byte {index}");
+            return ExitCode::from(2);
+        }
+        Err(error) if !error.not_found() => {
+            let why = match &error {
+                dotenvy::Error::Io(io) => io.kind().to_string(),
+                _ => "a value it names is not valid".to_owned(),
+            };
+            eprintln!("error: .env cannot be read: {why}");
+            return ExitCode::from(2);
+        }
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -247,13 +265,6 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // A `.env` file in the working directory sets what the environment does not.
-    if let Err(error) = dotenvy::dotenv() {
-        if !error.not_found() {
-            eprintln!("error: reading .env: {error}");
-            return ExitCode::from(2);
-        }
-    }
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,
@@ -273,10 +284,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let pg_config = PgConfig::new(&cli.postgres, &cli.postgres_schema);
     let pg = PgStore::connect(&pg_config).await?;
     if let Command::Seed { sessions, seed, yes } = cli.command {
-        let (existing, _, _) = match pg.check_schema().await {
-            Ok(()) => pg.row_counts().await?,
-            Err(_) => (0, 0, 0),
-        };
+        let existing = pg.sessions_held().await?;
         if existing > 0 && !yes {
             return Err(MigrateError::InvalidInput(format!(
                 "PostgreSQL schema `{}` already holds {existing} sessions; seed adds its data set to them. Pass \
@@ -351,7 +359,10 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
             );
         }
         Command::Relay { until_empty, to_postgres: true, retry_dead_letters } => {
-            let relay = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
+            let relay = PostgresRelay::new(
+                ConversationStore::new(copier.database().clone()).with_steps_by_session(cli.steps_by_session),
+                pg.clone(),
+            );
             if retry_dead_letters {
                 println!("recorded {} dead letter(s) again", relay.retry_dead_letters().await?);
             }
@@ -436,11 +447,11 @@ async fn status(cli: &Cli, pg: &PgStore) -> Result<ExitCode, MigrateError> {
     );
     let client = pg.client().await?;
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT count(*), count(*) FILTER (WHERE done), coalesce(sum(sessions), 0)::int8,
                     coalesce(sum(rows), 0)::int8
              FROM backfill_ranges WHERE keyspace = $1",
-            &[&scylla.keyspace],
+            typed![&scylla.keyspace],
         )
         .await
         .map_err(|source| conversation_store::StoreError::Relational {
@@ -458,7 +469,8 @@ async fn status(cli: &Cli, pg: &PgStore) -> Result<ExitCode, MigrateError> {
     }
     let depth = match Database::connect(&scylla).await {
         Ok(db) => {
-            let relay = PostgresRelay::new(ConversationStore::new(db), pg.clone());
+            let relay =
+                PostgresRelay::new(ConversationStore::new(db).with_steps_by_session(cli.steps_by_session), pg.clone());
             relay.depth().await
         }
         Err(error) => Err(error.into()),
@@ -499,7 +511,9 @@ async fn phase(cli: &Cli, pg: &PgStore, action: Option<&PhaseAction>) -> Result<
     use chat_migrate::shared_phase;
     let scylla = scylla_config(cli)?;
     let to_postgres = match Database::connect(&scylla).await {
-        Ok(db) => Some(PostgresRelay::new(ConversationStore::new(db), pg.clone())),
+        Ok(db) => {
+            Some(PostgresRelay::new(ConversationStore::new(db).with_steps_by_session(cli.steps_by_session), pg.clone()))
+        }
         Err(error) => {
             eprintln!("ScyllaDB is unreachable ({error}); showing PostgreSQL's side");
             None
@@ -584,7 +598,7 @@ async fn rehearse(
         let schema_exists: bool = pg
             .client()
             .await?
-            .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&REHEARSAL_NAME])
+            .query_typed_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", typed![&REHEARSAL_NAME])
             .await
             .map_err(|source| conversation_store::StoreError::Relational {
                 action: "looking for the rehearsal's schema".into(),

@@ -22,6 +22,7 @@
 //! error), and that entry is let go; a write that succeeds later records its change again (see
 //! `ConversationStore::with_change_log`). Every other entry of the session is decided on its own.
 
+use conversation_pg::typed;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +70,8 @@ pub struct PostgresRelay {
     /// claims the row.
     tables: StoreTables,
     pg: PgStore,
+    /// The tables the store writes, `steps_by_session` among them or not.
+    layout: crate::projection::Layout,
     /// Sessions whose entries wait: how many passes they waited, and when to try them next.
     waiting: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
     /// Minutes this relay took off the list.
@@ -104,7 +107,9 @@ impl PostgresRelay {
         tables.owners = tables.owners.with_read_consistency(Consistency::Serial);
         tables.locations = tables.locations.with_read_consistency(Consistency::Serial);
         tables.steps = tables.steps.with_read_consistency(Consistency::Serial);
-        PostgresRelay { db, tables, pg, waiting: Arc::default(), forgotten: Arc::default() }
+        // A purge it finishes tombstones every table the store writes.
+        let layout = crate::projection::Layout { steps_by_session: scylla.uses_steps_by_session() };
+        PostgresRelay { db, tables, pg, layout, waiting: Arc::default(), forgotten: Arc::default() }
     }
 
     pub fn pg(&self) -> &PgStore {
@@ -510,7 +515,7 @@ impl PostgresRelay {
                 return Ok(false);
             }
         }
-        ScyllaCopier::new(self.db.clone()).finish_purge(&purged).await?;
+        ScyllaCopier::new(self.db.clone()).with_layout(self.layout).finish_purge(&purged).await?;
         self.remove(entries).await?;
         Ok(true)
     }
@@ -522,7 +527,7 @@ impl PostgresRelay {
         }
         let client = self.pg.client().await?;
         let rows = client
-            .query("SELECT uid FROM purged_sessions WHERE uid = ANY($1)", &[&session_uids])
+            .query_typed("SELECT uid FROM purged_sessions WHERE uid = ANY($1)", typed![&session_uids])
             .await
             .map_err(pg_error("finding purged sessions"))?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
@@ -532,10 +537,10 @@ impl PostgresRelay {
     async fn dead_letter(&self, entry: &PgOutboxEntry, error: &str) -> MigrateResult<()> {
         let client = self.pg.client().await?;
         client
-            .execute(
+            .execute_typed(
                 "INSERT INTO relay_dead_letters (session_uid, kind, turn_uid, idx, error, recorded_at, stamp)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
+                typed![
                     &entry.session_uid,
                     &entry.kind,
                     &entry.turn_uid,
@@ -568,7 +573,7 @@ impl PostgresRelay {
         let mut client = self.pg.client().await?;
         let tx = client.transaction().await.map_err(pg_error("starting a transaction"))?;
         let rows = tx
-            .query("DELETE FROM relay_dead_letters RETURNING session_uid, kind, turn_uid, idx, stamp", &[])
+            .query_typed("DELETE FROM relay_dead_letters RETURNING session_uid, kind, turn_uid, idx, stamp", typed![])
             .await
             .map_err(pg_error("taking the dead letters"))?;
         for row in &rows {
@@ -619,7 +624,7 @@ impl PostgresRelay {
 pub async fn dead_letters(pg: &PgStore) -> MigrateResult<i64> {
     let client = pg.client().await?;
     let row = client
-        .query_one("SELECT count(*) FROM relay_dead_letters", &[])
+        .query_typed_one("SELECT count(*) FROM relay_dead_letters", typed![])
         .await
         .map_err(pg_error("counting dead letters"))?;
     Ok(row.get(0))

@@ -1,6 +1,7 @@
 //! Running verify and repair over many sessions: which sessions, how many at once, how fast,
 //! and what was found.
 
+use conversation_pg::typed;
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -138,7 +139,7 @@ async fn selected(pg: &PgStore, selection: &Selection) -> MigrateResult<Vec<Stri
     let client = pg.client().await?;
     Ok(match selection {
         Selection::All => client
-            .query("SELECT uid FROM sessions UNION SELECT uid FROM purged_sessions ORDER BY 1", &[])
+            .query_typed("SELECT uid FROM sessions UNION SELECT uid FROM purged_sessions ORDER BY 1", typed![])
             .await
             .map_err(pg_error("listing sessions"))?
             .iter()
@@ -146,7 +147,7 @@ async fn selected(pg: &PgStore, selection: &Selection) -> MigrateResult<Vec<Stri
             .collect(),
         Selection::Sample(count) => {
             let mut uids: Vec<String> = client
-                .query("SELECT uid FROM sessions ORDER BY random() LIMIT $1", &[count])
+                .query_typed("SELECT uid FROM sessions ORDER BY random() LIMIT $1", typed![count])
                 .await
                 .map_err(pg_error("sampling sessions"))?
                 .iter()
@@ -262,7 +263,7 @@ pub async fn scan(
     let started_at: DateTime<Utc> = pg
         .client()
         .await?
-        .query_one("SELECT clock_timestamp()", &[])
+        .query_typed_one("SELECT clock_timestamp()", typed![])
         .await
         .map_err(pg_error("reading the time"))?
         .get(0);
@@ -340,9 +341,9 @@ async fn record_verify(
 ) -> MigrateResult<()> {
     let client = pg.client().await?;
     client
-        .execute(
+        .execute_typed(
             "INSERT INTO verify_runs (keyspace, truth, sessions, divergences, started_at) VALUES ($1, $2, $3, $4, $5)",
-            &[
+            typed![
                 &keyspace,
                 &report.truth.name(),
                 &i64::try_from(report.sessions).unwrap_or(i64::MAX),

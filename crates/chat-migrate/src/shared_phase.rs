@@ -18,6 +18,7 @@
 //!   ScyllaDB's changes to PostgreSQL, and only then does PostgreSQL become the truth again. A
 //!   dual-write in between could otherwise copy an older PostgreSQL row over a newer ScyllaDB one.
 
+use conversation_pg::typed;
 use std::fmt;
 use std::time::Duration;
 
@@ -72,9 +73,9 @@ impl Phase {
 pub async fn read(pg: &PgStore) -> MigrateResult<SharedPhase> {
     let client = pg.client().await?;
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT phase, epoch, shadow_share, scylla_read_percent, writes_paused, changed_at FROM migration_phase",
-            &[],
+            typed![],
         )
         .await
         .map_err(pg_error("reading the shared phase"))?;
@@ -113,10 +114,10 @@ impl Instance {
 pub async fn instances(pg: &PgStore) -> MigrateResult<Vec<Instance>> {
     let client = pg.client().await?;
     let rows = client
-        .query(
+        .query_typed(
             "SELECT instance, epoch, phase, poll_ms, extract(epoch FROM clock_timestamp() - seen_at)::float8
              FROM migration_instances ORDER BY instance",
-            &[],
+            typed![],
         )
         .await
         .map_err(pg_error("reading the instances"))?;
@@ -138,12 +139,10 @@ pub(crate) async fn report(pg: &PgStore, instance: &str, epoch: i64, phase: &str
     let client = pg.client().await?;
     let poll_ms = i32::try_from(poll.as_millis()).unwrap_or(i32::MAX);
     client
-        .execute(
+        .execute_typed(
             "INSERT INTO migration_instances (instance, epoch, phase, poll_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (instance) DO UPDATE
-             SET epoch = excluded.epoch, phase = excluded.phase, poll_ms = excluded.poll_ms, seen_at = clock_timestamp()",
-            &[&instance, &epoch, &phase, &poll_ms],
-        )
+             SET epoch = excluded.epoch, phase = excluded.phase, poll_ms = excluded.poll_ms, seen_at = clock_timestamp()", typed![&instance, &epoch, &phase, &poll_ms])
         .await
         .map_err(pg_error("reporting the instance's epoch"))?;
     Ok(())
@@ -154,7 +153,7 @@ pub(crate) async fn report(pg: &PgStore, instance: &str, epoch: i64, phase: &str
 pub async fn forget(pg: &PgStore, instance: &str) -> MigrateResult<bool> {
     let client = pg.client().await?;
     let removed = client
-        .execute("DELETE FROM migration_instances WHERE instance = $1", &[&instance])
+        .execute_typed("DELETE FROM migration_instances WHERE instance = $1", typed![&instance])
         .await
         .map_err(pg_error("forgetting an instance"))?;
     Ok(removed > 0)
@@ -228,11 +227,11 @@ pub async fn preconditions(
 async fn backfill_done(pg: &PgStore, keyspace: &str) -> MigrateResult<Precondition> {
     let client = pg.client().await?;
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT count(*), count(*) FILTER (WHERE done),
                     coalesce(min(planned_at) >= (SELECT dual_write_since FROM migration_phase), false)
              FROM backfill_ranges WHERE keyspace = $1",
-            &[&keyspace],
+            typed![&keyspace],
         )
         .await
         .map_err(pg_error("reading backfill progress"))?;
@@ -256,13 +255,13 @@ async fn backfill_done(pg: &PgStore, keyspace: &str) -> MigrateResult<Preconditi
 async fn verify_clean(pg: &PgStore, keyspace: &str) -> MigrateResult<Precondition> {
     let client = pg.client().await?;
     let row = client
-        .query_opt(
+        .query_typed_opt(
             "SELECT v.sessions, v.divergences, v.finished_at,
                     v.started_at >= greatest(
                         (SELECT max(updated_at) FROM backfill_ranges WHERE keyspace = $1),
                         (SELECT dual_write_since FROM migration_phase))
              FROM verify_runs v WHERE v.keyspace = $1 AND v.truth = 'postgres' ORDER BY v.id DESC LIMIT 1",
-            &[&keyspace],
+            typed![&keyspace],
         )
         .await
         .map_err(pg_error("reading the last verify"))?;
@@ -416,7 +415,7 @@ async fn switch(
     tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", LOCK_WAIT.as_millis()))
         .await
         .map_err(pg_error("bounding the wait for the phase lock"))?;
-    if let Err(error) = tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PHASE_LOCK]).await {
+    if let Err(error) = tx.execute_typed("SELECT pg_advisory_xact_lock($1)", typed![&PHASE_LOCK]).await {
         return Err(match error.code() {
             Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => MigrateError::Refused(format!(
                 "the phase lock was busy for {} s (a repair holding the phase still?); try again",
@@ -427,7 +426,7 @@ async fn switch(
     }
     tx.batch_execute("SET LOCAL lock_timeout = 0").await.map_err(pg_error("resetting the lock wait"))?;
     let epoch: i64 = tx
-        .query_one("SELECT epoch FROM migration_phase FOR UPDATE", &[])
+        .query_typed_one("SELECT epoch FROM migration_phase FOR UPDATE", typed![])
         .await
         .map_err(pg_error("reading the shared phase"))?
         .get(0);
@@ -441,7 +440,7 @@ async fn switch(
         let started = std::time::Instant::now();
         loop {
             let depth: i64 = tx
-                .query_one("SELECT count(*) FROM scylla_outbox", &[])
+                .query_typed_one("SELECT count(*) FROM scylla_outbox", typed![])
                 .await
                 .map_err(pg_error("measuring the outbox"))?
                 .get(0);
@@ -460,13 +459,12 @@ async fn switch(
     let percent = i32::from(target.scylla_read_percent);
     let entering_dual_write = expected.routing.phase == Phase::Postgres && target.phase == Phase::DualWrite;
     let row = tx
-        .query_one(
+        .query_typed_one(
             "UPDATE migration_phase SET phase = $1, epoch = epoch + 1, shadow_share = $2, scylla_read_percent = $3,
                  relational_writes = $4, writes_paused = $5, changed_at = clock_timestamp(),
-                 dual_write_since = CASE WHEN $6 THEN clock_timestamp() ELSE dual_write_since END,
-                 change = nextval('migration_phase_changes')
+                 dual_write_since = CASE WHEN $6 THEN clock_timestamp() ELSE dual_write_since END
              RETURNING epoch, changed_at",
-            &[
+            typed![
                 &target.phase.name(),
                 &target.shadow_share,
                 &percent,

@@ -2,6 +2,7 @@
 //! tables after a flush (local node only). The design expects the ScyllaDB copy to take about
 //! 20% more than the relational one.
 
+use conversation_pg::typed;
 use std::collections::BTreeMap;
 
 use conversation_pg::PgStore;
@@ -47,7 +48,7 @@ pub async fn measure_storage(pg: &PgStore, db: &Database, node: Option<&LocalNod
             let query = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c
                          JOIN pg_namespace n ON n.oid = c.relnamespace
                          WHERE n.nspname = $1 AND c.relname IN ('sessions', 'human_turns', 'agent_turns', 'steps')";
-            match client.query_one(query, &[&pg.config().schema]).await {
+            match client.query_typed_one(query, typed![&pg.config().schema]).await {
                 Ok(row) => storage.postgres_bytes = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
                 Err(error) => storage.note = Some(format!("PostgreSQL size not measured: {error}")),
             }

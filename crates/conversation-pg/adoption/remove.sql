@@ -22,6 +22,5 @@ DROP FUNCTION IF EXISTS conversation_pg_step_after();
 DROP FUNCTION IF EXISTS conversation_pg_truncate();
 DROP FUNCTION IF EXISTS conversation_pg_key_fixed(text);
 DROP FUNCTION IF EXISTS conversation_pg_deleted(text, int, bigint);
-DROP FUNCTION IF EXISTS conversation_pg_insert_version(bigint, text, int);
 DROP FUNCTION IF EXISTS conversation_pg_by_store();
 DROP FUNCTION IF EXISTS conversation_pg_writes();

@@ -22,20 +22,22 @@ CREATE OR REPLACE FUNCTION conversation_pg_writes() RETURNS text
     LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
 DECLARE
     writes text := current_setting('conversation_pg.writes', true);
-    seen bigint;
 BEGIN
     IF writes IS NULL OR writes = '' THEN
         PERFORM pg_advisory_xact_lock_shared(__PHASE_LOCK__);
-        SELECT CASE WHEN writes_paused THEN 'refused' ELSE relational_writes END, change INTO writes, seen
-            FROM migration_phase;
+        SELECT CASE WHEN writes_paused THEN 'refused' ELSE relational_writes END INTO writes FROM migration_phase;
         -- Above READ COMMITTED the row read is the transaction's snapshot's, which may be older
-        -- than a phase change that committed before the lock was granted; the sequence is not.
-        IF current_setting('transaction_isolation') <> 'read committed'
-           AND seen <> (SELECT last_value FROM migration_phase_changes) THEN
-            RAISE EXCEPTION 'the migration''s phase changed while this transaction ran'
-                USING ERRCODE = '40001', HINT = 'run the transaction again';
+        -- than a phase change that committed before the lock was granted; locking the row
+        -- raises a serialization failure (40001, run it again) if it changed since.
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            PERFORM 1 FROM migration_phase FOR SHARE;
         END IF;
         PERFORM set_config('conversation_pg.writes', writes, true);
+    END IF;
+    -- A write that the application's triggers make under one of the store's statements: the
+    -- store has decided for its transaction (in scylla-primary it copies ScyllaDB's rows here).
+    IF writes = 'refused' AND current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' THEN
+        RETURN 'plain';
     END IF;
     IF writes = 'refused' THEN
         RAISE EXCEPTION 'writes to the conversation tables are refused: the migration''s phase writes ScyllaDB first'
@@ -51,23 +53,12 @@ CREATE OR REPLACE FUNCTION conversation_pg_by_store() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$ SELECT current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' AND pg_trigger_depth() <= 1 $$;
 
--- The version of a row inserted by other code: past any tombstone laid for its key, so copies of
--- a row deleted and inserted again are not hidden by the delete, whatever the clocks say.
-CREATE OR REPLACE FUNCTION conversation_pg_insert_version(given bigint, turn_uid text, idx int) RETURNS bigint
-    LANGUAGE plpgsql SET search_path = __SCHEMA__ AS $$
-DECLARE
-    floor bigint := (SELECT version FROM deleted_rows d WHERE d.turn_uid = $2 AND d.idx = $3);
-BEGIN
-    IF given IS NULL OR given <= 0 OR given <= floor THEN
-        RETURN next_version(floor);
-    END IF;
-    RETURN given;
-END $$;
-
 -- Records that a turn (idx -1) or step was tombstoned at `version`.
+-- Under the key's lock, which an insert of the same key takes too (insert_version, V6).
 CREATE OR REPLACE FUNCTION conversation_pg_deleted(turn_uid text, idx int, version bigint) RETURNS bigint
     LANGUAGE sql SET search_path = __SCHEMA__
-    AS $$ INSERT INTO deleted_rows AS d (turn_uid, idx, version) VALUES ($1, $2, $3)
+    AS $$ SELECT pg_advisory_xact_lock(hashtextextended($1 || '#' || $2, 7));
+          INSERT INTO deleted_rows AS d (turn_uid, idx, version) VALUES ($1, $2, $3)
           ON CONFLICT (turn_uid, idx) DO UPDATE SET version = greatest(d.version, EXCLUDED.version)
           RETURNING d.version $$;
 
@@ -89,7 +80,9 @@ BEGIN
     END IF;
     writes := conversation_pg_writes();
     IF TG_OP = 'INSERT' THEN
-        -- As PgStore refuses it: ScyllaDB holds the purge's tombstones under this id.
+        -- As PgStore refuses it: ScyllaDB holds the purge's tombstones under this id. After a
+        -- purge of the id in flight, which holds the purge lock until it commits.
+        PERFORM pg_advisory_xact_lock_shared(hashtextextended(NEW.uid, 0));
         IF EXISTS (SELECT 1 FROM purged_sessions WHERE uid = NEW.uid) THEN
             RAISE EXCEPTION 'session id % belonged to a purged session and cannot be used again', NEW.uid
                 USING ERRCODE = '23505';
@@ -161,7 +154,7 @@ BEGIN
     END IF;
     writes := conversation_pg_writes();
     IF TG_OP = 'INSERT' THEN
-        NEW.version := conversation_pg_insert_version(NEW.version, NEW.uid, -1);
+        NEW.version := insert_version(NEW.version, NEW.uid, -1);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.uid IS DISTINCT FROM OLD.uid THEN
@@ -229,7 +222,7 @@ BEGIN
     END IF;
     writes := conversation_pg_writes();
     IF TG_OP = 'INSERT' THEN
-        NEW.version := conversation_pg_insert_version(NEW.version, NEW.agent_turn_uid, NEW.idx);
+        NEW.version := insert_version(NEW.version, NEW.agent_turn_uid, NEW.idx);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.agent_turn_uid IS DISTINCT FROM OLD.agent_turn_uid OR NEW.idx IS DISTINCT FROM OLD.idx THEN
@@ -284,17 +277,17 @@ BEGIN
 END $$;
 
 -- Named to run after the application's own BEFORE triggers (they run in name order), so they
--- see the row as it will be written. The AFTER triggers are deferred to the commit, when rows
--- written in any order (a step before its turn, where no foreign key says otherwise) are all
--- there. ENABLE ALWAYS: they fire also under session_replication_role = replica (pg_restore
--- --disable-triggers, bulk loaders), which would otherwise write unversioned, unrecorded rows.
+-- see the row as it will be written. ENABLE ALWAYS: they fire also in sessions with
+-- session_replication_role = replica (logical replication's apply, some bulk loaders), which
+-- would otherwise write unversioned, unrecorded rows. (`ALTER TABLE ... DISABLE TRIGGER ALL`, as
+-- pg_restore --disable-triggers runs it, turns them off all the same: `adopt` puts them back.)
 DROP TRIGGER IF EXISTS zz_conversation_pg_before ON sessions;
 DROP TRIGGER IF EXISTS zz_conversation_pg_after ON sessions;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON sessions;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON sessions
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_before();
-CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON sessions
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_after();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON sessions
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_session_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON sessions
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
 ALTER TABLE sessions ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
@@ -306,8 +299,8 @@ DROP TRIGGER IF EXISTS zz_conversation_pg_after ON human_turns;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON human_turns;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON human_turns
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_before();
-CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON human_turns
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON human_turns
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON human_turns
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
 ALTER TABLE human_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
@@ -319,8 +312,8 @@ DROP TRIGGER IF EXISTS zz_conversation_pg_after ON agent_turns;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON agent_turns;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON agent_turns
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_before();
-CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON agent_turns
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON agent_turns
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON agent_turns
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
 ALTER TABLE agent_turns ENABLE ALWAYS TRIGGER zz_conversation_pg_before;
@@ -332,8 +325,8 @@ DROP TRIGGER IF EXISTS zz_conversation_pg_after ON steps;
 DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON steps;
 CREATE TRIGGER zz_conversation_pg_before BEFORE INSERT OR UPDATE OR DELETE ON steps
     FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_before();
-CREATE CONSTRAINT TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON steps
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_after();
+CREATE TRIGGER zz_conversation_pg_after AFTER INSERT OR UPDATE ON steps
+    FOR EACH ROW EXECUTE FUNCTION conversation_pg_step_after();
 CREATE TRIGGER zz_conversation_pg_truncate BEFORE TRUNCATE ON steps
     FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate();
 ALTER TABLE steps ENABLE ALWAYS TRIGGER zz_conversation_pg_before;

@@ -21,6 +21,7 @@
 //! that stopped part way finishes. [`PgStore::adoption_sql`] shows what would run;
 //! [`PgStore::remove_adoption`] takes the triggers and checks out again.
 
+use crate::typed;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -258,12 +259,12 @@ impl PgStore {
         let client = self.client().await?;
         let mut report = Preflight::default();
         let columns = client
-            .query(
+            .query_typed(
                 "SELECT c.table_name::text, c.column_name::text, c.data_type::text, c.is_nullable = 'YES',
                         coalesce(c.collation_name::text, '')
                  FROM information_schema.columns c
                  WHERE c.table_schema = current_schema() AND c.table_name = ANY($1)",
-                &[&TABLES.to_vec()],
+                typed![&TABLES.to_vec()],
             )
             .await
             .map_err(pg("reading the tables' columns"))?;
@@ -299,17 +300,15 @@ impl PgStore {
             }
             if wanted.required && row.get::<_, bool>(3) {
                 let check = client
-                    .query_one(
-                        "SELECT count(*) FROM pg_constraint WHERE conname = $1 AND conrelid = to_regclass($2) AND convalidated",
-                        &[&not_null_check(wanted.table, wanted.column), &wanted.table],
-                    )
+                    .query_typed_one(
+                        "SELECT count(*) FROM pg_constraint WHERE conname = $1 AND conrelid = to_regclass($2) AND convalidated", typed![&not_null_check(wanted.table, wanted.column), &wanted.table])
                     .await
                     .map_err(pg("looking for a not-null check"))?;
                 if check.get::<_, i64>(0) == 0 {
                     let nulls: i64 = client
-                        .query_one(
+                        .query_typed_one(
                             &format!("SELECT count(*) FROM {} WHERE {} IS NULL", wanted.table, wanted.column),
-                            &[],
+                            typed![],
                         )
                         .await
                         .map_err(pg("counting NULLs"))?
@@ -325,10 +324,10 @@ impl PgStore {
             }
         }
         let turns = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass('turns')
                  AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())",
-                &[],
+                typed![],
             )
             .await
             .map_err(pg("looking for the turns view"))?;
@@ -336,11 +335,9 @@ impl PgStore {
             let kind: &str = kind.get(0);
             let ours = kind == "v"
                 && client
-                    .query_one(
+                    .query_typed_one(
                         "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) FROM information_schema.columns
-                         WHERE table_schema = current_schema() AND table_name = 'turns'",
-                        &[],
-                    )
+                         WHERE table_schema = current_schema() AND table_name = 'turns'", typed![])
                     .await
                     .map_err(pg("reading the turns view"))?
                     .get::<_, Option<String>>(0)
@@ -371,7 +368,7 @@ impl PgStore {
         report.triggers_installed = self.triggers_installed(&**client).await?;
         if report.problems.is_empty() {
             let shared: i64 = client
-                .query_one("SELECT count(*) FROM human_turns h JOIN agent_turns a ON a.uid = h.uid", &[])
+                .query_typed_one("SELECT count(*) FROM human_turns h JOIN agent_turns a ON a.uid = h.uid", typed![])
                 .await
                 .map_err(pg("looking for turn ids in both tables"))?
                 .get(0);
@@ -385,14 +382,14 @@ impl PgStore {
             report.tables =
                 counts(&**client, &columns.iter().map(|row| (row.get(0), row.get(1))).collect::<Vec<_>>()).await?;
             report.turns_sharing_a_millisecond = client
-                .query_one(
+                .query_typed_one(
                     "SELECT coalesce(sum(n), 0)::bigint FROM (
                          SELECT count(*) AS n FROM (
                              SELECT session_uid, created_at FROM human_turns
                              UNION ALL SELECT session_uid, created_at FROM agent_turns) t
                          GROUP BY session_uid, date_trunc('milliseconds', created_at AT TIME ZONE 'UTC')
                          HAVING count(*) > 1) shared",
-                    &[],
+                    typed![],
                 )
                 .await
                 .map_err(pg("counting turns that share a millisecond"))?
@@ -403,7 +400,7 @@ impl PgStore {
 
     async fn v1_recorded(&self, client: &(impl GenericClient + Sync)) -> StoreResult<bool> {
         let history = client
-            .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[])
+            .query_typed_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", typed![])
             .await
             .map_err(pg("looking for the migration history"))?
             .get::<_, bool>(0);
@@ -411,7 +408,7 @@ impl PgStore {
             return Ok(false);
         }
         Ok(client
-            .query_one("SELECT count(*) FROM refinery_schema_history WHERE version = 1", &[])
+            .query_typed_one("SELECT count(*) FROM refinery_schema_history WHERE version = 1", typed![])
             .await
             .map_err(pg("reading the migration history"))?
             .get::<_, i64>(0)
@@ -420,16 +417,17 @@ impl PgStore {
 
     async fn triggers_installed(&self, client: &(impl GenericClient + Sync)) -> StoreResult<bool> {
         Ok(client
-            .query_one(
-                "SELECT count(*) FROM pg_trigger WHERE tgname = 'zz_conversation_pg_before'
+            .query_typed_one(
+                // Enabled ALWAYS, as adoption leaves them: `DISABLE TRIGGER ALL` (pg_restore
+                // --disable-triggers) and a later `ENABLE` would leave them off or half on.
+                "SELECT count(*) FROM pg_trigger WHERE tgname IN ('zz_conversation_pg_before', 'zz_conversation_pg_after')
+                 AND tgenabled = 'A'
                  AND tgrelid = ANY(ARRAY[to_regclass('sessions'), to_regclass('human_turns'),
-                                         to_regclass('agent_turns'), to_regclass('steps')])",
-                &[],
-            )
+                                         to_regclass('agent_turns'), to_regclass('steps')])", typed![])
             .await
             .map_err(pg("looking for the adoption's triggers"))?
             .get::<_, i64>(0)
-            == 4)
+            == 8)
     }
 
     /// Whether the adoption's triggers are on every table.
@@ -570,18 +568,25 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
     /// in place by then: a row the application writes meanwhile gets its version from them, and
     /// is skipped here.
     async fn fill_versions(&self) -> StoreResult<Vec<(String, u64)>> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let mut filled = Vec::new();
         for (table, query) in FILLS {
             let mut after = (String::new(), -1_i32);
             let mut rows = 0_u64;
             loop {
+                // Marked as the store's: the triggers leave the fill alone (it sets versions
+                // itself), which keeps it fast. Only rows that never had a version are filled,
+                // and those exist only before dual-write begins (the triggers version every
+                // write from adoption on), when nothing is recorded anyway.
+                let tx = client.transaction().await.map_err(pg("starting a fill batch"))?;
+                crate::writer::mark_as_store(&*tx).await?;
                 let row = if table == "steps" {
-                    client.query_one(query, &[&after.0, &after.1, &FILL_BATCH]).await
+                    tx.query_typed_one(query, typed![&after.0, &after.1, &FILL_BATCH]).await
                 } else {
-                    client.query_one(query, &[&after.0, &FILL_BATCH]).await
+                    tx.query_typed_one(query, typed![&after.0, &FILL_BATCH]).await
                 }
                 .map_err(pg("filling row versions"))?;
+                tx.commit().await.map_err(pg("committing a fill batch"))?;
                 let last: Option<String> = row.get(0);
                 rows += u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
                 match last {
@@ -601,10 +606,14 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg("starting the removal"))?;
         // Under the phase lock, held exclusively: no phase change slips in before the triggers
-        // are out, and the phase read here is the one they leave in.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PHASE_LOCK]).await.map_err(pg("taking the phase lock"))?;
+        // are out, and the phase read here is the one they leave in. Writes queue behind it
+        // meanwhile, so neither it nor the tables' locks are waited for long.
+        tx.batch_execute("SET LOCAL lock_timeout = '5s'").await.map_err(pg("bounding the removal's waits"))?;
+        tx.execute_typed("SELECT pg_advisory_xact_lock($1)", typed![&PHASE_LOCK])
+            .await
+            .map_err(pg("taking the phase lock"))?;
         let writes: String = tx
-            .query_one("SELECT relational_writes FROM migration_phase", &[])
+            .query_typed_one("SELECT relational_writes FROM migration_phase", typed![])
             .await
             .map_err(pg("reading the shared phase"))?
             .get(0);
@@ -643,11 +652,11 @@ const ADOPTION_INDEXES: [&str; 4] =
 /// EXISTS` would keep. Only those: another invalid index may be someone's build in progress.
 async fn drop_invalid_indexes(client: &(impl GenericClient + Sync)) -> StoreResult<()> {
     let invalid = client
-        .query(
+        .query_typed(
             "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
              WHERE NOT i.indisvalid AND c.relname = ANY($1)
                AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())",
-            &[&ADOPTION_INDEXES.to_vec()],
+            typed![&ADOPTION_INDEXES.to_vec()],
         )
         .await
         .map_err(pg("looking for invalid indexes"))?;
@@ -675,7 +684,10 @@ async fn counts(client: &(impl GenericClient + Sync), columns: &[(String, String
         }
         let unversioned = if has(table, "version") { "count(*) FILTER (WHERE version = 0)" } else { "count(*)" };
         let row = client
-            .query_one(&format!("SELECT count(*), count(*) FILTER (WHERE {sub_ms}), {unversioned} FROM {table}"), &[])
+            .query_typed_one(
+                &format!("SELECT count(*), count(*) FILTER (WHERE {sub_ms}), {unversioned} FROM {table}"),
+                typed![],
+            )
             .await
             .map_err(pg("counting rows"))?;
         out.push(TableCount {
@@ -743,7 +755,7 @@ mod tests {
         assert!(triggers.iter().all(|statement| statement.ends_with(';')), "{triggers:#?}");
         assert!(triggers.iter().all(|statement| !in_dollar_quote(statement)));
         let functions = triggers.iter().filter(|statement| statement.starts_with("CREATE OR REPLACE FUNCTION")).count();
-        assert_eq!(functions, 12);
+        assert_eq!(functions, 11);
         assert_eq!(statements(INDEXES).len(), 4);
         assert!(statements(INDEXES).iter().all(|statement| statement.starts_with("CREATE INDEX CONCURRENTLY")));
     }

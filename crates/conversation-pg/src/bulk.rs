@@ -1,6 +1,7 @@
 //! Bulk loading whole sessions with multi-row inserts: for seeding a data set, not for the
 //! application's writes (no checks, no outbox).
 
+use crate::typed;
 use chrono::{DateTime, Utc};
 use conversation_store::{StoreResult, TurnType};
 
@@ -18,11 +19,11 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
         crate::writer::mark_as_store(&*tx).await?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO sessions (uid, account_uid, title, created_at, deleted_at, active_root, version)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
                                   $6::text[], $7::int8[])",
-            &[
+            typed![
                 &columns.session_uid,
                 &columns.session_account,
                 &columns.session_title,
@@ -34,11 +35,11 @@ impl PgStore {
         )
         .await
         .map_err(pg("loading sessions"))?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO human_turns (uid, session_uid, parent_uid, active_child, prompt, created_at, version)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
                                   $7::int8[])",
-            &[
+            typed![
                 &columns.human_uid,
                 &columns.human_session,
                 &columns.human_parent,
@@ -50,11 +51,11 @@ impl PgStore {
         )
         .await
         .map_err(pg("loading human turns"))?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO agent_turns (uid, session_uid, parent_uid, active_child, liked, created_at, version)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[],
                                   $7::int8[])",
-            &[
+            typed![
                 &columns.agent_uid,
                 &columns.agent_session,
                 &columns.agent_parent,
@@ -66,10 +67,10 @@ impl PgStore {
         )
         .await
         .map_err(pg("loading agent turns"))?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO steps (agent_turn_uid, idx, tpe, content, created_at, version)
              SELECT * FROM UNNEST($1::text[], $2::int[], $3::int[], $4::text[], $5::timestamptz[], $6::int8[])",
-            &[
+            typed![
                 &columns.step_turn,
                 &columns.step_idx,
                 &columns.step_tpe,

@@ -107,10 +107,19 @@ impl PgConfig {
         }
         // Bad input, not an unreachable server; the string is not shown, as it may hold a password.
         let (url, tls) = crate::tls::split(&self.url)?;
-        let mut config: tokio_postgres::Config = url.parse().map_err(|error| StoreError::InvalidInput {
-            field: "POSTGRES_URL",
-            reason: format!("the connection string (POSTGRES_URL or --postgres; not shown) cannot be read: {error}"),
-        })?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|error: tokio_postgres::Error| StoreError::InvalidInput {
+                field: "POSTGRES_URL",
+                // The driver's message can quote a piece of the string: not shown either.
+                reason: format!(
+                    "the connection string (POSTGRES_URL or --postgres; not shown) cannot be read ({})",
+                    if error.to_string().contains("unknown option") {
+                        "an unknown option"
+                    } else {
+                        "a malformed value"
+                    }
+                ),
+            })?;
         if self.schema != "public" {
             config.options(format!("-c search_path={}", self.schema));
         }

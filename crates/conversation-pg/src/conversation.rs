@@ -1,6 +1,7 @@
 //! Loading a conversation: two queries (turns, then every step of the session's agent turns),
 //! assembled by the same code as the ScyllaDB store's.
 
+use crate::typed;
 use conversation_store::{Conversation, StepByTurn, StoreResult};
 use tokio_postgres::GenericClient;
 
@@ -9,9 +10,9 @@ use crate::store::pg;
 
 pub(crate) async fn load(client: &(impl GenericClient + Sync), session: SessionRow) -> StoreResult<Conversation> {
     let turns: Vec<TurnRow> = client
-        .query(
+        .query_typed(
             &format!("SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = $1 ORDER BY cql_ms(created_at), uid"),
-            &[&session.uid],
+            typed![&session.uid],
         )
         .await
         .map_err(pg("reading the turns"))?
@@ -19,13 +20,13 @@ pub(crate) async fn load(client: &(impl GenericClient + Sync), session: SessionR
         .map(TurnRow::from_row)
         .collect();
     let steps: Vec<StepRow> = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT {STEP_COLUMNS} FROM steps WHERE agent_turn_uid IN
                      (SELECT uid FROM agent_turns WHERE session_uid = $1)
                  ORDER BY agent_turn_uid, idx"
             ),
-            &[&session.uid],
+            typed![&session.uid],
         )
         .await
         .map_err(pg("reading the steps"))?

@@ -45,6 +45,7 @@ pub mod rows;
 mod schema;
 mod sessions;
 pub mod snapshot;
+pub mod sql;
 mod steps;
 mod store;
 mod tls;

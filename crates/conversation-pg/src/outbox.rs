@@ -4,6 +4,7 @@
 //! An entry names the changed row, not its contents: whoever copies it re-reads the current row,
 //! so an entry that is late, repeated or out of order still writes the newest data.
 
+use crate::typed;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -64,9 +65,9 @@ pub(crate) async fn record(
 ) -> StoreResult<()> {
     let (entity, turn_uid, idx) = changed.parts();
     client
-        .execute(
+        .execute_typed(
             "INSERT INTO scylla_outbox (session_uid, entity, turn_uid, idx, version) VALUES ($1, $2, $3, $4, $5)",
-            &[&session_uid, &entity, &turn_uid, &idx, &version],
+            typed![&session_uid, &entity, &turn_uid, &idx, &version],
         )
         .await
         .map_err(pg("recording the change in the outbox"))?;
@@ -99,14 +100,14 @@ impl PgStore {
     pub async fn outbox_claim(&self, limit: i64, lease: Duration) -> StoreResult<Vec<OutboxEntry>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!(
                     "UPDATE scylla_outbox SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
                      WHERE id IN (SELECT id FROM scylla_outbox WHERE next_attempt_at <= clock_timestamp()
                                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
                      RETURNING {ENTRY_COLUMNS}"
                 ),
-                &[&limit, &lease.as_secs_f64()],
+                typed![&limit, &lease.as_secs_f64()],
             )
             .await
             .map_err(pg("claiming outbox entries"))?;
@@ -119,9 +120,9 @@ impl PgStore {
     pub async fn outbox_of_session(&self, session_uid: &str) -> StoreResult<Vec<OutboxEntry>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!("SELECT {ENTRY_COLUMNS} FROM scylla_outbox WHERE session_uid = $1 ORDER BY id"),
-                &[&session_uid],
+                typed![&session_uid],
             )
             .await
             .map_err(pg("reading the session's outbox entries"))?;
@@ -134,7 +135,10 @@ impl PgStore {
             return Ok(0);
         }
         let client = self.client().await?;
-        client.execute("DELETE FROM scylla_outbox WHERE id = ANY($1)", &[&ids]).await.map_err(pg("clearing the outbox"))
+        client
+            .execute_typed("DELETE FROM scylla_outbox WHERE id = ANY($1)", typed![&ids])
+            .await
+            .map_err(pg("clearing the outbox"))
     }
 
     /// Puts entries back for a later try: the wait doubles with each failed attempt, from
@@ -153,12 +157,12 @@ impl PgStore {
         let first = first_backoff.as_secs_f64();
         let max = max_backoff.as_secs_f64();
         client
-            .execute(
+            .execute_typed(
                 "UPDATE scylla_outbox SET attempts = attempts + 1, last_error = $2,
                      next_attempt_at = clock_timestamp()
                          + make_interval(secs => least($4::float8, $3::float8 * power(2, least(attempts, 30))))
                  WHERE id = ANY($1)",
-                &[&ids, &error, &first, &max],
+                typed![&ids, &error, &first, &max],
             )
             .await
             .map_err(pg("scheduling outbox entries for a retry"))?;
@@ -169,9 +173,9 @@ impl PgStore {
     pub async fn outbox_lag(&self) -> StoreResult<OutboxLag> {
         let client = self.client().await?;
         let row = client
-            .query_one(
+            .query_typed_one(
                 "SELECT count(*), extract(epoch FROM clock_timestamp() - min(enqueued_at))::float8 FROM scylla_outbox",
-                &[],
+                typed![],
             )
             .await
             .map_err(pg("measuring the outbox"))?;

@@ -7,6 +7,7 @@
 //! takes the same lock exclusively while it updates the row. So a write either commits wholly
 //! before a change or reads the new phase; none records its change the old way after it.
 
+use crate::typed;
 use conversation_store::{StoreError, StoreResult};
 use deadpool_postgres::Object;
 use tokio_postgres::GenericClient;
@@ -52,8 +53,9 @@ impl RelationalWrites {
 /// writes. The two statements go out together, and the read starts only once the lock is held,
 /// so in a READ COMMITTED transaction it sees a phase change that held the lock before.
 pub(crate) async fn writes_in(tx: &(impl GenericClient + Sync)) -> StoreResult<RelationalWrites> {
-    let lock = tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PHASE_LOCK]);
-    let read = tx.query_one("SELECT relational_writes FROM migration_phase", &[]);
+    let params = typed![&PHASE_LOCK];
+    let lock = tx.execute_typed("SELECT pg_advisory_xact_lock_shared($1)", params);
+    let read = tx.query_typed_one("SELECT relational_writes FROM migration_phase", typed![]);
     let (locked, row) = futures::join!(lock, read);
     locked.map_err(pg("taking the phase lock"))?;
     RelationalWrites::parse(row.map_err(pg("reading the shared phase"))?.get(0))
@@ -130,7 +132,7 @@ impl PgStore {
 
 async fn read(client: &(impl GenericClient + Sync)) -> StoreResult<RelationalWrites> {
     let row = client
-        .query_one("SELECT relational_writes FROM migration_phase", &[])
+        .query_typed_one("SELECT relational_writes FROM migration_phase", typed![])
         .await
         .map_err(pg("reading the shared phase"))?;
     RelationalWrites::parse(row.get(0))

@@ -8,6 +8,7 @@
 //! to dual-write, `next_version` keeps rising from there, past every ScyllaDB write time copied,
 //! so a dual-write's copy wins in ScyllaDB too.
 
+use crate::typed;
 use conversation_store::{StoreResult, TurnType};
 
 use crate::rows::{SessionRow, StepRow, TurnRow};
@@ -25,7 +26,7 @@ impl PgStore {
         let tx = crate::store::read_committed(&mut client).await?;
         crate::writer::mark_as_store(&*tx).await?;
         crate::sessions::hold_off_purges(&*tx, &row.uid).await?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
                  SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::text, $7::bigint
                  WHERE NOT EXISTS (SELECT 1 FROM purged_sessions
@@ -34,7 +35,15 @@ impl PgStore {
                  SET title = excluded.title, deleted_at = excluded.deleted_at, active_root = excluded.active_root,
                      version = excluded.version
                  WHERE s.version < excluded.version",
-            &[&row.uid, &row.account_uid, &row.title, &row.created_at, &row.deleted_at, &row.active_root, &row.version],
+            typed![
+                &row.uid,
+                &row.account_uid,
+                &row.title,
+                &row.created_at,
+                &row.deleted_at,
+                &row.active_root,
+                &row.version
+            ],
         )
         .await
         .map_err(pg("copying a session from ScyllaDB"))?;
@@ -51,13 +60,12 @@ impl PgStore {
         let result = match row.turn_type {
             TurnType::Human => {
                 tx
-                    .execute(
+                    .execute_typed(
                         "INSERT INTO human_turns AS t (uid, session_uid, parent_uid, active_child, prompt, created_at, version)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
                          ON CONFLICT (uid) DO UPDATE
                          SET active_child = excluded.active_child, prompt = excluded.prompt, version = excluded.version
-                         WHERE t.version < excluded.version",
-                        &[
+                         WHERE t.version < excluded.version", typed![
                             &row.uid,
                             &row.session_uid,
                             &row.parent_uid,
@@ -65,19 +73,17 @@ impl PgStore {
                             &row.prompt.clone().unwrap_or_default(),
                             &row.created_at,
                             &row.version,
-                        ],
-                    )
+                        ])
                     .await
             }
             TurnType::Agent => {
                 tx
-                    .execute(
+                    .execute_typed(
                         "INSERT INTO agent_turns AS t (uid, session_uid, parent_uid, active_child, liked, created_at, version)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
                          ON CONFLICT (uid) DO UPDATE
                          SET active_child = excluded.active_child, liked = excluded.liked, version = excluded.version
-                         WHERE t.version < excluded.version",
-                        &[
+                         WHERE t.version < excluded.version", typed![
                             &row.uid,
                             &row.session_uid,
                             &row.parent_uid.clone().unwrap_or_default(),
@@ -85,8 +91,7 @@ impl PgStore {
                             &row.liked,
                             &row.created_at,
                             &row.version,
-                        ],
-                    )
+                        ])
                     .await
             }
         };
@@ -100,13 +105,13 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
         crate::writer::mark_as_store(&*tx).await?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO steps AS st (agent_turn_uid, idx, tpe, content, created_at, version)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (agent_turn_uid, idx) DO UPDATE
                  SET tpe = excluded.tpe, content = excluded.content, version = excluded.version
                  WHERE st.version < excluded.version",
-            &[&row.agent_turn_uid, &row.idx, &row.tpe, &row.content, &row.created_at, &row.version],
+            typed![&row.agent_turn_uid, &row.idx, &row.tpe, &row.content, &row.created_at, &row.version],
         )
         .await
         .map_err(pg("copying a step from ScyllaDB"))?;
@@ -136,7 +141,7 @@ impl PgStore {
         }
         crate::sessions::lock_against_copies(&*tx, &keys.uid).await?;
         let row = tx
-            .query_one(
+            .query_typed_one(
                 "INSERT INTO purged_sessions AS p (uid, account_uid, created_at, version)
                  VALUES ($1, $2, $3, next_version(greatest($4,
                      (SELECT max(version) FROM sessions WHERE uid = $1),
@@ -145,17 +150,17 @@ impl PgStore {
                       WHERE t.session_uid = $1))))
                  ON CONFLICT (uid) DO UPDATE SET version = greatest(p.version, EXCLUDED.version)
                  RETURNING version",
-                &[&keys.uid, &keys.account_uid, &keys.created_at, &newer_than],
+                typed![&keys.uid, &keys.account_uid, &keys.created_at, &newer_than],
             )
             .await
             .map_err(pg("recording the purge"))?;
         let version: i64 = row.get(0);
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO purged_turns (session_uid, turn_uid)
              SELECT $1, uid FROM turns WHERE session_uid = $1
              UNION SELECT $1, unnest($2::text[])
              ON CONFLICT DO NOTHING",
-            &[&keys.uid, &turn_uids],
+            typed![&keys.uid, &turn_uids],
         )
         .await
         .map_err(pg("recording the purged turns"))?;

@@ -1,5 +1,6 @@
 //! The relational schema: versioned SQL files in `migrations/`, applied by refinery.
 
+use crate::typed;
 use conversation_store::{StoreError, StoreResult};
 
 use crate::store::{pg, PgStore};
@@ -32,7 +33,7 @@ impl PgStore {
         // run: a session lock would not hold behind PgBouncer in transaction mode.
         let mut holder = self.client().await?;
         let lock = holder.transaction().await.map_err(pg("starting the migration lock's transaction"))?;
-        lock.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        lock.execute_typed("SELECT pg_advisory_xact_lock($1)", typed![&MIGRATION_LOCK])
             .await
             .map_err(pg("taking the migration lock"))?;
         let report = embedded::migrations::runner().run_async(&mut **client).await;
@@ -49,13 +50,13 @@ impl PgStore {
     pub async fn check_schema(&self) -> StoreResult<()> {
         let client = self.client().await?;
         let history = client
-            .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[])
+            .query_typed_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", typed![])
             .await
             .map_err(pg("looking for the migration history"))?
             .get::<_, bool>(0);
         let applied: Vec<i32> = if history {
             client
-                .query("SELECT version FROM refinery_schema_history", &[])
+                .query_typed("SELECT version FROM refinery_schema_history", typed![])
                 .await
                 .map_err(pg("reading the migration history"))?
                 .iter()

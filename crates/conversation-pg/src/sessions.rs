@@ -1,7 +1,9 @@
 //! Sessions: create, rename, soft delete and restore, purge, and an account's recent sessions.
 
+use crate::typed;
 use chrono::{DateTime, Utc};
 use conversation_store::{now_millis, SessionCursor, SessionPage, StoreError, StoreResult};
+use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
 use crate::outbox::Changed;
@@ -19,7 +21,7 @@ pub(crate) async fn create(
     hold_off_purges(writer.tx, session_uid).await?;
     let purged = writer
         .tx
-        .query_opt("SELECT 1 FROM purged_sessions WHERE uid = $1", &[&session_uid])
+        .query_typed_opt("SELECT 1 FROM purged_sessions WHERE uid = $1", typed![&session_uid])
         .await
         .map_err(pg("checking purged sessions"))?;
     if purged.is_some() {
@@ -27,12 +29,12 @@ pub(crate) async fn create(
     }
     let inserted = writer
         .tx
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, NULL, NULL, next_version(NULL))
                  ON CONFLICT (uid) DO NOTHING RETURNING {SESSION_COLUMNS}"
             ),
-            &[&session_uid, &account_uid, &title, &now_millis()],
+            typed![&session_uid, &account_uid, &title, &now_millis()],
         )
         .await
         .map_err(pg("creating the session"))?;
@@ -43,7 +45,7 @@ pub(crate) async fn create(
     }
     let existing = writer
         .tx
-        .query_one(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
+        .query_typed_one(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), typed![&session_uid])
         .await
         .map_err(pg("reading the existing session"))?;
     let existing = SessionRow::from_row(&existing);
@@ -63,20 +65,25 @@ pub(crate) enum SessionChange<'a> {
 
 /// Changes one column of an owned session and raises its version.
 pub(crate) async fn change(writer: &Writer<'_>, session_uid: &str, change: SessionChange<'_>) -> StoreResult<()> {
-    let (query, value): (&str, &(dyn tokio_postgres::types::ToSql + Sync)) = match &change {
-        SessionChange::Title(title) => {
-            ("UPDATE sessions SET title = $2, version = next_version(version) WHERE uid = $1 RETURNING version", title)
-        }
+    let (query, value): (&str, (&(dyn tokio_postgres::types::ToSql + Sync), Type)) = match &change {
+        SessionChange::Title(title) => (
+            "UPDATE sessions SET title = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
+            (title, Type::TEXT),
+        ),
         SessionChange::DeletedAt(deleted_at) => (
             "UPDATE sessions SET deleted_at = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
-            deleted_at,
+            (deleted_at, Type::TIMESTAMPTZ),
         ),
         SessionChange::ActiveRoot(root) => (
             "UPDATE sessions SET active_root = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
-            root,
+            (root, Type::TEXT),
         ),
     };
-    let row = writer.tx.query_one(query, &[&session_uid, value]).await.map_err(pg("updating the session"))?;
+    let row = writer
+        .tx
+        .query_typed_one(query, &[(&session_uid, Type::TEXT), value])
+        .await
+        .map_err(pg("updating the session"))?;
     writer.changed(session_uid, Changed::Session, row.get(0)).await
 }
 
@@ -91,11 +98,11 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
         "SELECT 1 FROM agent_turns WHERE session_uid = $1 FOR UPDATE",
         "SELECT 1 FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid WHERE t.session_uid = $1 FOR UPDATE OF s",
     ] {
-        writer.tx.execute(query, &[&session.uid]).await.map_err(pg("locking the session's rows"))?;
+        writer.tx.execute_typed(query, typed![&session.uid]).await.map_err(pg("locking the session's rows"))?;
     }
     let row = writer
         .tx
-        .query_one(
+        .query_typed_one(
             // Past every row's version, so the tombstones cover every copy: after a return from
             // scylla-primary a turn's or step's version (ScyllaDB's write time) can be the newest.
             "INSERT INTO purged_sessions (uid, account_uid, created_at, version)
@@ -104,17 +111,17 @@ pub(crate) async fn purge(writer: &Writer<'_>, session: &SessionRow) -> StoreRes
                  (SELECT max(s.version) FROM steps s JOIN agent_turns t ON t.uid = s.agent_turn_uid
                   WHERE t.session_uid = $1))))
              ON CONFLICT (uid) DO UPDATE SET version = EXCLUDED.version RETURNING version",
-            &[&session.uid, &session.account_uid, &session.created_at, &session.version],
+            typed![&session.uid, &session.account_uid, &session.created_at, &session.version],
         )
         .await
         .map_err(pg("recording the purge"))?;
     let version: i64 = row.get(0);
     writer
         .tx
-        .execute(
+        .execute_typed(
             "INSERT INTO purged_turns (session_uid, turn_uid) SELECT session_uid, uid FROM turns WHERE session_uid = $1
              ON CONFLICT DO NOTHING",
-            &[&session.uid],
+            typed![&session.uid],
         )
         .await
         .map_err(pg("recording the purged turns"))?;
@@ -132,7 +139,7 @@ pub(crate) async fn delete_rows(tx: &(impl GenericClient + Sync), session_uid: &
         "DELETE FROM human_turns WHERE session_uid = $1",
         "DELETE FROM sessions WHERE uid = $1",
     ] {
-        tx.execute(query, &[&session_uid]).await.map_err(pg("purging the session"))?;
+        tx.execute_typed(query, typed![&session_uid]).await.map_err(pg("purging the session"))?;
     }
     Ok(())
 }
@@ -142,7 +149,7 @@ pub(crate) async fn delete_rows(tx: &(impl GenericClient + Sync), session_uid: &
 /// sessions) either committed before, and the purge deletes it, or sees the purge. Taken before
 /// the session's row lock, in the order a copy takes them.
 pub(crate) async fn lock_against_copies(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&session_uid])
+    tx.execute_typed("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", typed![&session_uid])
         .await
         .map_err(pg("taking the session's purge lock"))?;
     Ok(())
@@ -151,7 +158,7 @@ pub(crate) async fn lock_against_copies(tx: &(impl GenericClient + Sync), sessio
 /// Takes the session's purge lock shared, until the transaction ends: a purge of the session
 /// either committed before, and what follows sees it, or waits for this transaction.
 pub(crate) async fn hold_off_purges(tx: &(impl GenericClient + Sync), session_uid: &str) -> StoreResult<()> {
-    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", &[&session_uid])
+    tx.execute_typed("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", typed![&session_uid])
         .await
         .map_err(pg("taking the session's purge lock"))?;
     Ok(())
@@ -168,24 +175,24 @@ pub(crate) async fn recent(
     let rows = match after {
         None => {
             client
-                .query(
+                .query_typed(
                     &format!(
                         "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_uid = $1 AND deleted_at IS NULL
                      ORDER BY cql_ms(created_at) DESC, uid LIMIT $2"
                     ),
-                    &[&account_uid, &limit],
+                    typed![&account_uid, &limit],
                 )
                 .await
         }
         Some(cursor) => {
             client
-                .query(
+                .query_typed(
                     &format!(
                         "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_uid = $1 AND deleted_at IS NULL
                        AND (cql_ms(created_at) < $2 OR (cql_ms(created_at) = $2 AND uid > $3))
                      ORDER BY cql_ms(created_at) DESC, uid LIMIT $4"
                     ),
-                    &[&account_uid, &cursor.created_at(), &cursor.session_uid(), &limit],
+                    typed![&account_uid, &cursor.created_at(), &cursor.session_uid(), &limit],
                 )
                 .await
         }

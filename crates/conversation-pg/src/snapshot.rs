@@ -1,5 +1,6 @@
 //! Whole sessions as relational rows: what the backfill copies and what verify compares.
 
+use crate::typed;
 use conversation_store::StoreResult;
 use tokio_postgres::GenericClient;
 
@@ -36,13 +37,13 @@ impl PgStore {
     pub async fn snapshot_range(&self, range: &UidRange, limit: i64) -> StoreResult<Vec<SessionSnapshot>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE ($1::text IS NULL OR uid > $1) AND ($2::text IS NULL OR uid <= $2)
                      ORDER BY uid LIMIT $3"
                 ),
-                &[&range.lower, &range.upper, &limit],
+                typed![&range.lower, &range.upper, &limit],
             )
             .await
             .map_err(pg("scanning sessions"))?;
@@ -54,9 +55,9 @@ impl PgStore {
     pub async fn snapshot_sessions(&self, session_uids: &[String]) -> StoreResult<Vec<SessionSnapshot>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = ANY($1) ORDER BY uid"),
-                &[&session_uids],
+                typed![&session_uids],
             )
             .await
             .map_err(pg("reading sessions"))?;
@@ -68,14 +69,14 @@ impl PgStore {
     pub async fn sessions_changed_since(&self, since_version: i64) -> StoreResult<Vec<String>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT uid FROM sessions WHERE version >= $1
                  UNION SELECT session_uid FROM human_turns WHERE version >= $1
                  UNION SELECT session_uid FROM agent_turns WHERE version >= $1
                  UNION SELECT a.session_uid FROM steps s JOIN agent_turns a ON a.uid = s.agent_turn_uid
                      WHERE s.version >= $1
                  ORDER BY 1",
-                &[&since_version],
+                typed![&since_version],
             )
             .await
             .map_err(pg("finding changed sessions"))?;
@@ -91,7 +92,7 @@ impl PgStore {
     pub async fn session_row(&self, session_uid: &str) -> StoreResult<Option<SessionRow>> {
         let client = self.client().await?;
         let row = client
-            .query_opt(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
+            .query_typed_opt(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), typed![&session_uid])
             .await
             .map_err(pg("reading the session"))?;
         Ok(row.map(|row| SessionRow::from_row(&row)))
@@ -103,7 +104,7 @@ impl PgStore {
         let Some(session) = self.session_row(session_uid).await? else { return Ok(None) };
         let client = self.client().await?;
         let turns = client
-            .query("SELECT uid FROM turns WHERE session_uid = $1 ORDER BY uid", &[&session_uid])
+            .query_typed("SELECT uid FROM turns WHERE session_uid = $1 ORDER BY uid", typed![&session_uid])
             .await
             .map_err(pg("reading the session's turn ids"))?;
         Ok(Some((session, turns.iter().map(|turn| turn.get(0)).collect())))
@@ -112,7 +113,7 @@ impl PgStore {
     pub async fn turn_row(&self, turn_uid: &str) -> StoreResult<Option<TurnRow>> {
         let client = self.client().await?;
         let row = client
-            .query_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), &[&turn_uid])
+            .query_typed_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), typed![&turn_uid])
             .await
             .map_err(pg("reading the turn"))?;
         Ok(row.map(|row| TurnRow::from_row(&row)))
@@ -121,9 +122,9 @@ impl PgStore {
     pub async fn step_row(&self, turn_uid: &str, idx: i32) -> StoreResult<Option<StepRow>> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 &format!("SELECT {STEP_COLUMNS} FROM steps WHERE agent_turn_uid = $1 AND idx = $2"),
-                &[&turn_uid, &idx],
+                typed![&turn_uid, &idx],
             )
             .await
             .map_err(pg("reading the step"))?;
@@ -131,13 +132,27 @@ impl PgStore {
     }
 
     /// Counts of sessions, turns and steps.
+    /// Sessions in the schema's `sessions` table, whatever made it; 0 when there is none.
+    pub async fn sessions_held(&self) -> StoreResult<i64> {
+        let client = self.client().await?;
+        let exists: bool = client
+            .query_typed_one("SELECT to_regclass('sessions') IS NOT NULL", &[])
+            .await
+            .map_err(pg("looking for the sessions table"))?
+            .get(0);
+        if !exists {
+            return Ok(0);
+        }
+        Ok(client.query_typed_one("SELECT count(*) FROM sessions", &[]).await.map_err(pg("counting sessions"))?.get(0))
+    }
+
     pub async fn row_counts(&self) -> StoreResult<(i64, i64, i64)> {
         let client = self.client().await?;
         let row = client
-            .query_one(
+            .query_typed_one(
                 "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM human_turns) + \
                  (SELECT count(*) FROM agent_turns), (SELECT count(*) FROM steps)",
-                &[],
+                typed![],
             )
             .await
             .map_err(pg("counting rows"))?;
@@ -154,20 +169,18 @@ async fn snapshots(
     }
     let uids: Vec<&str> = sessions.iter().map(|session| session.uid.as_str()).collect();
     let turns = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = ANY($1) ORDER BY session_uid, cql_ms(created_at), uid"
-            ),
-            &[&uids],
-        )
+            ), typed![&uids])
         .await
         .map_err(pg("reading turns"))?;
     let steps = client
-        .query(
+        .query_typed(
             "SELECT s.agent_turn_uid, s.idx, s.tpe, s.content, s.created_at, s.version, a.session_uid
              FROM steps s JOIN agent_turns a ON a.uid = s.agent_turn_uid
              WHERE a.session_uid = ANY($1) ORDER BY s.agent_turn_uid, s.idx",
-            &[&uids],
+            typed![&uids],
         )
         .await
         .map_err(pg("reading steps"))?;
@@ -207,12 +220,15 @@ pub async fn purged_session_in(
     session_uid: &str,
 ) -> StoreResult<Option<PurgedSession>> {
     let row = client
-        .query_opt("SELECT uid, account_uid, created_at, version FROM purged_sessions WHERE uid = $1", &[&session_uid])
+        .query_typed_opt(
+            "SELECT uid, account_uid, created_at, version FROM purged_sessions WHERE uid = $1",
+            typed![&session_uid],
+        )
         .await
         .map_err(pg("reading purged sessions"))?;
     let Some(row) = row else { return Ok(None) };
     let turn_uids = client
-        .query("SELECT turn_uid FROM purged_turns WHERE session_uid = $1 ORDER BY turn_uid", &[&session_uid])
+        .query_typed("SELECT turn_uid FROM purged_turns WHERE session_uid = $1 ORDER BY turn_uid", typed![&session_uid])
         .await
         .map_err(pg("reading purged turns"))?
         .iter()
@@ -248,10 +264,10 @@ pub async fn bump_versions_in(
         "UPDATE steps SET version = greatest(next_version(version), $2)
          WHERE agent_turn_uid IN (SELECT uid FROM agent_turns WHERE session_uid = $1)",
     ] {
-        client.execute(query, &[&session_uid, &at_least]).await.map_err(pg("raising row versions"))?;
+        client.execute_typed(query, typed![&session_uid, &at_least]).await.map_err(pg("raising row versions"))?;
     }
     let rows = client
-        .query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), &[&session_uid])
+        .query_typed(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE uid = $1"), typed![&session_uid])
         .await
         .map_err(pg("reading the session"))?;
     let sessions: Vec<SessionRow> = rows.iter().map(SessionRow::from_row).collect();

@@ -1,5 +1,6 @@
 //! Steps: an agent turn's output, appended by idx, as the ScyllaDB store does.
 
+use crate::typed;
 use conversation_store::{now_millis, StoreError, StoreResult, TurnType};
 
 use crate::outbox::Changed;
@@ -25,7 +26,10 @@ pub(crate) async fn append(
     if idx > 0 {
         let previous = writer
             .tx
-            .query_opt("SELECT 1 FROM steps WHERE agent_turn_uid = $1 AND idx = $2", &[&turn.uid, &(idx - 1)])
+            .query_typed_opt(
+                "SELECT 1 FROM steps WHERE agent_turn_uid = $1 AND idx = $2",
+                typed![&turn.uid, &(idx - 1)],
+            )
             .await
             .map_err(pg("reading the previous step"))?;
         if previous.is_none() {
@@ -34,12 +38,12 @@ pub(crate) async fn append(
     }
     let inserted = writer
         .tx
-        .query_opt(
+        .query_typed_opt(
             &format!(
-                "INSERT INTO steps ({STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, next_version(NULL))
+                "INSERT INTO steps ({STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, insert_version(NULL, $1, $2))
                  ON CONFLICT (agent_turn_uid, idx) DO NOTHING RETURNING {STEP_COLUMNS}"
             ),
-            &[&turn.uid, &idx, &tpe, &content, &now_millis()],
+            typed![&turn.uid, &idx, &tpe, &content, &now_millis()],
         )
         .await
         .map_err(pg("inserting the step"))?;
@@ -50,9 +54,9 @@ pub(crate) async fn append(
     }
     let existing = writer
         .tx
-        .query_one(
+        .query_typed_one(
             &format!("SELECT {STEP_COLUMNS} FROM steps WHERE agent_turn_uid = $1 AND idx = $2"),
-            &[&turn.uid, &idx],
+            typed![&turn.uid, &idx],
         )
         .await
         .map_err(pg("reading the existing step"))?;

@@ -1,5 +1,6 @@
 //! `PgStore`: the pool, error mapping and the ownership checks every operation starts with.
 
+use crate::typed;
 use conversation_store::limits::check_id;
 use conversation_store::{StoreError, StoreResult};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -124,7 +125,7 @@ pub(crate) async fn owned_session(
     } else {
         "SELECT uid, account_uid, title, created_at, deleted_at, active_root, version FROM sessions WHERE uid = $1"
     };
-    let row = client.query_opt(query, &[&session_uid]).await.map_err(pg("reading the session"))?;
+    let row = client.query_typed_opt(query, typed![&session_uid]).await.map_err(pg("reading the session"))?;
     match row.map(|row| SessionRow::from_row(&row)) {
         Some(session) if session.account_uid == account_uid => Ok(session),
         _ => Err(not_found("session", session_uid)),

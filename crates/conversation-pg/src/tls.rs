@@ -4,7 +4,7 @@
 //! nor `sslrootcert`, so they are taken out here and the rest is left to it.
 //!
 //! As libpq does: `prefer` and `require` encrypt without checking the server's certificate
-//! (unless `sslrootcert` is given, which makes `require` check it as `verify-ca` does);
+//! (unless a CA file is given or found, which makes `require` check it as `verify-ca` does);
 //! `verify-ca` checks that a trusted CA signed it; `verify-full` also that it names the host.
 
 use std::path::{Path, PathBuf};
@@ -69,12 +69,19 @@ pub(crate) fn split(url: &str) -> StoreResult<(String, TlsSettings)> {
             _ => kept.push((key, value)),
         }
     }
-    let root_cert = settings.root_cert.clone().or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
+    // As libpq: the string's settings, else PGSSLMODE and PGSSLROOTCERT, else its default CA
+    // file, whose presence makes `require` check the server's certificate too.
+    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let mode = mode.or_else(|| env("PGSSLMODE"));
+    let default_root = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".postgresql/root.crt"))
+        .filter(|path| path.exists());
+    let root_cert = settings.root_cert.clone().or_else(|| env("PGSSLROOTCERT").map(PathBuf::from)).or(default_root);
     let driver_mode = match mode.as_deref().unwrap_or("prefer") {
         "disable" => "disable",
         "allow" | "prefer" => "prefer",
         "require" => {
-            if settings.root_cert.is_some() {
+            if root_cert.is_some() {
                 settings.check = Check::Ca;
             }
             "require"

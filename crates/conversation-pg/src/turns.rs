@@ -1,8 +1,10 @@
 //! Turns: appending, branching, the active path, likes and navigation, with the same rules and
 //! errors as the ScyllaDB store.
 
+use crate::typed;
 use conversation_store::limits::check_id;
 use conversation_store::{new_turn_identity, root_parent_key, StoreError, StoreResult, TurnByParent, TurnType};
+use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
 use crate::outbox::Changed;
@@ -19,7 +21,7 @@ pub(crate) async fn located(
 ) -> StoreResult<TurnRow> {
     check_id("turn_uid", turn_uid)?;
     let row = client
-        .query_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), &[&turn_uid])
+        .query_typed_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), typed![&turn_uid])
         .await
         .map_err(pg("reading the turn"))?;
     match row.map(|row| TurnRow::from_row(&row)) {
@@ -63,30 +65,39 @@ pub(crate) async fn write(
     let parent_uid = parent.map(|parent| parent.uid.clone());
     let existing = writer
         .tx
-        .query_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), &[&turn_uid])
+        .query_typed_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), typed![&turn_uid])
         .await
         .map_err(pg("looking up the turn id"))?
         .map(|row| TurnRow::from_row(&row));
     let table = TurnRow::table(turn_type);
     let written = match existing {
         None => {
-            let (query, extra): (String, &(dyn tokio_postgres::types::ToSql + Sync)) = match turn_type {
+            let (query, extra): (String, (&(dyn tokio_postgres::types::ToSql + Sync), Type)) = match turn_type {
                 TurnType::Human => (
                     "INSERT INTO human_turns (uid, session_uid, parent_uid, active_child, prompt, created_at, version)
-                     VALUES ($1, $2, $3, NULL, $4, $5, next_version(NULL)) RETURNING version"
+                     VALUES ($1, $2, $3, NULL, $4, $5, insert_version(NULL, $1, -1)) RETURNING version"
                         .to_owned(),
-                    &prompt,
+                    (&prompt, Type::TEXT),
                 ),
                 TurnType::Agent => (
                     "INSERT INTO agent_turns (uid, session_uid, parent_uid, active_child, liked, created_at, version)
-                     VALUES ($1, $2, $3, NULL, $4, $5, next_version(NULL)) RETURNING version"
+                     VALUES ($1, $2, $3, NULL, $4, $5, insert_version(NULL, $1, -1)) RETURNING version"
                         .to_owned(),
-                    &None::<bool>,
+                    (&None::<bool>, Type::BOOL),
                 ),
             };
             let row = writer
                 .tx
-                .query_one(&query, &[&turn_uid, &session.uid, &parent_uid, extra, &created_at])
+                .query_typed_one(
+                    &query,
+                    &[
+                        (&turn_uid, Type::TEXT),
+                        (&session.uid, Type::TEXT),
+                        (&parent_uid, Type::TEXT),
+                        extra,
+                        (&created_at, Type::TIMESTAMPTZ),
+                    ],
+                )
                 .await
                 .map_err(pg("inserting the turn"))?;
             TurnRow {
@@ -113,17 +124,13 @@ pub(crate) async fn write(
             let row = match turn_type {
                 TurnType::Human => writer
                     .tx
-                    .query_one(
-                        &format!("UPDATE {table} SET prompt = $2, version = next_version(version) WHERE uid = $1 RETURNING version"),
-                        &[&turn_uid, &prompt],
-                    )
+                    .query_typed_one(
+                        &format!("UPDATE {table} SET prompt = $2, version = next_version(version) WHERE uid = $1 RETURNING version"), typed![&turn_uid, &prompt])
                     .await,
                 TurnType::Agent => writer
                     .tx
-                    .query_one(
-                        &format!("UPDATE {table} SET version = next_version(version) WHERE uid = $1 RETURNING version"),
-                        &[&turn_uid],
-                    )
+                    .query_typed_one(
+                        &format!("UPDATE {table} SET version = next_version(version) WHERE uid = $1 RETURNING version"), typed![&turn_uid])
                     .await,
             }
             .map_err(pg("rewriting the turn"))?;
@@ -150,11 +157,11 @@ pub(crate) async fn set_active_child_of(writer: &Writer<'_>, parent: &TurnRow, c
     let table = TurnRow::table(parent.turn_type);
     let row = writer
         .tx
-        .query_one(
+        .query_typed_one(
             &format!(
                 "UPDATE {table} SET active_child = $2, version = next_version(version) WHERE uid = $1 RETURNING version"
             ),
-            &[&parent.uid, &child],
+            typed![&parent.uid, &child],
         )
         .await
         .map_err(pg("setting the active child"))?;
@@ -165,9 +172,9 @@ pub(crate) async fn set_active_child_of(writer: &Writer<'_>, parent: &TurnRow, c
 pub(crate) async fn set_liked(writer: &Writer<'_>, turn: &TurnRow, liked: Option<bool>) -> StoreResult<()> {
     let row = writer
         .tx
-        .query_one(
+        .query_typed_one(
             "UPDATE agent_turns SET liked = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
-            &[&turn.uid, &liked],
+            typed![&turn.uid, &liked],
         )
         .await
         .map_err(pg("setting the feedback"))?;
@@ -183,20 +190,20 @@ pub(crate) async fn children(
     let rows = match parent {
         Some(parent) => {
             client
-                .query(
+                .query_typed(
                     &format!("SELECT {TURN_COLUMNS} FROM turns WHERE parent_uid = $1 ORDER BY cql_ms(created_at), uid"),
-                    &[&parent],
+                    typed![&parent],
                 )
                 .await
         }
         None => {
             client
-                .query(
+                .query_typed(
                     &format!(
                         "SELECT {TURN_COLUMNS} FROM turns WHERE session_uid = $1 AND parent_uid IS NULL
                      ORDER BY cql_ms(created_at), uid"
                     ),
-                    &[&session.uid],
+                    typed![&session.uid],
                 )
                 .await
         }

@@ -1,5 +1,6 @@
 //! A write transaction, and the outbox entries it owes.
 
+use crate::typed;
 use conversation_store::StoreResult;
 use tokio_postgres::GenericClient;
 
@@ -12,7 +13,7 @@ use crate::store::{pg, Recording};
 /// and records its changes itself, and nothing is recorded twice. Every transaction of the
 /// store that writes the conversation tables starts with it.
 pub(crate) async fn mark_as_store(tx: &(impl GenericClient + Sync)) -> StoreResult<()> {
-    tx.execute("SELECT set_config('conversation_pg.writer', 'store', true)", &[])
+    tx.execute_typed("SELECT set_config('conversation_pg.writer', 'store', true)", typed![])
         .await
         .map_err(pg("marking the transaction as the store's"))?;
     Ok(())

@@ -37,8 +37,23 @@ pub enum StoreError {
 
     /// The relational database failed or could not be reached. Nothing of the change was kept:
     /// relational writes are transactions.
-    #[error("PostgreSQL: {action} failed: {source}")]
+    #[error("PostgreSQL: {action} failed: {}", with_causes(source.as_ref()))]
     Relational { action: String, source: scylla_table::DriverError },
+}
+
+/// An error with what caused it: tokio-postgres shows a server's error as "db error", and the
+/// server's own message is its cause.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -129,6 +129,11 @@ impl ConversationStore {
         self
     }
 
+    /// Whether steps are also written to `steps_by_session`.
+    pub fn uses_steps_by_session(&self) -> bool {
+        self.steps_by_session
+    }
+
     pub fn loads_steps_by_session(&self) -> bool {
         self.steps_by_session
     }

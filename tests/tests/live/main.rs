@@ -11,6 +11,7 @@ mod conversations;
 mod microseconds;
 mod migration;
 mod operations;
+mod pgbouncer;
 mod read_side;
 mod round_trip;
 mod schema;
