@@ -1,18 +1,6 @@
--- Takes out what triggers.sql installed. The columns, tables and data adoption added stay: they
--- have defaults, so the application's statements work as before, and the migration's records
--- are kept for a later adoption.
-DROP TRIGGER IF EXISTS zz_conversation_pg_before ON sessions;
-DROP TRIGGER IF EXISTS zz_conversation_pg_after ON sessions;
-DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON sessions;
-DROP TRIGGER IF EXISTS zz_conversation_pg_before ON human_turns;
-DROP TRIGGER IF EXISTS zz_conversation_pg_after ON human_turns;
-DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON human_turns;
-DROP TRIGGER IF EXISTS zz_conversation_pg_before ON agent_turns;
-DROP TRIGGER IF EXISTS zz_conversation_pg_after ON agent_turns;
-DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON agent_turns;
-DROP TRIGGER IF EXISTS zz_conversation_pg_before ON steps;
-DROP TRIGGER IF EXISTS zz_conversation_pg_after ON steps;
-DROP TRIGGER IF EXISTS zz_conversation_pg_truncate ON steps;
+-- Takes out the functions triggers.sql installed, once their triggers are dropped. The columns,
+-- tables and data adoption added stay: they have defaults, so the application's statements work
+-- as before, and the migration's records are kept for a later adoption.
 DROP FUNCTION IF EXISTS conversation_pg_session_before();
 DROP FUNCTION IF EXISTS conversation_pg_session_after();
 DROP FUNCTION IF EXISTS conversation_pg_turn_before();

@@ -499,7 +499,8 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
         steps.push(AdoptionStep { title: "the later migrations".to_owned(), sql: later, how: How::Migrations });
         steps.push(AdoptionStep {
             title: "triggers on the four tables".to_owned(),
-            sql: TRIGGERS.replace("__SCHEMA__", schema).replace("__PHASE_LOCK__", &PHASE_LOCK.to_string()),
+            sql: TRIGGERS.replace("__SCHEMA__", schema).replace("__PHASE_LOCK__", &PHASE_LOCK.to_string())
+                + &create_triggers_sql(),
             how: How::Transaction,
         });
         let fill = FILLS
@@ -631,9 +632,59 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
     }
 }
 
+/// The tables the triggers go on, with the kind of row their functions handle.
+const TRIGGERED: [(&str, &str); 4] =
+    [("sessions", "session"), ("human_turns", "turn"), ("agent_turns", "turn"), ("steps", "step")];
+
+/// The triggers' names, each with its SQL, after the functions of `triggers.sql`.
+const TRIGGERS_OF_A_TABLE: [(&str, &str); 3] = [
+    (
+        "zz_conversation_pg_before",
+        "BEFORE INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION conversation_pg_{kind}_before()",
+    ),
+    (
+        "zz_conversation_pg_after",
+        "AFTER INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION conversation_pg_{kind}_after()",
+    ),
+    (
+        "zz_conversation_pg_truncate",
+        "BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION conversation_pg_truncate()",
+    ),
+];
+
+/// Drops the triggers of every table.
+fn drop_triggers_sql() -> String {
+    TRIGGERED
+        .iter()
+        .flat_map(|(table, _)| {
+            TRIGGERS_OF_A_TABLE.iter().map(move |(name, _)| format!("DROP TRIGGER IF EXISTS {name} ON {table};\n"))
+        })
+        .collect()
+}
+
+/// (Re)creates the triggers of every table. Named `zz_` to run after the application's own
+/// BEFORE triggers (they run in name order), so they see the row as it will be written. ENABLE
+/// ALWAYS: they fire also in sessions with session_replication_role = replica (logical
+/// replication's apply, some bulk loaders), which would otherwise write unversioned, unrecorded
+/// rows. (`DISABLE TRIGGER ALL`, as pg_restore --disable-triggers runs it, turns them off all the
+/// same: `is_adopted` then says no, and adopting again puts them back.)
+fn create_triggers_sql() -> String {
+    let mut sql = drop_triggers_sql();
+    for (table, kind) in TRIGGERED {
+        for (name, definition) in TRIGGERS_OF_A_TABLE {
+            let definition = definition.replace("{table}", table).replace("{kind}", kind);
+            sql.push_str(&format!(
+                "CREATE TRIGGER {name} {definition};\nALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};\n"
+            ));
+        }
+    }
+    sql
+}
+
 /// What `adopt --remove` runs.
 pub fn removal_sql() -> String {
-    let mut sql = REMOVE.to_owned();
+    let mut sql = drop_triggers_sql();
+    sql.push_str(REMOVE);
     for wanted in NEEDED.iter().filter(|wanted| wanted.required) {
         sql.push_str(&format!(
             "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};\n",
@@ -758,6 +809,17 @@ mod tests {
         assert_eq!(functions, 11);
         assert_eq!(statements(INDEXES).len(), 4);
         assert!(statements(INDEXES).iter().all(|statement| statement.starts_with("CREATE INDEX CONCURRENTLY")));
+    }
+
+    #[test]
+    fn every_table_gets_its_three_triggers_always_enabled() {
+        let sql = create_triggers_sql();
+        assert_eq!(sql.matches("CREATE TRIGGER").count(), 12);
+        assert_eq!(sql.matches("ENABLE ALWAYS TRIGGER").count(), 12);
+        assert!(sql.contains(
+            "AFTER INSERT OR UPDATE ON agent_turns FOR EACH ROW EXECUTE FUNCTION conversation_pg_turn_after()"
+        ));
+        assert_eq!(removal_sql().matches("DROP TRIGGER IF EXISTS").count(), 12);
     }
 
     #[test]
