@@ -12,3 +12,4 @@ DROP FUNCTION IF EXISTS conversation_pg_key_fixed(text);
 DROP FUNCTION IF EXISTS conversation_pg_deleted(text, int, bigint);
 DROP FUNCTION IF EXISTS conversation_pg_by_store();
 DROP FUNCTION IF EXISTS conversation_pg_writes();
+DROP FUNCTION IF EXISTS conversation_pg_phase_is_current();

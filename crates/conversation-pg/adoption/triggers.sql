@@ -15,6 +15,16 @@
 -- and record their changes themselves, so the triggers leave them alone and nothing is recorded
 -- twice. __SCHEMA__ and __PHASE_LOCK__ are filled in by adoption.
 
+-- Above READ COMMITTED the phase row a transaction reads is its snapshot's, which may be older
+-- than a phase change that committed before the phase lock was granted; locking the row raises a
+-- serialization failure (40001, run it again) if it changed since. As the tables' owner: a row
+-- lock needs UPDATE on the table, which the application's role need not have.
+CREATE OR REPLACE FUNCTION conversation_pg_phase_is_current() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = __SCHEMA__ AS $$
+BEGIN
+    PERFORM 1 FROM migration_phase FOR SHARE;
+END $$;
+
 -- What the phase asks of this transaction's writes, read under the phase lock on the first row
 -- the transaction writes and remembered for the others: the lock holds until the transaction
 -- ends, so the answer cannot change meanwhile.
@@ -26,18 +36,17 @@ BEGIN
     IF writes IS NULL OR writes = '' THEN
         PERFORM pg_advisory_xact_lock_shared(__PHASE_LOCK__);
         SELECT CASE WHEN writes_paused THEN 'refused' ELSE relational_writes END INTO writes FROM migration_phase;
-        -- Above READ COMMITTED the row read is the transaction's snapshot's, which may be older
-        -- than a phase change that committed before the lock was granted; locking the row
-        -- raises a serialization failure (40001, run it again) if it changed since.
         IF current_setting('transaction_isolation') <> 'read committed' THEN
-            PERFORM 1 FROM migration_phase FOR SHARE;
+            PERFORM conversation_pg_phase_is_current();
         END IF;
         PERFORM set_config('conversation_pg.writes', writes, true);
     END IF;
     -- A write that the application's triggers make under one of the store's statements: the
-    -- store has decided for its transaction (in scylla-primary it copies ScyllaDB's rows here).
+    -- store has decided for its transaction. In scylla-primary it copies ScyllaDB's rows here,
+    -- and such a write is neither refused nor recorded, and keeps the row's version ('copy'), so
+    -- that the next copy from ScyllaDB still wins over it.
     IF writes = 'refused' AND current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' THEN
-        RETURN 'plain';
+        RETURN 'copy';
     END IF;
     IF writes = 'refused' THEN
         RAISE EXCEPTION 'writes to the conversation tables are refused: the migration''s phase writes ScyllaDB first'
@@ -54,11 +63,10 @@ CREATE OR REPLACE FUNCTION conversation_pg_by_store() RETURNS boolean
     AS $$ SELECT current_setting('conversation_pg.writer', true) IS NOT DISTINCT FROM 'store' AND pg_trigger_depth() <= 1 $$;
 
 -- Records that a turn (idx -1) or step was tombstoned at `version`.
--- Under the key's lock, which an insert of the same key takes too (insert_version, V6).
+-- Read by insert_version (V6) when the key is inserted again.
 CREATE OR REPLACE FUNCTION conversation_pg_deleted(turn_uid text, idx int, version bigint) RETURNS bigint
     LANGUAGE sql SET search_path = __SCHEMA__
-    AS $$ SELECT pg_advisory_xact_lock(hashtextextended($1 || '#' || $2, 7));
-          INSERT INTO deleted_rows AS d (turn_uid, idx, version) VALUES ($1, $2, $3)
+    AS $$ INSERT INTO deleted_rows AS d (turn_uid, idx, version) VALUES ($1, $2, $3)
           ON CONFLICT (turn_uid, idx) DO UPDATE SET version = greatest(d.version, EXCLUDED.version)
           RETURNING d.version $$;
 
@@ -95,7 +103,9 @@ BEGIN
         IF NEW.uid IS DISTINCT FROM OLD.uid THEN
             PERFORM conversation_pg_key_fixed('sessions.uid');
         END IF;
-        IF NEW.version IS NULL OR NEW.version <= OLD.version THEN
+        IF writes = 'copy' THEN
+            NEW.version := OLD.version;
+        ELSIF NEW.version IS NULL OR NEW.version <= OLD.version THEN
             NEW.version := next_version(OLD.version);
         END IF;
         RETURN NEW;
@@ -163,7 +173,9 @@ BEGIN
         IF NEW.session_uid IS DISTINCT FROM OLD.session_uid THEN
             PERFORM conversation_pg_key_fixed(TG_TABLE_NAME || '.session_uid');
         END IF;
-        IF NEW.version IS NULL OR NEW.version <= OLD.version THEN
+        IF writes = 'copy' THEN
+            NEW.version := OLD.version;
+        ELSIF NEW.version IS NULL OR NEW.version <= OLD.version THEN
             NEW.version := next_version(OLD.version);
         END IF;
         RETURN NEW;
@@ -228,7 +240,9 @@ BEGIN
         IF NEW.agent_turn_uid IS DISTINCT FROM OLD.agent_turn_uid OR NEW.idx IS DISTINCT FROM OLD.idx THEN
             PERFORM conversation_pg_key_fixed('steps.agent_turn_uid and steps.idx');
         END IF;
-        IF NEW.version IS NULL OR NEW.version <= OLD.version THEN
+        IF writes = 'copy' THEN
+            NEW.version := OLD.version;
+        ELSIF NEW.version IS NULL OR NEW.version <= OLD.version THEN
             NEW.version := next_version(OLD.version);
         END IF;
         RETURN NEW;

@@ -10,15 +10,13 @@ CREATE TABLE deleted_rows (
 );
 
 -- The version of a turn (`idx` -1) or step inserted now: `given` if the writer chose one past
--- any tombstone of the key, else next_version() past it. It takes the key's lock, as a delete
--- recording its tombstone does, so it waits for a delete of the same key in flight and reads
--- what that delete recorded.
+-- any tombstone of the key, else next_version() past it. (It reads the tombstones committed, or
+-- recorded earlier in the same transaction. No lock per key: a bulk load would take one per row.)
 CREATE FUNCTION insert_version(given bigint, turn_uid text, idx int) RETURNS bigint
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     floor bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended($2 || '#' || $3, 7));
     floor := (SELECT d.version FROM deleted_rows d WHERE d.turn_uid = $2 AND d.idx = $3);
     IF given IS NULL OR given <= 0 OR given <= floor THEN
         RETURN next_version(floor);

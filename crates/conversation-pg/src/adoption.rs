@@ -569,18 +569,20 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
     /// in place by then: a row the application writes meanwhile gets its version from them, and
     /// is skipped here.
     async fn fill_versions(&self) -> StoreResult<Vec<(String, u64)>> {
+        // Before dual-write, nothing is recorded: the fill may skip the triggers, which keeps it
+        // fast. Later (adopting again after `DISABLE TRIGGER ALL` let unversioned rows in), the
+        // triggers record what it fills, for ScyllaDB.
+        let before_dual_write = self.relational_writes().await? == RelationalWrites::Plain;
         let mut client = self.client().await?;
         let mut filled = Vec::new();
         for (table, query) in FILLS {
             let mut after = (String::new(), -1_i32);
             let mut rows = 0_u64;
             loop {
-                // Marked as the store's: the triggers leave the fill alone (it sets versions
-                // itself), which keeps it fast. Only rows that never had a version are filled,
-                // and those exist only before dual-write begins (the triggers version every
-                // write from adoption on), when nothing is recorded anyway.
                 let tx = client.transaction().await.map_err(pg("starting a fill batch"))?;
-                crate::writer::mark_as_store(&*tx).await?;
+                if before_dual_write {
+                    crate::writer::mark_as_store(&*tx).await?;
+                }
                 let row = if table == "steps" {
                     tx.query_typed_one(query, typed![&after.0, &after.1, &FILL_BATCH]).await
                 } else {
@@ -610,6 +612,11 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
         // are out, and the phase read here is the one they leave in. Writes queue behind it
         // meanwhile, so neither it nor the tables' locks are waited for long.
         tx.batch_execute("SET LOCAL lock_timeout = '5s'").await.map_err(pg("bounding the removal's waits"))?;
+        // The tables first: a writer holds its table's lock before its trigger asks for the
+        // phase lock, so taking the phase lock first could deadlock with it.
+        tx.batch_execute("LOCK TABLE sessions, human_turns, agent_turns, steps IN ACCESS EXCLUSIVE MODE")
+            .await
+            .map_err(pg("locking the tables for the removal"))?;
         tx.execute_typed("SELECT pg_advisory_xact_lock($1)", typed![&PHASE_LOCK])
             .await
             .map_err(pg("taking the phase lock"))?;
@@ -806,7 +813,7 @@ mod tests {
         assert!(triggers.iter().all(|statement| statement.ends_with(';')), "{triggers:#?}");
         assert!(triggers.iter().all(|statement| !in_dollar_quote(statement)));
         let functions = triggers.iter().filter(|statement| statement.starts_with("CREATE OR REPLACE FUNCTION")).count();
-        assert_eq!(functions, 11);
+        assert_eq!(functions, 12);
         assert_eq!(statements(INDEXES).len(), 4);
         assert!(statements(INDEXES).iter().all(|statement| statement.starts_with("CREATE INDEX CONCURRENTLY")));
     }
