@@ -2,7 +2,7 @@
 //! PgStore: what `chat-migrate adopt` takes over.
 
 /// The application's schema, as it made it (shared with the benchmark's adoption run).
-pub use chat_bench::adoption::APP_SCHEMA;
+pub use chat_lab::adoption::APP_SCHEMA;
 
 /// The application's own statements for one conversation with id prefix `p`, as it ran them
 /// before adoption and runs them still: `now()` times with microseconds, no version.

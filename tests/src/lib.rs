@@ -5,8 +5,8 @@ pub mod fixtures;
 pub mod live;
 
 /// The node of `cargo xtask db up` in this workspace, for the tests that freeze it.
-pub fn local_node() -> Result<chat_migrate::local_node::LocalNode, String> {
-    chat_migrate::local_node::LocalNode::find(&local_node_dir())
+pub fn local_node() -> Result<local_cassandra::LocalNode, String> {
+    local_cassandra::LocalNode::find(&local_node_dir())
 }
 
 /// Where `cargo xtask db up` keeps the local node.

@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_migrate::local_node::LocalNode;
 use chat_migrate::{
     ensure_scylla_schema, scan, BreakerConfig, BreakerState, DualWriteStore, FallbackReason, MigratingOptions,
     MigratingStore, Phase, Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
 };
 use conversation_store::{ConversationApi, ConversationStore, TurnType};
+use local_cassandra::LocalNode;
 use scylla_table::Database;
 use tests::live::{TestKeyspace, TestSchema};
 
@@ -354,7 +354,7 @@ async fn reads_fall_back_on_timeouts_while_the_node_is_frozen_and_the_breaker_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
-    use chat_migrate::rehearsal::{rehearse, LoadRates, RehearsalConfig, WriteKind};
+    use chat_lab::rehearsal::{rehearse, LoadRates, RehearsalConfig, WriteKind};
     use chat_migrate::Phase;
     let _node_is_ours = NODE.lock().await;
     let node = match tests::local_node() {

@@ -1,54 +1,50 @@
-//! `cargo xtask bench [--quick] [--reload] [--no-migration] [--no-profile] [--sessions N,...]`:
-//! starts both databases, builds the benchmark in release mode and runs it. The report goes to
-//! `target/bench/`. `cargo xtask bench --mapper` runs the criterion benchmark of the row mapping
+//! `cargo xtask bench [FLAGS]`: starts both databases, builds the benchmark (`chat-bench`, in
+//! the lab crate) in release mode and runs it with FLAGS, which are the benchmark's own:
+//! `cargo xtask bench --help` lists them. The report goes to `target/bench/` unless `--out` says
+//! otherwise. `cargo xtask bench --mapper` runs the criterion benchmark of the row mapping
 //! instead (`target/bench/mapper.md`).
 
 use crate::{db, postgres};
 
 #[derive(clap::Args)]
+#[command(disable_help_flag = true)]
 pub struct Flags {
-    /// About 1K sessions and 3 s per point: a few minutes.
-    #[arg(long)]
-    quick: bool,
-    /// Load both stores again even if they hold this data set.
-    #[arg(long)]
-    reload: bool,
-    /// Skip the migration measurements (insert ceiling, backfill, dual-write cost).
-    #[arg(long)]
-    no_migration: bool,
-    /// Skip profiling the client with `perf`.
-    #[arg(long)]
-    no_profile: bool,
-    /// Run the patterns at each of these data-set sizes (sessions, comma-separated) instead:
-    /// cost as the data grows, in target/bench/scale.md and scale.png.
-    #[arg(long, value_name = "N,...")]
-    sessions: Option<String>,
-    /// Run the mapper cost benchmark instead (criterion): generated row code against hand-written
-    /// driver code, per row and end to end against the node; target/bench/mapper.md.
-    #[arg(long, conflicts_with_all = ["quick", "reload", "no_migration", "no_profile", "sessions"])]
-    mapper: bool,
+    /// The benchmark's flags, passed on as they are (`--help` shows them), or `--mapper`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
+/// The benchmark binary, built in release mode.
+const CHAT_BENCH: [&str; 5] = ["--release", "--package", "chat-lab", "--bin", "chat-bench"];
+
 pub fn run(flags: &Flags) -> Result<(), String> {
+    let args = &flags.args;
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        crate::cargo_run(&CHAT_BENCH, ["--help"], "the benchmark's help")?;
+        println!(
+            "\nThrough cargo xtask, the local databases are started first, and --postgres and --out default to \
+             them and to target/bench.\n`cargo xtask bench --mapper` runs the criterion benchmark of the row \
+             mapping instead (target/bench/mapper.md)."
+        );
+        return Ok(());
+    }
     db::up()?;
-    if flags.mapper {
+    if args.iter().any(|arg| arg == "--mapper") {
+        if args.len() > 1 {
+            return Err("--mapper takes no other flag".to_owned());
+        }
         return mapper();
     }
     postgres::up()?;
-    let out = crate::workspace_root().join("target").join("bench");
-    let forwarded = [
-        (flags.quick, "--quick"),
-        (flags.reload, "--reload"),
-        (flags.no_migration, "--no-migration"),
-        (flags.no_profile, "--no-profile"),
-    ];
-    let mut args: Vec<std::ffi::OsString> =
-        forwarded.iter().filter(|(set, _)| *set).map(|(_, flag)| (*flag).into()).collect();
-    if let Some(sessions) = &flags.sessions {
-        args.extend(["--sessions".into(), sessions.into()]);
+    let mut forwarded: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let given = |flag: &str| args.iter().any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")));
+    if !given("--postgres") {
+        forwarded.extend(["--postgres".into(), postgres::connection_string().into()]);
     }
-    args.extend(["--postgres".into(), postgres::connection_string().into(), "--out".into(), out.into()]);
-    crate::run_release("chat-bench", args, "the benchmark")
+    if !given("--out") {
+        forwarded.extend(["--out".into(), crate::workspace_root().join("target").join("bench").into()]);
+    }
+    crate::cargo_run(&CHAT_BENCH, forwarded, "the benchmark")
 }
 
 fn mapper() -> Result<(), String> {

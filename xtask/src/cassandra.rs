@@ -1,5 +1,6 @@
 //! One Apache Cassandra 5.0 node run from Maven Central's jars: fetching the jars, writing the
-//! node's config, starting its JVM and watching its process. `db` runs one such node for
+//! node's config and starting its JVM. Watching and signalling the process, and nodetool, are
+//! `local_cassandra`'s, which the tests and the lab share. `db` runs one such node for
 //! development and tests; `cluster` runs three for the fault tests.
 
 use std::fs;
@@ -8,6 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use local_cassandra::{process_state, runs_cassandra_with, wait_until_gone, ProcessState, Signal};
 
 /// The CQL port every node listens on (each on its own loopback address).
 pub const CQL_PORT: u16 = 9042;
@@ -78,7 +81,7 @@ impl Node {
     pub fn running_pid(&self) -> Option<u32> {
         let pid: u32 = fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
         process_state(pid)?;
-        chat_migrate::local_node::runs_cassandra_with(pid, &self.conf().join("cassandra.yaml")).then_some(pid)
+        runs_cassandra_with(pid, &self.conf().join("cassandra.yaml")).then_some(pid)
     }
 
     /// The length of `system.log` now: lines after it are news.
@@ -188,14 +191,14 @@ impl Node {
             self.forget_pid();
             return Ok(None);
         };
-        signal(pid, "CONT")?;
-        signal(pid, "TERM")?;
+        signal_unless_gone(pid, Signal::SIGCONT)?;
+        signal_unless_gone(pid, Signal::SIGTERM)?;
         let deadline = Instant::now() + grace;
         while process_state(pid).is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(200));
         }
         if process_state(pid).is_some() {
-            signal(pid, "KILL")?;
+            signal_unless_gone(pid, Signal::SIGKILL)?;
             wait_until_gone(pid);
         }
         self.forget_pid();
@@ -204,40 +207,9 @@ impl Node {
 
     /// Runs `nodetool` against this node's JMX port, from the shared jars, and returns what it
     /// printed.
-    pub fn nodetool(&self, args: &[String]) -> Result<String, String> {
-        let output = Command::new("java")
-            .args([
-                "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
-                "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
-                "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED",
-                "--add-opens=java.base/java.nio=ALL-UNNAMED",
-                "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-            ])
-            .arg(format!("-Dcassandra.logdir={}", self.logs().display()))
-            .arg(format!("-Duser.home={}", self.root.display()))
-            .arg("-cp")
-            .arg(format!("{}/*", jar_dir().display()))
-            .args(["org.apache.cassandra.tools.NodeTool", "-h", "127.0.0.1", "-p", &self.jmx_port.to_string()])
-            .args(args)
-            .output()
-            .map_err(|error| format!("cannot run nodetool: {error}"))?;
-        // Without a logging config of its own, the tool's JVM logs at DEBUG to stdout; only its
-        // answer is kept.
-        let answer: String = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter(|line| !is_log_line(line))
-            .map(|line| format!("{line}\n"))
-            .collect();
-        if output.status.success() {
-            Ok(answer)
-        } else {
-            Err(format!(
-                "nodetool {} on {} failed: {answer}{}",
-                args.join(" "),
-                self.address,
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
+    pub fn nodetool(&self, args: &[&str]) -> Result<String, String> {
+        local_cassandra::nodetool(&jar_dir(), &self.root, self.jmx_port, args)
+            .map_err(|error| format!("{error} (node {})", self.address))
     }
 
     /// The JVM flags of Cassandra's own `jvm17-server.options` and `cassandra-env.sh` that a node
@@ -341,51 +313,9 @@ impl Node {
     }
 }
 
-/// What `/proc` says of a process: `None` once it is gone (a zombie counts as gone). Any stop
-/// (SIGSTOP, or a debugger's) counts as paused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessState {
-    Running,
-    /// Stopped by SIGSTOP.
-    Paused,
-}
-
-/// Whether a line is logback's (`03:41:52.766 [main] DEBUG ...`) rather than a tool's output.
-fn is_log_line(line: &str) -> bool {
-    let mut words = line.split_whitespace();
-    let time = words.next().unwrap_or_default();
-    let thread = words.next().unwrap_or_default();
-    time.len() == 12 && time.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.') && thread.starts_with('[')
-}
-
-pub fn process_state(pid: u32) -> Option<ProcessState> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state letter follows the command name, which is in parentheses and may hold spaces.
-    match stat.rsplit(')').next()?.trim_start().chars().next()? {
-        'Z' | 'X' => None,
-        'T' | 't' => Some(ProcessState::Paused),
-        _ => Some(ProcessState::Running),
-    }
-}
-
-pub fn signal(pid: u32, name: &str) -> Result<(), String> {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .status()
-        .map_err(|error| format!("cannot run kill: {error}"))?;
-    if status.success() || process_state(pid).is_none() {
-        Ok(())
-    } else {
-        Err(format!("kill -{name} {pid} failed"))
-    }
-}
-
-/// Waits (briefly) until a killed process has left the process table.
-pub fn wait_until_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while process_state(pid).is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Sends `signal` to `pid`; a process that is already gone needs no signal.
+pub fn signal_unless_gone(pid: u32, signal: Signal) -> Result<(), String> {
+    local_cassandra::signal(pid, signal).or_else(|error| if process_state(pid).is_none() { Ok(()) } else { Err(error) })
 }
 
 pub fn check_java() -> Result<(), String> {

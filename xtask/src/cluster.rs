@@ -18,13 +18,19 @@ use crate::cassandra::{self, Node, ProcessState, CQL_PORT};
 pub const NODES: u8 = 3;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `agree` waits for one schema version, a restart of a lagging node included.
+const AGREEMENT_TIMEOUT: Duration = Duration::from_secs(180);
 const HEAP_MB: u32 = 768;
 
 #[derive(Subcommand)]
 pub enum Action {
-    /// Start all three nodes at once; wait until each serves CQL and sees the other two UP. With
-    /// part of the cluster running, start or resume only the nodes that are not.
+    /// Start all three nodes at once; wait until each serves CQL, sees the other two UP, and all
+    /// agree on the schema (see `agree`). With part of the cluster running, start or resume only
+    /// the nodes that are not.
     Up,
+    /// Wait until the serving nodes agree on one schema version. A node that stays apart for a
+    /// minute is restarted, once: schema changes merge by timestamp, so nothing is undone.
+    Agree,
     /// Stop every node (SIGTERM, then SIGKILL); leaves the data for the next `up`.
     Down,
     /// Each node's pid, state and ports.
@@ -48,6 +54,7 @@ pub enum Action {
 pub fn run(action: &Action) -> Result<(), String> {
     match *action {
         Action::Up => up(),
+        Action::Agree => agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT),
         Action::Down => down(),
         Action::Status => status(),
         Action::Kill { node } => kill(named_node(node)?),
@@ -57,7 +64,8 @@ pub fn run(action: &Action) -> Result<(), String> {
         Action::Nodetool { node, ref args } => {
             let node = named_node(node)?;
             node.running_pid()?;
-            print!("{}", node.node.nodetool(args)?);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            print!("{}", node.node.nodetool(&args)?);
             Ok(())
         }
     }
@@ -158,6 +166,7 @@ fn up() -> Result<(), String> {
     let nodes = ClusterNode::all();
     if is_up() {
         println!("the cluster is already up");
+        agree_on_schema(started + AGREEMENT_TIMEOUT)?;
         return status();
     }
     let states: Vec<NodeState> = nodes.iter().map(ClusterNode::state).collect();
@@ -171,6 +180,7 @@ fn up() -> Result<(), String> {
                 NodeState::Serving(_) => {}
             }
         }
+        agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
         println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
         return status();
     }
@@ -192,8 +202,103 @@ fn up() -> Result<(), String> {
         let peers: Vec<&ClusterNode> = nodes.iter().filter(|peer| peer.number != node.number).collect();
         wait_ready(node, started.pid, started.log_offset, &peers, deadline)?;
     }
+    agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
     println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
     status()
+}
+
+/// How long nodes may disagree on the schema before the ones apart are restarted.
+const SCHEMA_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until every serving node has the same schema version, as `nodetool describecluster`
+/// on the first serving node reports them (it asks each live node); stopped and paused nodes
+/// catch up when they return. Nodes started together can stay apart: a schema pull lost while
+/// a peer was still starting is retried only once a minute, and meanwhile a client's schema
+/// change waits in vain for agreement. After SCHEMA_PATIENCE the nodes outside the one largest
+/// group are restarted, once: a restarted node exchanges its schema with its peers, and schema
+/// changes merge by timestamp, so a restart loses none (unlike `resetlocalschema`, which drops
+/// the node's own). A tie, or a node that does not answer, is left alone and fails at the
+/// deadline with what describecluster said.
+fn agree_on_schema(deadline: Instant) -> Result<(), String> {
+    let started = Instant::now();
+    let mut restarted = false;
+    let mut described = String::new();
+    while Instant::now() < deadline {
+        let serving: Vec<ClusterNode> =
+            ClusterNode::all().into_iter().filter(|node| matches!(node.state(), NodeState::Serving(_))).collect();
+        let Some(observer) = serving.first() else {
+            return Err("no node serves CQL".to_owned());
+        };
+        match observer.node.nodetool(&["describecluster"]) {
+            Ok(answer) => described = answer,
+            Err(error) => {
+                // A node busy right after a fault may not answer JMX at once.
+                eprintln!("{error}; asking again");
+                std::thread::sleep(Duration::from_secs(3));
+                continue;
+            }
+        }
+        let versions = schema_versions(&described);
+        let agreed = versions.iter().any(|(version, addresses)| {
+            version != UNREACHABLE && serving.iter().all(|node| addresses.contains(&node.node.address.to_string()))
+        });
+        if agreed {
+            return Ok(());
+        }
+        if !restarted && started.elapsed() >= SCHEMA_PATIENCE {
+            restarted = true;
+            for node in apart(&versions, &serving) {
+                eprintln!(
+                    "{node} has disagreed on the schema for {} s; restarting it:\n{described}",
+                    SCHEMA_PATIENCE.as_secs()
+                );
+                restart(node)?;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    Err(format!("the nodes do not agree on the schema:\n{described}"))
+}
+
+/// The version Cassandra lists the nodes under that did not answer.
+const UNREACHABLE: &str = "UNREACHABLE";
+
+/// The serving nodes outside the one largest group of a known version; none on a tie.
+fn apart<'a>(versions: &[(String, Vec<String>)], serving: &'a [ClusterNode]) -> Vec<&'a ClusterNode> {
+    let known: Vec<&(String, Vec<String>)> = versions.iter().filter(|(version, _)| version != UNREACHABLE).collect();
+    let largest = known.iter().map(|(_, addresses)| addresses.len()).max().unwrap_or(0);
+    let mut largest_groups = known.iter().filter(|(_, addresses)| addresses.len() == largest);
+    let (Some((_, majority)), None) = (largest_groups.next(), largest_groups.next()) else { return Vec::new() };
+    let others: Vec<&String> =
+        known.iter().filter(|(_, addresses)| addresses != majority).flat_map(|(_, addresses)| addresses).collect();
+    serving.iter().filter(|node| others.contains(&&node.node.address.to_string())).collect()
+}
+
+/// Stops a node and starts it again, waiting until it and its peers see each other UP.
+fn restart(node: &ClusterNode) -> Result<(), String> {
+    let peers = watching_peers(node, |_| true);
+    node.node.stop(SHUTDOWN_TIMEOUT)?;
+    let spawned = node.node.spawn()?;
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
+    wait_ready(node, spawned.pid, spawned.log_offset, &peer_nodes, deadline)?;
+    wait_until_seen_up(node, &peers, deadline)
+}
+
+/// Each schema version in `nodetool describecluster`'s answer with the addresses that have it;
+/// unreachable nodes are listed under the version `UNREACHABLE`.
+fn schema_versions(described: &str) -> Vec<(String, Vec<String>)> {
+    described
+        .lines()
+        .skip_while(|line| line.trim() != "Schema versions:")
+        .skip(1)
+        .take_while(|line| line.trim().is_empty() || line.contains(": ["))
+        .filter_map(|line| {
+            let (version, addresses) = line.split_once(": [")?;
+            let addresses = addresses.trim_end_matches(']').split(", ").map(|address| address.trim().to_owned());
+            Some((version.trim().to_owned(), addresses.collect()))
+        })
+        .collect()
 }
 
 fn down() -> Result<(), String> {
@@ -226,7 +331,7 @@ fn status() -> Result<(), String> {
 
 fn kill(node: ClusterNode) -> Result<(), String> {
     let pid = node.running_pid()?;
-    cassandra::signal(pid, "KILL")?;
+    cassandra::signal_unless_gone(pid, cassandra::Signal::SIGKILL)?;
     cassandra::wait_until_gone(pid);
     node.node.forget_pid();
     println!("{node} killed (pid {pid})");
@@ -235,7 +340,7 @@ fn kill(node: ClusterNode) -> Result<(), String> {
 
 fn pause(node: ClusterNode) -> Result<(), String> {
     let pid = node.running_pid()?;
-    cassandra::signal(pid, "STOP")?;
+    local_cassandra::signal(pid, cassandra::Signal::SIGSTOP)?;
     println!("{node} paused (pid {pid}); `cargo xtask cluster resume {}` continues it", node.number);
     Ok(())
 }
@@ -245,7 +350,7 @@ fn resume(node: ClusterNode) -> Result<(), String> {
     // Peers that convicted the node while it was paused must see it come back before a caller
     // counts on it (a read at ALL, say): read their logs from here on.
     let convicted_by = watching_peers(&node, |peer| sees_down(peer, &node));
-    cassandra::signal(pid, "CONT")?;
+    local_cassandra::signal(pid, cassandra::Signal::SIGCONT)?;
     wait_until_seen_up(&node, &convicted_by, Instant::now() + STARTUP_TIMEOUT)?;
     println!("{node} resumed (pid {pid})");
     Ok(())
@@ -304,6 +409,7 @@ fn start(node: ClusterNode) -> Result<(), String> {
     let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
     wait_ready(&node, spawned.pid, spawned.log_offset, &peer_nodes, deadline)?;
     wait_until_seen_up(&node, &peers, deadline)?;
+    agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
     println!("{node} is up again (pid {}) in {:.0} s", spawned.pid, started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -361,5 +467,35 @@ mod tests {
         assert_eq!(nodes[2].node.address, Ipv4Addr::new(127, 0, 0, 13));
         assert_eq!(nodes.iter().map(|node| node.node.jmx_port).collect::<Vec<_>>(), [7211, 7212, 7213]);
         assert_eq!(nodes[1].up_line(), "/127.0.0.12:7000 is now UP");
+    }
+
+    #[test]
+    fn only_the_nodes_outside_one_largest_group_are_apart() {
+        let nodes = ClusterNode::all();
+        let version =
+            |name: &str, addresses: &[&str]| (name.to_owned(), addresses.iter().map(|a| (*a).to_owned()).collect());
+        let numbers = |apart: Vec<&ClusterNode>| apart.iter().map(|node| node.number).collect::<Vec<_>>();
+        let split = [version("a", &["127.0.0.11", "127.0.0.13"]), version("b", &["127.0.0.12"])];
+        assert_eq!(numbers(apart(&split, &nodes)), [2]);
+        let tie = [version("a", &["127.0.0.11"]), version("b", &["127.0.0.12"])];
+        assert!(apart(&tie, &nodes[..2]).is_empty());
+        let silent = [version("a", &["127.0.0.11"]), version(UNREACHABLE, &["127.0.0.12", "127.0.0.13"])];
+        assert!(apart(&silent, &nodes).is_empty());
+    }
+
+    #[test]
+    fn schema_versions_are_read_from_describecluster() {
+        let agreed = "Cluster Information:\n\tName: faults\n\tSchema versions:\n\t\t81e7f695: [127.0.0.11, 127.0.0.12, 127.0.0.13]\n\nStats for all nodes:\n\tLive: 3\n";
+        let versions = schema_versions(agreed);
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].0, "81e7f695");
+        assert_eq!(versions[0].1, ["127.0.0.11", "127.0.0.12", "127.0.0.13"]);
+        let unreachable = "\tSchema versions:\n\t\t81e7f695: [127.0.0.11, 127.0.0.12]\n\n\t\tUNREACHABLE: [127.0.0.13]\n\nStats for all nodes:\n";
+        let versions = schema_versions(unreachable);
+        assert_eq!(
+            versions.iter().map(|(version, _)| version.as_str()).collect::<Vec<_>>(),
+            ["81e7f695", "UNREACHABLE"]
+        );
+        assert_eq!(versions[1].1, ["127.0.0.13"]);
     }
 }

@@ -7,7 +7,7 @@ use scylla_table::{ConnectionConfig, Database};
 use crate::postgres;
 
 /// The benchmark tests' data sets (`tests/tests/live/bench.rs`: the tiny one, and sizes 20 and
-/// 40), whose keyspace and schema are named by `chat_bench::dataset_name`.
+/// 40), whose keyspace and schema are named by `chat_lab::dataset_name`.
 const BENCH_TEST_DATA_SETS: [&str; 3] = ["bench_tiny", "bench_20_sessions", "bench_40_sessions"];
 
 /// Names the tests give what they make: `t_<test>_<pid>_<n>` for a test's own keyspace or schema,

@@ -57,7 +57,8 @@ enum Command {
         #[command(subcommand)]
         action: cluster::Action,
     },
-    /// The three read patterns on both stores, and the migration's costs; writes target/bench/report.md.
+    /// The three read patterns on both stores, and the migration's costs, in target/bench/report.md;
+    /// the flags are the benchmark's own (`cargo xtask bench --help`).
     Bench(bench::Flags),
     /// The whole migration on the benchmark's data set under a live load, with the node frozen
     /// for 22 s on the way; writes target/rehearsal/report.md and timeline.png.
@@ -109,15 +110,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Builds `package` in release mode and runs it with `args` (after `--`); `what` names it in
-/// the error when it fails.
-fn run_release<I, S>(package: &str, args: I, what: &str) -> Result<(), String>
+/// Runs `cargo run --quiet <target> -- <args>` in the workspace root; `target` names the package
+/// and binary, and `--release` where it matters; `what` names it in the error when it fails.
+fn cargo_run<I, S>(target: &[&str], args: I, what: &str) -> Result<(), String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
     let status = cargo_command()
-        .args(["run", "--release", "--quiet", "--package", package, "--"])
+        .args(["run", "--quiet"])
+        .args(target)
+        .arg("--")
         .args(args)
         .status()
         .map_err(|error| format!("cannot run cargo: {error}"))?;

@@ -30,5 +30,5 @@ pub fn run(flags: &Flags) -> Result<(), String> {
         "--out".into(),
         target.join("rehearsal").into(),
     ]);
-    crate::run_release("chat-migrate", args, "the rehearsal")
+    crate::cargo_run(&["--release", "--package", "chat-migrate-cli", "--bin", "chat-migrate"], args, "the rehearsal")
 }

@@ -44,7 +44,7 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     // Build the tests before starting the node, so the node does not wait on the compiler.
     cargo("build tests", &["test", "--workspace", "--no-run"])?;
     // The command line's own binary, which a live test runs as an operator does.
-    cargo("build chat-migrate", &["build", "--package", "chat-migrate", "--bin", "chat-migrate"])?;
+    cargo("build chat-migrate", &["build", "--package", "chat-migrate-cli", "--bin", "chat-migrate"])?;
     println!("==> databases");
     let started = db::up()?;
     let postgres_started = match postgres::up() {
@@ -79,7 +79,8 @@ fn tests_leaving_nothing_behind() -> Result<(), String> {
 /// The fault suite: its tests are ignored in the normal run because they kill nodes. The relay
 /// toward PostgreSQL is among them, so the local PostgreSQL server runs too.
 fn faults() -> Result<(), String> {
-    cargo("build fault tests", &["test", "--package", "tests", "--test", "faults", "--no-run"])?;
+    // `--workspace`, as `cargo xtask test` builds: the same features, so nothing is built again.
+    cargo("build fault tests", &["test", "--workspace", "--test", "faults", "--no-run"])?;
     println!("==> 3-node cluster and PostgreSQL");
     let already_up = cluster::is_up();
     cluster::run(&cluster::Action::Up)?;
@@ -89,7 +90,7 @@ fn faults() -> Result<(), String> {
     std::env::set_var("XTASK_BIN", xtask);
     let result = cargo(
         "fault tests",
-        &["test", "--package", "tests", "--test", "faults", "--", "--ignored", "--test-threads=1", "--nocapture"],
+        &["test", "--workspace", "--test", "faults", "--", "--ignored", "--test-threads=1", "--nocapture"],
     );
     if !already_up {
         println!("==> stopping the cluster this run started");

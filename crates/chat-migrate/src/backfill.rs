@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use conversation_pg::{PgStore, UidRange};
 use futures::{StreamExt, TryStreamExt};
-use indicatif::ProgressBar;
 
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
-use crate::progress;
+use crate::progress::{Progress, ProgressSink};
 use crate::projection::project_snapshot;
 use crate::rate::RowRate;
 
@@ -69,7 +68,8 @@ pub struct BackfillOptions {
     pub batch_sessions: i64,
     /// Forget the plan and checkpoints and copy everything again.
     pub restart: bool,
-    pub progress: bool,
+    /// Where the sessions copied are reported.
+    pub progress: ProgressSink,
 }
 
 impl Default for BackfillOptions {
@@ -82,7 +82,7 @@ impl Default for BackfillOptions {
             session_concurrency: 16,
             batch_sessions: 64,
             restart: false,
-            progress: false,
+            progress: ProgressSink::default(),
         }
     }
 }
@@ -215,7 +215,7 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
     let (ranges, resumed) = plan(pg, &keyspace, options).await?;
     let pending: Vec<PlannedRange> = ranges.iter().filter(|range| !range.done).cloned().collect();
     let remaining = remaining_sessions(pg, &pending).await?;
-    let bar = if options.progress { progress::bar(remaining, "sessions") } else { ProgressBar::hidden() };
+    options.progress.report(Progress::Started { total: remaining, unit: "sessions" });
     if resumed {
         tracing::info!(
             done = ranges.len() - pending.len(),
@@ -226,12 +226,13 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
     }
     let counters = Counters::default();
     let rate = options.rate.map(RowRate::new);
-    futures::stream::iter(pending)
-        .map(|range| copy_range(pg, copier, &keyspace, range, options, &counters, rate.as_ref(), &bar, started))
+    let copied = futures::stream::iter(pending)
+        .map(|range| copy_range(pg, copier, &keyspace, range, options, &counters, rate.as_ref(), started))
         .buffer_unordered(options.range_concurrency.max(1))
         .try_collect::<Vec<()>>()
-        .await?;
-    bar.finish_and_clear();
+        .await;
+    options.progress.report(Progress::Finished { completed: copied.is_ok() });
+    copied?;
     Ok(BackfillReport {
         ranges: ranges.len(),
         ranges_already_done: ranges.iter().filter(|range| range.done).count(),
@@ -269,7 +270,6 @@ async fn copy_range(
     options: &BackfillOptions,
     counters: &Counters,
     rate: Option<&RowRate>,
-    bar: &ProgressBar,
     started: Instant,
 ) -> MigrateResult<()> {
     let mut after = range.last.clone().or(range.lower.clone());
@@ -316,8 +316,10 @@ async fn copy_range(
         counters.relational_rows.fetch_add(relational_rows as u64, Ordering::Relaxed);
         let total_rows = counters.scylla_rows.fetch_add(scylla_rows as u64, Ordering::Relaxed) + scylla_rows as u64;
         counters.requests.fetch_add(requests.iter().sum::<usize>() as u64, Ordering::Relaxed);
-        bar.inc(batch.len() as u64);
-        bar.set_message(format!("{:.0} rows/s", total_rows as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+        options.progress.report(Progress::Advanced {
+            done: batch.len() as u64,
+            rows_per_second: Some(total_rows as f64 / started.elapsed().as_secs_f64().max(1e-9)),
+        });
         after = Some(last);
     }
 }

@@ -15,7 +15,10 @@
 //! | compare both databases session by session | [`verify`], [`scan`] | `chat-migrate verify` |
 //! | rewrite what differs, tombstone what should not be there | [`repair`] | `chat-migrate repair` |
 //! | the store's invariants in ScyllaDB alone (both turn tables, steps without gaps, active pointers) | [`audit`] | |
-//! | the benchmark's data set, into PostgreSQL only | [`seed`] | `chat-migrate seed` |
+//! | how far a long job has come, as events for the caller to show | [`progress`] | |
+//!
+//! The commands are the `chat-migrate` binary's, in the `chat-migrate-cli` crate. This crate is
+//! what an application links: it draws nothing on the terminal and reads no command line.
 
 pub mod audit;
 pub mod backfill;
@@ -23,21 +26,17 @@ pub mod breaker;
 pub mod copier;
 pub mod dual_write;
 mod error;
-pub mod local_node;
 pub mod migrating;
 pub mod pg_relay;
 pub mod phase;
 pub mod progress;
 pub mod projection;
 mod rate;
-pub mod rehearsal;
 pub mod relay;
 pub mod repair;
 pub mod scan;
-pub mod seed;
 pub mod shadow;
 pub mod shared_phase;
-pub mod storage;
 pub mod verify;
 
 pub use audit::{audit_all, audit_sessions, AuditReport, Violation, ViolationKind};

@@ -9,14 +9,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use conversation_pg::{PgStore, SessionRow};
 use futures::StreamExt;
-use indicatif::ProgressBar;
 
 use conversation_store::{ConversationStore, StoreTables};
 
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
 use crate::pg_relay::PostgresRelay;
-use crate::progress;
+use crate::progress::{Progress, ProgressSink};
 use crate::projection::Layout;
 use crate::rate::RowRate;
 use crate::repair::{repair_from_scylla, repair_session, RepairedSession};
@@ -44,8 +43,8 @@ pub struct ScanOptions {
     pub concurrency: usize,
     /// For repair: ScyllaDB rows written per second at most.
     pub rate: Option<NonZeroU32>,
-    /// Show a progress bar on the terminal.
-    pub progress: bool,
+    /// Where the sessions checked are reported.
+    pub progress: ProgressSink,
     /// How long to wait before checking a divergent session again: a session being written
     /// while it is checked can differ for a moment (a copy on its way, a change not yet relayed).
     pub recheck_delay: Duration,
@@ -57,7 +56,7 @@ impl ScanOptions {
             selection,
             concurrency: 16,
             rate: None,
-            progress: false,
+            progress: ProgressSink::default(),
             recheck_delay: Duration::from_millis(500),
         }
     }
@@ -225,7 +224,7 @@ async fn check(
     truth: Truth,
     uids: Vec<String>,
     concurrency: usize,
-    bar: &ProgressBar,
+    progress: &ProgressSink,
 ) -> MigrateResult<(usize, Vec<Checked>)> {
     let checked = uids.len();
     let outcomes: Vec<MigrateResult<Option<Checked>>> = futures::stream::iter(uids)
@@ -234,7 +233,7 @@ async fn check(
             let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?, layout).await?;
             let (keys, snapshot) = current(pg, &session_uid).await?;
             let divergences = compare(&session_uid, &found, snapshot.as_ref(), layout, truth);
-            bar.inc(1);
+            progress.report(Progress::Advanced { done: 1, rows_per_second: None });
             // Only divergent sessions are kept: a scan of millions holds no more than it reports.
             Ok((!divergences.is_empty()).then_some(Checked { session_uid, keys, found, divergences }))
         })
@@ -280,11 +279,12 @@ pub async fn scan(
         }
     }
     let uids = selected(pg, &options.selection).await?;
-    let bar = if options.progress { progress::bar(uids.len() as u64, "sessions") } else { ProgressBar::hidden() };
+    options.progress.report(Progress::Started { total: uids.len() as u64, unit: "sessions" });
     let tables = verifying_tables(copier.tables());
     let layout = copier.layout();
-    let (sessions, mut divergent) = check(pg, &tables, layout, truth, uids, options.concurrency, &bar).await?;
-    bar.finish_and_clear();
+    let checked = check(pg, &tables, layout, truth, uids, options.concurrency, &options.progress).await;
+    options.progress.report(Progress::Finished { completed: checked.is_ok() });
+    let (sessions, mut divergent) = checked?;
     let mut settled_on_recheck = 0;
     for _ in 0..RECHECKS {
         if divergent.is_empty() {
@@ -293,7 +293,7 @@ pub async fn scan(
         tokio::time::sleep(options.recheck_delay).await;
         let uids: Vec<String> = divergent.iter().map(|checked| checked.session_uid.clone()).collect();
         let before = uids.len();
-        divergent = check(pg, &tables, layout, truth, uids, options.concurrency, &ProgressBar::hidden()).await?.1;
+        divergent = check(pg, &tables, layout, truth, uids, options.concurrency, &ProgressSink::default()).await?.1;
         settled_on_recheck += before - divergent.len();
     }
     let mut report = ScanReport { sessions, truth, settled_on_recheck, ..ScanReport::default() };

@@ -167,6 +167,11 @@ pub(crate) async fn until_settled<T, E: std::fmt::Display, Fut: std::future::Fut
             Ok(_) => return,
             Err(error) if started.elapsed() < SETTLE_FOR => {
                 println!("{what}: {error}; trying again");
+                if error.to_string().contains("schema agreement") {
+                    // `cluster agree` waits for the nodes to agree, and restarts a node that stays
+                    // apart; it starts or resumes nothing a test stopped.
+                    tokio::task::spawn_blocking(|| cluster_if_possible(&["agree"])).await.expect("runs");
+                }
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
             Err(error) => panic!("{what} failed for {} s: {error}", SETTLE_FOR.as_secs()),

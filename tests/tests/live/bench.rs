@@ -1,8 +1,8 @@
 //! The benchmark runs end to end on tiny data against both live stores and writes its report and
 //! plots. Its numbers are not checked: timings belong to `cargo xtask bench`, not to tests.
 
-use chat_bench::dataset::Scale;
-use chat_bench::{BenchConfig, Pattern, System};
+use chat_lab::dataset::Scale;
+use chat_lab::{BenchConfig, Pattern, System};
 use scylla_table::ConnectionConfig;
 use tests::live::Leftovers;
 
@@ -14,12 +14,12 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     config.reload = true;
     config.node_dir = tests::local_node_dir();
     // The node's CPU is read only from a node this machine runs (not one SCYLLA_URI names).
-    let node_is_local = chat_migrate::local_node::LocalNode::find(&config.node_dir).is_ok();
-    let name = chat_bench::dataset_name(&Scale::TINY);
+    let node_is_local = local_cassandra::LocalNode::find(&config.node_dir).is_ok();
+    let name = chat_lab::dataset_name(&Scale::TINY);
     let leftovers = Leftovers::default()
         .keyspace(&ConnectionConfig { keyspace: name.clone(), ..scylla })
         .schema(&conversation_pg::PgConfig::new(config.postgres.clone(), &name));
-    let outcome = chat_bench::run(config).await.expect("the benchmark runs against both stores");
+    let outcome = chat_lab::run(config).await.expect("the benchmark runs against both stores");
 
     assert_eq!(outcome.config.scale, Scale::TINY);
     assert!(outcome.loaded);
@@ -67,8 +67,8 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     assert_eq!(one_plus_n.cost.rows, two_reads.cost.rows, "both load paths read the same rows");
     assert_eq!(outcome.cpu.len(), 4, "each ScyllaDB series with a raw-driver reference is compared with it");
     for comparison in &outcome.cpu {
-        assert_eq!(comparison.saturated.len(), chat_bench::read_path::CPU_ROUNDS);
-        assert_eq!(comparison.moderate.len(), chat_bench::read_path::CPU_ROUNDS);
+        assert_eq!(comparison.saturated.len(), chat_lab::read_path::CPU_ROUNDS);
+        assert_eq!(comparison.moderate.len(), chat_lab::read_path::CPU_ROUNDS);
         assert!(comparison.saturated_ratio().is_some_and(|ratio| ratio > 0.0), "{comparison:?}");
     }
     assert_eq!(outcome.saturation.len(), 4, "every system of the rate ladder is loaded at saturation too");
@@ -144,13 +144,13 @@ async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
     config.node_dir = tests::local_node_dir();
     let sizes = [20, 40];
     let leftovers = sizes.iter().fold(Leftovers::default(), |leftovers, sessions| {
-        let name = chat_bench::dataset_name(&Scale::sized(*sessions));
+        let name = chat_lab::dataset_name(&Scale::sized(*sessions));
         leftovers
             .keyspace(&ConnectionConfig { keyspace: name.clone(), ..scylla.clone() })
             .schema(&conversation_pg::PgConfig::new(config.postgres.clone(), &name))
     });
     let outcome =
-        chat_bench::scale::run(config.clone(), &sizes).await.expect("the scale run loads and measures each size");
+        chat_lab::scale::run(config.clone(), &sizes).await.expect("the scale run loads and measures each size");
 
     assert_eq!(outcome.sizes.len(), 2);
     for (size, sessions) in outcome.sizes.iter().zip(sizes) {
@@ -182,7 +182,7 @@ async fn the_scale_run_measures_every_size_and_writes_its_table_and_plot() {
     leftovers.done();
     let db = scylla_table::Database::connect(&scylla).await.unwrap();
     for sessions in sizes {
-        let name = chat_bench::dataset_name(&Scale::sized(sessions));
+        let name = chat_lab::dataset_name(&Scale::sized(sessions));
         db.drop_keyspace(&name).await.expect("the size's keyspace drops");
         let pg = conversation_pg::PgStore::connect(&conversation_pg::PgConfig::new(config.postgres.clone(), &name))
             .await

@@ -11,7 +11,7 @@ use tests::live::{postgres_connection, TestSchema};
 fn chat_migrate() -> Command {
     let exe = std::env::current_exe().expect("the test knows where it runs");
     let path: PathBuf = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("chat-migrate");
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p chat-migrate`", path.display());
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p chat-migrate-cli`", path.display());
     let mut command = Command::new(path);
     // Only what each test sets: no .env of the workspace, no variables of the caller's shell.
     for var in ["POSTGRES_URL", "POSTGRES_SCHEMA", "SCYLLA_KEYSPACE", "STEPS_BY_SESSION"] {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chat_dataset::Scale;
-use chat_migrate::seed::{relational_rows, seed};
+use chat_lab::seed::{relational_rows, seed};
 use chat_migrate::verify::DivergenceKind;
 use chat_migrate::{
     backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, MigrateError, Relay, RelayConfig,

@@ -239,7 +239,7 @@ fn write_report(
          brackets): the two alternate, so the machine's drift between them cancels.\n\n\
          | | generated | hand-written | driver derive | generated / hand-written (paired) | driver derive / hand-written |\n\
          |---|---:|---:|---:|---:|---:|\n",
-        chat_bench::report::machine()
+        chat_lab::report::machine()
     );
     for (group, paired) in ratios {
         let medians: Vec<Option<f64>> = VARIANTS.iter().map(|variant| median_ns(home, group, variant)).collect();

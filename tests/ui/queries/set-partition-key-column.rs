@@ -1,9 +1,0 @@
-// A key column cannot be set: it identifies the row.
-use conversation_store::{turns_by_session, TurnBySession, TurnBySessionPrimaryKey};
-use scylla_table::Table;
-
-async fn move_turn(turns: Table<TurnBySession>, key: TurnBySessionPrimaryKey) {
-    let _ = turns.set(&key, turns_by_session::session_uid, &"another-session".to_owned()).await;
-}
-
-fn main() {}
