@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chat_migrate::{
     ensure_scylla_schema, scan, BreakerConfig, BreakerState, DualWriteStore, FallbackReason, MigratingOptions,
-    MigratingStore, Phase, Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
+    MigratingStore, Phase, RelayConfig, Routing, ScanOptions, ScyllaCopier, ScyllaRelay, Selection,
 };
 use conversation_store::{ConversationApi, ConversationStore, TurnType};
 use local_cassandra::LocalNode;
@@ -156,7 +156,7 @@ async fn dual_write_through_a_frozen_node_loses_nothing_and_converges_after_the_
         max_backoff: Duration::from_secs(2),
         ..RelayConfig::default()
     };
-    let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(db.clone()), relay_config);
+    let relay = ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(db.clone()), relay_config);
     let store = DualWriteStore::new(relay.clone());
     let background_relay = relay.clone().spawn();
 
@@ -265,7 +265,7 @@ async fn dual_write_through_a_frozen_node_loses_nothing_and_converges_after_the_
 async fn reads_fall_back_on_timeouts_while_the_node_is_frozen_and_the_breaker_recovers() {
     let _node_is_ours = NODE.lock().await;
     let Some(Frozen { node, schema, keyspace, db }) = Frozen::set_up("read_outage").await else { return };
-    let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(db.clone()), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(db.clone()), RelayConfig::default());
     let breaker = BreakerConfig {
         consecutive_failures: 3,
         open_for: Duration::from_secs(1),
@@ -374,7 +374,7 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
         name: name.clone(),
         scale: chat_dataset::Scale::TINY,
         seed: 42,
-        rates: LoadRates { writes: 16.0, loads: 20.0, histories: 10.0, children: 10.0 },
+        rates: LoadRates { writes: 16.0, loads: 20.0, recent_sessions: 10.0, children: 10.0 },
         step: Duration::from_secs(2),
         outage: Duration::from_secs(4),
         postgres_url: tests::live::postgres_connection(),
@@ -542,7 +542,7 @@ async fn an_adopted_databases_own_sql_reaches_scylla_through_a_frozen_node_once(
         max_backoff: Duration::from_secs(2),
         ..RelayConfig::default()
     };
-    let background_relay = Relay::new(schema.store.clone(), copier.clone(), relay_config).spawn();
+    let background_relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), relay_config).spawn();
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = {

@@ -98,7 +98,7 @@ pub struct BenchConfig {
     /// How long each measured point runs.
     pub point: Duration,
     pub concurrencies: Vec<usize>,
-    /// Open-loop rates for user history and thread navigation, per second.
+    /// Open-loop rates for recent sessions and thread navigation, per second.
     pub open_rates: Vec<f64>,
     /// The fixed, moderate open-loop rate every series runs once, for the client's CPU per
     /// operation away from saturation.
@@ -211,17 +211,17 @@ impl BenchConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
     LoadConversation,
-    UserHistory,
+    RecentSessions,
     ThreadNavigation,
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 3] = [Pattern::LoadConversation, Pattern::UserHistory, Pattern::ThreadNavigation];
+    pub const ALL: [Pattern; 3] = [Pattern::LoadConversation, Pattern::RecentSessions, Pattern::ThreadNavigation];
 
     pub fn title(self) -> &'static str {
         match self {
             Pattern::LoadConversation => "Load conversation",
-            Pattern::UserHistory => "User history",
+            Pattern::RecentSessions => "Recent sessions",
             Pattern::ThreadNavigation => "Thread navigation",
         }
     }
@@ -229,7 +229,7 @@ impl Pattern {
     pub fn slug(self) -> &'static str {
         match self {
             Pattern::LoadConversation => "load_conversation",
-            Pattern::UserHistory => "user_history",
+            Pattern::RecentSessions => "recent_sessions",
             Pattern::ThreadNavigation => "thread_navigation",
         }
     }
@@ -374,7 +374,7 @@ impl Targets {
     fn key(&self, pattern: Pattern, random: u64) -> String {
         match pattern {
             Pattern::LoadConversation => self.session(random),
-            Pattern::UserHistory => self.account(random),
+            Pattern::RecentSessions => self.account(random),
             Pattern::ThreadNavigation => self.parent(random),
         }
     }
@@ -738,9 +738,9 @@ fn make_operation(
             let (raw, session) = (raw.clone(), targets.session(random));
             async move { raw.load_conversation_in_two_reads(session).await.map(|work| work.rows) }
         }),
-        (Pattern::UserHistory, System::RawDriver) => operation(move |random| {
+        (Pattern::RecentSessions, System::RawDriver) => operation(move |random| {
             let (raw, account) = (raw.clone(), targets.account(random));
-            async move { raw.user_history(account).await.map(|work| work.rows) }
+            async move { raw.recent_sessions(account).await.map(|work| work.rows) }
         }),
         (Pattern::ThreadNavigation, System::RawDriver) => operation(move |random| {
             let (raw, parent) = (raw.clone(), targets.parent(random));
@@ -762,16 +762,16 @@ fn make_operation(
             let (postgres, session) = (postgres.clone(), targets.session(random));
             async move { postgres.parent_join_load_conversation(session).await }
         }),
-        (Pattern::UserHistory | Pattern::ThreadNavigation, System::ScyllaTwoReads | System::RawDriverTwoReads) => {
+        (Pattern::RecentSessions | Pattern::ThreadNavigation, System::ScyllaTwoReads | System::RawDriverTwoReads) => {
             unreachable!("the two-read layout changes only loading a conversation")
         }
-        (Pattern::UserHistory, System::Scylla) => operation(move |random| {
+        (Pattern::RecentSessions, System::Scylla) => operation(move |random| {
             let (scylla, account) = (scylla.clone(), targets.account(random));
-            async move { scylla.user_history(account).await }
+            async move { scylla.recent_sessions(account).await }
         }),
-        (Pattern::UserHistory, _) => operation(move |random| {
+        (Pattern::RecentSessions, _) => operation(move |random| {
             let (postgres, account) = (postgres.clone(), targets.account(random));
-            async move { postgres.user_history(account).await }
+            async move { postgres.recent_sessions(account).await }
         }),
         (Pattern::ThreadNavigation, System::Scylla) => operation(move |random| {
             let (scylla, parent) = (scylla.clone(), targets.parent(random));

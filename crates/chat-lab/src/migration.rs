@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::seed::relational_rows;
 use chat_migrate::projection::{project_snapshot, Layout};
-use chat_migrate::{backfill, ensure_scylla_schema, BackfillOptions, DualWriteStore, Relay, RelayConfig, ScyllaCopier};
+use chat_migrate::{
+    backfill, ensure_scylla_schema, BackfillOptions, DualWriteStore, RelayConfig, ScyllaCopier, ScyllaRelay,
+};
 use conversation_pg::{PgConfig, PgStore};
 use conversation_store::{
     ConversationApi, SessionByUser, SessionOwner, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
@@ -221,7 +223,7 @@ async fn dual_write_cost(config: &BenchConfig) -> Result<(Vec<DualWritePoint>, i
     let pg = PgStore::connect(&PgConfig::new(config.postgres.clone(), NAME).with_pool_size(clients[1] + 2)).await?;
     pg.drop_schema().await?;
     pg.apply_schema().await?;
-    let relay = Relay::new(pg.clone(), ScyllaCopier::new(db.clone()), RelayConfig::default());
+    let relay = ScyllaRelay::new(pg.clone(), ScyllaCopier::new(db.clone()), RelayConfig::default());
     let dual = DualWriteStore::new(relay);
     let mut sessions = Vec::with_capacity(DUAL_WRITE_SESSIONS);
     for index in 0..DUAL_WRITE_SESSIONS {

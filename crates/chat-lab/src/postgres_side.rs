@@ -31,7 +31,7 @@ pub const PARENT_JOIN_LOAD_QUERY: &str = "SELECT ht.prompt, at.uid, s.idx, s.con
     WHERE ht.session_uid = $1
     ORDER BY ht.created_at, at.created_at, s.idx";
 
-const HISTORY_QUERY: &str = "SELECT uid, title, created_at FROM sessions
+const RECENT_SESSIONS_QUERY: &str = "SELECT uid, title, created_at FROM sessions
     WHERE account_uid = $1 AND deleted_at IS NULL ORDER BY cql_ms(created_at) DESC, uid LIMIT 20";
 
 const CHILDREN_QUERY: &str = "SELECT uid, created_at, 'human' AS turn_type FROM human_turns WHERE parent_uid = $1
@@ -47,7 +47,7 @@ pub struct PostgresSide {
 struct Prepared {
     seed_load: Statement,
     parent_join_load: Statement,
-    history: Statement,
+    recent_sessions: Statement,
     children: Statement,
 }
 
@@ -90,7 +90,10 @@ impl PostgresSide {
                     .prepare(PARENT_JOIN_LOAD_QUERY)
                     .await
                     .map_err(pg_error("preparing the load query"))?,
-                history: client.prepare(HISTORY_QUERY).await.map_err(pg_error("preparing the history query"))?,
+                recent_sessions: client
+                    .prepare(RECENT_SESSIONS_QUERY)
+                    .await
+                    .map_err(pg_error("preparing the recent sessions query"))?,
                 children: client.prepare(CHILDREN_QUERY).await.map_err(pg_error("preparing the children query"))?,
             };
             clients.push((client, prepared));
@@ -126,9 +129,9 @@ impl PostgresSide {
         Ok(client.query(&prepared.parent_join_load, &[&session_uid]).await?.len())
     }
 
-    pub async fn user_history(&self, account_uid: String) -> Result<usize, tokio_postgres::Error> {
+    pub async fn recent_sessions(&self, account_uid: String) -> Result<usize, tokio_postgres::Error> {
         let (client, prepared) = self.client();
-        Ok(client.query(&prepared.history, &[&account_uid]).await?.len())
+        Ok(client.query(&prepared.recent_sessions, &[&account_uid]).await?.len())
     }
 
     pub async fn children(&self, parent_uid: String) -> Result<usize, tokio_postgres::Error> {
@@ -142,7 +145,7 @@ impl PostgresSide {
         let statement = match (pattern, system) {
             (Pattern::LoadConversation, System::PostgresParentJoin) => &prepared.parent_join_load,
             (Pattern::LoadConversation, _) => &prepared.seed_load,
-            (Pattern::UserHistory, _) => &prepared.history,
+            (Pattern::RecentSessions, _) => &prepared.recent_sessions,
             (Pattern::ThreadNavigation, _) => &prepared.children,
         };
         let rows = client.query(statement, &[&key]).await?;

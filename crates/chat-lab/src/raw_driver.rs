@@ -201,7 +201,7 @@ impl RawScylla {
         Ok(turns.add(steps))
     }
 
-    pub async fn user_history(&self, account_uid: String) -> RawResult<Work> {
+    pub async fn recent_sessions(&self, account_uid: String) -> RawResult<Work> {
         Ok(self.read::<SessionRow>(&self.statements.history, &account_uid).await?.1)
     }
 

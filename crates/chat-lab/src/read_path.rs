@@ -50,8 +50,8 @@ pub(crate) async fn measure(
             (Pattern::LoadConversation, System::ScyllaTwoReads | System::RawDriverTwoReads) => {
                 raw.load_conversation_in_two_reads(targets.session(random)).await
             }
-            (Pattern::UserHistory, System::Scylla | System::RawDriver) => {
-                raw.user_history(targets.account(random)).await
+            (Pattern::RecentSessions, System::Scylla | System::RawDriver) => {
+                raw.recent_sessions(targets.account(random)).await
             }
             (Pattern::ThreadNavigation, System::Scylla | System::RawDriver) => {
                 raw.children(targets.parent(random)).await

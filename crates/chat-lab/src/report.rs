@@ -21,7 +21,7 @@ const BACKFILL_GOAL_SHARE_OF_CEILING: f64 = 0.8;
 fn seed_claim(pattern: Pattern) -> ((f64, f64), (f64, f64), (f64, f64)) {
     match pattern {
         Pattern::LoadConversation => ((50.0, 500.0), (5.0, 20.0), (10.0, 25.0)),
-        Pattern::UserHistory => ((100.0, 1000.0), (10.0, 50.0), (10.0, 20.0)),
+        Pattern::RecentSessions => ((100.0, 1000.0), (10.0, 50.0), (10.0, 20.0)),
         Pattern::ThreadNavigation => ((20.0, 200.0), (2.0, 10.0), (10.0, 20.0)),
     }
 }

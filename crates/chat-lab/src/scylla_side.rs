@@ -55,8 +55,8 @@ impl ScyllaSide {
         Ok(turns.len() + steps.len())
     }
 
-    /// User history: the 20 most recent sessions of an account.
-    pub async fn user_history(&self, account_uid: String) -> Result<usize, scylla_table::Error> {
+    /// Recent sessions: the 20 most recent sessions of an account.
+    pub async fn recent_sessions(&self, account_uid: String) -> Result<usize, scylla_table::Error> {
         let rows = self.tables.sessions.slice(&SessionByUserPartitionKey { account_uid }).limit(20).fetch().await?;
         Ok(rows.len())
     }

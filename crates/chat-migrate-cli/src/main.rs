@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chat_migrate::progress::ProgressSink;
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, Failure, MigrateError, PostgresRelay, Relay, RelayConfig,
-    ScanOptions, ScyllaCopier, Selection, Shard,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, Failure, MigrateError, PostgresRelay, RelayConfig,
+    ScanOptions, ScyllaCopier, ScyllaRelay, Selection, Shard,
 };
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -379,7 +379,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
             }
         }
         Command::Relay { until_empty, to_postgres: false, .. } => {
-            let relay = Relay::new(pg.clone(), copier, RelayConfig::default());
+            let relay = ScyllaRelay::new(pg.clone(), copier, RelayConfig::default());
             if until_empty {
                 let (report, lag) = relay.drain(None).await?;
                 println!(
@@ -480,7 +480,7 @@ async fn status(cli: &Cli, pg: &PgStore) -> Result<ExitCode, MigrateError> {
         }
         Err(error) => Err(error.into()),
     };
-    let dead_letters = chat_migrate::pg_relay::dead_letters(pg).await?;
+    let dead_letters = chat_migrate::relay::to_postgres::dead_letters(pg).await?;
     let to_postgres = match depth {
         Ok(depth) => depth.to_string(),
         Err(error) => {
@@ -637,10 +637,10 @@ async fn rehearse(
         }
     };
     let (scale, rates, step) = if quick {
-        let rates = LoadRates { writes: 20.0, loads: 60.0, histories: 30.0, children: 30.0 };
+        let rates = LoadRates { writes: 20.0, loads: 60.0, recent_sessions: 30.0, children: 30.0 };
         (chat_lab::dataset::Scale::QUICK, rates, Duration::from_secs(20))
     } else {
-        let rates = LoadRates { writes: 50.0, loads: 150.0, histories: 75.0, children: 75.0 };
+        let rates = LoadRates { writes: 50.0, loads: 150.0, recent_sessions: 75.0, children: 75.0 };
         (chat_lab::dataset::Scale::DEFAULT, rates, Duration::from_secs(60))
     };
     let config = RehearsalConfig {

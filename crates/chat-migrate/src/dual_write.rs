@@ -15,7 +15,7 @@ use conversation_store::{
     TurnBySession,
 };
 
-use crate::relay::Relay;
+use crate::relay::ScyllaRelay;
 
 /// How long a write waits for its ScyllaDB copy before leaving it to the relay.
 pub const DEFAULT_INLINE_DEADLINE: Duration = Duration::from_millis(500);
@@ -24,14 +24,14 @@ pub const DEFAULT_INLINE_DEADLINE: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct DualWriteStore {
     pg: PgStore,
-    relay: Relay,
+    relay: ScyllaRelay,
     inline_deadline: Duration,
 }
 
 impl DualWriteStore {
     /// A dual-writing store over `relay`'s PostgreSQL store (its outbox is switched on) and
     /// ScyllaDB copier.
-    pub fn new(relay: Relay) -> DualWriteStore {
+    pub fn new(relay: ScyllaRelay) -> DualWriteStore {
         let pg = relay.pg().clone().with_outbox(true);
         DualWriteStore { pg, relay, inline_deadline: DEFAULT_INLINE_DEADLINE }
     }
@@ -52,7 +52,7 @@ impl DualWriteStore {
         &self.pg
     }
 
-    pub fn relay(&self) -> &Relay {
+    pub fn relay(&self) -> &ScyllaRelay {
         &self.relay
     }
 

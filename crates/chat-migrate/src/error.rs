@@ -40,7 +40,7 @@ impl MigrateError {
             MigrateError::Scylla(error) if error.is_unavailable() => Failure::Unavailable,
             MigrateError::Store(StoreError::Database(error)) if error.is_unavailable() => Failure::Unavailable,
             MigrateError::Scylla(_) | MigrateError::Store(StoreError::Database(_)) => Failure::Unavailable,
-            MigrateError::Store(StoreError::Relational { source, .. }) => match sqlstate(source.as_ref()) {
+            MigrateError::Store(error @ StoreError::Relational { .. }) => match conversation_pg::sqlstate(error) {
                 // Connection exceptions (08), the server shutting down (57P), too many
                 // connections (53300): the server is not there for this work.
                 Some(code) if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
@@ -58,19 +58,6 @@ impl MigrateError {
     pub fn is_unavailable(&self) -> bool {
         self.failure() == Failure::Unavailable
     }
-}
-
-/// The SQLSTATE of a PostgreSQL error (also one wrapped by the connection pool), if the server
-/// answered with one.
-fn sqlstate(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = cause {
-        if let Some(postgres) = error.downcast_ref::<tokio_postgres::Error>() {
-            return postgres.code().map(|code| code.code().to_owned());
-        }
-        cause = error.source();
-    }
-    None
 }
 
 pub type MigrateResult<T> = Result<T, MigrateError>;

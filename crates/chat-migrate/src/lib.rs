@@ -6,13 +6,13 @@
 //!
 //! | Part | Module | Command |
 //! |---|---|---|
-//! | relational rows → ScyllaDB rows, one mapping for everything | [`projection`] | |
+//! | relational rows → ScyllaDB rows, one mapping for everything, and writing them versioned | [`projection`], [`copier`] | |
 //! | phase 1: write PostgreSQL and an outbox entry in one transaction, then copy | [`dual_write`] | |
 //! | every phase behind one store, switched while it runs: shadow reads, ScyllaDB reads with fallback | [`migrating`], [`phase`], [`shadow`], [`breaker`] | |
 //! | one phase for the fleet, kept in PostgreSQL, moved one step once its preconditions hold | [`shared_phase`] | `chat-migrate phase` |
-//! | copy what dual-write could not, with backoff | [`relay`] | `chat-migrate relay` |
-//! | copy the history, resumable, sharded, rate-limited | [`backfill`] | `chat-migrate backfill` |
-//! | compare both databases session by session | [`verify`], [`scan`] | `chat-migrate verify` |
+//! | copy what dual-write could not, with backoff; in `scylla-primary`, keep PostgreSQL up to date | [`relay`] | `chat-migrate relay [--to-postgres]` |
+//! | copy the history, resumable, sharded, rate-limited | [`mod@backfill`] | `chat-migrate backfill` |
+//! | compare both databases session by session | [`verify`], [`mod@scan`] | `chat-migrate verify` |
 //! | rewrite what differs, tombstone what should not be there | [`repair`] | `chat-migrate repair` |
 //! | the store's invariants in ScyllaDB alone (both turn tables, steps without gaps, active pointers) | [`audit`] | |
 //! | how far a long job has come, as events for the caller to show | [`progress`] | |
@@ -27,7 +27,6 @@ pub mod copier;
 pub mod dual_write;
 mod error;
 pub mod migrating;
-pub mod pg_relay;
 pub mod phase;
 pub mod progress;
 pub mod projection;
@@ -46,9 +45,8 @@ pub use copier::ScyllaCopier;
 pub use dual_write::DualWriteStore;
 pub use error::{Failure, MigrateError, MigrateResult};
 pub use migrating::{MigratingOptions, MigratingStore, PhaseFollower, ReadSideStatus};
-pub use pg_relay::PostgresRelay;
 pub use phase::{Phase, Routing};
-pub use relay::{Relay, RelayConfig};
+pub use relay::{PostgresRelay, RelayConfig, ScyllaRelay};
 pub use scan::{scan, ScanOptions, ScanReport, Selection};
 pub use shadow::{FallbackReason, ReadCounts, ReadPattern};
 pub use shared_phase::{PhaseChange, Precondition, SetOptions, SharedPhase};

@@ -272,7 +272,7 @@ impl MigratingStore {
         }
     }
 
-    /// Takes the sessions that divergent reads queued for repair (see [`crate::scan`]).
+    /// Takes the sessions that divergent reads queued for repair (see [`mod@crate::scan`]).
     pub fn take_repair_queue(&self) -> Vec<String> {
         std::mem::take(&mut *self.inner.lock_repair_queue()).into_iter().collect()
     }

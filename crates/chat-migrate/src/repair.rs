@@ -28,8 +28,8 @@ use scylla_table::{Batch, Database, ScyllaTable};
 
 use crate::copier::ScyllaCopier;
 use crate::error::{MigrateError, MigrateResult};
-use crate::pg_relay::PostgresRelay;
 use crate::projection::project_snapshot;
+use crate::relay::PostgresRelay;
 use crate::verify::{expected_keys, Columns, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// What repairing one session wrote.

@@ -14,10 +14,10 @@ use conversation_store::{ConversationStore, StoreTables};
 
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
-use crate::pg_relay::PostgresRelay;
 use crate::progress::{Progress, ProgressSink};
 use crate::projection::Layout;
 use crate::rate::RowRate;
+use crate::relay::PostgresRelay;
 use crate::repair::{repair_from_scylla, repair_session, RepairedSession};
 use crate::shared_phase;
 use crate::verify::{compare, read_scylla, verifying_tables, Divergence, DivergenceKind, ScyllaSession, SessionKeys};

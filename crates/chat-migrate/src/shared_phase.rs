@@ -27,8 +27,8 @@ use conversation_pg::phase::PHASE_LOCK;
 use conversation_pg::{PgStore, RelationalWrites};
 
 use crate::error::{pg_error, MigrateError, MigrateResult};
-use crate::pg_relay::PostgresRelay;
 use crate::phase::{Phase, Routing};
+use crate::relay::PostgresRelay;
 
 /// The shared phase as last set.
 #[derive(Debug, Clone, PartialEq)]

@@ -581,7 +581,7 @@ INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
             loop {
                 let tx = client.transaction().await.map_err(pg("starting a fill batch"))?;
                 if before_dual_write {
-                    crate::writer::mark_as_store(&*tx).await?;
+                    crate::marker::mark_as_store(&*tx).await?;
                 }
                 let row = if table == "steps" {
                     tx.query_typed_one(query, typed![&after.0, &after.1, &FILL_BATCH]).await

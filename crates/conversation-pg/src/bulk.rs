@@ -18,7 +18,7 @@ impl PgStore {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg("starting a transaction"))?;
-        crate::writer::mark_as_store(&*tx).await?;
+        crate::marker::mark_as_store(&*tx).await?;
         tx.execute_typed(
             "INSERT INTO sessions (uid, account_uid, title, created_at, deleted_at, active_root, version)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],

@@ -20,6 +20,20 @@
 //! [`outbox`]. With [`PgStore::following_the_phase`], the migration's shared phase decides, in
 //! each write's own transaction; see [`phase`].
 //!
+//! # Modules
+//!
+//! | Module | What |
+//! |---|---|
+//! | [`config`], `tls` | the connection string, as libpq reads it, and TLS with rustls |
+//! | `store`, [`sql`] | [`PgStore`], the pool and the one way statements are sent (unnamed, typed) |
+//! | `api`, `sessions`, `turns`, `steps`, `conversation` | the domain API on the relational schema |
+//! | [`rows`], [`snapshot`] | relational rows, and a session's rows read in one snapshot for the migration |
+//! | `writer`, [`outbox`] | a write's transaction and the outbox entries it owes |
+//! | [`phase`] | the shared phase as each write reads it |
+//! | `replica`, `bulk` | writes of rows as another store holds them, and bulk loads |
+//! | [`adoption`], `marker` | taking over a database other code wrote: versions, bookkeeping, triggers, and the mark that tells them a write is the store's |
+//! | `schema` | the versioned SQL migrations |
+//!
 //! ```no_run
 //! use conversation_pg::{PgConfig, PgStore};
 //! use conversation_store::ConversationApi;
@@ -38,6 +52,7 @@ mod api;
 mod bulk;
 pub mod config;
 mod conversation;
+mod marker;
 pub mod outbox;
 pub mod phase;
 mod replica;
@@ -57,4 +72,4 @@ pub use outbox::{GoneCopies, OutboxEntry, OutboxLag};
 pub use phase::{PhaseHold, RelationalWrites};
 pub use rows::{SessionRow, StepRow, TurnRow};
 pub use snapshot::{PurgedSession, SessionSnapshot, UidRange};
-pub use store::PgStore;
+pub use store::{sqlstate, PgStore};

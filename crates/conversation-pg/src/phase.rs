@@ -80,8 +80,8 @@ impl PgStore {
             .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await
             .map_err(pg("starting the phase hold"))?;
-        // What repair writes inside a hold is the store's own (see crate::writer::mark_as_store).
-        crate::writer::mark_as_store(hold.client()).await?;
+        // What repair writes inside a hold is the store's own (see crate::marker::mark_as_store).
+        crate::marker::mark_as_store(hold.client()).await?;
         hold.writes = writes_in(hold.client()).await?;
         Ok(hold)
     }

@@ -24,7 +24,7 @@ impl PgStore {
     pub async fn put_session(&self, row: &SessionRow) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
-        crate::writer::mark_as_store(&*tx).await?;
+        crate::marker::mark_as_store(&*tx).await?;
         crate::sessions::hold_off_purges(&*tx, &row.uid).await?;
         tx.execute_typed(
             "INSERT INTO sessions AS s (uid, account_uid, title, created_at, deleted_at, active_root, version)
@@ -56,7 +56,7 @@ impl PgStore {
     pub async fn put_turn(&self, row: &TurnRow) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
-        crate::writer::mark_as_store(&*tx).await?;
+        crate::marker::mark_as_store(&*tx).await?;
         let result = match row.turn_type {
             TurnType::Human => {
                 tx
@@ -104,7 +104,7 @@ impl PgStore {
     pub async fn put_step(&self, row: &StepRow) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
-        crate::writer::mark_as_store(&*tx).await?;
+        crate::marker::mark_as_store(&*tx).await?;
         tx.execute_typed(
             "INSERT INTO steps AS st (agent_turn_uid, idx, tpe, content, created_at, version)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -131,7 +131,7 @@ impl PgStore {
     pub async fn purge_replica(&self, keys: &SessionRow, turn_uids: &[String], newer_than: i64) -> StoreResult<i64> {
         let mut client = self.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
-        crate::writer::mark_as_store(&*tx).await?;
+        crate::marker::mark_as_store(&*tx).await?;
         if self.recording == crate::store::Recording::AsThePhaseSays
             && crate::phase::writes_in(&*tx).await? != crate::phase::RelationalWrites::Refused
         {

@@ -1,5 +1,5 @@
 //! Statements sent as PostgreSQL's unnamed statement, each with its parameters' types named
-//! ([`typed!`]): parsed, bound and run in one round trip, with nothing left behind on the server
+//! ([`typed!`](crate::typed)): parsed, bound and run in one round trip, with nothing left behind on the server
 //! connection. A named prepared statement, tokio-postgres's default, lives on the one server
 //! connection that parsed it, which PgBouncer in transaction mode does not keep between a
 //! client's transactions; the unnamed one works through it, and saves the round trip of a

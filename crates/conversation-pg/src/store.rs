@@ -92,6 +92,21 @@ pub(crate) fn pg(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> 
     move |source| StoreError::Relational { action: action.to_owned(), source: Box::new(source) }
 }
 
+/// The SQLSTATE PostgreSQL answered a failed statement with, if the store's error carries one
+/// (also through the connection pool's error): `23505` for a unique violation, `08006` for a
+/// lost connection, and so on.
+pub fn sqlstate(error: &StoreError) -> Option<String> {
+    let StoreError::Relational { source, .. } = error else { return None };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(error) = cause {
+        if let Some(postgres) = error.downcast_ref::<tokio_postgres::Error>() {
+            return postgres.code().map(|code| code.code().to_owned());
+        }
+        cause = error.source();
+    }
+    None
+}
+
 pub(crate) fn not_found(what: &'static str, id: &str) -> StoreError {
     StoreError::NotFound { what, id: id.to_owned() }
 }

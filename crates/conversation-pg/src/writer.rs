@@ -1,23 +1,11 @@
 //! A write transaction, and the outbox entries it owes.
 
-use crate::typed;
 use conversation_store::StoreResult;
-use tokio_postgres::GenericClient;
 
+use crate::marker::mark_as_store;
 use crate::outbox::{self, Changed};
 use crate::phase::{self, RelationalWrites};
-use crate::store::{pg, Recording};
-
-/// Says, for the rest of the transaction, that its writes are the store's: the triggers of an
-/// adopted database (see [`crate::adoption`]) then leave them alone, since the store versions
-/// and records its changes itself, and nothing is recorded twice. Every transaction of the
-/// store that writes the conversation tables starts with it.
-pub(crate) async fn mark_as_store(tx: &(impl GenericClient + Sync)) -> StoreResult<()> {
-    tx.execute_typed("SELECT set_config('conversation_pg.writer', 'store', true)", typed![])
-        .await
-        .map_err(pg("marking the transaction as the store's"))?;
-    Ok(())
-}
+use crate::store::Recording;
 
 /// One transaction of a domain write. Every changed row goes through [`Writer::changed`], which
 /// records it in the outbox when the store (or the shared phase) asks for it.

@@ -9,8 +9,10 @@ use std::future::Future;
 
 use crate::conversation::Conversation;
 use crate::cursor::SessionCursor;
+use crate::cursor::SessionPage;
 use crate::error::StoreResult;
-use crate::store::{ConversationStore, Session, SessionPage};
+use crate::store::ConversationStore;
+use crate::tables::Session;
 use crate::tables::{StepByTurn, TurnByParent, TurnBySession};
 
 /// The conversation platform's operations. Every method takes the caller's `account_uid`; a

@@ -8,129 +8,20 @@
 //! again once it succeeded: an entry for a write that then did not happen makes the relay copy
 //! the current rows once more, which changes nothing, while a change without an entry cannot
 //! happen. The second entry covers a transaction that lands after the relay let the first one go
-//! (see `chat_migrate::pg_relay`'s grace): a writer paused for minutes, or a clock far behind.
+//! (see `chat_migrate::relay::to_postgres`'s grace): a writer paused for minutes, or a clock far behind.
 //!
 //! A recorded change to an existing row is stamped past the row's newest write time
 //! ([`ConversationStore::stamp_after`]): one clock per row, whatever the hosts' clocks say.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use scylla_table::{Batch, ColumnOf, RowKey, ScyllaTable, Settable, Table};
 
+use crate::change::{Changed, OUTBOX_RERECORD_AFTER};
 use crate::error::StoreResult;
-use crate::store::{new_id, now_millis, ConversationStore, StoreTables};
+use crate::store::{ConversationStore, StoreTables};
 use crate::tables::{PgOutboxEntry, PgOutboxSlot};
 
-/// Buckets of `pg_outbox`: each minute's entries are spread over this many partitions.
-pub const OUTBOX_BUCKETS: i32 = 16;
-
-/// The span of one `pg_outbox` partition (a bucket's slot), in seconds.
-pub const OUTBOX_SLOT_SECONDS: i64 = 60;
-
-/// How long after its `recorded_at` an entry may land before it is recorded again, in the minute
-/// it landed in: the relay stops reading a minute some minutes after it ends (see
-/// `chat_migrate::pg_relay::LATE_ENTRY_ALLOWANCE`), and a write held up that long (a paused
-/// process, a slow request) must not land where nobody looks.
-pub const OUTBOX_RERECORD_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The slot an entry recorded at `recorded_at` goes in: the start of its minute.
-pub fn outbox_slot(recorded_at: DateTime<Utc>) -> DateTime<Utc> {
-    let seconds = recorded_at.timestamp().div_euclid(OUTBOX_SLOT_SECONDS) * OUTBOX_SLOT_SECONDS;
-    DateTime::from_timestamp(seconds, 0).unwrap_or(recorded_at)
-}
-
-/// What a change touched: the row to copy again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Changed {
-    /// The session row (title, deletion, active root), or the whole session when it was purged.
-    Session,
-    Turn {
-        turn_uid: String,
-    },
-    Step {
-        turn_uid: String,
-        idx: i32,
-    },
-}
-
-impl Changed {
-    /// The kind as stored (`session`, `turn`, `step`), the turn, and the step index.
-    pub fn parts(&self) -> (&'static str, Option<&str>, Option<i32>) {
-        match self {
-            Changed::Session => ("session", None, None),
-            Changed::Turn { turn_uid } => ("turn", Some(turn_uid), None),
-            Changed::Step { turn_uid, idx } => ("step", Some(turn_uid), Some(*idx)),
-        }
-    }
-
-    /// Rebuilds a change from its stored parts; `None` for parts no writer makes.
-    pub fn from_parts(kind: &str, turn_uid: Option<String>, idx: Option<i32>) -> Option<Changed> {
-        match (kind, turn_uid, idx) {
-            ("session", _, _) => Some(Changed::Session),
-            ("turn", Some(turn_uid), _) => Some(Changed::Turn { turn_uid }),
-            ("step", Some(turn_uid), Some(idx)) => Some(Changed::Step { turn_uid, idx }),
-            _ => None,
-        }
-    }
-}
-
-/// A bucket in `0..buckets` from FNV-1a, which is fixed across builds and platforms (std's
-/// hasher is not), so every process puts a key in the same bucket.
-pub fn stable_bucket(key: &str, buckets: u64) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash % buckets.max(1)
-}
-
 impl PgOutboxEntry {
-    /// A new entry for `changed` in `session_uid`, in the session's bucket.
-    pub fn new(session_uid: &str, changed: &Changed) -> PgOutboxEntry {
-        let (kind, turn_uid, idx) = changed.parts();
-        let recorded_at = now_millis();
-        PgOutboxEntry {
-            bucket: stable_bucket(session_uid, OUTBOX_BUCKETS as u64) as i32,
-            slot: outbox_slot(recorded_at),
-            recorded_at,
-            entry_id: new_id(),
-            session_uid: session_uid.to_owned(),
-            kind: kind.to_owned(),
-            turn_uid: turn_uid.map(str::to_owned),
-            idx,
-            stamp: None,
-        }
-    }
-
-    /// The same entry, made by a logged batch with timestamp `stamp` (microseconds): the relay
-    /// takes it as the change's version, which a write of a null cannot give (CQL has no write
-    /// time for a null), and deletes the entry no earlier than it.
-    pub fn stamped(mut self, stamp: i64) -> PgOutboxEntry {
-        self.stamp = Some(stamp);
-        self
-    }
-
-    pub fn changed(&self) -> Option<Changed> {
-        Changed::from_parts(&self.kind, self.turn_uid.clone(), self.idx)
-    }
-
-    /// What the entry names; the session row for parts no writer makes.
-    fn changed_or_session(&self) -> Changed {
-        self.changed().unwrap_or(Changed::Session)
-    }
-
-    /// The row that lists this entry's partition for the relay.
-    pub fn slot_row(&self) -> PgOutboxSlot {
-        PgOutboxSlot { bucket: self.bucket, slot: self.slot }
-    }
-
-    /// The rows that list these entries' partitions, once each.
-    pub fn slot_rows(entries: &[PgOutboxEntry]) -> Vec<PgOutboxSlot> {
-        let mut slots: Vec<PgOutboxSlot> = entries.iter().map(PgOutboxEntry::slot_row).collect();
-        slots.dedup();
-        slots
-    }
-
     /// Adds the entries to a batch, with the rows of their slots ([`PgOutboxEntry::slot_rows`]).
     pub async fn add_to<'a>(
         entries: &'a [PgOutboxEntry],

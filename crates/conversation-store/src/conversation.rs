@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::StoreResult;
-use crate::store::{ConversationStore, Session};
+use crate::store::ConversationStore;
+use crate::tables::Session;
 use crate::tables::{
     StepBySession, StepBySessionPartitionKey, StepByTurn, StepByTurnPartitionKey, TurnBySession,
     TurnBySessionPartitionKey, TurnType,
@@ -155,4 +156,119 @@ fn active_path(turns: &[ConversationTurn], active_root: Option<&str>) -> Vec<Str
         current = next.and_then(|next| by_id.get(next).copied());
     }
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_700_000_000_000 + ms).expect("a valid time")
+    }
+
+    fn session() -> Session {
+        Session {
+            account_uid: "acct".into(),
+            created_at: at(0),
+            session_uid: "s".into(),
+            title: "t".into(),
+            deleted_at: None,
+        }
+    }
+
+    /// A turn created `ms` after the session, under `parent`, pointing at `active_child`.
+    fn turn(uid: &str, ms: i64, parent: Option<&str>, active_child: Option<&str>) -> TurnBySession {
+        let turn_type = if uid.starts_with('h') { TurnType::Human } else { TurnType::Agent };
+        TurnBySession {
+            session_uid: "s".into(),
+            created_at: at(ms),
+            turn_uid: uid.into(),
+            turn_type,
+            parent_uid: parent.map(str::to_owned),
+            active_child: active_child.map(str::to_owned),
+            prompt: (turn_type == TurnType::Human).then(|| format!("prompt of {uid}")),
+            liked: None,
+        }
+    }
+
+    fn step(turn_uid: &str, idx: i32) -> StepByTurn {
+        StepByTurn { turn_uid: turn_uid.into(), idx, tpe: 1, content: format!("{turn_uid}#{idx}"), created_at: at(1) }
+    }
+
+    fn assemble(active_root: Option<&str>, turns: Vec<TurnBySession>) -> Conversation {
+        let steps = turns
+            .iter()
+            .map(|turn| if turn.turn_type == TurnType::Agent { vec![step(&turn.turn_uid, 0)] } else { Vec::new() })
+            .collect();
+        Conversation::assemble(session(), active_root, turns, steps)
+    }
+
+    #[test]
+    fn a_tree_is_assembled_with_children_in_order_and_steps_on_their_turns() {
+        let turns = vec![
+            turn("h1", 1, None, Some("a1")),
+            turn("a1", 2, Some("h1"), None),
+            turn("a2", 3, Some("h1"), None),
+            turn("h2", 4, Some("a1"), None),
+        ];
+        let conversation = assemble(Some("h1"), turns);
+        assert_eq!(conversation.turn("h1").map(|turn| turn.children.clone()), Some(vec!["a1".into(), "a2".into()]));
+        assert_eq!(conversation.turn("a1").map(|turn| turn.children.clone()), Some(vec!["h2".into()]));
+        assert_eq!(conversation.turn("a2").map(|turn| turn.steps[0].content.clone()), Some("a2#0".into()));
+        assert!(conversation.turn("h2").is_some_and(|turn| turn.steps.is_empty()));
+        assert_eq!(conversation.roots().map(|turn| turn.turn.turn_uid.as_str()).collect::<Vec<_>>(), ["h1"]);
+        assert!(conversation.turn("nowhere").is_none());
+    }
+
+    #[test]
+    fn the_active_path_follows_the_pointers_and_else_the_newest_child() {
+        let turns = vec![
+            turn("h1", 1, None, Some("a1")),
+            turn("a1", 2, Some("h1"), None),
+            turn("a2", 3, Some("h1"), None),
+            turn("h2", 4, Some("a1"), None),
+            turn("h3", 5, Some("a1"), None),
+        ];
+        // h1 points at a1; a1 points nowhere, so its newest child, h3, follows.
+        assert_eq!(assemble(Some("h1"), turns.clone()).active_path, ["h1", "a1", "h3"]);
+        let conversation = assemble(Some("h1"), turns);
+        let active: Vec<&str> = conversation.active_turns().map(|turn| turn.turn.turn_uid.as_str()).collect();
+        assert_eq!(active, ["h1", "a1", "h3"]);
+    }
+
+    #[test]
+    fn without_a_known_active_root_the_newest_root_starts_the_path() {
+        let turns = vec![turn("h1", 1, None, None), turn("h9", 9, None, None)];
+        assert_eq!(assemble(None, turns.clone()).active_path, ["h9"]);
+        assert_eq!(assemble(Some("gone"), turns.clone()).active_path, ["h9"]);
+        assert_eq!(assemble(Some("h1"), turns).active_path, ["h1"]);
+    }
+
+    #[test]
+    fn a_pointer_to_a_missing_turn_ends_the_path_and_a_cycle_stops() {
+        let dangling = vec![turn("h1", 1, None, Some("a-not-yet-replicated")), turn("a1", 2, Some("h1"), None)];
+        assert_eq!(assemble(Some("h1"), dangling).active_path, ["h1"]);
+        let cycle = vec![turn("h1", 1, None, Some("a1")), turn("a1", 2, Some("h1"), Some("h1"))];
+        let path = assemble(Some("h1"), cycle).active_path;
+        assert!(path.len() <= 3, "{path:?}");
+        assert_eq!(assemble(None, Vec::new()).active_path, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_sessions_steps_are_regrouped_per_turn_in_the_turns_order() {
+        let turns = vec![turn("h1", 1, None, None), turn("a2", 2, Some("h1"), None), turn("a1", 3, Some("h1"), None)];
+        // As steps_by_session holds them: by turn id, then idx.
+        let steps = vec![
+            StepBySession::of("s", &step("a1", 0)),
+            StepBySession::of("s", &step("a1", 1)),
+            StepBySession::of("s", &step("a2", 0)),
+        ];
+        let grouped = steps_in_turn_order(&turns, steps);
+        let contents: Vec<Vec<&str>> =
+            grouped.iter().map(|steps| steps.iter().map(|step| step.content.as_str()).collect()).collect();
+        assert_eq!(contents, [vec![], vec!["a2#0"], vec!["a1#0", "a1#1"]]);
+        assert_eq!(StepBySession::of("s", &step("a1", 1)).into_step(), step("a1", 1));
+    }
 }

@@ -1,8 +1,22 @@
-//! The opaque cursor of `recent_sessions`: where the previous page ended.
+//! Pages of an account's sessions, and the opaque cursor of `recent_sessions`: where the
+//! previous page ended.
 
 use chrono::{DateTime, Utc};
 
+use crate::clock::cql_millis;
 use crate::error::{StoreError, StoreResult};
+use crate::tables::Session;
+
+/// The default number of sessions in one page of [`ConversationStore::recent_sessions`](crate::ConversationStore::recent_sessions).
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// One page of an account's sessions, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    pub sessions: Vec<Session>,
+    /// Where to continue, or `None` when there are no more sessions.
+    pub next: Option<SessionCursor>,
+}
 
 /// Where a page of sessions ended. Pass it back to get the next page. Its text form is opaque:
 /// store it and send it to clients, but do not build or parse it.
@@ -15,8 +29,8 @@ pub struct SessionCursor {
 impl SessionCursor {
     /// The cursor that continues after `session`: pages sort by `created_at` descending, then
     /// `session_uid` ascending.
-    pub fn after(session: &crate::Session) -> SessionCursor {
-        SessionCursor { created_at: crate::cql_millis(session.created_at), session_uid: session.session_uid.clone() }
+    pub fn after(session: &Session) -> SessionCursor {
+        SessionCursor { created_at: cql_millis(session.created_at), session_uid: session.session_uid.clone() }
     }
 
     /// The `created_at` of the last session already returned.

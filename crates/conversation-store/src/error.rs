@@ -38,8 +38,13 @@ pub enum StoreError {
     /// The relational database failed or could not be reached. Nothing of the change was kept:
     /// relational writes are transactions.
     #[error("PostgreSQL: {action} failed: {}", with_causes(source.as_ref()))]
-    Relational { action: String, source: scylla_table::DriverError },
+    Relational { action: String, source: RelationalError },
 }
+
+/// What the relational database's client reported (tokio-postgres's error, for the PostgreSQL
+/// store), boxed: this crate does not depend on any relational client. Its SQLSTATE is in
+/// `conversation_pg::sqlstate`.
+pub type RelationalError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// An error with what caused it: tokio-postgres shows a server's error as "db error", and the
 /// server's own message is its cause.

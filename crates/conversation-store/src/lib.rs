@@ -24,6 +24,11 @@
 //! alternative, an `account_uid` column in every table, would change the design's tables and still
 //! not let a turn be found by its id.
 //!
+//! Two more serve the migration: [`StepBySession`] (`steps_by_session`), every step of a session
+//! in one partition, kept only with [`ConversationStore::with_steps_by_session`]; and the outbox
+//! toward PostgreSQL, [`PgOutboxEntry`] (`pg_outbox`) with [`PgOutboxSlot`] (`pg_outbox_slots`),
+//! written only with [`ConversationStore::with_change_log`] (see *Modules*).
+//!
 //! # Choices
 //!
 //! - **Root turns.** A session's first turn (and edits of it) has no parent, but
@@ -42,6 +47,21 @@
 //! - **Limits** are in [`limits`]: titles up to 200 characters, prompts up to 32 KiB, step
 //!   contents up to 256 KiB, none empty. Every check runs before the first write, so bad input
 //!   leaves nothing half-written.
+//!
+//! # Modules
+//!
+//! | Module | What |
+//! |---|---|
+//! | `tables` | the eight tables, each a `#[derive(ScyllaTable)]` struct |
+//! | `store` | [`ConversationStore`], its table handles, sessions and access control |
+//! | `turns`, `steps`, `conversation` | appending and navigating turns, steps, loading a conversation |
+//! | `api` | [`ConversationApi`], the domain API every store implements |
+//! | `cursor` | [`SessionPage`] and its opaque [`SessionCursor`] |
+//! | `clock` | [`cql_millis`], the one precision every store keeps, and [`new_id`] |
+//! | `change`, `change_log` | what a write changed ([`Changed`]) and the outbox entries that record it toward PostgreSQL |
+//! | [`limits`] | the input limits, checked before the first write |
+//! | `error` | [`StoreError`] |
+//! | [`sample`] | a small realistic conversation tree, for demos and tests |
 //!
 //! # Example
 //!
@@ -67,7 +87,9 @@
 //! ```
 
 mod api;
+mod change;
 mod change_log;
+mod clock;
 mod conversation;
 mod cursor;
 mod error;
@@ -79,16 +101,15 @@ mod tables;
 mod turns;
 
 pub use api::ConversationApi;
-pub use change_log::{outbox_slot, stable_bucket, Changed, OUTBOX_BUCKETS, OUTBOX_SLOT_SECONDS};
+pub use change::{outbox_slot, stable_bucket, Changed, OUTBOX_BUCKETS, OUTBOX_SLOT_SECONDS};
+pub use clock::{cql_millis, new_id, now_millis};
 pub use conversation::{Conversation, ConversationTurn, STEP_FETCH_CONCURRENCY};
-pub use cursor::SessionCursor;
-pub use error::{purged_session_id, StoreError, StoreResult};
-pub use store::{
-    cql_millis, new_id, now_millis, ConversationStore, Session, SessionPage, StoreTables, DEFAULT_PAGE_SIZE,
-};
+pub use cursor::{SessionCursor, SessionPage, DEFAULT_PAGE_SIZE};
+pub use error::{purged_session_id, RelationalError, StoreError, StoreResult};
+pub use store::{ConversationStore, StoreTables};
 pub use tables::{
     all_tables, query_tables, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, PgOutboxSlot,
-    PgOutboxSlotPartitionKey, PgOutboxSlotPrimaryKey, SessionByUser, SessionByUserPartitionKey,
+    PgOutboxSlotPartitionKey, PgOutboxSlotPrimaryKey, Session, SessionByUser, SessionByUserPartitionKey,
     SessionByUserPrimaryKey, SessionOwner, SessionOwnerPartitionKey, SessionOwnerPrimaryKey, StepBySession,
     StepBySessionPartitionKey, StepBySessionPrimaryKey, StepByTurn, StepByTurnPartitionKey, StepByTurnPrimaryKey,
     TurnByParent, TurnByParentPartitionKey, TurnByParentPrimaryKey, TurnBySession, TurnBySessionPartitionKey,

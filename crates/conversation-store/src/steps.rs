@@ -2,10 +2,11 @@
 
 use scylla_table::InsertOutcome;
 
-use crate::change_log::Changed;
+use crate::change::Changed;
+use crate::clock::now_millis;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_step_idx, check_text, MAX_STEP_CONTENT_BYTES};
-use crate::store::{now_millis, ConversationStore};
+use crate::store::ConversationStore;
 use crate::tables::{StepBySession, StepByTurn, StepByTurnPrimaryKey, TurnType};
 
 impl ConversationStore {

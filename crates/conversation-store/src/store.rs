@@ -1,31 +1,17 @@
 //! `ConversationStore`: the handle the application uses. Sessions and access control live here;
 //! turns, steps and loading are in their own files.
 
-use chrono::{DateTime, Utc};
 use scylla_table::{ColumnOf, ConsistencyLevels, Database, InsertOutcome, Replication, Settable, Table};
 
-use crate::change_log::Changed;
-use crate::cursor::SessionCursor;
+use crate::change::Changed;
+use crate::clock::{new_id, now_millis};
+use crate::cursor::{SessionCursor, SessionPage};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_page_size, check_title};
 use crate::tables::{
-    all_tables, sessions_by_user, PgOutboxEntry, PgOutboxSlot, SessionByUser, SessionByUserPrimaryKey, SessionOwner,
-    SessionOwnerPrimaryKey, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
+    all_tables, sessions_by_user, PgOutboxEntry, PgOutboxSlot, Session, SessionByUser, SessionByUserPrimaryKey,
+    SessionOwner, SessionOwnerPrimaryKey, StepBySession, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
-
-/// The default number of sessions in one page of [`ConversationStore::recent_sessions`].
-pub const DEFAULT_PAGE_SIZE: usize = 20;
-
-/// A session as its owner sees it.
-pub type Session = SessionByUser;
-
-/// One page of an account's sessions, newest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionPage {
-    pub sessions: Vec<Session>,
-    /// Where to continue, or `None` when there are no more sessions.
-    pub next: Option<SessionCursor>,
-}
 
 /// Typed handles on every table of the store, for code that reads or writes them directly (bulk
 /// loads, benchmarks, repair jobs).
@@ -82,31 +68,6 @@ pub struct ConversationStore {
     pub(crate) change_log: bool,
     /// Whether steps are also written to `steps_by_session`, and conversations loaded from it.
     pub(crate) steps_by_session: bool,
-}
-
-/// The current time at the precision every store keeps (milliseconds): see [`cql_millis`].
-pub fn now_millis() -> DateTime<Utc> {
-    cql_millis(Utc::now())
-}
-
-/// A time at CQL's precision, milliseconds, rounded down: the one rule for every timestamp a
-/// store keeps. What is written then compares equal to what is read back, in every store, and a
-/// relational row that other code wrote with microseconds is seen as its ScyllaDB copy is.
-/// PostgreSQL's `cql_ms()` applies the same rule in SQL.
-///
-/// ```
-/// let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_999).unwrap();
-/// assert_eq!(conversation_store::cql_millis(at).timestamp_micros(), 1_700_000_000_123_000);
-/// let before_1970 = chrono::DateTime::from_timestamp_micros(-1_500).unwrap();
-/// assert_eq!(conversation_store::cql_millis(before_1970).timestamp_millis(), -2);
-/// ```
-pub fn cql_millis(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
-}
-
-/// A new random id for a session or turn.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 impl ConversationStore {
@@ -238,7 +199,7 @@ impl ConversationStore {
     }
 
     /// The account's sessions, newest first, leaving out soft-deleted ones. `page_size` is 1 to
-    /// [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE) ([`DEFAULT_PAGE_SIZE`] is the usual choice); pass the previous page's
+    /// [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE) ([`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE) is the usual choice); pass the previous page's
     /// `next` to continue.
     pub async fn recent_sessions(
         &self,

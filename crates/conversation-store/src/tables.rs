@@ -27,6 +27,9 @@ pub struct SessionByUser {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// A session as its owner sees it.
+pub type Session = SessionByUser;
+
 /// Every turn of a session, oldest first: the first query of loading a conversation.
 #[derive(ScyllaTable, Debug, Clone, PartialEq)]
 #[table(name = "turns_by_session")]

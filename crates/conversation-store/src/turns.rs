@@ -9,10 +9,11 @@
 use chrono::{DateTime, Duration, Utc};
 use scylla_table::InsertOutcome;
 
-use crate::change_log::Changed;
+use crate::change::Changed;
+use crate::clock::{new_id, now_millis};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
-use crate::store::{new_id, not_found, now_millis, session_key, ConversationStore};
+use crate::store::{not_found, session_key, ConversationStore};
 use crate::tables::{
     session_owners, turns_by_session, PgOutboxEntry, SessionOwner, SessionOwnerPrimaryKey, TurnByParent,
     TurnByParentPartitionKey, TurnBySession, TurnBySessionPrimaryKey, TurnLocation, TurnLocationPrimaryKey, TurnType,

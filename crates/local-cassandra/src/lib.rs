@@ -9,7 +9,7 @@
 //! | Module | What |
 //! |---|---|
 //! | [`process`] | a process's state, signals, and whether a pid is the Cassandra of a given config |
-//! | [`nodetool`] | `nodetool` from the shared jars, against one node's JMX port |
+//! | [`mod@nodetool`] | `nodetool` from the shared jars, against one node's JMX port |
 //! | [`node`] | the single development node: found, paused, flushed, measured on disk |
 
 pub mod node;

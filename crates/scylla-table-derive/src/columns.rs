@@ -6,8 +6,8 @@ use quote::{format_ident, quote};
 use scylla_table_schema::{ColumnKind, CqlType};
 use syn::Ident;
 
-use crate::codegen::{KeyNames, Runtime};
 use crate::model::{Field, Table};
+use crate::names::{KeyNames, Runtime};
 
 /// The module of column handles for `table`: its table name as a Rust identifier.
 pub fn module_ident(table: &Table) -> Ident {

@@ -1,9 +1,13 @@
 //! The `#[derive(ScyllaTable)]` and `#[derive(TextEnum)]` macros.
 //!
 //! Use them through the `scylla-table` crate, which re-exports both and documents the attributes.
-//! This crate is a thin shim: it reads the struct into a model (`model`, `attr`), checks it
-//! (`check`), and only then generates code (`codegen`). Table rendering lives in
-//! `scylla-table-schema`, shared with the runtime.
+//!
+//! The derive is a pipeline, one module per stage: it reads the struct's attributes (`attr`) into
+//! a model of the table (`model`, with Rust types mapped to CQL in `types`), checks the model and
+//! collects every error at once under the offending tokens (`check`, `ctxt`), and only then
+//! generates code (`codegen`: the `ScyllaTable` impl, keys and row mapping; `columns`: the typed
+//! column handles; `names`: the runtime's path and the key structs' names, which both use). `text_enum` derives `TextEnum`. The DDL and statement texts come from
+//! `scylla-table-schema`, which the runtime shares.
 
 mod attr;
 mod check;
@@ -11,6 +15,7 @@ mod codegen;
 mod columns;
 mod ctxt;
 mod model;
+mod names;
 mod text_enum;
 mod types;
 
@@ -42,7 +47,7 @@ pub(crate) fn scylla_table_inner(input: TokenStream) -> TokenStream {
     if let Some(table) = &table {
         check::check(&cx, table);
     }
-    let runtime = codegen::Runtime::new(table.as_ref());
+    let runtime = names::Runtime::new(table.as_ref());
     match (cx.check(), table) {
         (Ok(()), Some(table)) => codegen::generate(&table, &runtime),
         (result, _) => {

@@ -34,8 +34,8 @@ pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum Error {
     /// No node answered. The address list is what was tried.
     #[error(
-        "cannot connect to {addresses}: {source}. Is the node running? Start a local one with \
-         `cargo xtask db up`, or point SCYLLA_URI at a cluster"
+        "cannot connect to {addresses}: {source}. Is a node running there, and do the contact points \
+         (SCYLLA_URI, for `ConnectionConfig::from_env`) name it?"
     )]
     Connect {
         /// The contact points, comma-separated.

@@ -59,7 +59,7 @@ mod table_ops;
 mod timed;
 
 mod batch;
-mod slice;
+pub mod slice;
 
 pub use batch::Batch;
 pub use columns::{ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, SetColumn, Settable, StaticColumn};
@@ -73,7 +73,7 @@ pub use scylla;
 pub use scylla::statement::Consistency;
 pub use scylla_table_derive::{ScyllaTable, TextEnum};
 pub use scylla_table_schema as schema;
-pub use slice::{AfterRange, ClusteringAt, Expected, Prefix, Ranged, Slice};
+pub use slice::Slice;
 pub use table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey};
 pub use table_ops::{InsertOutcome, Pending, Table, WriteOptions, DEFAULT_PAGE_SIZE};
 pub use text_enum::UnknownVariant;

@@ -112,7 +112,7 @@ impl fmt::Display for SchemaMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SchemaMismatch::MissingTable { table } => {
-                write!(f, "table `{table}` does not exist: run apply_schema (or `cargo xtask migrate`)")
+                write!(f, "table `{table}` does not exist: create it with `Database::apply_schema`")
             }
             SchemaMismatch::MissingColumn { table, column, expected_type } => write!(
                 f,

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, shared_phase, BackfillOptions, Phase, Relay, RelayConfig, Routing,
-    ScanOptions, ScyllaCopier, Selection, SetOptions,
+    backfill, ensure_scylla_schema, scan, shared_phase, BackfillOptions, Phase, RelayConfig, Routing, ScanOptions,
+    ScyllaCopier, ScyllaRelay, Selection, SetOptions,
 };
 use conversation_store::{ConversationApi, ConversationStore, StoreError};
 use tests::app_sql::{app_conversation, APP_SCHEMA};
@@ -274,7 +274,7 @@ async fn the_triggers_and_the_store_record_each_change_once() {
         .expect("dual-write again");
 
     // The relay copies all of it; ScyllaDB then holds what PostgreSQL holds.
-    let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
     backfill(&schema.store, relay.copier(), &BackfillOptions::default()).await.unwrap();
     let (drained, lag) = relay.drain(Some(Duration::from_secs(30))).await.unwrap();
     assert_eq!((drained.failed, lag.depth), (0, 0));

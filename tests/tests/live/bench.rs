@@ -80,7 +80,7 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     for needle in [
         "- **At saturation** (4 clients in closed loop",
         "| Load conversation | 50-500 ms | 5-20 ms |",
-        "| User history |",
+        "| Recent sessions |",
         "| Thread navigation |",
         "p99.9",
         "## The read path",

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chat_migrate::{DualWriteStore, Relay, RelayConfig, ScyllaCopier};
+use chat_migrate::{DualWriteStore, RelayConfig, ScyllaCopier, ScyllaRelay};
 use conversation_store::sample::write_sample;
 use conversation_store::{
     Conversation, ConversationApi, ConversationStore, Session, SessionPage, StoreError, StoreResult, TurnByParent,
@@ -249,7 +249,8 @@ async fn every_store_answers_the_conformance_script_identically() {
     let copy_reader = ConversationStore::new(copies.db.clone());
     copy_reader.apply_schema(copies.replication()).await.unwrap();
     let dual_schema = TestSchema::new("conformance_dual").await;
-    let relay = Relay::new(dual_schema.store.clone(), ScyllaCopier::new(copies.db.clone()), RelayConfig::default());
+    let relay =
+        ScyllaRelay::new(dual_schema.store.clone(), ScyllaCopier::new(copies.db.clone()), RelayConfig::default());
     let dual = DualWriteStore::new(relay);
     let dual_transcript = script(&dual).await;
     assert_same("the ScyllaDB store", &scylla_transcript, "the dual-writing store", &dual_transcript);

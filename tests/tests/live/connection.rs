@@ -17,7 +17,7 @@ async fn no_node_at_the_address_gives_a_connection_error_naming_it() {
     assert!(matches!(error, Error::Connect { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("127.0.0.1:1"), "{message}");
-    assert!(message.contains("cargo xtask db up"), "{message}");
+    assert!(message.contains("Is a node running there") && message.contains("SCYLLA_URI"), "{message}");
 }
 
 #[tokio::test]

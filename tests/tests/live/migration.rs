@@ -7,8 +7,8 @@ use chat_dataset::Scale;
 use chat_lab::seed::{relational_rows, seed};
 use chat_migrate::verify::DivergenceKind;
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, MigrateError, Relay, RelayConfig,
-    ScanOptions, ScyllaCopier, Selection,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, MigrateError, RelayConfig, ScanOptions,
+    ScyllaCopier, ScyllaRelay, Selection,
 };
 use conversation_pg::{PgConfig, PgStore};
 use conversation_store::{ConversationApi, ConversationStore, StoreError, TurnType};
@@ -107,7 +107,7 @@ async fn a_killed_backfill_resumes_from_its_checkpoints_and_verifies_clean() {
 async fn a_backfill_racing_dual_writes_ends_with_the_newest_values_everywhere() {
     const SESSIONS: usize = 120;
     let (schema, keyspace, copier) = seeded("backfill_race", SESSIONS).await;
-    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
     let dual = DualWriteStore::new(relay);
     let options = BackfillOptions {
         ranges: 4,
@@ -247,7 +247,7 @@ async fn repair_fixes_each_kind_of_seeded_corruption() {
     let purged = with_turns[0];
     let pg = schema.store.clone().with_outbox(true);
     pg.purge_session(&purged.session.account_uid, &purged.session.uid).await.unwrap();
-    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
     let (drained, lag) = relay.drain(Some(Duration::from_secs(30))).await.unwrap();
     assert_eq!((drained.copied, lag.depth), (1, 0));
     let after_purge = scan(&schema.store, &copier, &all, false).await.unwrap();
@@ -371,8 +371,9 @@ async fn three_relays_side_by_side_copy_each_outbox_entry_once() {
 
     // Small claims, so the three really take turns at the same outbox.
     let config = RelayConfig { batch: 16, ..RelayConfig::default() };
-    let relays: Vec<Relay> =
-        (0..3).map(|_| Relay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), config)).collect();
+    let relays: Vec<ScyllaRelay> = (0..3)
+        .map(|_| ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), config))
+        .collect();
     let passes = relays.iter().map(|relay| async move {
         let mut copied = 0;
         loop {

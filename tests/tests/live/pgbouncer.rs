@@ -9,8 +9,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, shared_phase, BackfillOptions, DualWriteStore, Phase, Relay, RelayConfig,
-    Routing, ScanOptions, ScyllaCopier, Selection, SetOptions,
+    backfill, ensure_scylla_schema, scan, shared_phase, BackfillOptions, DualWriteStore, Phase, RelayConfig, Routing,
+    ScanOptions, ScyllaCopier, ScyllaRelay, Selection, SetOptions,
 };
 use conversation_pg::{PgConfig, PgStore};
 use conversation_store::ConversationApi;
@@ -124,7 +124,7 @@ async fn backfill_dual_write_relay_and_verify_through_pgbouncer_in_transaction_m
         .await
         .expect("the phase changes through PgBouncer");
     let copier = ScyllaCopier::new(keyspace.db.clone());
-    let relay = Relay::new(pg.clone().following_the_phase(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(pg.clone().following_the_phase(), copier.clone(), RelayConfig::default());
     let background = relay.clone().spawn();
     let store = DualWriteStore::new(relay.clone());
     // Sixteen writers at once while the backfill runs, each transaction on whichever server

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chat_migrate::phase::account_bucket;
 use chat_migrate::{
     ensure_scylla_schema, scan, BreakerConfig, BreakerState, DualWriteStore, FallbackReason, MigratingOptions,
-    MigratingStore, Phase, ReadPattern, Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
+    MigratingStore, Phase, ReadPattern, RelayConfig, Routing, ScanOptions, ScyllaCopier, ScyllaRelay, Selection,
 };
 use conversation_store::{ConversationApi, ConversationStore, StoreError};
 use tests::live::{TestKeyspace, TestSchema};
@@ -20,7 +20,7 @@ struct ReadSide {
     store: MigratingStore,
     /// The ScyllaDB store on the same keyspace, to seed differences behind the migrating store's back.
     scylla: ConversationStore,
-    relay: Relay,
+    relay: ScyllaRelay,
 }
 
 impl ReadSide {
@@ -28,7 +28,8 @@ impl ReadSide {
         let schema = TestSchema::new(test_name).await;
         let keyspace = TestKeyspace::new(test_name).await;
         ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
-        let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
+        let relay =
+            ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
         let scylla = ConversationStore::new(keyspace.db.clone());
         let store = MigratingStore::new(DualWriteStore::new(relay.clone()), scylla.clone(), routing, options)
             .expect("the routing is valid");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat_migrate::{
     ensure_scylla_schema, scan, DualWriteStore, MigrateError, MigratingOptions, MigratingStore, Phase, PostgresRelay,
-    Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier, Selection,
+    RelayConfig, Routing, ScanOptions, ScyllaCopier, ScyllaRelay, Selection,
 };
 use conversation_pg::{PgConfig, PgStore};
 use conversation_store::{
@@ -41,7 +41,7 @@ async fn scylla_primary_writes_succeed_while_postgres_is_down_and_the_relay_catc
     let app_pg = PgStore::connect(&PgConfig::new(url, schema.store.config().schema.clone()).with_pool_size(4))
         .await
         .expect("connects through the proxy");
-    let relay = Relay::new(app_pg.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
+    let relay = ScyllaRelay::new(app_pg.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
     let scylla = ConversationStore::new(keyspace.db.clone());
     let store = MigratingStore::new(
         DualWriteStore::new(relay),
@@ -354,7 +354,7 @@ async fn a_purge_in_scylla_primary_removes_turns_postgres_has_not_received_from_
     let keyspace = TestKeyspace::new("primary_purge").await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
     let copier = ScyllaCopier::new(keyspace.db.clone());
-    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
     let scylla = ConversationStore::new(keyspace.db.clone());
     let routing = Routing::new(Phase::ScyllaPrimary);
     let store =

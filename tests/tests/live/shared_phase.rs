@@ -6,7 +6,7 @@ use std::time::Duration;
 use chat_migrate::shared_phase::{self, SetOptions};
 use chat_migrate::{
     backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, MigrateError, MigratingOptions,
-    MigratingStore, Phase, PhaseFollower, PostgresRelay, Relay, RelayConfig, Routing, ScanOptions, ScyllaCopier,
+    MigratingStore, Phase, PhaseFollower, PostgresRelay, RelayConfig, Routing, ScanOptions, ScyllaCopier, ScyllaRelay,
     Selection,
 };
 use conversation_store::{ConversationApi, ConversationStore, StoreError};
@@ -96,7 +96,7 @@ async fn a_phase_change_is_refused_until_its_preconditions_hold_and_then_goes_th
     assert_eq!(verify.truth, chat_migrate::scan::Truth::Scylla);
     let backfill_refused = backfill(&schema.store, &copier, &BackfillOptions::default()).await;
     assert!(matches!(backfill_refused, Err(MigrateError::Refused(_))), "{backfill_refused:?}");
-    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
     assert!(matches!(relay.drain(None).await, Err(MigrateError::Refused(_))));
     // Writes that reach PostgreSQL first are refused: ScyllaDB is written first now.
     let refused = schema.store.clone().following_the_phase().create_session("late", "dual-written").await;
@@ -116,7 +116,7 @@ async fn a_phase_change_is_refused_until_its_preconditions_hold_and_then_goes_th
 
 /// An application instance: a store following the shared phase, polling every `poll`.
 async fn instance(schema: &TestSchema, keyspace: &TestKeyspace, poll: Duration) -> (MigratingStore, PhaseFollower) {
-    let relay = Relay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
     let options = MigratingOptions { phase_poll: poll, ..MigratingOptions::default() };
     MigratingStore::following(DualWriteStore::new(relay), ConversationStore::new(keyspace.db.clone()), options)
         .await
@@ -147,7 +147,7 @@ async fn instances_follow_the_shared_phase_and_one_that_lags_still_writes_the_ne
     // ScyllaDB, as the shared phase asks in the write's own transaction.
     let written = laggard.create_session("lagging", "written a step behind").await.unwrap();
     assert_eq!(schema.store.outbox_lag().await.unwrap().depth, 1, "the change waits for the relay");
-    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
     relay.drain(Some(Duration::from_secs(10))).await.unwrap();
     let copied = ConversationStore::new(keyspace.db.clone()).session("lagging", &written.session_uid).await;
     assert_eq!(copied.unwrap().title, "written a step behind");

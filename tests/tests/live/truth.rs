@@ -7,8 +7,8 @@ use std::time::Duration;
 use chat_migrate::repair::{repair_from_scylla, repair_session};
 use chat_migrate::verify::{compare, read_scylla, verifying_tables, DivergenceKind, SessionKeys, Truth};
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, PostgresRelay, Relay, RelayConfig,
-    ScanOptions, ScyllaCopier, Selection,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, PostgresRelay, RelayConfig, ScanOptions,
+    ScyllaCopier, ScyllaRelay, Selection,
 };
 use conversation_pg::SessionRow;
 use conversation_store::{ConversationApi, ConversationStore};
@@ -22,7 +22,7 @@ async fn copied(test_name: &str) -> (TestSchema, TestKeyspace, ScyllaCopier, Dua
     let keyspace = TestKeyspace::new(test_name).await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
     let copier = ScyllaCopier::new(keyspace.db.clone());
-    let dual = DualWriteStore::new(Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default()));
+    let dual = DualWriteStore::new(ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default()));
     let session = dual.create_session(ACCOUNT, "the first title").await.unwrap();
     let id = session.session_uid.clone();
     let question = dual.append_human_turn(ACCOUNT, &id, None, "how many steps?", None).await.unwrap();
@@ -163,7 +163,7 @@ async fn a_purge_removes_copies_scylla_does_not_list_and_a_late_backfill_cannot_
     // The purge records the session's turns in its own transaction, and the relay tombstones
     // every copy of each at the purge's version.
     schema.store.clone().with_outbox(true).purge_session(ACCOUNT, &id).await.unwrap();
-    let relay = Relay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(schema.store.clone(), copier.clone(), RelayConfig::default());
     relay.drain(Some(Duration::from_secs(30))).await.unwrap();
     // A backfill batch read before the purge lands after it, with the rows' old versions.
     copier.write_session_copy(&chat_migrate::projection::project_snapshot(&before, copier.layout())).await.unwrap();

@@ -28,7 +28,7 @@ pub struct LoadRates {
     /// Writes of every kind, across all writers.
     pub writes: f64,
     pub loads: f64,
-    pub histories: f64,
+    pub recent_sessions: f64,
     pub children: f64,
 }
 
@@ -115,7 +115,7 @@ impl Load {
         let stores = Arc::new(stores);
         let reads = [
             (Op::LoadConversation, rates.loads),
-            (Op::RecentSessions, rates.histories),
+            (Op::RecentSessions, rates.recent_sessions),
             (Op::Children, rates.children),
         ];
         let mut tasks: Vec<JoinHandle<()>> = reads

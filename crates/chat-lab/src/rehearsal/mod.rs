@@ -33,7 +33,7 @@ use chat_migrate::phase::{Phase, Routing};
 use chat_migrate::shared_phase::{self, SetOptions};
 use chat_migrate::verify::{read_copies, verifying_tables, SessionAddress};
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, PostgresRelay, Relay, RelayConfig,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, PostgresRelay, RelayConfig, ScyllaRelay,
 };
 use chat_migrate::{MigrateError, MigrateResult};
 use chat_migrate::{ScanOptions, ScyllaCopier, Selection};
@@ -143,7 +143,7 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
     db.drop_keyspace(name).await?;
     ensure_scylla_schema(&db, Some(&scylla_config.replication)).await?;
     let copier = ScyllaCopier::new(db.clone());
-    let relay = Relay::new(pg.clone(), copier.clone(), RelayConfig::default());
+    let relay = ScyllaRelay::new(pg.clone(), copier.clone(), RelayConfig::default());
     let scylla = ConversationStore::new(db.clone());
     let to_postgres = PostgresRelay::new(scylla.clone(), pg.clone());
     let mut fleet = Vec::new();
@@ -296,7 +296,7 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
     let mut outcome = RehearsalOutcome {
         config_summary: format!(
             "data set `{}` (seed {}): {} sessions, {} turns, {} steps; load {:.0} writes/s from {} writers over {INSTANCES} \
-             instances, {:.0} loads/s, {:.0} histories/s, {:.0} children/s; {:.0} s per step; outages {:.0} s",
+             instances, {:.0} loads/s, {:.0} recent-sessions reads/s, {:.0} children/s; {:.0} s per step; outages {:.0} s",
             config.scale.name,
             config.seed,
             seeded.sessions,
@@ -305,7 +305,7 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
             config.rates.writes,
             load::WRITERS,
             config.rates.loads,
-            config.rates.histories,
+            config.rates.recent_sessions,
             config.rates.children,
             config.step.as_secs_f64(),
             config.outage.as_secs_f64()

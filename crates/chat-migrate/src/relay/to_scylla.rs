@@ -1,4 +1,4 @@
-//! The relay: copies the changes recorded in the outbox to ScyllaDB, re-reading each changed
+//! The relay toward ScyllaDB: copies the changes recorded in PostgreSQL's outbox to ScyllaDB, re-reading each changed
 //! row, so a stale or repeated entry still writes the newest data. Dual-write runs it inline for
 //! the session it just changed; in the background (or as `chat-migrate relay`) it drains
 //! whatever the inline copy could not write, with backoff.
@@ -9,12 +9,12 @@ use std::time::Duration;
 use conversation_pg::outbox::Changed;
 use conversation_pg::{OutboxEntry, OutboxLag, PgStore, RelationalWrites};
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::copier::ScyllaCopier;
 use crate::error::{MigrateError, MigrateResult};
 use crate::projection::{project_session, project_step, project_turn};
+
+use super::{DrainReport, RelayHandle};
 
 /// Rows of one session copied at once.
 const ROWS_AT_ONCE: usize = 16;
@@ -49,42 +49,16 @@ impl Default for RelayConfig {
     }
 }
 
-/// What one pass over the outbox did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DrainReport {
-    /// Entries copied and cleared.
-    pub copied: usize,
-    /// Entries that failed and wait for a retry.
-    pub failed: usize,
-    /// Entries kept because a row they name is not in the source yet (toward PostgreSQL).
-    pub waiting: usize,
-    /// Entries let go because the row they name never appeared: its write failed.
-    pub abandoned: usize,
-    /// Entries set aside because the target refused their row (toward PostgreSQL).
-    pub dead_lettered: usize,
-}
-
-impl DrainReport {
-    /// Adds a later pass: its counts add up, and what waits is what waits after it.
-    pub(crate) fn add(&mut self, pass: DrainReport) {
-        self.copied += pass.copied;
-        self.failed += pass.failed;
-        self.waiting = pass.waiting;
-        self.abandoned += pass.abandoned;
-        self.dead_lettered += pass.dead_lettered;
-    }
-}
-
 #[derive(Clone)]
-pub struct Relay {
+pub struct ScyllaRelay {
     pg: PgStore,
     copier: ScyllaCopier,
     config: RelayConfig,
 }
 
-impl Relay {
-    pub fn new(pg: PgStore, copier: ScyllaCopier, config: RelayConfig) -> Relay {
-        Relay { pg, copier, config }
+impl ScyllaRelay {
+    pub fn new(pg: PgStore, copier: ScyllaCopier, config: RelayConfig) -> ScyllaRelay {
+        ScyllaRelay { pg, copier, config }
     }
 
     pub fn pg(&self) -> &PgStore {
@@ -246,53 +220,5 @@ impl Relay {
             let relay = self.clone();
             async move { relay.drain_once().await }
         })
-    }
-}
-
-/// A relay running in the background.
-pub struct RelayHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<DrainReport>,
-}
-
-impl RelayHandle {
-    /// Runs `pass` over and over in the background, resting `idle_wait` after a pass that copied
-    /// nothing or failed (the failure is logged), until stopped.
-    pub(crate) fn run<F, Fut>(idle_wait: Duration, target: &'static str, mut pass: F) -> RelayHandle
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = MigrateResult<DrainReport>> + Send,
-    {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut total = DrainReport::default();
-            while !*stopped.borrow() {
-                let idle = match pass().await {
-                    Ok(report) => {
-                        let idle = report.copied == 0;
-                        total.add(report);
-                        idle
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, target, "relay pass failed (a database unreachable?); retrying");
-                        true
-                    }
-                };
-                if idle {
-                    tokio::select! {
-                        _ = tokio::time::sleep(idle_wait) => {}
-                        _ = stopped.changed() => {}
-                    }
-                }
-            }
-            total
-        });
-        RelayHandle { stop, task }
-    }
-
-    /// Stops after the pass in progress; returns what the relay copied in all.
-    pub async fn stop(self) -> DrainReport {
-        let _ = self.stop.send(true);
-        self.task.await.unwrap_or_default()
     }
 }

@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::{DrainReport, RelayHandle};
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateResult};
-use crate::relay::{DrainReport, RelayHandle};
 use conversation_pg::{PgStore, SessionRow, StepRow, TurnRow};
 use conversation_store::{
     Changed, ConversationStore, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, PgOutboxSlot,
@@ -635,9 +635,8 @@ pub async fn dead_letters(pg: &PgStore) -> MigrateResult<i64> {
 /// missing parent (23503, a foreign key) is not one: the parent's own entry may still be on its
 /// way, and the row waits for it like a missing row.
 fn refusal(error: &conversation_store::StoreError) -> Option<Refusal> {
-    let conversation_store::StoreError::Relational { source, .. } = error else { return None };
-    let code = source.downcast_ref::<tokio_postgres::Error>()?.code()?.code();
-    match code {
+    let code = conversation_pg::sqlstate(error)?;
+    match code.as_str() {
         "23503" => Some(Refusal::ParentMissing),
         _ if code.starts_with("22") || code.starts_with("23") => Some(Refusal::Refused(error.to_string())),
         _ => None,
