@@ -44,7 +44,8 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     // Build the tests before starting the node, so the node does not wait on the compiler.
     cargo("build tests", &["test", "--workspace", "--no-run"])?;
     // The command line's own binary, which a live test runs as an operator does.
-    cargo("build chat-migrate", &["build", "--package", "chat-migrate-cli", "--bin", "chat-migrate"])?;
+    // With the workspace's features, as the tests were built: only the binary itself is compiled.
+    cargo("build chat-migrate", &["build", "--workspace", "--bin", "chat-migrate"])?;
     println!("==> databases");
     let started = db::up()?;
     let postgres_started = match postgres::up() {

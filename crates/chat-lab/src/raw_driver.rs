@@ -98,7 +98,7 @@ struct Statements {
     turns: PreparedStatement,
     steps_by_turn: PreparedStatement,
     steps_by_session: PreparedStatement,
-    history: PreparedStatement,
+    recent_sessions: PreparedStatement,
     children: PreparedStatement,
 }
 
@@ -142,7 +142,7 @@ impl RawScylla {
                  WHERE session_uid = ?"
             ))
             .await?,
-            history: prepare(format!(
+            recent_sessions: prepare(format!(
                 "SELECT account_uid, created_at, session_uid, title, deleted_at FROM {keyspace}.sessions_by_user \
                  WHERE account_uid = ? LIMIT 20"
             ))
@@ -202,7 +202,7 @@ impl RawScylla {
     }
 
     pub async fn recent_sessions(&self, account_uid: String) -> RawResult<Work> {
-        Ok(self.read::<SessionRow>(&self.statements.history, &account_uid).await?.1)
+        Ok(self.read::<SessionRow>(&self.statements.recent_sessions, &account_uid).await?.1)
     }
 
     pub async fn children(&self, parent_uid: String) -> RawResult<Work> {

@@ -10,10 +10,7 @@
 use std::time::Duration;
 
 use conversation_pg::{OutboxLag, PgStore};
-use conversation_store::{
-    Conversation, ConversationApi, Session, SessionCursor, SessionPage, StepByTurn, StoreResult, TurnByParent,
-    TurnBySession,
-};
+use conversation_store::StoreResult;
 
 use crate::relay::ScyllaRelay;
 
@@ -85,137 +82,21 @@ impl DualWriteStore {
     }
 }
 
-impl ConversationApi for DualWriteStore {
-    async fn create_session(&self, account_uid: &str, title: &str) -> StoreResult<Session> {
-        let session = self.pg.create_session(account_uid, title).await?;
-        self.copy_inline(&session.session_uid).await;
+/// What dual-write adds to each of PostgreSQL's operations: a write that succeeded is copied to
+/// ScyllaDB inline; reads are PostgreSQL's.
+macro_rules! then_copy {
+    (read $store:ident.$operation:ident($($arg:expr),*)) => {
+        $store.pg.$operation($($arg),*).await
+    };
+    (write $store:ident.$operation:ident($account_uid:expr, $session_uid:expr $(, $arg:expr)*)) => {{
+        let result = $store.pg.$operation($account_uid, $session_uid $(, $arg)*).await;
+        $store.copied($session_uid, result).await
+    }};
+    (create $store:ident.$operation:ident($($arg:expr),*)) => {{
+        let session = $store.pg.$operation($($arg),*).await?;
+        $store.copy_inline(&session.session_uid).await;
         Ok(session)
-    }
-
-    async fn create_session_with_id(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<Session> {
-        let result = self.pg.create_session_with_id(account_uid, session_uid, title).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {
-        self.pg.session(account_uid, session_uid).await
-    }
-
-    async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
-        let result = self.pg.rename_session(account_uid, session_uid, title).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
-        let result = self.pg.delete_session(account_uid, session_uid).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
-        let result = self.pg.restore_session(account_uid, session_uid).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn recent_sessions(
-        &self,
-        account_uid: &str,
-        page_size: usize,
-        after: Option<&SessionCursor>,
-    ) -> StoreResult<SessionPage> {
-        self.pg.recent_sessions(account_uid, page_size, after).await
-    }
-
-    async fn append_human_turn(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: Option<&str>,
-        prompt: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        let result = self.pg.append_human_turn(account_uid, session_uid, parent, prompt, turn_uid).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn append_agent_turn(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        let result = self.pg.append_agent_turn(account_uid, session_uid, parent, turn_uid).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn regenerate(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        agent_turn: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        let result = self.pg.regenerate(account_uid, session_uid, agent_turn, turn_uid).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn edit(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        human_turn: &str,
-        prompt: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        let result = self.pg.edit(account_uid, session_uid, human_turn, prompt, turn_uid).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn set_active_child(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: Option<&str>,
-        child: &str,
-    ) -> StoreResult<()> {
-        let result = self.pg.set_active_child(account_uid, session_uid, parent, child).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn set_liked(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        agent_turn: &str,
-        liked: Option<bool>,
-    ) -> StoreResult<()> {
-        let result = self.pg.set_liked(account_uid, session_uid, agent_turn, liked).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn append_step(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        turn_uid: &str,
-        idx: i32,
-        tpe: i32,
-        content: &str,
-    ) -> StoreResult<StepByTurn> {
-        let result = self.pg.append_step(account_uid, session_uid, turn_uid, idx, tpe, content).await;
-        self.copied(session_uid, result).await
-    }
-
-    async fn load_conversation(&self, account_uid: &str, session_uid: &str) -> StoreResult<Conversation> {
-        self.pg.load_conversation(account_uid, session_uid).await
-    }
-
-    async fn children(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: Option<&str>,
-    ) -> StoreResult<Vec<TurnByParent>> {
-        self.pg.children(account_uid, session_uid, parent).await
-    }
+    }};
 }
+
+conversation_store::conversation_api!(impl DualWriteStore => then_copy);

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use conversation_pg::PgStore;
 use conversation_store::{
-    Conversation, ConversationApi, ConversationStore, Session, SessionCursor, SessionPage, StepByTurn, StoreError,
-    StoreResult, TurnByParent, TurnBySession,
+    Conversation, ConversationApi, ConversationStore, Session, SessionCursor, SessionPage, StoreError, StoreResult,
+    TurnByParent,
 };
 use tokio::sync::Semaphore;
 
@@ -802,7 +802,7 @@ macro_rules! routed {
 
 /// A write of the platform's API, routed by the phase: PostgreSQL alone, dual-write, or
 /// ScyllaDB first.
-macro_rules! write {
+macro_rules! routed_write {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         routed!($self, |phase| match phase {
             Phase::Postgres => $self.inner.postgres.$method($($arg),*).await,
@@ -885,20 +885,22 @@ impl Inner {
     }
 }
 
-impl ConversationApi for MigratingStore {
-    async fn create_session(&self, account_uid: &str, title: &str) -> StoreResult<Session> {
-        write!(self.create_session(account_uid, title))
-    }
-
-    async fn create_session_with_id(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<Session> {
+impl MigratingStore {
+    /// `create_session_with_id`, routed by the phase. In `scylla-primary`, PostgreSQL keeps the
+    /// purges, and the relay removes what a purged id holds: a caller's id is checked there first
+    /// (PostgreSQL refuses it itself elsewhere).
+    async fn create_session_with_id_routed(
+        &self,
+        account_uid: &str,
+        session_uid: &str,
+        title: &str,
+    ) -> StoreResult<Session> {
         routed!(self, |phase| match phase {
             Phase::Postgres => self.inner.postgres.create_session_with_id(account_uid, session_uid, title).await,
             Phase::DualWrite | Phase::Shadow | Phase::ScyllaReads => {
                 self.inner.dual.create_session_with_id(account_uid, session_uid, title).await
             }
             Phase::ScyllaPrimary => {
-                // PostgreSQL keeps the purges, and the relay removes what a purged id holds: a
-                // caller's id is checked there first (PostgreSQL refuses it itself elsewhere).
                 if self.inner.postgres.purged_session(session_uid).await?.is_some() {
                     Err(conversation_store::purged_session_id(session_uid))
                 } else {
@@ -907,121 +909,41 @@ impl ConversationApi for MigratingStore {
             }
         })
     }
-
-    async fn session(&self, account_uid: &str, session_uid: &str) -> StoreResult<Session> {
-        self.read(ReadSession { account: account_uid.to_owned(), session: session_uid.to_owned() }).await
-    }
-
-    async fn rename_session(&self, account_uid: &str, session_uid: &str, title: &str) -> StoreResult<()> {
-        write!(self.rename_session(account_uid, session_uid, title))
-    }
-
-    async fn delete_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
-        write!(self.delete_session(account_uid, session_uid))
-    }
-
-    async fn restore_session(&self, account_uid: &str, session_uid: &str) -> StoreResult<()> {
-        write!(self.restore_session(account_uid, session_uid))
-    }
-
-    async fn recent_sessions(
-        &self,
-        account_uid: &str,
-        page_size: usize,
-        after: Option<&SessionCursor>,
-    ) -> StoreResult<SessionPage> {
-        self.read(RecentSessions { account: account_uid.to_owned(), page_size, after: after.cloned() }).await
-    }
-
-    async fn append_human_turn(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: Option<&str>,
-        prompt: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        write!(self.append_human_turn(account_uid, session_uid, parent, prompt, turn_uid))
-    }
-
-    async fn append_agent_turn(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        write!(self.append_agent_turn(account_uid, session_uid, parent, turn_uid))
-    }
-
-    async fn regenerate(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        agent_turn: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        write!(self.regenerate(account_uid, session_uid, agent_turn, turn_uid))
-    }
-
-    async fn edit(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        human_turn: &str,
-        prompt: &str,
-        turn_uid: Option<&str>,
-    ) -> StoreResult<TurnBySession> {
-        write!(self.edit(account_uid, session_uid, human_turn, prompt, turn_uid))
-    }
-
-    async fn set_active_child(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: Option<&str>,
-        child: &str,
-    ) -> StoreResult<()> {
-        write!(self.set_active_child(account_uid, session_uid, parent, child))
-    }
-
-    async fn set_liked(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        agent_turn: &str,
-        liked: Option<bool>,
-    ) -> StoreResult<()> {
-        write!(self.set_liked(account_uid, session_uid, agent_turn, liked))
-    }
-
-    async fn append_step(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        turn_uid: &str,
-        idx: i32,
-        tpe: i32,
-        content: &str,
-    ) -> StoreResult<StepByTurn> {
-        write!(self.append_step(account_uid, session_uid, turn_uid, idx, tpe, content))
-    }
-
-    async fn load_conversation(&self, account_uid: &str, session_uid: &str) -> StoreResult<Conversation> {
-        self.read(LoadConversation { account: account_uid.to_owned(), session: session_uid.to_owned() }).await
-    }
-
-    async fn children(
-        &self,
-        account_uid: &str,
-        session_uid: &str,
-        parent: Option<&str>,
-    ) -> StoreResult<Vec<TurnByParent>> {
-        let call = Children {
-            account: account_uid.to_owned(),
-            session: session_uid.to_owned(),
-            parent: parent.map(str::to_owned),
-        };
-        self.read(call).await
-    }
 }
+
+/// How the migrating store runs each operation: writes go where the phase sends them, and each
+/// read is a named pattern that the phase serves from one store or both (shadow reads,
+/// fallback).
+macro_rules! by_phase {
+    (write $store:ident.create_session_with_id($account_uid:expr, $session_uid:expr, $title:expr)) => {
+        $store.create_session_with_id_routed($account_uid, $session_uid, $title).await
+    };
+    (write $store:ident.$operation:ident($($arg:expr),*)) => {
+        routed_write!($store.$operation($($arg),*))
+    };
+    (create $store:ident.$operation:ident($($arg:expr),*)) => {
+        routed_write!($store.$operation($($arg),*))
+    };
+    (read $store:ident.session($account_uid:expr, $session_uid:expr)) => {
+        $store.read(ReadSession { account: $account_uid.to_owned(), session: $session_uid.to_owned() }).await
+    };
+    (read $store:ident.recent_sessions($account_uid:expr, $page_size:expr, $after:expr)) => {
+        $store
+            .read(RecentSessions { account: $account_uid.to_owned(), page_size: $page_size, after: $after.cloned() })
+            .await
+    };
+    (read $store:ident.load_conversation($account_uid:expr, $session_uid:expr)) => {
+        $store.read(LoadConversation { account: $account_uid.to_owned(), session: $session_uid.to_owned() }).await
+    };
+    (read $store:ident.children($account_uid:expr, $session_uid:expr, $parent:expr)) => {
+        $store
+            .read(Children {
+                account: $account_uid.to_owned(),
+                session: $session_uid.to_owned(),
+                parent: $parent.map(str::to_owned),
+            })
+            .await
+    };
+}
+
+conversation_store::conversation_api!(impl MigratingStore => by_phase);

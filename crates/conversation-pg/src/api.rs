@@ -3,6 +3,7 @@
 
 use conversation_store::limits::{check_id, check_page_size, check_step_idx, check_text, check_title};
 use conversation_store::limits::{MAX_PROMPT_BYTES, MAX_STEP_CONTENT_BYTES};
+use conversation_store::rules::TurnRule;
 use conversation_store::{
     new_id, now_millis, Conversation, ConversationApi, Session, SessionCursor, SessionPage, StepByTurn, StoreResult,
     TurnByParent, TurnBySession, TurnType,
@@ -56,14 +57,9 @@ async fn append_turn(
     prompt: Option<&str>,
     turn_uid: Option<&str>,
 ) -> StoreResult<TurnBySession> {
-    let parent = match (parent, turn_type) {
-        (Some(parent), TurnType::Human) => Some(
-            turns::expect(writer.tx, session, parent, TurnType::Agent, "a human turn answers an agent turn").await?,
-        ),
-        (Some(parent), TurnType::Agent) => Some(
-            turns::expect(writer.tx, session, parent, TurnType::Human, "an agent turn answers a human turn").await?,
-        ),
-        (None, _) => None,
+    let parent = match parent {
+        Some(parent) => Some(turns::expect(writer.tx, session, parent, TurnRule::parent_of(turn_type)).await?),
+        None => None,
     };
     Ok(turns::write(writer, session, parent.as_ref(), turn_type, prompt, turn_uid).await?.to_turn())
 }
@@ -157,9 +153,7 @@ impl ConversationApi for PgStore {
     ) -> StoreResult<TurnBySession> {
         in_transaction!(self, |writer| {
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
-            let original =
-                turns::expect(writer.tx, &session, agent_turn, TurnType::Agent, "only an agent turn is regenerated")
-                    .await?;
+            let original = turns::expect(writer.tx, &session, agent_turn, TurnRule::Regenerate).await?;
             let parent = original.parent_uid.ok_or_else(|| not_found("turn", agent_turn))?;
             append_turn(&writer, &session, Some(&parent), TurnType::Agent, None, turn_uid).await
         })
@@ -175,8 +169,7 @@ impl ConversationApi for PgStore {
     ) -> StoreResult<TurnBySession> {
         in_transaction!(self, |writer| {
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
-            let original: TurnRow =
-                turns::expect(writer.tx, &session, human_turn, TurnType::Human, "only a human turn is edited").await?;
+            let original: TurnRow = turns::expect(writer.tx, &session, human_turn, TurnRule::Edit).await?;
             // The prompt is checked where the ScyllaDB store checks it: after the turn.
             check_text("prompt", prompt, MAX_PROMPT_BYTES)?;
             append_turn(&writer, &session, original.parent_uid.as_deref(), TurnType::Human, Some(prompt), turn_uid)
@@ -194,12 +187,7 @@ impl ConversationApi for PgStore {
         in_transaction!(self, |writer| {
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
             let child_turn = turns::located(writer.tx, &session, child).await?;
-            if child_turn.parent_uid.as_deref() != parent {
-                return Err(conversation_store::StoreError::InvalidParent {
-                    parent: parent.unwrap_or("(root)").to_owned(),
-                    reason: format!("`{child}` is not one of its children"),
-                });
-            }
+            conversation_store::rules::check_child_of(parent, child, child_turn.parent_uid.as_deref())?;
             match parent {
                 Some(parent) => {
                     let parent = turns::located(writer.tx, &session, parent).await?;
@@ -219,8 +207,7 @@ impl ConversationApi for PgStore {
     ) -> StoreResult<()> {
         in_transaction!(self, |writer| {
             let session = owned_session(writer.tx, account_uid, session_uid, true).await?;
-            let turn =
-                turns::expect(writer.tx, &session, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
+            let turn = turns::expect(writer.tx, &session, agent_turn, TurnRule::Like).await?;
             turns::set_liked(&writer, &turn, liked).await
         })
     }

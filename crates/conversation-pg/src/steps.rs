@@ -1,7 +1,8 @@
 //! Steps: an agent turn's output, appended by idx, as the ScyllaDB store does.
 
 use crate::typed;
-use conversation_store::{now_millis, StoreError, StoreResult, TurnType};
+use conversation_store::rules::{check_has_steps, check_previous_step, check_repeated_step};
+use conversation_store::{now_millis, StoreResult};
 
 use crate::outbox::Changed;
 use crate::rows::{StepRow, TurnRow, STEP_COLUMNS};
@@ -17,12 +18,7 @@ pub(crate) async fn append(
     tpe: i32,
     content: &str,
 ) -> StoreResult<StepRow> {
-    if turn.turn_type != TurnType::Agent {
-        return Err(StoreError::InvalidInput {
-            field: "turn_uid",
-            reason: format!("`{}` is a human turn; only agent turns have steps", turn.uid),
-        });
-    }
+    check_has_steps(&turn.uid, turn.turn_type)?;
     if idx > 0 {
         let previous = writer
             .tx
@@ -32,9 +28,7 @@ pub(crate) async fn append(
             )
             .await
             .map_err(pg("reading the previous step"))?;
-        if previous.is_none() {
-            return Err(StoreError::StepGap { turn_uid: turn.uid.clone(), idx, missing: idx - 1 });
-        }
+        check_previous_step(&turn.uid, idx, previous.is_some())?;
     }
     let inserted = writer
         .tx
@@ -61,9 +55,6 @@ pub(crate) async fn append(
         .await
         .map_err(pg("reading the existing step"))?;
     let existing = StepRow::from_row(&existing);
-    if existing.tpe == tpe && existing.content == content {
-        Ok(existing)
-    } else {
-        Err(StoreError::Conflict { what: "step", id: format!("{}#{idx}", turn.uid) })
-    }
+    check_repeated_step(&turn.uid, idx, (existing.tpe, &existing.content), (tpe, content))?;
+    Ok(existing)
 }

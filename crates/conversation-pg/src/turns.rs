@@ -3,6 +3,7 @@
 
 use crate::typed;
 use conversation_store::limits::check_id;
+use conversation_store::rules::{check_located, TurnRule};
 use conversation_store::{new_turn_identity, root_parent_key, StoreError, StoreResult, TurnByParent, TurnType};
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
@@ -24,31 +25,20 @@ pub(crate) async fn located(
         .query_typed_opt(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE uid = $1"), typed![&turn_uid])
         .await
         .map_err(pg("reading the turn"))?;
-    match row.map(|row| TurnRow::from_row(&row)) {
-        Some(turn) if turn.session_uid == session.uid => Ok(turn),
-        Some(_) => Err(StoreError::InvalidParent {
-            parent: turn_uid.to_owned(),
-            reason: format!("it belongs to another session, not `{}`", session.uid),
-        }),
-        None => Err(not_found("turn", turn_uid)),
-    }
+    let found = row.map(|row| TurnRow::from_row(&row));
+    check_located(turn_uid, &session.uid, found.as_ref().map(|turn| turn.session_uid.as_str()))?;
+    found.ok_or_else(|| not_found("turn", turn_uid))
 }
 
-/// A turn of this session that must be of `expected` type.
+/// A turn of this session that meets `rule`.
 pub(crate) async fn expect(
     client: &(impl GenericClient + Sync),
     session: &SessionRow,
     turn_uid: &str,
-    expected: TurnType,
-    rule: &str,
+    rule: TurnRule,
 ) -> StoreResult<TurnRow> {
     let turn = located(client, session, turn_uid).await?;
-    if turn.turn_type != expected {
-        return Err(StoreError::InvalidParent {
-            parent: turn_uid.to_owned(),
-            reason: format!("it is a {} turn, and {rule}", turn.turn_type),
-        });
-    }
+    rule.check(turn_uid, turn.turn_type)?;
     Ok(turn)
 }
 

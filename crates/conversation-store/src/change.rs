@@ -139,7 +139,10 @@ mod tests {
         // FNV-1a of "" is its offset basis; these values must never change, or writers and the
         // relay of two builds would disagree on where a session's entries are.
         assert_eq!(stable_bucket("", u64::MAX), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(stable_bucket("session-1", 16), stable_bucket("session-1", 16));
+        // FNV-1a's published test vectors.
+        assert_eq!(stable_bucket("a", u64::MAX), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(stable_bucket("foobar", u64::MAX), 0x8594_4171_f739_67e8);
+        assert_eq!(stable_bucket("session-1", 16), 13);
         assert!((0..1000).all(|n| stable_bucket(&format!("s{n}"), 16) < 16));
         assert_eq!(stable_bucket("anything", 0), 0, "no buckets means one");
     }

@@ -251,8 +251,8 @@ mod tests {
         let dangling = vec![turn("h1", 1, None, Some("a-not-yet-replicated")), turn("a1", 2, Some("h1"), None)];
         assert_eq!(assemble(Some("h1"), dangling).active_path, ["h1"]);
         let cycle = vec![turn("h1", 1, None, Some("a1")), turn("a1", 2, Some("h1"), Some("h1"))];
-        let path = assemble(Some("h1"), cycle).active_path;
-        assert!(path.len() <= 3, "{path:?}");
+        // The guard lets one turn repeat before it stops: bad data shows, and nothing loops.
+        assert_eq!(assemble(Some("h1"), cycle).active_path, ["h1", "a1", "h1"]);
         assert_eq!(assemble(None, Vec::new()).active_path, Vec::<String>::new());
     }
 

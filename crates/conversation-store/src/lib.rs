@@ -24,7 +24,7 @@
 //! alternative, an `account_uid` column in every table, would change the design's tables and still
 //! not let a turn be found by its id.
 //!
-//! Two more serve the migration: [`StepBySession`] (`steps_by_session`), every step of a session
+//! Three more serve the migration: [`StepBySession`] (`steps_by_session`), every step of a session
 //! in one partition, kept only with [`ConversationStore::with_steps_by_session`]; and the outbox
 //! toward PostgreSQL, [`PgOutboxEntry`] (`pg_outbox`) with [`PgOutboxSlot`] (`pg_outbox_slots`),
 //! written only with [`ConversationStore::with_change_log`] (see *Modules*).
@@ -52,7 +52,7 @@
 //!
 //! | Module | What |
 //! |---|---|
-//! | `tables` | the eight tables, each a `#[derive(ScyllaTable)]` struct |
+//! | `tables` | the nine tables, each a `#[derive(ScyllaTable)]` struct |
 //! | `store` | [`ConversationStore`], its table handles, sessions and access control |
 //! | `turns`, `steps`, `conversation` | appending and navigating turns, steps, loading a conversation |
 //! | `api` | [`ConversationApi`], the domain API every store implements |
@@ -94,6 +94,7 @@ mod conversation;
 mod cursor;
 mod error;
 pub mod limits;
+pub mod rules;
 pub mod sample;
 mod steps;
 mod store;

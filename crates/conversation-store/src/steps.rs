@@ -4,10 +4,11 @@ use scylla_table::InsertOutcome;
 
 use crate::change::Changed;
 use crate::clock::now_millis;
-use crate::error::{StoreError, StoreResult};
+use crate::error::StoreResult;
 use crate::limits::{check_step_idx, check_text, MAX_STEP_CONTENT_BYTES};
+use crate::rules::{check_has_steps, check_previous_step, check_repeated_step};
 use crate::store::ConversationStore;
-use crate::tables::{StepBySession, StepByTurn, StepByTurnPrimaryKey, TurnType};
+use crate::tables::{StepBySession, StepByTurn, StepByTurnPrimaryKey};
 
 impl ConversationStore {
     /// Appends step `idx` (0, 1, 2, ...) of an agent turn.
@@ -29,17 +30,10 @@ impl ConversationStore {
         check_step_idx(idx)?;
         let owner = self.owned_session(account_uid, session_uid).await?;
         let turn = self.located_turn(&owner, turn_uid).await?;
-        if turn.turn_type != TurnType::Agent {
-            return Err(StoreError::InvalidInput {
-                field: "turn_uid",
-                reason: format!("`{turn_uid}` is a human turn; only agent turns have steps"),
-            });
-        }
+        check_has_steps(turn_uid, turn.turn_type)?;
         if idx > 0 {
             let previous = StepByTurnPrimaryKey { turn_uid: turn_uid.to_owned(), idx: idx - 1 };
-            if self.tables.steps.get(&previous).await?.is_none() {
-                return Err(StoreError::StepGap { turn_uid: turn_uid.to_owned(), idx, missing: idx - 1 });
-            }
+            check_previous_step(turn_uid, idx, self.tables.steps.get(&previous).await?.is_some())?;
         }
         let step = StepByTurn {
             turn_uid: turn_uid.to_owned(),
@@ -52,9 +46,9 @@ impl ConversationStore {
         self.record(session_uid, changed.clone()).await?;
         let step = match self.tables.steps.insert_if_not_exists(&step).await? {
             InsertOutcome::Applied => step,
-            InsertOutcome::NotApplied(existing) if existing.tpe == tpe && existing.content == content => existing,
-            InsertOutcome::NotApplied(_) => {
-                return Err(StoreError::Conflict { what: "step", id: format!("{turn_uid}#{idx}") })
+            InsertOutcome::NotApplied(existing) => {
+                check_repeated_step(turn_uid, idx, (existing.tpe, &existing.content), (tpe, content))?;
+                existing
             }
         };
         // After the lightweight transaction decided the step: a retry of a step whose copy failed

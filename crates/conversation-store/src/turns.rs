@@ -13,6 +13,7 @@ use crate::change::Changed;
 use crate::clock::{new_id, now_millis};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_id, check_text, MAX_PROMPT_BYTES};
+use crate::rules::{check_child_of, check_located, TurnRule};
 use crate::store::{not_found, session_key, ConversationStore};
 use crate::tables::{
     session_owners, turns_by_session, PgOutboxEntry, SessionOwner, SessionOwnerPrimaryKey, TurnByParent,
@@ -43,9 +44,7 @@ impl ConversationStore {
         check_text("prompt", prompt, MAX_PROMPT_BYTES)?;
         let owner = self.owned_session(account_uid, session_uid).await?;
         let parent = match parent {
-            Some(parent) => {
-                Some(self.expect_turn(&owner, parent, TurnType::Agent, "a human turn answers an agent turn").await?)
-            }
+            Some(parent) => Some(self.expect_turn(&owner, parent, TurnRule::HumanAnswersAgent).await?),
             None => None,
         };
         self.write_turn(&owner, parent.as_ref(), TurnType::Human, Some(prompt), turn_uid).await
@@ -61,7 +60,7 @@ impl ConversationStore {
         turn_uid: Option<&str>,
     ) -> StoreResult<TurnBySession> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        let parent = self.expect_turn(&owner, parent, TurnType::Human, "an agent turn answers a human turn").await?;
+        let parent = self.expect_turn(&owner, parent, TurnRule::AgentAnswersHuman).await?;
         self.write_turn(&owner, Some(&parent), TurnType::Agent, None, turn_uid).await
     }
 
@@ -74,8 +73,7 @@ impl ConversationStore {
         turn_uid: Option<&str>,
     ) -> StoreResult<TurnBySession> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        let original =
-            self.expect_turn(&owner, agent_turn, TurnType::Agent, "only an agent turn is regenerated").await?;
+        let original = self.expect_turn(&owner, agent_turn, TurnRule::Regenerate).await?;
         let parent_uid = original.parent_uid.ok_or_else(|| not_found("turn", agent_turn))?;
         self.append_agent_turn(account_uid, session_uid, &parent_uid, turn_uid).await
     }
@@ -90,7 +88,7 @@ impl ConversationStore {
         turn_uid: Option<&str>,
     ) -> StoreResult<TurnBySession> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        let original = self.expect_turn(&owner, human_turn, TurnType::Human, "only a human turn is edited").await?;
+        let original = self.expect_turn(&owner, human_turn, TurnRule::Edit).await?;
         self.append_human_turn(account_uid, session_uid, original.parent_uid.as_deref(), prompt, turn_uid).await
     }
 
@@ -104,12 +102,7 @@ impl ConversationStore {
     ) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
         let child_location = self.located_turn(&owner, child).await?;
-        if child_location.parent_uid.as_deref() != parent {
-            return Err(StoreError::InvalidParent {
-                parent: parent.unwrap_or("(root)").to_owned(),
-                reason: format!("`{child}` is not one of its children"),
-            });
-        }
+        check_child_of(parent, child, child_location.parent_uid.as_deref())?;
         let active = Some(child.to_owned());
         match parent {
             Some(parent) => {
@@ -139,7 +132,7 @@ impl ConversationStore {
         liked: Option<bool>,
     ) -> StoreResult<()> {
         let owner = self.owned_session(account_uid, session_uid).await?;
-        let location = self.expect_turn(&owner, agent_turn, TurnType::Agent, "only agent turns are liked").await?;
+        let location = self.expect_turn(&owner, agent_turn, TurnRule::Like).await?;
         let changed = (session_uid, Changed::Turn { turn_uid: agent_turn.to_owned() });
         let located = self.recorded_write(&self.tables.locations, &location_key(agent_turn)).await?;
         let key = turn_key(&location);
@@ -164,31 +157,15 @@ impl ConversationStore {
     /// Where a turn of this session is, or NotFound (also when it is in another session).
     pub(crate) async fn located_turn(&self, owner: &SessionOwner, turn_uid: &str) -> StoreResult<TurnLocation> {
         check_id("turn_uid", turn_uid)?;
-        match self.tables.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await? {
-            Some(location) if location.session_uid == owner.session_uid => Ok(location),
-            Some(_) => Err(StoreError::InvalidParent {
-                parent: turn_uid.to_owned(),
-                reason: format!("it belongs to another session, not `{}`", owner.session_uid),
-            }),
-            None => Err(not_found("turn", turn_uid)),
-        }
+        let found = self.tables.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await?;
+        check_located(turn_uid, &owner.session_uid, found.as_ref().map(|location| location.session_uid.as_str()))?;
+        found.ok_or_else(|| not_found("turn", turn_uid))
     }
 
-    /// A turn of this session that must be of `expected` type.
-    async fn expect_turn(
-        &self,
-        owner: &SessionOwner,
-        turn_uid: &str,
-        expected: TurnType,
-        rule: &str,
-    ) -> StoreResult<TurnLocation> {
+    /// A turn of this session that meets `rule`.
+    async fn expect_turn(&self, owner: &SessionOwner, turn_uid: &str, rule: TurnRule) -> StoreResult<TurnLocation> {
         let location = self.located_turn(owner, turn_uid).await?;
-        if location.turn_type != expected {
-            return Err(StoreError::InvalidParent {
-                parent: turn_uid.to_owned(),
-                reason: format!("it is a {} turn, and {rule}", location.turn_type),
-            });
-        }
+        rule.check(turn_uid, location.turn_type)?;
         Ok(location)
     }
 

@@ -226,11 +226,12 @@ impl<T: ScyllaTable> Table<T> {
     /// before its reply was lost: a caller that retries with the same values treats a row equal
     /// to its own as written. No row means the insert was not applied and never will be (a later
     /// round of the lost one would lose to the read's), and the error says it is safe to repeat.
-    /// If that read fails too, the outcome stays unknown. Settling costs one more request, so a
-    /// call can take two request timeouts.
+    /// A lost reply often comes with a lost connection, which the first read can meet too, so a
+    /// failed read is made once more. If that fails as well, the outcome stays unknown. Settling
+    /// costs up to two more requests, so a call can take three request timeouts.
     pub async fn insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
         match self.try_insert_if_not_exists(row).await {
-            Err(Error::OutcomeUnknown { action, source }) => match self.get_serial(&row.primary_key()).await {
+            Err(Error::OutcomeUnknown { action, source }) => match self.settle(&row.primary_key()).await {
                 Ok(Some(current)) => Ok(InsertOutcome::NotApplied(current)),
                 Ok(None) => Err(Error::query(
                     action,
@@ -269,6 +270,14 @@ impl<T: ScyllaTable> Table<T> {
         current.map(InsertOutcome::NotApplied).ok_or_else(|| {
             Error::query(action, "the insert was not applied, but no row exists: it was deleted in between; retry")
         })
+    }
+
+    /// The row as lightweight transactions see it, read once more if the first read fails.
+    async fn settle(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
+        match self.get_serial(key).await {
+            Err(_) => self.get_serial(key).await,
+            read => read,
+        }
     }
 
     /// The row as lightweight transactions see it: a SERIAL read sees the row that won a
