@@ -224,8 +224,9 @@ impl<T: ScyllaTable> Table<T> {
     /// blindly: a SERIAL read, which finishes any round still in progress, tells what happened.
     /// A row comes back as [`InsertOutcome::NotApplied`], and it may be this very insert, applied
     /// before its reply was lost: a caller that retries with the same values treats a row equal
-    /// to its own as written. No row means the insert was not applied and never will be (a later
-    /// round of the lost one would lose to the read's), and the error says it is safe to repeat.
+    /// to its own as written. No row means the insert was not applied when the read ran, and the
+    /// error says to repeat it: a round of the lost one that a coordinator still retries may yet
+    /// apply, and the repeat then finds that row, equal to its own.
     /// A lost reply often comes with a lost connection, which the first read can meet too, so a
     /// failed read is made once more. If that fails as well, the outcome stays unknown. Settling
     /// costs up to two more requests, so a call can take three request timeouts.
@@ -236,8 +237,8 @@ impl<T: ScyllaTable> Table<T> {
                 Ok(None) => Err(Error::query(
                     action,
                     format!(
-                        "{source}; a SERIAL read then found no row, so it was not applied and will not be: \
-                         repeat it"
+                        "{source}; a SERIAL read then found no row, so it was not applied: repeat it with the \
+                         same values"
                     ),
                 )),
                 // Still unknown: the read's own refusal says nothing about the transaction.

@@ -12,10 +12,16 @@ use tests::app_sql::{app_conversation, APP_SCHEMA};
 use tests::live::{TestKeyspace, TestSchema};
 
 /// History of every kind the copy must carry over.
+/// History other code wrote. Its own times carry microseconds for certain: `now()` does too,
+/// except in the one transaction in a thousand that starts on a whole millisecond.
 const HISTORY: &str = "
-    INSERT INTO sessions (uid, account_uid, title) VALUES ('empty-title', 'acct', ''), ('no-turns', 'acct', 'none');
-    INSERT INTO sessions (uid, account_uid, title, deleted_at) VALUES ('soft-deleted', 'acct', 'gone', now());
-    INSERT INTO human_turns (uid, session_uid, prompt) VALUES ('deleted-h', 'soft-deleted', 'still here');
+    INSERT INTO sessions (uid, account_uid, title, created_at) VALUES
+        ('empty-title', 'acct', '', date_trunc('milliseconds', now()) + interval '250 microseconds'),
+        ('no-turns', 'acct', 'none', date_trunc('milliseconds', now()) + interval '250 microseconds');
+    INSERT INTO sessions (uid, account_uid, title, created_at, deleted_at) VALUES ('soft-deleted', 'acct', 'gone',
+        date_trunc('milliseconds', now()) + interval '250 microseconds', now());
+    INSERT INTO human_turns (uid, session_uid, prompt, created_at) VALUES ('deleted-h', 'soft-deleted', 'still here',
+        date_trunc('milliseconds', now()) + interval '250 microseconds');
     INSERT INTO sessions (uid, account_uid, title, created_at) VALUES ('ties', 'acct', 'two in one ms', '2026-01-01 00:00:00.5+00');
     INSERT INTO human_turns (uid, session_uid, prompt, created_at) VALUES
         ('tie-b', 'ties', 'first by time', '2026-01-01 00:00:01.000100+00'),
@@ -82,7 +88,18 @@ async fn a_database_made_by_plain_sql_is_adopted_backfilled_and_verified_clean()
     let rows: i64 = preflight.tables.iter().map(|table| table.rows).sum();
     let sub_ms: i64 = preflight.tables.iter().map(|table| table.sub_millisecond).sum();
     assert_eq!(rows, 5 + 4 + 1 + 2, "{preflight}");
-    assert!(sub_ms >= 9, "now() carries microseconds: {preflight}");
+    // Every row whose time has microseconds is counted: the history's six for certain, and the
+    // application's rows unless their transaction began on a whole millisecond.
+    let finer: i64 = one(
+        &schema,
+        "SELECT (SELECT count(*) FROM sessions WHERE created_at <> date_trunc('milliseconds', created_at)
+                  OR deleted_at <> date_trunc('milliseconds', deleted_at))
+              + (SELECT count(*) FROM human_turns WHERE created_at <> date_trunc('milliseconds', created_at))
+              + (SELECT count(*) FROM agent_turns WHERE created_at <> date_trunc('milliseconds', created_at))
+              + (SELECT count(*) FROM steps WHERE created_at <> date_trunc('milliseconds', created_at))",
+    )
+    .await;
+    assert!(sub_ms >= 6 && sub_ms == finer, "{finer} rows have microseconds: {preflight}");
     // The two ties, and the two turns of one transaction (now() is its start).
     assert_eq!(preflight.turns_sharing_a_millisecond, 4, "{preflight}");
     assert!(preflight.collation_changes.iter().any(|(column, _)| column == "sessions.uid"), "{preflight}");
