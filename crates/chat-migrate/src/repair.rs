@@ -30,7 +30,7 @@ use crate::copier::ScyllaCopier;
 use crate::error::{MigrateError, MigrateResult};
 use crate::projection::project_snapshot;
 use crate::relay::PostgresRelay;
-use crate::verify::{expected_keys, Columns, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
+use crate::verify::{expected_keys, row_key, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// What repairing one session wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -192,7 +192,7 @@ pub async fn repair_from_scylla(
 type RowKeys<T> = Vec<(<T as ScyllaTable>::PrimaryKey, <T as ScyllaTable>::PartitionKey, i64)>;
 
 /// The keys of the rows verify called extra, each dated by the row's own newest write time.
-fn extra_keys<'a, T: ScyllaTable + Columns + 'a>(
+fn extra_keys<'a, T: ScyllaTable + 'a>(
     found: &ScyllaSession,
     rows: impl IntoIterator<Item = &'a T>,
     extras: &BTreeSet<(&str, &str)>,
@@ -200,9 +200,9 @@ fn extra_keys<'a, T: ScyllaTable + Columns + 'a>(
 ) -> RowKeys<T> {
     rows.into_iter()
         .filter_map(|row| {
-            let key = row.key();
-            extras.contains(&(T::TABLE, key.as_str())).then(|| {
-                let timestamp = found.write_time(T::TABLE, &key).unwrap_or(fallback);
+            let (table, key) = row_key(row);
+            extras.contains(&(table, key.as_str())).then(|| {
+                let timestamp = found.write_time(table, &key).unwrap_or(fallback);
                 (row.primary_key(), row.partition_key(), timestamp)
             })
         })

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use conversation_store::{Conversation, Session, SessionPage, TurnByParent};
+use conversation_store::{Conversation, Session, SessionPage, StepByTurn, TurnByParent};
+use scylla_table::{differing_columns, ColumnDifference, ScyllaTable};
 
 /// The reads the store routes, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -284,17 +285,19 @@ fn field<T: PartialEq + fmt::Debug>(out: &mut Vec<String>, name: &str, postgres:
     }
 }
 
-fn session_differences(out: &mut Vec<String>, prefix: &str, postgres: &Session, scylla: &Session) {
-    field(out, &format!("{prefix}session_uid"), &postgres.session_uid, &scylla.session_uid);
-    field(out, &format!("{prefix}title"), &postgres.title, &scylla.title);
-    field(out, &format!("{prefix}created_at"), &postgres.created_at, &scylla.created_at);
-    field(out, &format!("{prefix}deleted_at"), &postgres.deleted_at, &scylla.deleted_at);
+/// Every column of a table row, as the table's model lists them: a column added to a table is
+/// compared without a change here.
+fn row_differences<T: ScyllaTable>(out: &mut Vec<String>, prefix: &str, postgres: &T, scylla: &T) {
+    for difference in differing_columns(postgres, scylla) {
+        let ColumnDifference { column, left, right } = difference;
+        out.push(format!("{prefix}{column}: PostgreSQL {left}, ScyllaDB {right}"));
+    }
 }
 
 impl Compare for Session {
     fn differences(postgres: &Self, scylla: &Self) -> Vec<String> {
         let mut out = Vec::new();
-        session_differences(&mut out, "", postgres, scylla);
+        row_differences(&mut out, "", postgres, scylla);
         out
     }
 }
@@ -302,7 +305,7 @@ impl Compare for Session {
 impl Compare for Conversation {
     fn differences(postgres: &Self, scylla: &Self) -> Vec<String> {
         let mut out = Vec::new();
-        session_differences(&mut out, "session.", &postgres.session, &scylla.session);
+        row_differences(&mut out, "session.", &postgres.session, &scylla.session);
         let by_uid = |conversation: &Conversation| -> BTreeMap<String, usize> {
             conversation.turns.iter().enumerate().map(|(index, turn)| (turn.turn.turn_uid.clone(), index)).collect()
         };
@@ -314,22 +317,19 @@ impl Compare for Conversation {
             };
             let (pg, sc) = (&postgres.turns[pg_index], &scylla.turns[scylla_index]);
             let prefix = format!("turn {uid}.");
-            field(&mut out, &format!("{prefix}turn_type"), &pg.turn.turn_type, &sc.turn.turn_type);
-            field(&mut out, &format!("{prefix}parent_uid"), &pg.turn.parent_uid, &sc.turn.parent_uid);
-            field(&mut out, &format!("{prefix}active_child"), &pg.turn.active_child, &sc.turn.active_child);
-            field(&mut out, &format!("{prefix}prompt"), &pg.turn.prompt, &sc.turn.prompt);
-            field(&mut out, &format!("{prefix}liked"), &pg.turn.liked, &sc.turn.liked);
-            field(&mut out, &format!("{prefix}created_at"), &pg.turn.created_at, &sc.turn.created_at);
+            row_differences(&mut out, &prefix, &pg.turn, &sc.turn);
             field(&mut out, &format!("{prefix}children"), &pg.children, &sc.children);
-            if pg.steps != sc.steps {
-                let idx =
-                    |steps: &[conversation_store::StepByTurn]| steps.iter().map(|step| step.idx).collect::<Vec<_>>();
+            let idx = |steps: &[StepByTurn]| steps.iter().map(|step| step.idx).collect::<Vec<_>>();
+            if idx(&pg.steps) != idx(&sc.steps) {
                 out.push(format!(
-                    "{prefix}steps: PostgreSQL idx {:?}, ScyllaDB idx {:?}{}",
+                    "{prefix}steps: PostgreSQL idx {:?}, ScyllaDB idx {:?}",
                     idx(&pg.steps),
-                    idx(&sc.steps),
-                    if idx(&pg.steps) == idx(&sc.steps) { " (contents differ)" } else { "" }
+                    idx(&sc.steps)
                 ));
+            } else {
+                for (pg_step, sc_step) in pg.steps.iter().zip(&sc.steps) {
+                    row_differences(&mut out, &format!("{prefix}step {}.", pg_step.idx), pg_step, sc_step);
+                }
             }
         }
         for uid in scylla_turns.keys().filter(|uid| !pg_turns.contains_key(*uid)) {
@@ -355,7 +355,7 @@ impl Compare for SessionPage {
         field(&mut out, "sessions", &uids(postgres), &uids(scylla));
         if out.is_empty() {
             for (pg, sc) in postgres.sessions.iter().zip(&scylla.sessions) {
-                session_differences(&mut out, &format!("session {}.", pg.session_uid), pg, sc);
+                row_differences(&mut out, &format!("session {}.", pg.session_uid), pg, sc);
             }
         }
         // The cursor is opaque; whether there is more is what the user sees.
@@ -369,5 +369,52 @@ impl Compare for Vec<TurnByParent> {
         let mut out = Vec::new();
         field(&mut out, "children", postgres, scylla);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    /// A table like `sessions_by_user` with a column neither verify nor shadow names.
+    #[derive(ScyllaTable, Debug, Clone, PartialEq)]
+    #[table(name = "sessions_with_a_new_column")]
+    struct Widened {
+        #[table(partition_key)]
+        account_uid: String,
+        #[table(clustering)]
+        session_uid: String,
+        title: String,
+        added_column: Option<i32>,
+    }
+
+    #[test]
+    fn a_column_the_model_adds_is_compared() {
+        let postgres =
+            Widened { account_uid: "a1".into(), session_uid: "s1".into(), title: "Trip".into(), added_column: Some(1) };
+        let mut out = Vec::new();
+        row_differences(&mut out, "", &postgres, &postgres.clone());
+        assert!(out.is_empty(), "{out:?}");
+        let scylla = Widened { added_column: None, ..postgres.clone() };
+        row_differences(&mut out, "session s1.", &postgres, &scylla);
+        assert_eq!(out, ["session s1.added_column: PostgreSQL Some(1), ScyllaDB None"]);
+    }
+
+    #[test]
+    fn a_session_differs_in_a_key_column_too() {
+        let at = |millis| Utc.timestamp_millis_opt(millis).unwrap();
+        let postgres = Session {
+            account_uid: "a1".into(),
+            created_at: at(1_000),
+            session_uid: "s1".into(),
+            title: "Trip".into(),
+            deleted_at: None,
+        };
+        let scylla = Session { created_at: at(2_000), ..postgres.clone() };
+        let out = Session::differences(&postgres, &scylla);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].starts_with("created_at: "), "{out:?}");
     }
 }

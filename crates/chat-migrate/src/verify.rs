@@ -20,7 +20,7 @@ use conversation_store::{
     TurnBySession, TurnBySessionPartitionKey, TurnLocation, TurnLocationPrimaryKey,
 };
 use futures::{StreamExt, TryStreamExt};
-use scylla_table::{Consistency, Timed};
+use scylla_table::{ColumnDifference, Consistency, RowText, ScyllaTable, Timed};
 
 use crate::error::MigrateResult;
 use crate::projection::{project_snapshot, Layout, SessionCopy};
@@ -131,36 +131,6 @@ pub struct ScyllaSession {
     pub steps_by_session: Vec<StepBySession>,
 }
 
-/// A table row as (column, value) pairs, for comparing column by column.
-pub trait Columns {
-    const TABLE: &'static str;
-    fn key(&self) -> String;
-    fn columns(&self) -> Vec<(&'static str, String)>;
-}
-
-macro_rules! columns {
-    ($type:ty, $table:literal, key: [$($key:ident),+], columns: [$($column:ident),*]) => {
-        impl Columns for $type {
-            const TABLE: &'static str = $table;
-            fn key(&self) -> String {
-                let parts: Vec<String> = vec![$(format!("{:?}", self.$key)),+];
-                format!("({})", parts.join(", "))
-            }
-            fn columns(&self) -> Vec<(&'static str, String)> {
-                vec![$((stringify!($column), format!("{:?}", self.$column))),*]
-            }
-        }
-    };
-}
-
-columns!(SessionByUser, "sessions_by_user", key: [account_uid, created_at, session_uid], columns: [title, deleted_at]);
-columns!(SessionOwner, "session_owners", key: [session_uid], columns: [account_uid, created_at, active_root]);
-columns!(TurnBySession, "turns_by_session", key: [session_uid, created_at, turn_uid], columns: [turn_type, parent_uid, active_child, prompt, liked]);
-columns!(TurnByParent, "turns_by_parent", key: [parent_uid, created_at, turn_uid], columns: [session_uid, turn_type]);
-columns!(TurnLocation, "turns_by_uid", key: [turn_uid], columns: [session_uid, created_at, turn_type, parent_uid]);
-columns!(StepByTurn, "steps_by_turn", key: [turn_uid, idx], columns: [tpe, content, created_at]);
-columns!(StepBySession, "steps_by_session", key: [session_uid, turn_uid, idx], columns: [tpe, content, created_at]);
-
 impl ScyllaSession {
     /// Rows found in all tables.
     pub fn row_count(&self) -> usize {
@@ -180,23 +150,28 @@ impl ScyllaSession {
 
 /// A row's table and key.
 type RowKey = (&'static str, String);
-/// A row's columns as (column, value) pairs.
-type RowColumns = Vec<(&'static str, String)>;
-type RowsByKey = BTreeMap<RowKey, RowColumns>;
+/// Rows written out column by column, by table and key.
+type RowsByKey = BTreeMap<RowKey, RowText>;
 
-fn add_rows<'a, T: Columns + 'a>(rows: &mut RowsByKey, found: impl IntoIterator<Item = &'a T>) {
+/// A row's table and key, as verify reports it.
+pub(crate) fn row_key<T: ScyllaTable>(row: &T) -> RowKey {
+    (T::TABLE_NAME, RowText::of(row).key_text())
+}
+
+fn add_rows<'a, T: ScyllaTable + 'a>(rows: &mut RowsByKey, found: impl IntoIterator<Item = &'a T>) {
     for row in found {
-        rows.insert((T::TABLE, row.key()), row.columns());
+        let text = RowText::of(row);
+        rows.insert((text.table, text.key_text()), text);
     }
 }
 
 /// The rows read with their write times: the rows, with each write time kept by row key.
-fn untimed<T: Columns>(write_times: &mut BTreeMap<RowKey, i64>, timed: Vec<Timed<T>>) -> Vec<T> {
+fn untimed<T: ScyllaTable>(write_times: &mut BTreeMap<RowKey, i64>, timed: Vec<Timed<T>>) -> Vec<T> {
     timed
         .into_iter()
         .map(|Timed { row, newest_write }| {
             if let Some(written) = newest_write {
-                write_times.insert((T::TABLE, row.key()), written);
+                write_times.insert(row_key(&row), written);
             }
             row
         })
@@ -209,23 +184,23 @@ pub(crate) fn expected_keys(copy: &SessionCopy) -> BTreeSet<RowKey> {
 }
 
 /// The rows the projection makes of a session, each with its version (its write timestamp).
-fn expected_rows(copy: &SessionCopy) -> BTreeMap<RowKey, (RowColumns, i64)> {
+fn expected_rows(copy: &SessionCopy) -> BTreeMap<RowKey, (RowText, i64)> {
     let mut rows = BTreeMap::new();
-    let mut add = |table: &'static str, key: String, columns, version: i64| {
-        rows.insert((table, key), (columns, version));
+    let mut add = |row: RowText, version: i64| {
+        rows.insert((row.table, row.key_text()), (row, version));
     };
     let session = &copy.session;
-    add("sessions_by_user", session.by_user.key(), session.by_user.columns(), session.timestamp);
-    add("session_owners", session.owner.key(), session.owner.columns(), session.timestamp);
+    add(RowText::of(&session.by_user), session.timestamp);
+    add(RowText::of(&session.owner), session.timestamp);
     for turn in &copy.turns {
-        add("turns_by_session", turn.by_session.key(), turn.by_session.columns(), turn.timestamp);
-        add("turns_by_parent", turn.by_parent.key(), turn.by_parent.columns(), turn.timestamp);
-        add("turns_by_uid", turn.location.key(), turn.location.columns(), turn.timestamp);
+        add(RowText::of(&turn.by_session), turn.timestamp);
+        add(RowText::of(&turn.by_parent), turn.timestamp);
+        add(RowText::of(&turn.location), turn.timestamp);
     }
     for step in &copy.steps {
-        add("steps_by_turn", step.step.key(), step.step.columns(), step.timestamp);
+        add(RowText::of(&step.step), step.timestamp);
         if let Some(by_session) = &step.by_session {
-            add("steps_by_session", by_session.key(), by_session.columns(), step.timestamp);
+            add(RowText::of(by_session), step.timestamp);
         }
     }
     rows
@@ -336,8 +311,8 @@ pub(crate) fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergenc
             divergences.push(Divergence {
                 kind: DivergenceKind::Orphan,
                 session_uid: session_uid.to_owned(),
-                table: "turns_by_session",
-                key: turn.key(),
+                table: TurnBySession::TABLE_NAME,
+                key: RowText::of(turn).key_text(),
                 detail: format!("not listed in turns_by_parent under `{parent_key}`"),
             });
         }
@@ -347,8 +322,8 @@ pub(crate) fn orphans(session_uid: &str, found: &ScyllaSession) -> Vec<Divergenc
             divergences.push(Divergence {
                 kind: DivergenceKind::Orphan,
                 session_uid: session_uid.to_owned(),
-                table: "turns_by_parent",
-                key: row.key(),
+                table: TurnByParent::TABLE_NAME,
+                key: RowText::of(row).key_text(),
                 detail: "no such turn in turns_by_session".into(),
             });
         }
@@ -382,11 +357,8 @@ pub fn compare(
             divergences.push(divergence(DivergenceKind::Missing, table, key, String::new()));
             continue;
         };
-        for ((column, want), (_, got)) in columns.iter().zip(actual) {
-            if want != got {
-                let detail = format!("{column}: PostgreSQL has {want}, ScyllaDB has {got}");
-                divergences.push(divergence(DivergenceKind::Differs, table, key, detail));
-            }
+        for detail in column_details(columns, actual) {
+            divergences.push(divergence(DivergenceKind::Differs, table, key, detail));
         }
         match found.write_time(table, key) {
             Some(written) if truth == Truth::Postgres && written > *version => {
@@ -409,9 +381,54 @@ pub fn compare(
     divergences
 }
 
+/// What differs between the row PostgreSQL's rows make and ScyllaDB's copy, column by column as
+/// the table's model lists them: a column added to a table is verified without a change here.
+fn column_details(expected: &RowText, found: &RowText) -> Vec<String> {
+    expected
+        .differences(found)
+        .into_iter()
+        .map(|ColumnDifference { column, left, right }| {
+            format!("{column}: PostgreSQL has {left}, ScyllaDB has {right}")
+        })
+        .collect()
+}
+
 /// Store table handles that read at QUORUM: verify must see what a quorum acknowledged.
 pub fn verifying_tables(tables: &StoreTables) -> StoreTables {
     let mut levels = tables.turns.consistency();
     levels.read = Consistency::Quorum;
     tables.clone().with_consistency(levels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table like `steps_by_turn` with a column neither verify nor shadow names.
+    #[derive(ScyllaTable, Debug, Clone, PartialEq)]
+    #[table(name = "steps_with_a_new_column")]
+    struct Widened {
+        #[table(partition_key)]
+        turn_uid: String,
+        #[table(clustering)]
+        idx: i32,
+        content: String,
+        added_column: Vec<String>,
+    }
+
+    #[test]
+    fn a_column_the_model_adds_is_verified() {
+        let expected = Widened { turn_uid: "t1".into(), idx: 0, content: "Thinking".into(), added_column: vec![] };
+        let found = Widened { added_column: vec!["x".into()], ..expected.clone() };
+        let mut rows = RowsByKey::new();
+        add_rows(&mut rows, [&found]);
+        let (key, copy) = rows.into_iter().next().unwrap();
+        assert_eq!(key, row_key(&expected));
+        assert_eq!(key, ("steps_with_a_new_column", r#"("t1", 0)"#.to_owned()));
+        assert_eq!(
+            column_details(&RowText::of(&expected), &copy),
+            [r#"added_column: PostgreSQL has [], ScyllaDB has ["x"]"#]
+        );
+        assert!(column_details(&RowText::of(&found), &copy).is_empty());
+    }
 }

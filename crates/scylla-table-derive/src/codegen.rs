@@ -1,8 +1,9 @@
 //! Generates the code for a checked table: key structs, the `ScyllaTable` impl and row mapping.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use scylla_table_schema::{ClusteringOrder, ColumnKind, CqlType, NativeType, StatementKind, TableSchema};
+use syn::spanned::Spanned;
 use syn::Ident;
 
 use crate::model::{Field, Table};
@@ -40,6 +41,12 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
         } else {
             quote!(&self.#field_ident as #private::ColumnValue<'_>)
         }
+    });
+    // Each column written out for comparing two rows; a field type without `Debug` is reported
+    // under that type.
+    let column_texts = columns.iter().map(|field| {
+        let field_ident = field.ident;
+        quote_spanned!(field.ty.span()=> ::std::format!("{:?}", &self.#field_ident))
     });
     let row_fields = columns.iter().map(|field| {
         let field_ident = field.ident;
@@ -148,6 +155,10 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
 
                 fn column_values_without_nulls(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> {
                     ::std::vec![#(#values_without_nulls),*]
+                }
+
+                fn column_texts(&self) -> ::std::vec::Vec<::std::string::String> {
+                    ::std::vec![#(#column_texts),*]
                 }
 
                 // Inlined into the caller's `SerializeRow`, as a hand-written impl would be.
@@ -383,6 +394,7 @@ pub fn fallback(ident: &Ident, vis: &syn::Visibility, runtime: &Runtime) -> Toke
                 fn primary_key(&self) -> #primary_key { #unreachable }
                 fn column_values(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
                 fn column_values_without_nulls(&self) -> ::std::vec::Vec<#private::ColumnValue<'_>> { #unreachable }
+                fn column_texts(&self) -> ::std::vec::Vec<::std::string::String> { #unreachable }
                 fn serialize_columns(
                     &self,
                     _: bool,

@@ -34,14 +34,15 @@
 // Every public item says what it is for; clippy's `-D warnings` in `cargo xtask test` holds it.
 #![warn(missing_docs)]
 
-// Bottom up; each module uses only those above it. The derive's contract, column handles and
-// row encoding, then the schema comparison and migration planning (pure functions over data), errors and
-// configuration, the connection, and the typed table operations on top: single statements,
-// reads with write times, batches, and clustering slices.
+// Bottom up; each module uses only those above it. The derive's contract, column handles, rows
+// written out for comparing, and row encoding; then the schema comparison and migration planning
+// (pure functions over data), errors and configuration, the connection, and the typed table
+// operations on top: single statements, reads with write times, batches, and clustering slices.
 mod table;
 mod text_enum;
 
 mod columns;
+mod compare;
 mod row;
 
 mod live_schema;
@@ -63,6 +64,7 @@ pub mod slice;
 
 pub use batch::Batch;
 pub use columns::{ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, SetColumn, Settable, StaticColumn};
+pub use compare::{differing_columns, ColumnDifference, RowText};
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
 pub use database::{read_live_table, Database};
 pub use error::{DriverError, Error, Result, Unavailability};

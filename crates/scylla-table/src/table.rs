@@ -68,6 +68,11 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
     /// which Cassandra and ScyllaDB would store as a tombstone.
     fn column_values_without_nulls(&self) -> Vec<ColumnValue<'_>>;
 
+    /// Every stored column's value written out (its `Debug` form), in column order: two rows
+    /// hold the same data exactly when these are equal. [`RowText`](crate::RowText) compares
+    /// rows column by column through it, so a new column is compared as soon as it is declared.
+    fn column_texts(&self) -> Vec<String>;
+
     /// Writes every stored column into a request, in column order, each checked against its
     /// column's type in `specs` (exactly [`ScyllaTable::COLUMN_COUNT`] of them). With
     /// `skip_nulls`, each `None` is bound as "unset", as in [`ScyllaTable::column_values_without_nulls`].
