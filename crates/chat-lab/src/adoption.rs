@@ -18,7 +18,8 @@ use conversation_pg::{PgConfig, PgStore};
 
 use crate::cpu_time::ServerCpu;
 use crate::driver::{closed_loop, Measurement, Operation};
-use crate::{operation, BenchConfig, BenchError};
+use crate::driver::{operation, print_point};
+use crate::model::{BenchConfig, BenchError};
 
 /// The relational model as a team's own code made it: no `version`, no `active_root`, the
 /// default collation, a `varchar` id, and a nullable column the copy needs.
@@ -122,7 +123,7 @@ pub async fn measure(config: &BenchConfig) -> Result<AdoptionOutcome, BenchError
         async move {
             let measurement =
                 closed_loop(insert, &ServerCpu::default(), clients, config.warmup, config.point, config.seed).await;
-            crate::print_point(&format!("app insert, {clients:>2} clients, {label:<22}"), &measurement);
+            print_point(&format!("app insert, {clients:>2} clients, {label:<22}"), &measurement);
             measurement
         }
     };

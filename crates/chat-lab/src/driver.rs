@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::cpu_time::{CpuReading, ServerCpu};
+use crate::model::P99_TARGET_MS;
 use crate::rng::Rng;
 
 /// One request of a pattern. It gets a random number to pick its target with.
@@ -38,7 +39,7 @@ pub struct Measurement {
 }
 
 /// A request counts as late past the benchmark's p99 target.
-pub const LATE_AFTER: Duration = Duration::from_millis(crate::P99_TARGET_MS as u64);
+pub const LATE_AFTER: Duration = Duration::from_millis(P99_TARGET_MS as u64);
 
 /// Late requests whose scheduled starts are closer than this belong to one burst: the server
 /// (or the machine) stalled once and everything in flight waited.
@@ -288,6 +289,43 @@ pub async fn open_loop(
     (measurement.client_cpu, measurement.server_cpu) = cpu_before.spent_since(server);
     measurement.elapsed = last_completion.saturating_duration_since(measure_start).max(duration);
     measurement
+}
+
+/// An operation from a fallible async function of the request's random number; it returns the
+/// rows it read.
+pub fn operation<F, Fut, E>(function: F) -> Operation
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<usize, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let function = Arc::new(function);
+    Arc::new(move |random| {
+        let future = function(random);
+        Box::pin(async move { future.await.map_err(|error| error.to_string()) })
+    })
+}
+
+/// Prints one measured point on a line.
+pub fn print_point(label: &str, measurement: &Measurement) {
+    let bursts = if measurement.offered_rate.is_some() {
+        let bursts = measurement.late_bursts();
+        format!("  late bursts {} ({:.0} ms)", bursts.bursts, bursts.total.as_secs_f64() * 1000.0)
+    } else {
+        String::new()
+    };
+    let server = measurement.server_cpu_per_op_us().map_or(String::new(), |us| format!("  server CPU {us:.0} µs/op"));
+    println!(
+        "  {label}: {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}{bursts}{server}",
+        measurement.throughput(),
+        measurement.percentile_ms(50.0),
+        measurement.percentile_ms(99.0),
+        measurement.max_ms(),
+        measurement.errors
+    );
+    if let Some(error) = &measurement.first_error {
+        println!("    first error: {error}");
+    }
 }
 
 #[cfg(test)]

@@ -31,8 +31,9 @@ use scylla_table::{ConnectionConfig, Database, ScyllaTable};
 use crate::cpu_time::ServerCpu;
 use crate::dataset;
 use crate::driver::{closed_loop, Measurement, Operation};
+use crate::driver::{operation, print_point};
+use crate::model::{BenchConfig, BenchError};
 use crate::rng::Rng;
-use crate::{operation, BenchConfig, BenchError};
 
 /// Single-row inserts in flight while measuring the ceiling.
 pub const CEILING_CONCURRENCY: usize = 256;
@@ -259,7 +260,7 @@ async fn dual_write_cost(config: &BenchConfig) -> Result<(Vec<DualWritePoint>, i
             closed_loop(dual_write.clone(), &ServerCpu::default(), clients, config.warmup, config.point, config.seed)
                 .await;
         for (label, measurement) in [("PostgreSQL alone", &postgres_only), ("dual-write", &dual_write)] {
-            crate::print_point(&format!("new turn, {clients:>2} clients, {label:<16}"), measurement);
+            print_point(&format!("new turn, {clients:>2} clients, {label:<16}"), measurement);
         }
         points.push(DualWritePoint { clients, postgres_only, dual_write });
     }

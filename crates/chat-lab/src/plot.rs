@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use crate::{Pattern, Series, System};
+use crate::model::{Pattern, System};
+use crate::outcome::Series;
 
 /// One colour per system, the same in every chart.
 pub(crate) fn colour(system: System) -> RGBColor {

@@ -11,8 +11,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use crate::cpu_time::ServerCpu;
 use crate::dataset::Scale;
+use crate::model::{BenchError, Pattern, System};
 use crate::raw_driver::Work;
-use crate::{BenchError, Pattern, System};
 
 /// The design's query for loading a conversation, exactly as written there. It joins human and
 /// agent turns on the session only, so it returns every human turn paired with every agent turn.

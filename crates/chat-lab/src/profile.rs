@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::cpu_time::ServerCpu;
 use crate::driver::{closed_loop, Operation};
-use crate::{BenchConfig, System};
+use crate::model::{BenchConfig, System};
 
 /// Samples per second per CPU: enough for a stable top list in a few seconds.
 const SAMPLE_FREQUENCY: &str = "999";

@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cpu_time::ServerCpu;
+use crate::data_set::Targets;
+use crate::driver::print_point;
 use crate::driver::{open_loop, Measurement, Operation};
-use crate::{print_point, BenchConfig, Pattern, Sides, System, Targets, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
+use crate::model::{BenchConfig, Pattern, System, MIN_RATE_POINT_REQUESTS, P99_TARGET_MS};
+use crate::sides::Sides;
 
 /// One system's result over all rounds.
 #[derive(Default)]

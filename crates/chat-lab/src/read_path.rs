@@ -3,9 +3,11 @@
 
 use scylla_table::Database;
 
+use crate::data_set::Targets;
 use crate::driver::Operation;
+use crate::model::{BenchConfig, Pattern, System};
 use crate::raw_driver::Work;
-use crate::{Pattern, Sides, System, Targets};
+use crate::sides::Sides;
 
 /// Operations averaged over; they run one at a time, so the server counts only theirs.
 pub const SAMPLE_OPERATIONS: u64 = 50;
@@ -144,7 +146,7 @@ pub(crate) async fn compare_cpu(
     theirs: &Operation,
     requests_per_op: f64,
     clients: usize,
-    config: &crate::BenchConfig,
+    config: &BenchConfig,
 ) -> CpuComparison {
     use crate::cpu_time::ServerCpu;
     use crate::driver::{closed_loop, open_loop};

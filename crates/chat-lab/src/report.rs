@@ -6,9 +6,10 @@ use crate::rehearsal::format_ms as ms;
 
 use crate::driver::Measurement;
 use crate::migration::{CopyRun, MigrationOutcome, CEILING_CONCURRENCY};
+use crate::model::{Pattern, System, P99_TARGET_MS};
+use crate::outcome::{BenchOutcome, Series, SustainedRate};
 use crate::rate_search::{median, passed};
 use crate::read_path::SAMPLE_OPERATIONS;
-use crate::{BenchOutcome, Pattern, Series, SustainedRate, System, P99_TARGET_MS};
 
 /// The goal for this project's client CPU per request against the raw driver's, same reads.
 const CLIENT_CPU_GOAL: f64 = 1.3;
@@ -94,16 +95,24 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
         machine(),
         config.client_priority.describe()
     );
+    let setup = &outcome.setup;
     let _ = writeln!(
         out,
-        "- ScyllaDB side: the design's four query tables on one Apache Cassandra 5.0.8 node (1 GiB heap, replication factor 1), \
-         which speaks the same protocol as ScyllaDB; reads at consistency ONE through the Rust scylla driver 1.9, each statement prepared once."
+        "- ScyllaDB side: the design's four query tables on {} ({} node{}{}; keyspace replication {}), which speaks the same \
+         protocol as ScyllaDB; reads at consistency ONE through the Rust scylla driver, each statement prepared once.",
+        setup.cql_server,
+        setup.nodes,
+        if setup.nodes == 1 { "" } else { "s" },
+        setup.node_heap.as_ref().map_or(String::new(), |heap| format!(", {heap} heap")),
+        setup.replication
     );
     let _ = writeln!(
         out,
-        "- Relational side: PostgreSQL 15 from Debian (shared_buffers 256 MB, fsync off), tables sessions, human_turns, agent_turns, steps \
+        "- Relational side: PostgreSQL {} ({}), tables sessions, human_turns, agent_turns, steps \
          with primary keys, foreign keys and indexes on (account_uid, created_at DESC), (session_uid, created_at) and (parent_uid, created_at); \
          prepared statements over {} connections (tokio-postgres).",
+        setup.postgres_version,
+        setup.postgres_settings_text(),
         config.concurrencies.iter().copied().max().unwrap_or(1).min(64)
     );
     let _ = writeln!(

@@ -13,9 +13,12 @@
 
 use std::sync::Arc;
 
+use crate::data_set::Targets;
+use crate::driver::print_point;
 use crate::driver::{closed_loop, Measurement};
+use crate::model::{BenchConfig, Pattern, System};
 use crate::rate_search::median;
-use crate::{print_point, BenchConfig, Pattern, Sides, System, Targets};
+use crate::sides::Sides;
 
 /// One system's closed-loop rounds.
 pub struct SaturationRounds {
@@ -98,7 +101,7 @@ mod tests {
 
     use super::{round_order, SaturationRounds};
     use crate::driver::Measurement;
-    use crate::System;
+    use crate::model::System;
 
     /// A one-second round of `loads` loads that cost the server `server_ms` in all.
     fn round(loads: u64, server_ms: u64) -> Measurement {

@@ -11,13 +11,14 @@ use crate::storage::{measure_storage, mib, Storage, DESIGN_STORAGE_INCREASE, DES
 use local_cassandra::LocalNode;
 use plotters::prelude::*;
 
+use crate::data_set::prepare_dataset;
 use crate::dataset::{Counts, Scale};
+use crate::driver::print_point;
 use crate::driver::{closed_loop, Measurement};
+use crate::model::{BenchConfig, BenchError, Pattern, System, P99_TARGET_MS};
 use crate::priority::ClientPriority;
 use crate::rate_search::highest_load_rates;
-use crate::{
-    prepare_dataset, print_point, warm_up_node, BenchConfig, BenchError, Pattern, Sides, System, P99_TARGET_MS,
-};
+use crate::sides::{warm_up_node, Sides};
 
 /// The lowest rate of the scale run's rate ladder, when the config's ladder goes that high.
 const SCALE_LADDER_START: f64 = 100.0;

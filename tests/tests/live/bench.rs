@@ -92,6 +92,17 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     if node_is_local {
         assert!(report.contains("**Where the cores go**"), "the report says what each server spent per load");
     }
+    // The setup is read from the servers, not assumed.
+    let setup = &outcome.setup;
+    assert!(
+        setup.cql_server.starts_with("Apache Cassandra ") || setup.cql_server.starts_with("ScyllaDB "),
+        "{setup:?}"
+    );
+    assert!(setup.nodes >= 1 && setup.replication.contains("Strategy"), "{setup:?}");
+    assert!(setup.postgres_version.chars().next().is_some_and(|first| first.is_ascii_digit()), "{setup:?}");
+    assert!(setup.postgres_settings.iter().any(|(name, value)| *name == "fsync" && (value == "on" || value == "off")));
+    assert_eq!(setup.node_heap.is_some(), node_is_local, "the heap of a node on this machine: {setup:?}");
+    assert!(report.contains(&setup.cql_server) && report.contains(&setup.postgres_settings_text()), "{setup:?}");
     let migration = outcome.migration.as_ref().expect("the migration is measured by default");
     let rows = 2 * outcome.counts.sessions + 3 * outcome.counts.turns + outcome.counts.steps;
     assert_eq!(migration.ceiling.rows, rows as u64, "the insert ceiling writes every row of the data set once");
