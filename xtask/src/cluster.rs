@@ -278,11 +278,17 @@ fn apart<'a>(versions: &[(String, Vec<String>)], serving: &'a [ClusterNode]) -> 
 fn restart(node: &ClusterNode) -> Result<(), String> {
     let peers = watching_peers(node, |_| true);
     node.node.stop(SHUTDOWN_TIMEOUT)?;
+    spawn_and_wait(node, &peers, Instant::now() + STARTUP_TIMEOUT).map(|_| ())
+}
+
+/// Starts `node`'s process and waits until it serves CQL and `peers`, the nodes that ran before,
+/// see it up again. Returns its pid.
+fn spawn_and_wait(node: &ClusterNode, peers: &[(ClusterNode, u64)], deadline: Instant) -> Result<u32, String> {
     let spawned = node.node.spawn()?;
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
     let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
     wait_ready(node, spawned.pid, spawned.log_offset, &peer_nodes, deadline)?;
-    wait_until_seen_up(node, &peers, deadline)
+    wait_until_seen_up(node, peers, deadline)?;
+    Ok(spawned.pid)
 }
 
 /// Each schema version in `nodetool describecluster`'s answer with the addresses that have it;
@@ -404,13 +410,9 @@ fn start(node: ClusterNode) -> Result<(), String> {
     // The peers that run now must see this node come back.
     let peers = watching_peers(&node, |_| true);
     node.node.write_config()?;
-    let spawned = node.node.spawn()?;
-    let deadline = started + STARTUP_TIMEOUT;
-    let peer_nodes: Vec<&ClusterNode> = peers.iter().map(|(peer, _)| peer).collect();
-    wait_ready(&node, spawned.pid, spawned.log_offset, &peer_nodes, deadline)?;
-    wait_until_seen_up(&node, &peers, deadline)?;
+    let pid = spawn_and_wait(&node, &peers, started + STARTUP_TIMEOUT)?;
     agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
-    println!("{node} is up again (pid {}) in {:.0} s", spawned.pid, started.elapsed().as_secs_f64());
+    println!("{node} is up again (pid {pid}) in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

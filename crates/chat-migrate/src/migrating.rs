@@ -215,7 +215,7 @@ impl MigratingStore {
             inner: Arc::new(Inner {
                 postgres,
                 dual,
-                primary: scylla.clone().with_change_log(true),
+                primary: scylla.clone().with_outbox(true),
                 scylla,
                 served: RwLock::new(served),
                 writes: tokio::sync::RwLock::new(()),

@@ -1,5 +1,5 @@
 //! Repair: makes a divergent session's copies match the truth again, in the direction the shared
-//! phase says (see [`crate::scan::Truth`]).
+//! phase says (see [`crate::verify::Truth`]).
 //!
 //! From PostgreSQL: a divergent session's relational versions are raised first (one
 //! transaction), then the whole session is rewritten at the new versions. Raising matters: a

@@ -11,7 +11,7 @@ use tokio_postgres::GenericClient;
 use crate::outbox::Changed;
 use crate::rows::{SessionRow, TurnRow, TURN_COLUMNS};
 use crate::sessions::{self, SessionChange};
-use crate::store::{not_found, pg};
+use crate::store::pg;
 use crate::writer::Writer;
 
 /// A turn of this session, or NotFound; a turn of another session is an invalid parent.
@@ -26,8 +26,7 @@ pub(crate) async fn located(
         .await
         .map_err(pg("reading the turn"))?;
     let found = row.map(|row| TurnRow::from_row(&row));
-    check_located(turn_uid, &session.uid, found.as_ref().map(|turn| turn.session_uid.as_str()))?;
-    found.ok_or_else(|| not_found("turn", turn_uid))
+    check_located(turn_uid, &session.uid, found, |turn| &turn.session_uid)
 }
 
 /// A turn of this session that meets `rule`.

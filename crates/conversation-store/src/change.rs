@@ -1,5 +1,5 @@
 //! One recorded change: what a write touched, as the outbox toward PostgreSQL (`pg_outbox`)
-//! records it, and where the entry goes. Pure data; the writers are in `change_log`.
+//! records it, and where the entry goes. Pure data; the writers are in `outbox`.
 
 use chrono::{DateTime, Utc};
 

@@ -27,7 +27,7 @@
 //! Three more serve the migration: [`StepBySession`] (`steps_by_session`), every step of a session
 //! in one partition, kept only with [`ConversationStore::with_steps_by_session`]; and the outbox
 //! toward PostgreSQL, [`PgOutboxEntry`] (`pg_outbox`) with [`PgOutboxSlot`] (`pg_outbox_slots`),
-//! written only with [`ConversationStore::with_change_log`] (see *Modules*).
+//! written only with [`ConversationStore::with_outbox`] (see *Modules*).
 //!
 //! # Choices
 //!
@@ -58,7 +58,7 @@
 //! | `api` | [`ConversationApi`], the domain API every store implements |
 //! | `cursor` | [`SessionPage`] and its opaque [`SessionCursor`] |
 //! | `clock` | [`cql_millis`], the one precision every store keeps, and [`new_id`] |
-//! | `change`, `change_log` | what a write changed ([`Changed`]) and the outbox entries that record it toward PostgreSQL |
+//! | `change`, `outbox` | what a write changed ([`Changed`]) and the outbox entries that record it toward PostgreSQL |
 //! | [`limits`] | the input limits, checked before the first write |
 //! | `error` | [`StoreError`] |
 //! | [`sample`] | a small realistic conversation tree, for demos and tests |
@@ -88,12 +88,12 @@
 
 mod api;
 mod change;
-mod change_log;
 mod clock;
 mod conversation;
 mod cursor;
 mod error;
 pub mod limits;
+mod outbox;
 pub mod rules;
 pub mod sample;
 mod steps;

@@ -1,7 +1,7 @@
-//! The change log toward PostgreSQL, for the migration's last phase: ScyllaDB is primary, and
+//! The outbox toward PostgreSQL, for the migration's last phase: ScyllaDB is primary, and
 //! PostgreSQL keeps a copy for analytics and backup.
 //!
-//! With [`ConversationStore::with_change_log`], every write records what it changed in
+//! With [`ConversationStore::with_outbox`], every write records what it changed in
 //! `pg_outbox`. Where the write is a logged batch, the entry goes in the same batch, so the change
 //! and its record land together or not at all. Where the write is a lightweight transaction,
 //! which cannot share a batch with another partition, the entry is written just before it, and
@@ -75,13 +75,14 @@ impl StoreTables {
 
 impl ConversationStore {
     /// The same store, recording every change in `pg_outbox` (`true`) or not (the default).
-    pub fn with_change_log(mut self, record: bool) -> ConversationStore {
-        self.change_log = record;
+    pub fn with_outbox(mut self, record: bool) -> ConversationStore {
+        self.writes_outbox = record;
         self
     }
 
-    pub fn records_changes(&self) -> bool {
-        self.change_log
+    /// Whether writes record their changes in `pg_outbox`.
+    pub fn writes_outbox(&self) -> bool {
+        self.writes_outbox
     }
 
     /// The entries to add to a write's logged batch, dated at its timestamp when it has one:
@@ -92,7 +93,7 @@ impl ConversationStore {
         changes: &[Changed],
         stamp: Option<i64>,
     ) -> Vec<PgOutboxEntry> {
-        if !self.change_log {
+        if !self.writes_outbox {
             return Vec::new();
         }
         changes
@@ -135,7 +136,7 @@ impl ConversationStore {
         table: &Table<T>,
         key: &T::PrimaryKey,
     ) -> StoreResult<Option<i64>> {
-        if !self.change_log {
+        if !self.writes_outbox {
             return Ok(None);
         }
         self.newest_write(table, key).await
@@ -167,7 +168,7 @@ impl ConversationStore {
         T::PrimaryKey: RowKey<Table = T>,
         C: ColumnOf<T> + Settable,
     {
-        if !self.change_log {
+        if !self.writes_outbox {
             table.set(key, column, value).await?;
             return Ok(());
         }

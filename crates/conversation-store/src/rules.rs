@@ -60,11 +60,16 @@ impl TurnRule {
     }
 }
 
-/// Ok when turn `turn_uid` was found in session `session_uid`: `found_in` is the session the
-/// turn belongs to, `None` when there is no such turn.
-pub fn check_located(turn_uid: &str, session_uid: &str, found_in: Option<&str>) -> StoreResult<()> {
-    match found_in {
-        Some(found_in) if found_in == session_uid => Ok(()),
+/// The turn `turn_uid` as `found`, when it is in session `session_uid` (`session_of` says which
+/// session a found turn is in); NotFound when there is no such turn.
+pub fn check_located<T>(
+    turn_uid: &str,
+    session_uid: &str,
+    found: Option<T>,
+    session_of: impl Fn(&T) -> &str,
+) -> StoreResult<T> {
+    match found {
+        Some(turn) if session_of(&turn) == session_uid => Ok(turn),
         Some(_) => Err(StoreError::InvalidParent {
             parent: turn_uid.to_owned(),
             reason: format!("it belongs to another session, not `{session_uid}`"),
@@ -135,9 +140,13 @@ mod tests {
 
     #[test]
     fn a_turn_is_found_only_in_its_own_session() {
-        assert!(check_located("t", "s", Some("s")).is_ok());
-        assert!(matches!(check_located("t", "s", Some("other")), Err(StoreError::InvalidParent { .. })));
-        assert!(matches!(check_located("t", "s", None), Err(StoreError::NotFound { what: "turn", .. })));
+        fn in_session(turn: &(String, u8)) -> &str {
+            &turn.0
+        }
+        let turn = |session: &str| Some((session.to_owned(), 7));
+        assert_eq!(check_located("t", "s", turn("s"), in_session).unwrap(), ("s".to_owned(), 7));
+        assert!(matches!(check_located("t", "s", turn("other"), in_session), Err(StoreError::InvalidParent { .. })));
+        assert!(matches!(check_located("t", "s", None, in_session), Err(StoreError::NotFound { what: "turn", .. })));
     }
 
     #[test]

@@ -64,8 +64,8 @@ impl StoreTables {
 pub struct ConversationStore {
     pub(crate) db: Database,
     pub(crate) tables: StoreTables,
-    /// Whether writes record their changes in `pg_outbox` (see `change_log`).
-    pub(crate) change_log: bool,
+    /// Whether writes record their changes in `pg_outbox` (see `outbox`).
+    pub(crate) writes_outbox: bool,
     /// Whether steps are also written to `steps_by_session`, and conversations loaded from it.
     pub(crate) steps_by_session: bool,
 }
@@ -73,7 +73,7 @@ pub struct ConversationStore {
 impl ConversationStore {
     /// A store on `db`, at the database's consistency (the design's default: writes QUORUM, reads ONE).
     pub fn new(db: Database) -> ConversationStore {
-        ConversationStore { tables: StoreTables::new(&db), db, change_log: false, steps_by_session: false }
+        ConversationStore { tables: StoreTables::new(&db), db, writes_outbox: false, steps_by_session: false }
     }
 
     /// The same store with other consistency levels for every read and write.

@@ -158,8 +158,7 @@ impl ConversationStore {
     pub(crate) async fn located_turn(&self, owner: &SessionOwner, turn_uid: &str) -> StoreResult<TurnLocation> {
         check_id("turn_uid", turn_uid)?;
         let found = self.tables.locations.get(&TurnLocationPrimaryKey { turn_uid: turn_uid.to_owned() }).await?;
-        check_located(turn_uid, &owner.session_uid, found.as_ref().map(|location| location.session_uid.as_str()))?;
-        found.ok_or_else(|| not_found("turn", turn_uid))
+        check_located(turn_uid, &owner.session_uid, found, |location| &location.session_uid)
     }
 
     /// A turn of this session that meets `rule`.
@@ -229,7 +228,7 @@ impl ConversationStore {
         };
         // A recorded change is stamped past the parent's newest writes, whose active child it
         // sets (its two ScyllaDB rows: the turn's, or for a root the session's two).
-        let stamp = if self.change_log {
+        let stamp = if self.writes_outbox {
             let written = match (parent, &parent_key) {
                 (Some(parent), Some(parent_key)) => [
                     self.newest_write(&self.tables.turns, parent_key).await?,

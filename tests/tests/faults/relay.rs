@@ -69,7 +69,7 @@ async fn the_relay_toward_postgres_copies_what_a_replica_missed() {
     // ScyllaDB is primary: every write records its change for PostgreSQL, at QUORUM. Until the
     // others convict node 3, a logged batch can time out writing its batchlog there; each write
     // is repeated with the same ids until acknowledged, as a client would.
-    let primary = keyspace.store().with_change_log(true);
+    let primary = keyspace.store().with_outbox(true);
     let account = "relay-quorum";
     let mut sessions = Vec::new();
     for n in 0..SESSIONS {

@@ -119,7 +119,7 @@ async fn an_entry_whose_row_never_appears_waits_then_goes_without_holding_back_t
     let schema = TestSchema::new("primary_missing").await;
     let keyspace = TestKeyspace::new("primary_missing").await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
-    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let primary = ConversationStore::new(keyspace.db.clone()).with_outbox(true);
     let account = "missing-account";
     let session = primary.create_session(account, "streaming").await.unwrap();
     let id = session.session_uid.as_str();
@@ -196,7 +196,7 @@ async fn in_scylla_primary_a_change_wins_over_a_copy_stamped_by_a_clock_running_
     keyspace.db.session().query_unpaged(cql, (account, session.created_at, id)).await.unwrap();
 
     // ScyllaDB is primary: each change is stamped past the row's newest write, and wins.
-    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let primary = ConversationStore::new(keyspace.db.clone()).with_outbox(true);
     primary.set_liked(account, id, &answer.turn_uid, Some(true)).await.unwrap();
     primary.rename_session(account, id, "renamed in scylla-primary").await.unwrap();
     primary.set_active_child(account, id, Some(&question.turn_uid), &answer.turn_uid).await.unwrap();
@@ -230,7 +230,7 @@ async fn a_restore_and_an_unlike_in_scylla_primary_reach_postgres() {
     let schema = TestSchema::new("primary_nulls").await;
     let keyspace = TestKeyspace::new("primary_nulls").await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
-    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let primary = ConversationStore::new(keyspace.db.clone()).with_outbox(true);
     let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
     let account = "nulls-account";
     let session = primary.create_session(account, "deleted, then restored").await.unwrap();
@@ -259,7 +259,7 @@ async fn a_row_postgres_refuses_is_set_aside_and_holds_nothing_back() {
     let keyspace = TestKeyspace::new("primary_refused").await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
     let account = "refused-account";
-    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let primary = ConversationStore::new(keyspace.db.clone()).with_outbox(true);
     let poisoned = primary.create_session(account, "about to be poisoned").await.unwrap();
     let fine = primary.create_session(account, "copied as usual").await.unwrap();
     primary.rename_session(account, &fine.session_uid, "renamed as usual").await.unwrap();
@@ -303,7 +303,7 @@ async fn a_drained_minute_of_the_queue_is_not_read_again_and_a_waiting_session_b
     let keyspace = TestKeyspace::new("primary_slots").await;
     ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
     let account = "slots-account";
-    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let primary = ConversationStore::new(keyspace.db.clone()).with_outbox(true);
     let session = primary.create_session(account, "an old minute").await.unwrap();
     let id = session.session_uid.as_str();
     // An entry recorded ten minutes ago, as after an outage of PostgreSQL: its minute is listed.

@@ -120,7 +120,7 @@ async fn a_repair_from_postgres_after_a_live_write_keeps_the_live_write() {
 async fn a_repair_from_scylla_after_a_live_write_keeps_the_live_write_and_late_copies_change_nothing() {
     let (schema, keyspace, copier, _, id, answer) = copied("repair_race_scylla").await;
     // scylla-primary: ScyllaDB is written first and records its changes for PostgreSQL.
-    let primary = ConversationStore::new(keyspace.db.clone()).with_change_log(true);
+    let primary = ConversationStore::new(keyspace.db.clone()).with_outbox(true);
     let relay = PostgresRelay::new(ConversationStore::new(keyspace.db.clone()), schema.store.clone());
     primary.rename_session(ACCOUNT, &id, "A").await.unwrap();
     // Check: PostgreSQL still has the first title.

@@ -1,6 +1,6 @@
 //! The relay toward PostgreSQL, for the last phase (`scylla-primary`): ScyllaDB is the source of
 //! truth, and every write recorded what it changed in `pg_outbox` (see
-//! `ConversationStore::with_change_log`). The relay reads those entries a partition at a time,
+//! `ConversationStore::with_outbox`). The relay reads those entries a partition at a time,
 //! re-reads each named row from ScyllaDB with its write time, writes it to PostgreSQL as ScyllaDB
 //! holds it unless PostgreSQL has a newer one (see `conversation_pg`'s `put_*`), and then removes
 //! the entries. If PostgreSQL is down the entries stay, and the next pass copies them.
@@ -20,7 +20,7 @@
 //! rows of a logged batch land one partition at a time. Only once the entry is older than
 //! [`MISSING_ROW_GRACE`] does a missing row mean the write never happened (its caller got an
 //! error), and that entry is let go; a write that succeeds later records its change again (see
-//! `ConversationStore::with_change_log`). Every other entry of the session is decided on its own.
+//! `ConversationStore::with_outbox`). Every other entry of the session is decided on its own.
 
 use conversation_pg::typed;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
