@@ -83,6 +83,33 @@ fn crate_paths(code: &str) -> BTreeSet<String> {
     names
 }
 
+/// The names the crate root re-exports from its modules (`pub use module::{A, B};`), each with
+/// its module.
+fn root_reexports(src: &Path, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for root in ["lib.rs", "main.rs"] {
+        let Ok(code) = fs::read_to_string(src.join(root)) else { continue };
+        for statement in code.split(';') {
+            let Some(path) = statement.trim_start().strip_prefix("pub use ") else { continue };
+            let path = path.trim().trim_start_matches("crate::").trim_start_matches("self::");
+            let module = identifier_at(path);
+            if !modules.contains(module) {
+                continue;
+            }
+            let rest = &path[module.len()..];
+            let items = rest.rsplit_once('{').map_or(rest.rsplit("::").next().unwrap_or_default(), |(_, group)| group);
+            for item in items.split(',') {
+                let item = item.trim().trim_end_matches('}').trim();
+                let name = item.rsplit(" as ").next().unwrap_or(item).rsplit("::").next().unwrap_or(item).trim();
+                if !name.is_empty() {
+                    names.insert(name.to_owned(), module.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
 /// A circle through `start`, if the graph has one.
 fn circle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
     let mut path = vec![start.to_owned()];
@@ -119,15 +146,22 @@ fn no_crate_has_a_module_circle() {
     for src in source_folders() {
         let files = rust_files(&src);
         let modules: BTreeSet<String> = files.iter().filter_map(|file| top_module(&src, file)).collect();
+        let reexported = root_reexports(&src, &modules);
         let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for file in &files {
             let Some(module) = top_module(&src, file) else { continue };
             let code = fs::read_to_string(file).expect("a source file is readable");
+            // In a top-level module's own file, `super::` is the crate root.
+            let depth = file.strip_prefix(&src).map_or(0, |relative| relative.components().count());
+            let is_top_file = depth == 1 || file.file_name().is_some_and(|name| name == "mod.rs") && depth == 2;
+            let code = if is_top_file { code.replace("super::", "crate::") } else { code };
             // A module's own tests may reach anywhere, and a comment's link is no dependency.
             let code = code.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
             let code: String =
                 code.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
             for used in crate_paths(&code) {
+                // A name the root re-exports counts as a use of the module that defines it.
+                let used = reexported.get(&used).cloned().unwrap_or(used);
                 if used != module && modules.contains(&used) {
                     graph.entry(module.clone()).or_default().insert(used);
                 }
@@ -157,4 +191,23 @@ fn the_scan_sees_groups_and_nested_paths() {
     ]);
     assert_eq!(circle_from(&graph, "a"), Some(vec!["a".to_owned(), "b".to_owned(), "a".to_owned()]));
     assert_eq!(circle_from(&graph, "c"), None);
+}
+
+#[test]
+fn names_the_root_reexports_count_as_their_modules() {
+    let src = std::env::temp_dir().join(format!("module-layout-{}", std::process::id()));
+    fs::create_dir_all(&src).unwrap();
+    fs::write(
+        src.join("lib.rs"),
+        "mod a;\nmod b;\npub use a::{Alpha, inner::Beta as Gamma};\npub use b::Delta;\npub use other::Omega;\n",
+    )
+    .unwrap();
+    let modules = BTreeSet::from(["a".to_owned(), "b".to_owned()]);
+    let found = root_reexports(&src, &modules);
+    fs::remove_dir_all(&src).unwrap();
+    let expected: BTreeMap<String, String> = [("Alpha", "a"), ("Gamma", "a"), ("Delta", "b")]
+        .into_iter()
+        .map(|(name, module)| (name.to_owned(), module.to_owned()))
+        .collect();
+    assert_eq!(found, expected);
 }

@@ -98,13 +98,14 @@ pub fn markdown(outcome: &BenchOutcome) -> String {
     let setup = &outcome.setup;
     let _ = writeln!(
         out,
-        "- ScyllaDB side: the design's four query tables on {} ({} node{}{}; keyspace replication {}), which speaks the same \
-         protocol as ScyllaDB; reads at consistency ONE through the Rust scylla driver, each statement prepared once.",
+        "- ScyllaDB side: the design's four query tables on {} ({} node{}{}; keyspace replication {}){}; reads at \
+         consistency ONE through the Rust scylla driver, each statement prepared once.",
         setup.cql_server,
         setup.nodes,
         if setup.nodes == 1 { "" } else { "s" },
         setup.node_heap.as_ref().map_or(String::new(), |heap| format!(", {heap} heap")),
-        setup.replication
+        setup.replication,
+        if setup.cql_server.starts_with("ScyllaDB") { "" } else { ", which speaks the same protocol as ScyllaDB" }
     );
     let _ = writeln!(
         out,

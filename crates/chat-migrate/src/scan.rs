@@ -266,7 +266,7 @@ pub async fn scan(
         .await
         .map_err(pg_error("reading the time"))?
         .get(0);
-    let truth = Truth::of(&shared_phase::read(pg).await?);
+    let truth = shared_phase::read(pg).await?.truth();
     let to_postgres = PostgresRelay::new(ConversationStore::new(copier.database().clone()), pg.clone());
     if repair && truth == Truth::Postgres {
         let waiting = to_postgres.depth().await?;

@@ -29,6 +29,7 @@ use conversation_pg::{PgStore, RelationalWrites};
 use crate::error::{pg_error, MigrateError, MigrateResult};
 use crate::phase::{Phase, Routing};
 use crate::relay::PostgresRelay;
+use crate::verify::Truth;
 
 /// The shared phase as last set.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,18 @@ pub struct SharedPhase {
     /// Leaving `scylla-primary`: instances hold their writes until PostgreSQL has caught up.
     pub writes_paused: bool,
     pub changed_at: DateTime<Utc>,
+}
+
+impl SharedPhase {
+    /// The database a verify or repair takes as the truth in this phase: ScyllaDB from
+    /// `scylla-primary` on, until writes resume in PostgreSQL first.
+    pub fn truth(&self) -> Truth {
+        if self.routing.phase == Phase::ScyllaPrimary || self.writes_paused {
+            Truth::Scylla
+        } else {
+            Truth::Postgres
+        }
+    }
 }
 
 impl fmt::Display for SharedPhase {

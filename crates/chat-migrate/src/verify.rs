@@ -104,16 +104,6 @@ impl Truth {
             Truth::Scylla => "scylla",
         }
     }
-
-    /// The truth in the shared phase: ScyllaDB from `scylla-primary` on, until writes resume
-    /// in PostgreSQL first.
-    pub fn of(shared: &crate::SharedPhase) -> Truth {
-        if shared.routing.phase == crate::Phase::ScyllaPrimary || shared.writes_paused {
-            Truth::Scylla
-        } else {
-            Truth::Postgres
-        }
-    }
 }
 
 /// What ScyllaDB holds for one session, read partition by partition.
@@ -414,11 +404,18 @@ mod tests {
         idx: i32,
         content: String,
         added_column: Vec<String>,
+        labels: std::collections::HashSet<String>,
     }
 
     #[test]
     fn a_column_the_model_adds_is_verified() {
-        let expected = Widened { turn_uid: "t1".into(), idx: 0, content: "Thinking".into(), added_column: vec![] };
+        let expected = Widened {
+            turn_uid: "t1".into(),
+            idx: 0,
+            content: "Thinking".into(),
+            added_column: vec![],
+            labels: labels(50),
+        };
         let found = Widened { added_column: vec!["x".into()], ..expected.clone() };
         let mut rows = RowsByKey::new();
         add_rows(&mut rows, [&found]);
@@ -430,5 +427,19 @@ mod tests {
             [r#"added_column: PostgreSQL has [], ScyllaDB has ["x"]"#]
         );
         assert!(column_details(&RowText::of(&found), &copy).is_empty());
+        // Each HashSet iterates in an order of its own: the same set is still the same value.
+        let rebuilt = Widened { labels: labels(50), ..found.clone() };
+        assert!(column_details(&RowText::of(&rebuilt), &copy).is_empty());
+        let other = Widened { labels: labels(2), ..found };
+        let details = column_details(&RowText::of(&other), &copy);
+        assert_eq!(details.len(), 1, "{details:?}");
+        assert!(
+            details[0].starts_with(r#"labels: PostgreSQL has {"label 0", "label 1"}, ScyllaDB has {"#),
+            "{details:?}"
+        );
+    }
+
+    fn labels(count: usize) -> std::collections::HashSet<String> {
+        (0..count).map(|index| format!("label {index}")).collect()
     }
 }

@@ -46,7 +46,13 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
     // under that type.
     let column_texts = columns.iter().map(|field| {
         let field_ident = field.ident;
-        quote_spanned!(field.ty.span()=> ::std::format!("{:?}", &self.#field_ident))
+        match field.cql_type {
+            // The server sorts a set's elements and a map's entries; a value in memory need not.
+            Some(CqlType::Set { .. } | CqlType::Map { .. }) => quote_spanned! {field.ty.span()=>
+                #private::UnorderedText::unordered_text(&self.#field_ident)
+            },
+            _ => quote_spanned!(field.ty.span()=> ::std::format!("{:?}", &self.#field_ident)),
+        }
     });
     let row_fields = columns.iter().map(|field| {
         let field_ident = field.ident;

@@ -2,7 +2,8 @@
 //! migration's verify, a shadow read). Names and roles come from the table's model and values
 //! from [`ScyllaTable::column_texts`], so nothing lists a table's columns twice.
 
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::{self, Debug};
 
 use crate::table::ScyllaTable;
 
@@ -33,7 +34,9 @@ impl RowText {
     pub fn of<T: ScyllaTable>(row: &T) -> RowText {
         let mut key = Vec::new();
         let mut columns = Vec::new();
-        for (column, text) in T::table_schema().columns.iter().zip(row.column_texts()) {
+        let texts = row.column_texts();
+        debug_assert_eq!(texts.len(), T::table_schema().columns.len(), "one text per column of {}", T::TABLE_NAME);
+        for (column, text) in T::table_schema().columns.iter().zip(texts) {
             if column.kind.is_key() {
                 key.push((column.name.as_str(), text));
             } else {
@@ -93,4 +96,72 @@ impl fmt::Display for ColumnDifference {
 /// The columns whose values differ between two copies of one row of `T`.
 pub fn differing_columns<T: ScyllaTable>(left: &T, right: &T) -> Vec<ColumnDifference> {
     RowText::of(left).differences(&RowText::of(right))
+}
+
+/// A set or map column written out in an order of its own: the server returns a set's elements
+/// and a map's entries sorted, while a value built in memory (a `HashMap`, a `Vec` for a set) may
+/// hold them in any order. Two copies of one set or map therefore read the same.
+pub trait UnorderedText {
+    /// The elements or entries, each in its `Debug` form, sorted, as `{a, b}` or `{k: v}`.
+    fn unordered_text(&self) -> String;
+}
+
+fn sorted_text(mut items: Vec<String>) -> String {
+    items.sort();
+    format!("{{{}}}", items.join(", "))
+}
+
+impl<T: Debug> UnorderedText for Vec<T> {
+    fn unordered_text(&self) -> String {
+        sorted_text(self.iter().map(|item| format!("{item:?}")).collect())
+    }
+}
+
+impl<T: Debug, S> UnorderedText for HashSet<T, S> {
+    fn unordered_text(&self) -> String {
+        sorted_text(self.iter().map(|item| format!("{item:?}")).collect())
+    }
+}
+
+impl<T: Debug> UnorderedText for BTreeSet<T> {
+    fn unordered_text(&self) -> String {
+        sorted_text(self.iter().map(|item| format!("{item:?}")).collect())
+    }
+}
+
+impl<K: Debug, V: Debug, S> UnorderedText for HashMap<K, V, S> {
+    fn unordered_text(&self) -> String {
+        sorted_text(self.iter().map(|(key, value)| format!("{key:?}: {value:?}")).collect())
+    }
+}
+
+impl<K: Debug, V: Debug> UnorderedText for BTreeMap<K, V> {
+    fn unordered_text(&self) -> String {
+        sorted_text(self.iter().map(|(key, value)| format!("{key:?}: {value:?}")).collect())
+    }
+}
+
+impl<C: UnorderedText> UnorderedText for Option<C> {
+    fn unordered_text(&self) -> String {
+        match self {
+            Some(collection) => format!("Some({})", collection.unordered_text()),
+            None => "None".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_or_map_reads_the_same_in_any_order() {
+        let map: HashMap<&str, i32> = HashMap::from([("b", 2), ("a", 1), ("c", 3)]);
+        let sorted: BTreeMap<&str, i32> = map.iter().map(|(key, value)| (*key, *value)).collect();
+        assert_eq!(map.unordered_text(), r#"{"a": 1, "b": 2, "c": 3}"#);
+        assert_eq!(sorted.unordered_text(), map.unordered_text());
+        assert_eq!(vec![3, 1, 2].unordered_text(), HashSet::from([2, 3, 1]).unordered_text());
+        assert_eq!(Some(vec!["y", "x"]).unordered_text(), r#"Some({"x", "y"})"#);
+        assert_eq!(None::<Vec<i32>>.unordered_text(), "None");
+    }
 }

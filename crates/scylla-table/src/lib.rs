@@ -64,7 +64,7 @@ pub mod slice;
 
 pub use batch::Batch;
 pub use columns::{ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, SetColumn, Settable, StaticColumn};
-pub use compare::{differing_columns, ColumnDifference, RowText};
+pub use compare::{differing_columns, ColumnDifference, RowText, UnorderedText};
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
 pub use database::{read_live_table, Database};
 pub use error::{DriverError, Error, Result, Unavailability};
@@ -86,6 +86,7 @@ pub use timed::Timed;
 pub mod __private {
     pub use crate::columns::{CollectionOf, ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, MapOf};
     pub use crate::columns::{SetColumn, Settable, StaticColumn};
+    pub use crate::compare::UnorderedText;
     pub use crate::row::{column_count_mismatch, deserialize_cell, serialize_cell};
     pub use crate::slice::{ClusteringAt, Prefix};
     pub use crate::table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey, UNSET};

@@ -68,7 +68,9 @@ pub trait ScyllaTable: Sized + Send + Sync + 'static {
     /// which Cassandra and ScyllaDB would store as a tombstone.
     fn column_values_without_nulls(&self) -> Vec<ColumnValue<'_>>;
 
-    /// Every stored column's value written out (its `Debug` form), in column order: two rows
+    /// Every stored column's value written out, in column order: its `Debug` form, with a set's
+    /// elements and a map's entries sorted ([`UnorderedText`](crate::UnorderedText)). For the
+    /// types whose `Debug` shows their whole value (every type the type table lists), two rows
     /// hold the same data exactly when these are equal. [`RowText`](crate::RowText) compares
     /// rows column by column through it, so a new column is compared as soon as it is declared.
     fn column_texts(&self) -> Vec<String>;
