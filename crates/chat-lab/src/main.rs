@@ -37,6 +37,9 @@ struct Args {
     /// Skip profiling the client with `perf`.
     #[arg(long)]
     no_profile: bool,
+    /// Skip measuring dual-write with the local node frozen (SIGSTOP for a few seconds).
+    #[arg(long)]
+    no_freeze: bool,
     /// Instead of the full report, run the patterns at each of these data-set sizes (sessions,
     /// comma-separated) and write scale.md and scale.png: cost as the data grows.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["quick", "tiny"])]
@@ -93,6 +96,7 @@ async fn run(args: Args, client_priority: ClientPriority) -> ExitCode {
     config.reload = args.reload;
     config.migration = !args.no_migration;
     config.profile &= !args.no_profile;
+    config.freeze_node &= !args.no_freeze;
     config.client_priority = client_priority;
     config.node_dir = args.node_dir;
     if let Some(rounds) = args.ladder_rounds {

@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 use crate::seed::relational_rows;
 use chat_migrate::projection::{project_snapshot, Layout};
 use chat_migrate::{
-    backfill, ensure_scylla_schema, BackfillOptions, DualWriteStore, RelayConfig, ScyllaCopier, ScyllaRelay,
+    backfill, ensure_scylla_schema, BackfillOptions, BreakerState, DualWriteStore, RelayConfig, ScyllaCopier,
+    ScyllaRelay,
 };
 use conversation_pg::{PgConfig, PgStore};
 use conversation_store::{
     ConversationApi, SessionByUser, SessionOwner, StepByTurn, TurnByParent, TurnBySession, TurnLocation,
 };
 use futures::StreamExt;
+use local_cassandra::LocalNode;
 use scylla_table::schema::StatementKind;
 use scylla_table::scylla::statement::prepared::PreparedStatement;
 use scylla_table::{ConnectionConfig, Database, ScyllaTable};
@@ -59,6 +61,8 @@ impl CopyRun {
 /// A user write at one concurrency, on PostgreSQL alone and with dual-write.
 pub struct DualWritePoint {
     pub clients: usize,
+    /// Measured with the node frozen and the copy breaker open.
+    pub node_frozen: bool,
     pub postgres_only: Measurement,
     pub dual_write: Measurement,
 }
@@ -247,27 +251,77 @@ async fn dual_write_cost(config: &BenchConfig) -> Result<(Vec<DualWritePoint>, i
     let dual_write: Operation = new_turn(Arc::new(dual.clone()));
     let mut points = Vec::new();
     for clients in clients {
-        let postgres_only = closed_loop(
-            postgres_only.clone(),
-            &ServerCpu::default(),
-            clients,
-            config.warmup,
-            config.point,
-            config.seed,
-        )
-        .await;
-        let dual_write =
-            closed_loop(dual_write.clone(), &ServerCpu::default(), clients, config.warmup, config.point, config.seed)
-                .await;
-        for (label, measurement) in [("PostgreSQL alone", &postgres_only), ("dual-write", &dual_write)] {
-            print_point(&format!("new turn, {clients:>2} clients, {label:<16}"), measurement);
-        }
-        points.push(DualWritePoint { clients, postgres_only, dual_write });
+        points.push(dual_write_point(config, clients, false, &postgres_only, &dual_write).await);
     }
     let left = dual.lag().await?.depth;
+    if config.freeze_node {
+        match LocalNode::find(&config.node_dir) {
+            Ok(node) => points
+                .extend(frozen_points(config, &node, &clients, &dual, &sessions, &postgres_only, &dual_write).await?),
+            Err(error) => println!("  no local node to freeze ({error}): dual-write with a frozen node not measured"),
+        }
+    }
     pg.drop_schema().await?;
     db.drop_keyspace(NAME).await?;
     Ok((points, left))
+}
+
+/// PostgreSQL alone, then dual-write, closed loop at `clients`.
+async fn dual_write_point(
+    config: &BenchConfig,
+    clients: usize,
+    node_frozen: bool,
+    postgres_only: &Operation,
+    dual_write: &Operation,
+) -> DualWritePoint {
+    let server = ServerCpu::default();
+    let run = |operation: &Operation| {
+        closed_loop(operation.clone(), &server, clients, config.warmup, config.point, config.seed)
+    };
+    let postgres_only = run(postgres_only).await;
+    let dual_write = run(dual_write).await;
+    let node = if node_frozen { ", node frozen" } else { "" };
+    for (label, measurement) in [("PostgreSQL alone", &postgres_only), ("dual-write", &dual_write)] {
+        print_point(&format!("new turn, {clients:>2} clients, {label:<16}{node}"), measurement);
+    }
+    DualWritePoint { clients, node_frozen, postgres_only, dual_write }
+}
+
+/// The same points with the node frozen (SIGSTOP), once the copy breaker has opened: what a
+/// write costs while ScyllaDB is down. The node runs again before this returns, even on an
+/// error, and the relay then copies what the writes left in the outbox.
+async fn frozen_points(
+    config: &BenchConfig,
+    node: &LocalNode,
+    clients: &[usize],
+    dual: &DualWriteStore,
+    sessions: &[(String, String)],
+    postgres_only: &Operation,
+    dual_write: &Operation,
+) -> Result<Vec<DualWritePoint>, BenchError> {
+    let paused = node.pause().map_err(BenchError::Other)?;
+    println!("  node frozen: writing until the copy breaker opens");
+    let opened_by = Instant::now() + Duration::from_secs(120);
+    let mut next = 0;
+    while dual.copy_breaker() != BreakerState::Open {
+        if Instant::now() > opened_by {
+            return Err(BenchError::Other("the copy breaker did not open with the node frozen".into()));
+        }
+        let (account, session) = &sessions[next % sessions.len()];
+        next += 1;
+        dual.append_human_turn(account, session, None, "is the node there?", None).await?;
+    }
+    let mut points = Vec::new();
+    for &clients in clients {
+        points.push(dual_write_point(config, clients, true, postgres_only, dual_write).await);
+    }
+    paused.resume();
+    println!("  node resumed: the relay copies what the writes left");
+    let (_, lag) = dual.relay().drain(Some(Duration::from_secs(300))).await?;
+    if lag.depth > 0 {
+        return Err(BenchError::Other(format!("{} outbox entries left after the node resumed", lag.depth)));
+    }
+    Ok(points)
 }
 
 /// The write the dual-write cost is measured with: a human turn appended as a new root.

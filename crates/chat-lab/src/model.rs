@@ -69,6 +69,9 @@ pub struct BenchConfig {
     pub migration: bool,
     /// Profile the client with `perf` during a saturated load-conversation run, if `perf` is installed.
     pub profile: bool,
+    /// Measure dual-write with the local node frozen too (SIGSTOP): the copy breaker's cost.
+    /// Never in a run that shares the node with tests.
+    pub freeze_node: bool,
     /// The priority the client runs at, for the report.
     pub client_priority: ClientPriority,
 }
@@ -102,6 +105,7 @@ impl BenchConfig {
             reload: false,
             migration: true,
             profile: true,
+            freeze_node: true,
             client_priority: ClientPriority::unchanged(),
         }
     }
@@ -141,6 +145,7 @@ impl BenchConfig {
             refinements: 1,
             ladder_rounds: 1,
             profile: false,
+            freeze_node: false,
             ..Self::with_scale(
                 Scale::TINY,
                 Duration::from_millis(300),

@@ -1,19 +1,25 @@
-//! The circuit breaker in front of ScyllaDB reads.
+//! The circuit breaker in front of ScyllaDB.
 //!
-//! Closed: reads try ScyllaDB. It opens after `consecutive_failures` failures in a row, or when
-//! at least `min_calls` reads within `window` failed at `failure_rate` or more. Open: reads go
-//! straight to PostgreSQL for `open_for`. Then half-open: up to `probes` reads try ScyllaDB; when
-//! that many succeed it closes, and any failure opens it again. A probe whose caller goes away
-//! before it reports (a client disconnect cancels the read) gives its place back through
-//! [`Pending`]'s drop, so the breaker never waits for a report that cannot come.
+//! Closed: requests try ScyllaDB. It opens after `consecutive_failures` failures in a row, or
+//! when at least `min_calls` requests within `window` failed at `failure_rate` or more. Open:
+//! requests go straight to PostgreSQL. After `open_for` it may turn half-open, but only for
+//! probes: a prober off the users' path (see [`CircuitBreaker::next_probe`]) sends up to
+//! `probes` probes, one after another; when that many succeed it closes, and any
+//! failure opens it again. A user's request never waits on a ScyllaDB that may still be down:
+//! until the breaker is closed, [`CircuitBreaker::admit`] sends it to PostgreSQL. A probe whose
+//! task goes away before it reports gives its place back through [`Pending`]'s drop, so the
+//! breaker never waits for a report that cannot come.
 //!
 //! A small state machine of our own: the breaker crates at hand count only one of the two
-//! opening conditions, or let any number of reads through while half-open. Time is passed in,
+//! opening conditions, or let any number of requests through while half-open. Time is passed in,
 //! so every transition is tested without sleeping.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// When the breaker opens and how it recovers.
@@ -119,11 +125,20 @@ impl CircuitBreaker {
         self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Asks to try ScyllaDB at `now`. An open breaker whose time is up turns half-open here.
-    pub fn admit(&self, now: Instant) -> (Admission, Option<Transition>) {
+    /// Asks, for a user's request, to try ScyllaDB: only a closed breaker lets it.
+    pub fn admit(&self, _now: Instant) -> (Admission, Option<Transition>) {
+        match &*self.lock() {
+            Inner::Closed { .. } => (Admission::Try, None),
+            Inner::Open { .. } | Inner::HalfOpen { .. } => (Admission::Skip, None),
+        }
+    }
+
+    /// Asks, for the prober, to probe ScyllaDB at `now`. An open breaker whose time is up turns
+    /// half-open here; a closed one needs no probe.
+    pub fn admit_probe(&self, now: Instant) -> (Admission, Option<Transition>) {
         let mut inner = self.lock();
         match &mut *inner {
-            Inner::Closed { .. } => (Admission::Try, None),
+            Inner::Closed { .. } => (Admission::Skip, None),
             Inner::Open { until } if now < *until => (Admission::Skip, None),
             Inner::Open { .. } => {
                 let round = self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -135,6 +150,14 @@ impl CircuitBreaker {
                 (Admission::Probe(*round), None)
             }
             Inner::HalfOpen { .. } => (Admission::Skip, None),
+        }
+    }
+
+    /// When an open breaker may be probed next; `None` unless it is open.
+    pub fn probe_due(&self) -> Option<Instant> {
+        match &*self.lock() {
+            Inner::Open { until } => Some(*until),
+            _ => None,
         }
     }
 
@@ -185,17 +208,48 @@ impl CircuitBreaker {
         }
     }
 
-    /// Asks to try ScyllaDB at `now`, with the duty to report as a value: report through
+    /// [`CircuitBreaker::admit_probe`], with the duty to report as a value: report through
     /// [`Pending::record`]; dropped unreported, the admission is taken back.
     pub fn admit_pending(&self, now: Instant) -> (Pending<'_>, Option<Transition>) {
-        let (admission, transition) = self.admit(now);
+        let (admission, transition) = self.admit_probe(now);
         (Pending { breaker: self, admission: Some(admission) }, transition)
     }
 }
 
-/// An admitted read that still owes its report. The read's future holds it; if that future is
-/// dropped mid-read (its caller was cancelled), the drop hands a half-open probe's place back, so
-/// a cancelled probe cannot leave the breaker half-open with every place taken for good.
+/// What a prober does next, from [`CircuitBreaker::next_probe`].
+#[derive(Debug)]
+pub enum ProbeNext<'a> {
+    /// Send a probe and report how it went.
+    Probe(Pending<'a>),
+    /// Nothing to send before this instant: the breaker is open, or every probe place is taken.
+    WaitUntil(Instant),
+    /// The breaker is closed: nothing to probe.
+    Done,
+}
+
+impl CircuitBreaker {
+    /// The prober's next step at `now`.
+    pub fn next_probe(&self, now: Instant) -> (ProbeNext<'_>, Option<Transition>) {
+        let (pending, transition) = self.admit_pending(now);
+        let next = match pending.admission() {
+            Admission::Probe(_) => ProbeNext::Probe(pending),
+            _ => match self.probe_due() {
+                Some(due) => ProbeNext::WaitUntil(due.max(now)),
+                None if self.state() == BreakerState::Closed => ProbeNext::Done,
+                // Half-open, with every place taken by probes still out.
+                None => ProbeNext::WaitUntil(now + HALF_OPEN_RECHECK),
+            },
+        };
+        (next, transition)
+    }
+}
+
+/// How soon a prober looks again at a half-open breaker whose probe places are all taken.
+const HALF_OPEN_RECHECK: Duration = Duration::from_millis(20);
+
+/// An admitted probe that still owes its report. The probe's future holds it; if that future is
+/// dropped mid-request (its task was cancelled), the drop hands a half-open probe's place back,
+/// so a cancelled probe cannot leave the breaker half-open with every place taken for good.
 #[derive(Debug)]
 pub struct Pending<'a> {
     breaker: &'a CircuitBreaker,
@@ -219,6 +273,171 @@ impl Drop for Pending<'_> {
         if let Some(admission) = self.admission.take() {
             self.breaker.abandon(admission);
         }
+    }
+}
+
+/// Lowers the breaker's `probing` flag when its prober's task ends in any way, while the task
+/// holds the flag.
+struct ProbingFlag {
+    breaker: std::sync::Weak<ProbedBreaker>,
+    held: bool,
+}
+
+impl Drop for ProbingFlag {
+    fn drop(&mut self) {
+        if let (true, Some(breaker)) = (self.held, self.breaker.upgrade()) {
+            breaker.probing.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A request a prober repeats on ScyllaDB: `true` when ScyllaDB served it.
+pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// A breaker with its own prober: while it is open, a background task (started when it opens)
+/// waits out each open spell and repeats the latest probe it was given until it closes. Users'
+/// requests only ever ask [`ProbedBreaker::admit`], which lets them try ScyllaDB while it is
+/// closed. Transitions are logged and counted.
+pub struct ProbedBreaker {
+    breaker: CircuitBreaker,
+    /// What it guards, for logs and metrics: "reads" or "inline copies".
+    guards: &'static str,
+    probing: AtomicBool,
+    probe: Mutex<Option<Probe>>,
+    opened: AtomicU64,
+    closed: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// What a breaker did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BreakerCounts {
+    /// Times it opened (a failed probe opens it again too).
+    pub opened: u64,
+    /// Times it closed again.
+    pub closed: u64,
+    /// Users' requests it kept off ScyllaDB.
+    pub skipped: u64,
+}
+
+impl ProbedBreaker {
+    pub fn new(config: BreakerConfig, guards: &'static str) -> Arc<ProbedBreaker> {
+        Arc::new(ProbedBreaker {
+            breaker: CircuitBreaker::new(config),
+            guards,
+            probing: AtomicBool::new(false),
+            probe: Mutex::new(None),
+            opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+        })
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    pub fn counts(&self) -> BreakerCounts {
+        BreakerCounts {
+            opened: self.opened.load(Ordering::Relaxed),
+            closed: self.closed.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether a user's request may try ScyllaDB now. A breaker that is not closed and has no
+    /// prober (its task died with a runtime, say) gets one here.
+    pub fn admit(self: &Arc<Self>) -> Admission {
+        let admission = self.breaker.admit(Instant::now()).0;
+        if admission == Admission::Skip {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            if !self.probing.load(Ordering::SeqCst) {
+                self.probe_in_background();
+            }
+        }
+        admission
+    }
+
+    /// Reports how an admitted request went. Give the probe first when it failed
+    /// ([`ProbedBreaker::set_probe`]): this report may open the breaker and start the prober.
+    pub fn record(self: &Arc<Self>, admission: Admission, succeeded: bool) {
+        let transition = self.breaker.record(admission, succeeded, Instant::now());
+        self.changed(transition);
+    }
+
+    /// What the prober repeats from now on: the request that failed last, say.
+    pub fn set_probe(&self, probe: Probe) {
+        *self.probe.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(probe);
+    }
+
+    fn changed(self: &Arc<Self>, transition: Option<Transition>) {
+        let Some(Transition { from, to }) = transition else { return };
+        let guards = self.guards;
+        match to {
+            BreakerState::Open => {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(breaker = guards, %from, %to, "circuit breaker opened: {guards} skip ScyllaDB");
+                self.probe_in_background();
+            }
+            BreakerState::Closed => {
+                self.closed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(breaker = guards, %from, %to, "circuit breaker closed: {guards} try ScyllaDB again");
+            }
+            BreakerState::HalfOpen => {
+                tracing::info!(breaker = guards, %from, %to, "circuit breaker half-open: probing")
+            }
+        }
+        metrics::counter!("chat_migrate_breaker_transitions_total", "breaker" => guards, "to" => to.name())
+            .increment(1);
+    }
+
+    /// Starts the prober, unless one runs. It holds the breaker weakly: a breaker dropped while
+    /// ScyllaDB is down leaves no task behind.
+    fn probe_in_background(self: &Arc<Self>) {
+        if self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let breaker = Arc::downgrade(self);
+        tokio::spawn(async move {
+            // However the task ends (a panicking probe, a runtime shutting down), the next
+            // user's request finds no prober and starts one.
+            let mut flag = ProbingFlag { breaker: breaker.clone(), held: true };
+            loop {
+                let Some(this) = breaker.upgrade() else { return };
+                let wait = {
+                    let (next, transition) = this.breaker.next_probe(Instant::now());
+                    this.changed(transition);
+                    match next {
+                        ProbeNext::Probe(pending) => {
+                            let probe = this.probe.lock().unwrap_or_else(|poison| poison.into_inner()).clone();
+                            let served = match probe {
+                                Some(probe) => probe().await,
+                                None => false,
+                            };
+                            this.changed(pending.record(served, Instant::now()));
+                            None
+                        }
+                        ProbeNext::WaitUntil(at) => Some(at),
+                        ProbeNext::Done => {
+                            flag.held = false;
+                            this.probing.store(false, Ordering::SeqCst);
+                            // Requests may have opened it again before the flag fell: then this
+                            // prober goes on, unless another has started.
+                            if this.breaker.state() == BreakerState::Closed || this.probing.swap(true, Ordering::SeqCst)
+                            {
+                                return;
+                            }
+                            flag.held = true;
+                            None
+                        }
+                    }
+                };
+                if let Some(at) = wait {
+                    drop(this);
+                    tokio::time::sleep_until(at.into()).await;
+                }
+            }
+        });
     }
 }
 
@@ -292,24 +511,29 @@ mod tests {
             call(&breaker, false, now);
         }
         let later = now + Duration::from_secs(5);
-        let (first, transition) = breaker.admit(later);
+        assert_eq!(breaker.admit(later).0, Admission::Skip, "a user's request is never a probe");
+        assert_eq!(breaker.state(), BreakerState::Open, "and turns nothing half-open");
+        let (first, transition) = breaker.admit_probe(later);
         assert!(matches!(first, Admission::Probe(_)));
         assert_eq!(transition, Some(Transition { from: BreakerState::Open, to: BreakerState::HalfOpen }));
-        let (second, _) = breaker.admit(later);
+        let (second, _) = breaker.admit_probe(later);
         assert_eq!(second, first, "probes of one half-open spell share its round");
-        assert_eq!(breaker.admit(later).0, Admission::Skip, "only `probes` reads try while half-open");
+        assert_eq!(breaker.admit_probe(later).0, Admission::Skip, "only `probes` probes try while half-open");
+        assert_eq!(breaker.admit(later).0, Admission::Skip, "users wait for the probes' verdict");
         assert_eq!(breaker.record(first, true, later), None);
         assert_eq!(
             breaker.record(second, true, later),
             Some(Transition { from: BreakerState::HalfOpen, to: BreakerState::Closed })
         );
         assert_eq!(breaker.admit(later).0, Admission::Try);
+        assert_eq!(breaker.admit_probe(later).0, Admission::Skip, "a closed breaker needs no probe");
 
         for _ in 0..3 {
             call(&breaker, false, later);
         }
         let again = later + Duration::from_secs(5);
-        let (probe, _) = breaker.admit(again);
+        assert_eq!(breaker.probe_due(), Some(again));
+        let (probe, _) = breaker.admit_probe(again);
         assert_eq!(
             breaker.record(probe, false, again),
             Some(Transition { from: BreakerState::HalfOpen, to: BreakerState::Open })
@@ -345,7 +569,7 @@ mod tests {
         let (first, _) = breaker.admit_pending(due);
         let (second, _) = breaker.admit_pending(due);
         assert!(matches!(first.admission(), Admission::Probe(_)));
-        assert_eq!(breaker.admit(due).0, Admission::Skip, "every place is taken");
+        assert_eq!(breaker.admit_probe(due).0, Admission::Skip, "every place is taken");
         drop(first);
         drop(second);
         // New reads probe again, and their successes close the breaker.
@@ -371,8 +595,24 @@ mod tests {
         let (current, _) = breaker.admit_pending(due);
         let (other, _) = breaker.admit_pending(due);
         drop(stale);
-        assert_eq!(breaker.admit(due).0, Admission::Skip, "the stale probe freed nothing of this spell");
+        assert_eq!(breaker.admit_probe(due).0, Admission::Skip, "the stale probe freed nothing of this spell");
         assert_eq!(current.record(true, due), None, "one success of two");
         assert!(other.record(true, due).is_some(), "the spell's own probes close it");
+    }
+
+    #[test]
+    fn a_prober_waits_out_the_open_spell_then_probes_until_closed() {
+        let breaker = breaker();
+        let now = Instant::now();
+        assert!(matches!(breaker.next_probe(now).0, ProbeNext::Done), "closed: nothing to probe");
+        let due = opened_and_due(&breaker, now);
+        assert!(matches!(breaker.next_probe(now).0, ProbeNext::WaitUntil(at) if at == due));
+        let (first, transition) = breaker.next_probe(due);
+        assert_eq!(transition, Some(Transition { from: BreakerState::Open, to: BreakerState::HalfOpen }));
+        let ProbeNext::Probe(first) = first else { panic!("the first probe is due") };
+        assert_eq!(first.record(true, due), None);
+        let ProbeNext::Probe(second) = breaker.next_probe(due).0 else { panic!("the second probe is due") };
+        assert!(second.record(true, due).is_some(), "two successes close it");
+        assert!(matches!(breaker.next_probe(due).0, ProbeNext::Done));
     }
 }

@@ -3,15 +3,32 @@
 //!
 //! Each write is one PostgreSQL transaction that also records the change in the outbox. After
 //! the commit, the change is copied to ScyllaDB (QUORUM, turns in a logged batch) within a
-//! deadline, and its outbox entry cleared. If ScyllaDB is down, slow or overloaded, the write
+//! deadline. Its outbox entry is cleared off the write's path, with others in one statement
+//! (an entry left over is copied again by the relay, which changes nothing). If ScyllaDB is
+//! down, slow or overloaded, the write
 //! still succeeds: the entry stays, and the relay copies it later. If PostgreSQL is down, the
 //! write fails and nothing reaches ScyllaDB. Reads come from PostgreSQL.
+//!
+//! A circuit breaker in front of the inline copy skips it while ScyllaDB keeps failing, so a
+//! write then costs what PostgreSQL alone costs instead of waiting out the deadline; the relay
+//! copies what it skipped. Its prober, off the users' path, reads at QUORUM the owner row of the
+//! session whose copy failed last, and closes it once a quorum answers again.
+//!
+//! What a reader of ScyllaDB sees: a write whose inline copy landed is there when the write
+//! returns (QUORUM). A write whose copy failed, timed out or was skipped reaches ScyllaDB
+//! through the relay, within the outbox's lag; so while this store's copy breaker is not
+//! closed, [`crate::MigratingStore`] sends the reads it would route to ScyllaDB to PostgreSQL.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use conversation_pg::{OutboxLag, PgStore};
-use conversation_store::StoreResult;
+use tokio::sync::{mpsc, oneshot};
 
+use conversation_pg::{OutboxLag, PgStore};
+use conversation_store::{SessionOwnerPrimaryKey, StoreResult};
+
+use crate::breaker::{Admission, BreakerConfig, BreakerCounts, BreakerState, Probe, ProbedBreaker};
+use crate::error::MigrateError;
 use crate::relay::ScyllaRelay;
 
 /// How long a write waits for its ScyllaDB copy before leaving it to the relay.
@@ -23,6 +40,23 @@ pub struct DualWriteStore {
     pg: PgStore,
     relay: ScyllaRelay,
     inline_deadline: Duration,
+    /// In front of the inline copy; shared by the store's clones.
+    copy_breaker: Arc<ProbedBreaker>,
+    /// Clears the entries inline copies wrote; started with the first copy.
+    clearer: Arc<OnceLock<mpsc::UnboundedSender<Clearing>>>,
+}
+
+/// Entries clears wait at most this long for others to go with them.
+const CLEARING_DELAY: Duration = Duration::from_millis(20);
+/// Entries cleared in one statement at most.
+const CLEARING_BATCH: usize = 1000;
+
+/// What the clearer is asked.
+enum Clearing {
+    /// Clear these entries: their copies landed.
+    Copied(Vec<i64>),
+    /// Answer once everything asked before is cleared.
+    Flush(oneshot::Sender<()>),
 }
 
 impl DualWriteStore {
@@ -30,7 +64,30 @@ impl DualWriteStore {
     /// ScyllaDB copier.
     pub fn new(relay: ScyllaRelay) -> DualWriteStore {
         let pg = relay.pg().clone().with_outbox(true);
-        DualWriteStore { pg, relay, inline_deadline: DEFAULT_INLINE_DEADLINE }
+        DualWriteStore {
+            pg,
+            relay,
+            inline_deadline: DEFAULT_INLINE_DEADLINE,
+            copy_breaker: ProbedBreaker::new(BreakerConfig::default(), "inline copies"),
+            clearer: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The same store, with a copy breaker of its own that opens and recovers as `config` says.
+    pub fn with_copy_breaker(mut self, config: BreakerConfig) -> DualWriteStore {
+        self.copy_breaker = ProbedBreaker::new(config, "inline copies");
+        self
+    }
+
+    /// The state of the breaker in front of the inline copy.
+    pub fn copy_breaker(&self) -> BreakerState {
+        self.copy_breaker.state()
+    }
+
+    /// How often the copy breaker opened and closed again, and how many inline copies it
+    /// skipped.
+    pub fn copy_breaker_counts(&self) -> BreakerCounts {
+        self.copy_breaker.counts()
     }
 
     /// The same store, whose relational writes do what the shared phase asks (see
@@ -53,25 +110,90 @@ impl DualWriteStore {
         &self.relay
     }
 
-    /// How far ScyllaDB is behind.
+    /// How far ScyllaDB is behind: the entries still to copy (those copied inline are cleared
+    /// first).
     pub async fn lag(&self) -> StoreResult<OutboxLag> {
+        self.flush_clearing().await;
         self.pg.outbox_lag().await
     }
 
-    /// Copies the session's pending changes. A failure is logged and left to the relay: the
-    /// caller's write has already committed.
-    async fn copy_inline(&self, session_uid: &str) {
-        match tokio::time::timeout(self.inline_deadline, self.relay.sync_session(session_uid)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(session_uid, %error, "ScyllaDB copy failed; the relay will copy it from the outbox")
+    /// Waits until every entry whose inline copy landed so far is cleared (or its clearing
+    /// failed, leaving it to the relay).
+    pub async fn flush_clearing(&self) {
+        if let Some(clearer) = self.clearer.get() {
+            let (done, flushed) = oneshot::channel();
+            if clearer.send(Clearing::Flush(done)).is_ok() {
+                let _ = flushed.await;
             }
-            Err(_) => tracing::warn!(
-                session_uid,
-                deadline_ms = self.inline_deadline.as_millis() as u64,
-                "ScyllaDB copy timed out; the relay will copy it from the outbox"
-            ),
         }
+    }
+
+    /// Hands copied entries to the clearer, starting it the first time. It runs until every
+    /// clone of the store is gone, then clears what it still holds.
+    fn clear_later(&self, ids: Vec<i64>) {
+        if ids.is_empty() {
+            return;
+        }
+        let clearer = self.clearer.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(clear_copied_entries(self.pg.clone(), receiver));
+            sender
+        });
+        // The receiver lives as long as any sender: this send cannot fail.
+        let _ = clearer.send(Clearing::Copied(ids));
+    }
+
+    /// Copies the session's pending changes, unless the copy breaker is open. A failure is
+    /// logged and left to the relay: the caller's write has already committed.
+    async fn copy_inline(&self, session_uid: &str) {
+        let admission = self.copy_breaker.admit();
+        if admission == Admission::Skip {
+            metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "skipped").increment(1);
+            return;
+        }
+        let outcome = tokio::time::timeout(self.inline_deadline, self.relay.copy_session(session_uid)).await;
+        let failed = match outcome {
+            Ok(Ok(ids)) => {
+                self.clear_later(ids);
+                None
+            }
+            // PostgreSQL failed the copy's reads: no verdict on ScyllaDB, nothing for the breaker.
+            Ok(Err(error @ MigrateError::Store(_))) => {
+                tracing::warn!(session_uid, %error, "reading the copy from PostgreSQL failed; the relay will copy it");
+                metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "postgres_failed").increment(1);
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(session_uid, %error, "ScyllaDB copy failed; the relay will copy it from the outbox");
+                Some("failed")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    session_uid,
+                    deadline_ms = self.inline_deadline.as_millis() as u64,
+                    "ScyllaDB copy timed out; the relay will copy it from the outbox"
+                );
+                Some("timed out")
+            }
+        };
+        metrics::counter!("chat_migrate_inline_copies_total", "outcome" => failed.unwrap_or("copied")).increment(1);
+        if failed.is_some() {
+            self.copy_breaker.set_probe(self.quorum_probe(session_uid));
+        }
+        self.copy_breaker.record(admission, failed.is_none());
+    }
+
+    /// A QUORUM read of the session's owner row within the inline deadline: it succeeds when a
+    /// quorum of the session's replicas answers, as the copy's QUORUM writes need. A read, not a
+    /// copy: a prober runs outside any request, so it must not write PostgreSQL's rows over
+    /// ScyllaDB's once the phase may have moved on to `scylla-primary`.
+    fn quorum_probe(&self, session_uid: &str) -> Probe {
+        let tables = crate::verify::verifying_tables(self.relay.copier().tables());
+        let (key, deadline) = (SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() }, self.inline_deadline);
+        Arc::new(move || {
+            let (tables, key) = (tables.clone(), key.clone());
+            Box::pin(async move { matches!(tokio::time::timeout(deadline, tables.owners.get(&key)).await, Ok(Ok(_))) })
+        })
     }
 
     async fn copied<T>(&self, session_uid: &str, result: StoreResult<T>) -> StoreResult<T> {
@@ -79,6 +201,40 @@ impl DualWriteStore {
             self.copy_inline(session_uid).await;
         }
         result
+    }
+}
+
+/// The clearer: clears copied entries in batches of up to [`CLEARING_BATCH`], each batch
+/// gathered for up to [`CLEARING_DELAY`]. A failed clear is logged and left: the relay copies
+/// those entries again.
+async fn clear_copied_entries(pg: PgStore, mut requests: mpsc::UnboundedReceiver<Clearing>) {
+    fn take(request: Clearing, ids: &mut Vec<i64>, flushes: &mut Vec<oneshot::Sender<()>>) {
+        match request {
+            Clearing::Copied(copied) => ids.extend(copied),
+            Clearing::Flush(done) => flushes.push(done),
+        }
+    }
+    let mut flushes = Vec::new();
+    while let Some(first) = requests.recv().await {
+        let mut ids = Vec::new();
+        take(first, &mut ids, &mut flushes);
+        let gathering = tokio::time::sleep(CLEARING_DELAY);
+        tokio::pin!(gathering);
+        while ids.len() < CLEARING_BATCH && flushes.is_empty() {
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(request) => take(request, &mut ids, &mut flushes),
+                    None => break,
+                },
+                _ = &mut gathering => break,
+            }
+        }
+        if let Err(error) = pg.outbox_clear_copied(&ids).await {
+            tracing::warn!(%error, entries = ids.len(), "clearing copied outbox entries failed; the relay will copy them again");
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
     }
 }
 

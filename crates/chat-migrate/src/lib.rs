@@ -40,7 +40,7 @@ pub mod verify;
 
 pub use audit::{audit_all, audit_sessions, AuditReport, Violation, ViolationKind};
 pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};
-pub use breaker::{BreakerConfig, BreakerState};
+pub use breaker::{BreakerConfig, BreakerCounts, BreakerState};
 pub use copier::ScyllaCopier;
 pub use dual_write::DualWriteStore;
 pub use error::{Failure, MigrateError, MigrateResult};

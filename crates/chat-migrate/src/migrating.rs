@@ -21,7 +21,12 @@
 //! - `scylla-reads`: as dual-write; the accounts in the configured percentage (sticky, see
 //!   [`Routing::reads_from_scylla`]) read from ScyllaDB within a deadline, falling back to
 //!   PostgreSQL on an error, a timeout, or a NotFound for something PostgreSQL has. A circuit
-//!   breaker sends reads straight to PostgreSQL while ScyllaDB keeps failing.
+//!   breaker sends reads straight to PostgreSQL while ScyllaDB keeps failing; a prober in the
+//!   background, never a user's read, repeats the read that failed last until ScyllaDB serves
+//!   it again. While dual-write's own copy breaker is open (see [`DualWriteStore`]), reads go
+//!   to PostgreSQL as well: this instance is skipping copies, so ScyllaDB is known to lack
+//!   recent writes. A write whose copy failed while the breaker was still closed can be missing
+//!   from ScyllaDB until the relay copies it, within the outbox's lag.
 //! - `scylla-primary`: writes go to ScyllaDB first, through the store with its lightweight
 //!   transactions, each recording its change in `pg_outbox` for [`crate::PostgresRelay`]; reads
 //!   come from ScyllaDB only. Before rolling back to `scylla-reads`, drain that relay, so
@@ -40,7 +45,7 @@ use conversation_store::{
 };
 use tokio::sync::Semaphore;
 
-use crate::breaker::{Admission, BreakerConfig, BreakerState, CircuitBreaker, Transition};
+use crate::breaker::{Admission, BreakerConfig, BreakerState, Probe, ProbedBreaker};
 use crate::dual_write::DualWriteStore;
 use crate::error::{MigrateError, MigrateResult};
 use crate::phase::{Phase, Routing};
@@ -135,9 +140,8 @@ struct Inner {
     /// on, since no phase change waits for it any more.
     stopped: std::sync::atomic::AtomicBool,
     options: MigratingOptions,
-    breaker: CircuitBreaker,
-    breaker_opened: AtomicU64,
-    breaker_closed: AtomicU64,
+    /// In front of ScyllaDB reads; its prober repeats the read that failed last.
+    breaker: Arc<ProbedBreaker>,
     stats: ReadStats,
     shadow_slots: Arc<Semaphore>,
     shadow_sampled: AtomicU64,
@@ -220,10 +224,8 @@ impl MigratingStore {
                 served: RwLock::new(served),
                 writes: tokio::sync::RwLock::new(()),
                 stopped: std::sync::atomic::AtomicBool::new(false),
-                breaker: CircuitBreaker::new(options.breaker),
+                breaker: ProbedBreaker::new(options.breaker, "reads"),
                 options,
-                breaker_opened: AtomicU64::new(0),
-                breaker_closed: AtomicU64::new(0),
                 stats: ReadStats::default(),
                 shadow_slots: Arc::new(Semaphore::new(options.max_shadow_in_flight)),
                 shadow_sampled: AtomicU64::new(0),
@@ -265,8 +267,8 @@ impl MigratingStore {
             routing: self.routing(),
             epoch: self.inner.served().epoch,
             breaker: self.inner.breaker.state(),
-            breaker_opened: self.inner.breaker_opened.load(Ordering::Relaxed),
-            breaker_closed: self.inner.breaker_closed.load(Ordering::Relaxed),
+            breaker_opened: self.inner.breaker.counts().opened,
+            breaker_closed: self.inner.breaker.counts().closed,
             reads: self.inner.stats.snapshot(),
             repair_queue: self.inner.lock_repair_queue().len(),
         }
@@ -383,20 +385,21 @@ impl Inner {
         ((n + 1.0) * share).floor() > (n * share).floor()
     }
 
-    fn breaker_changed(&self, transition: Option<Transition>) {
-        let Some(Transition { from, to }) = transition else { return };
-        match to {
-            BreakerState::Open => {
-                self.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%from, %to, "circuit breaker opened: ScyllaDB reads go to PostgreSQL");
-            }
-            BreakerState::Closed => {
-                self.breaker_closed.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%from, %to, "circuit breaker closed: ScyllaDB serves reads again");
-            }
-            BreakerState::HalfOpen => tracing::info!(%from, %to, "circuit breaker half-open: probing ScyllaDB"),
-        }
-        metrics::counter!("chat_migrate_breaker_transitions_total", "to" => to.name()).increment(1);
+    /// Keeps `call` as the read the breaker's prober repeats: the last that failed, or that the
+    /// open breaker kept from ScyllaDB.
+    fn remember_failed_read<R: Read>(&self, call: &Arc<R>) {
+        let (call, deadline, scylla) = (call.clone(), self.options.read_deadline, self.scylla.clone());
+        let probe: Probe = Arc::new(move || {
+            let (call, scylla) = (call.clone(), scylla.clone());
+            Box::pin(async move {
+                match tokio::time::timeout(deadline, call.run(&scylla)).await {
+                    Ok(Ok(_)) | Ok(Err(StoreError::NotFound { .. })) => true,
+                    Ok(Err(error)) => !is_database_failure(&error),
+                    Err(_) => false,
+                }
+            })
+        });
+        self.breaker.set_probe(probe);
     }
 
     /// A ScyllaDB read within the deadline; `None` when the deadline passed.
@@ -406,17 +409,26 @@ impl Inner {
 
     async fn read_scylla_first<R: Read>(self: Arc<Self>, call: R) -> StoreResult<R::Output> {
         let pattern = R::PATTERN;
-        // The pending admission lives in this future: a caller that cancels the read drops it,
-        // which gives a half-open probe's place back.
-        let (pending, transition) = self.breaker.admit_pending(Instant::now());
-        self.breaker_changed(transition);
-        if pending.admission() == Admission::Skip {
-            self.stats.fallback(pattern, FallbackReason::BreakerOpen);
+        // Only a closed breaker lets a user's read try ScyllaDB; its probes are the prober's.
+        // While this instance's inline copies are skipped or failing, ScyllaDB may lack the
+        // user's own last write: the read goes to PostgreSQL too.
+        if self.dual.copy_breaker() != BreakerState::Closed {
+            self.stats.fallback(pattern, FallbackReason::CopyBreakerOpen);
             return call.run(&self.postgres).await;
         }
+        let admission = self.breaker.admit();
+        if admission == Admission::Skip {
+            self.stats.fallback(pattern, FallbackReason::BreakerOpen);
+            // The prober repeats the latest read it was kept from, so that one read that always
+            // fails (one too large for the deadline, say) cannot hold the breaker open.
+            let call = Arc::new(call);
+            self.remember_failed_read(&call);
+            return call.run(&self.postgres).await;
+        }
+        let record = |succeeded| self.breaker.record(admission, succeeded);
         let (succeeded, fallback) = match self.scylla_read(&call).await {
             Some(Ok(answer)) => {
-                self.breaker_changed(pending.record(true, Instant::now()));
+                record(true);
                 self.stats.served_by_scylla(pattern);
                 return Ok(answer);
             }
@@ -424,7 +436,7 @@ impl Inner {
             Some(Err(StoreError::NotFound { .. })) => (true, FallbackReason::NotFound),
             // The caller's mistake gets the same error from either database.
             Some(Err(error)) if !is_database_failure(&error) => {
-                self.breaker_changed(pending.record(true, Instant::now()));
+                record(true);
                 self.stats.served_by_scylla(pattern);
                 return Err(error);
             }
@@ -441,7 +453,20 @@ impl Inner {
                 (false, FallbackReason::Timeout)
             }
         };
-        self.breaker_changed(pending.record(succeeded, Instant::now()));
+        if !succeeded {
+            // Before the report that may open the breaker, so its prober has this read to repeat.
+            let call = Arc::new(call);
+            self.remember_failed_read(&call);
+            record(false);
+            return self.fall_back(&*call, fallback).await;
+        }
+        record(true);
+        self.fall_back(&call, fallback).await
+    }
+
+    /// The read from PostgreSQL after ScyllaDB's answer could not be served, counted by why.
+    async fn fall_back<R: Read>(&self, call: &R, fallback: FallbackReason) -> StoreResult<R::Output> {
+        let pattern = R::PATTERN;
         let answer = call.run(&self.postgres).await;
         match (&answer, fallback) {
             // Both agree there is nothing: ScyllaDB's answer stands.

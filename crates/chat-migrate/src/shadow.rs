@@ -50,11 +50,19 @@ pub enum FallbackReason {
     NotFound,
     /// The circuit breaker is open: ScyllaDB was not tried.
     BreakerOpen,
+    /// Dual-write's copy breaker is open: this instance is skipping copies, so ScyllaDB lacks
+    /// recent writes, and was not tried.
+    CopyBreakerOpen,
 }
 
 impl FallbackReason {
-    pub const ALL: [FallbackReason; 4] =
-        [FallbackReason::Error, FallbackReason::Timeout, FallbackReason::NotFound, FallbackReason::BreakerOpen];
+    pub const ALL: [FallbackReason; 5] = [
+        FallbackReason::Error,
+        FallbackReason::Timeout,
+        FallbackReason::NotFound,
+        FallbackReason::BreakerOpen,
+        FallbackReason::CopyBreakerOpen,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -62,6 +70,7 @@ impl FallbackReason {
             FallbackReason::Timeout => "timeout",
             FallbackReason::NotFound => "not_found",
             FallbackReason::BreakerOpen => "breaker_open",
+            FallbackReason::CopyBreakerOpen => "copy_breaker_open",
         }
     }
 }
@@ -89,7 +98,7 @@ struct PatternCounters {
     shadow_errors: AtomicU64,
     shadow_timeouts: AtomicU64,
     served_by_scylla: AtomicU64,
-    fallbacks: [AtomicU64; 4],
+    fallbacks: [AtomicU64; FallbackReason::ALL.len()],
 }
 
 /// The read side's counters, kept here for `status` and reports, and also sent to the

@@ -129,7 +129,25 @@ impl PgStore {
         Ok(rows.iter().map(entry).collect())
     }
 
-    /// Removes entries whose changes are in ScyllaDB.
+    /// Removes entries copied outside a relay's claim (dual-write's inline copy), unless a relay
+    /// has claimed them since, or they wait out a backoff: that relay may be copying rows it read
+    /// before, and its entries must keep the outbox from looking empty (which a switch to
+    /// `scylla-primary` waits for) until it is done. It removes them itself.
+    pub async fn outbox_clear_copied(&self, ids: &[i64]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let client = self.client().await?;
+        client
+            .execute_typed(
+                "DELETE FROM scylla_outbox WHERE id = ANY($1) AND next_attempt_at <= clock_timestamp()",
+                typed![&ids],
+            )
+            .await
+            .map_err(pg("clearing copied outbox entries"))
+    }
+
+    /// Removes entries whose changes are in ScyllaDB: a relay's own, claimed by it.
     pub async fn outbox_complete(&self, ids: &[i64]) -> StoreResult<u64> {
         if ids.is_empty() {
             return Ok(0);

@@ -223,8 +223,12 @@ async fn a_paused_node_costs_hedged_reads_a_bounded_p99_and_requests_time_out_on
     );
     assert!(hedged_reads.latencies.len() > 500, "the hedged reader ran: {}", hedged_reads.summary());
     assert!(hedged_reads.errors.is_empty(), "{:?}", hedged_reads.errors);
+    // Hedged reads never wait out the timeout: a third of them go to the paused node first, so
+    // without hedging p99 is the timeout itself. The bound is half the timeout rather than a
+    // fixed figure: on this 2-core machine, three nodes and the writers share the cores, and the
+    // hedged p99 has ranged from about 200 ms to 700 ms between runs with the load of the box.
     assert!(
-        hedged_reads.percentile(0.99) < Duration::from_millis(500),
+        hedged_reads.percentile(0.99) < PAUSED_REQUEST_TIMEOUT / 2,
         "hedged p99 during the pause: {}",
         hedged_reads.summary()
     );

@@ -108,6 +108,8 @@ async fn the_benchmark_runs_on_tiny_data_and_writes_its_report() {
     assert_eq!(migration.ceiling.rows, rows as u64, "the insert ceiling writes every row of the data set once");
     assert_eq!(migration.backfill.rows, rows as u64, "the backfill copies every row of the data set once");
     assert!(migration.backfill.requests < migration.backfill.rows, "the backfill batches rows of one partition");
+    // The tests share the node: a tiny run never freezes it.
+    assert!(!outcome.config.freeze_node && migration.dual_write.iter().all(|point| !point.node_frozen));
     assert_eq!(migration.dual_write.len(), 2, "one client and many");
     for point in &migration.dual_write {
         for measurement in [&point.postgres_only, &point.dual_write] {

@@ -25,14 +25,23 @@ struct ReadSide {
 
 impl ReadSide {
     async fn new(test_name: &str, routing: Routing, options: MigratingOptions) -> ReadSide {
+        ReadSide::with_copy_breaker(test_name, routing, options, BreakerConfig::default()).await
+    }
+
+    async fn with_copy_breaker(
+        test_name: &str,
+        routing: Routing,
+        options: MigratingOptions,
+        copy_breaker: BreakerConfig,
+    ) -> ReadSide {
         let schema = TestSchema::new(test_name).await;
         let keyspace = TestKeyspace::new(test_name).await;
         ensure_scylla_schema(&keyspace.db, Some(keyspace.replication())).await.expect("the tables apply");
         let relay =
             ScyllaRelay::new(schema.store.clone(), ScyllaCopier::new(keyspace.db.clone()), RelayConfig::default());
         let scylla = ConversationStore::new(keyspace.db.clone());
-        let store = MigratingStore::new(DualWriteStore::new(relay.clone()), scylla.clone(), routing, options)
-            .expect("the routing is valid");
+        let dual = DualWriteStore::new(relay.clone()).with_copy_breaker(copy_breaker);
+        let store = MigratingStore::new(dual, scylla.clone(), routing, options).expect("the routing is valid");
         ReadSide { schema, keyspace, store, scylla, relay }
     }
 
@@ -192,20 +201,95 @@ async fn failing_scylla_reads_fall_back_and_the_breaker_opens_then_closes() {
     }
     assert_eq!(store.status().reads.pattern(ReadPattern::Session).fallbacks(FallbackReason::BreakerOpen), 4);
 
-    // ScyllaDB recovers: the table is back and repaired; after open_for, two probes close it.
+    // ScyllaDB recovers: the table is back and repaired. The prober, repeating the read that
+    // failed, finds out in the background (two probes after each open spell of 1 s); users'
+    // reads keep going to PostgreSQL until then.
     ensure_scylla_schema(&side.keyspace.db, Some(side.keyspace.replication())).await.unwrap();
     let repair = ScanOptions::new(Selection::Sessions(vec![session.session_uid.clone()]));
     scan(&side.schema.store, &side.copier(), &repair, true).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let closed_by = Instant::now() + Duration::from_secs(10);
+    while store.status().breaker != BreakerState::Closed {
+        assert!(Instant::now() < closed_by, "the prober closes the breaker once ScyllaDB serves: {:?}", store.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for _ in 0..3 {
         assert_eq!(read().await, "always answered");
     }
     let status = store.status();
     assert_eq!(status.breaker, BreakerState::Closed);
-    assert_eq!((status.breaker_opened, status.breaker_closed), (1, 1));
+    assert_eq!(status.breaker_closed, 1);
+    assert!(status.breaker_opened >= 1, "a probe made before the repair opens it again: {status:?}");
     let session_reads = status.reads.pattern(ReadPattern::Session);
-    assert_eq!(session_reads.served_by_scylla, 4, "the first read, the two probes and the one after");
+    assert_eq!(session_reads.served_by_scylla, 4, "the first read and the three after: no user's read was a probe");
     assert_eq!(session_reads.all_fallbacks(), 7);
+    side.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_inline_copies_open_the_copy_breaker_and_keep_reads_on_postgres_until_it_closes() {
+    let copy_breaker = BreakerConfig {
+        consecutive_failures: 3,
+        min_calls: 100,
+        open_for: Duration::from_secs(10),
+        probes: 1,
+        ..BreakerConfig::default()
+    };
+    let side = ReadSide::with_copy_breaker(
+        "copy_breaker",
+        Routing::new(Phase::ScyllaReads).with_scylla_read_percent(100),
+        MigratingOptions::default(),
+        copy_breaker,
+    )
+    .await;
+    let (store, account) = (&side.store, "copy-breaker-account");
+    let session = store.create_session(account, "copied").await.unwrap();
+    let uid = session.session_uid.clone();
+    store.append_human_turn(account, &uid, None, "first", None).await.unwrap();
+    assert_eq!(store.load_conversation(account, &uid).await.unwrap().turns.len(), 1);
+    assert_eq!(store.dual_write().copy_breaker(), BreakerState::Closed);
+
+    // A real failure of every turn's copy: a table it writes is gone. Each write still succeeds;
+    // three failed copies in a row open the breaker, and later writes skip the copy.
+    let keyspace = side.keyspace.config.keyspace.clone();
+    side.keyspace.db.run_ddl(&format!("DROP TABLE {keyspace}.turns_by_parent")).await.unwrap();
+    for prompt in ["second", "third", "fourth", "fifth", "sixth"] {
+        store.append_human_turn(account, &uid, None, prompt, None).await.expect("PostgreSQL takes the write");
+    }
+    assert_eq!(store.dual_write().copy_breaker(), BreakerState::Open);
+    let counts = store.dual_write().copy_breaker_counts();
+    assert_eq!((counts.opened, counts.skipped), (1, 2), "{counts:?}");
+    let depth = store.dual_write().lag().await.unwrap().depth;
+    assert!(depth >= 5, "each turn's entry waits for the relay: {depth}");
+
+    // The user's own writes are not all in ScyllaDB: their reads go to PostgreSQL, though the
+    // read breaker is closed.
+    let seen = store.load_conversation(account, &uid).await.unwrap();
+    assert_eq!(seen.turns.len(), 6, "PostgreSQL answered");
+    let status = store.status();
+    assert_eq!(status.breaker, BreakerState::Closed);
+    assert_eq!(status.reads.pattern(ReadPattern::LoadConversation).fallbacks(FallbackReason::CopyBreakerOpen), 1);
+
+    // ScyllaDB takes writes again: the prober's QUORUM read closes the breaker (once the open
+    // spell is over; it cannot see a missing table, and copies that fail again would open it
+    // again); the relay copies the rest, and reads come from ScyllaDB with every turn.
+    ensure_scylla_schema(&side.keyspace.db, Some(side.keyspace.replication())).await.unwrap();
+    let closed_by = Instant::now() + Duration::from_secs(25);
+    while store.dual_write().copy_breaker() != BreakerState::Closed {
+        assert!(
+            Instant::now() < closed_by,
+            "the prober closes the copy breaker: {:?}",
+            store.dual_write().copy_breaker_counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, lag) = side.relay.drain(Some(Duration::from_secs(30))).await.unwrap();
+    assert_eq!(lag.depth, 0);
+    let repair = ScanOptions::new(Selection::Sessions(vec![uid.clone()]));
+    scan(&side.schema.store, &side.copier(), &repair, true).await.unwrap();
+    let served_before = store.status().reads.pattern(ReadPattern::LoadConversation).served_by_scylla;
+    assert_eq!(store.load_conversation(account, &uid).await.unwrap().turns.len(), 6);
+    assert_eq!(store.status().reads.pattern(ReadPattern::LoadConversation).served_by_scylla, served_before + 1);
+    assert_eq!(store.dual_write().copy_breaker_counts().closed, 1);
     side.drop().await;
 }
 

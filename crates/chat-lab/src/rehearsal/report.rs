@@ -88,7 +88,7 @@ pub fn markdown(outcome: &RehearsalOutcome) -> String {
     let _ = writeln!(out, "## Steps\n");
     let _ = writeln!(
         out,
-        "| Step | Time (s) | Requests/s | Read p50 / p95 / p99 (ms) | Errors | Reads served by ScyllaDB | Fallbacks (error / timeout / not found / breaker open) | Shadow compared / stale / divergent |"
+        "| Step | Time (s) | Requests/s | Read p50 / p95 / p99 (ms) | Errors | Reads served by ScyllaDB | Fallbacks (error / timeout / not found / breaker open / copy breaker open) | Shadow compared / stale / divergent |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for step in &outcome.steps {
