@@ -256,10 +256,19 @@ impl ReadCounts {
 
 impl fmt::Display for ReadCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reasons: Vec<&str> = FallbackReason::ALL.iter().map(|reason| reason.name()).collect();
         writeln!(
             f,
-            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>13} {:>9}  fallbacks (error/timeout/not_found/breaker_open)",
-            "pattern", "compared", "matched", "stale", "divergent", "unsettled", "shadow failed", "scylla"
+            "{:<18} {:>9} {:>9} {:>7} {:>9} {:>9} {:>13} {:>9}  fallbacks ({})",
+            "pattern",
+            "compared",
+            "matched",
+            "stale",
+            "divergent",
+            "unsettled",
+            "shadow failed",
+            "scylla",
+            reasons.join("/")
         )?;
         for (pattern, counts) in &self.patterns {
             let fallbacks: Vec<String> =
