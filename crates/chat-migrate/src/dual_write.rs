@@ -2,12 +2,13 @@
 //! right after it commits.
 //!
 //! Each write is one PostgreSQL transaction that also records the change in the outbox. After
-//! the commit, the change is copied to ScyllaDB (QUORUM, turns in a logged batch) within a
-//! deadline. Its outbox entry is cleared off the write's path, with others in one statement
-//! (an entry left over is copied again by the relay, which changes nothing). If ScyllaDB is
-//! down, slow or overloaded, the write
-//! still succeeds: the entry stays, and the relay copies it later. If PostgreSQL is down, the
-//! write fails and nothing reaches ScyllaDB. Reads come from PostgreSQL.
+//! the commit, the rows the transaction returned are copied to ScyllaDB (QUORUM, turns in a
+//! logged batch) within a deadline, each at its version, with nothing read again from
+//! PostgreSQL. Their outbox entries are cleared off the write's path, with others in one
+//! statement (an entry left over is copied again by the relay, which changes nothing). If
+//! ScyllaDB is down, slow or overloaded, the write still succeeds: the entries stay, and the
+//! relay copies them later, re-reading the rows. If PostgreSQL is down, the write fails and
+//! nothing reaches ScyllaDB. Reads come from PostgreSQL.
 //!
 //! A circuit breaker in front of the inline copy skips it while ScyllaDB keeps failing, so a
 //! write then costs what PostgreSQL alone costs instead of waiting out the deadline; the relay
@@ -16,7 +17,8 @@
 //!
 //! What a reader of ScyllaDB sees: a write whose inline copy landed is there when the write
 //! returns (QUORUM). A write whose copy failed, timed out or was skipped reaches ScyllaDB
-//! through the relay, within the outbox's lag; so while this store's copy breaker is not
+//! through the relay, within the outbox's lag (a later write to the same session copies only its
+//! own rows: it does not wait for the earlier ones); so while this store's copy breaker is not
 //! closed, [`crate::MigratingStore`] sends the reads it would route to ScyllaDB to PostgreSQL.
 
 use std::sync::{Arc, OnceLock};
@@ -24,11 +26,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use conversation_pg::{OutboxLag, PgStore};
+use conversation_pg::{OutboxLag, PgStore, Written};
 use conversation_store::{SessionOwnerPrimaryKey, StoreResult};
 
 use crate::breaker::{Admission, BreakerConfig, BreakerCounts, BreakerState, Probe, ProbedBreaker};
-use crate::error::MigrateError;
 use crate::relay::ScyllaRelay;
 
 /// How long a write waits for its ScyllaDB copy before leaving it to the relay.
@@ -143,25 +144,25 @@ impl DualWriteStore {
         let _ = clearer.send(Clearing::Copied(ids));
     }
 
-    /// Copies the session's pending changes, unless the copy breaker is open. A failure is
-    /// logged and left to the relay: the caller's write has already committed.
-    async fn copy_inline(&self, session_uid: &str) {
+    /// Copies the rows the write committed, as it returned them, unless the copy breaker is
+    /// open. A failure is logged and left to the relay: the caller's write has already
+    /// committed, and its outbox entries stay until a copy lands.
+    async fn copy_inline(&self, session_uid: &str, written: Vec<Written>) {
+        if written.is_empty() {
+            // Nothing recorded (a repeated request that changed nothing, or a phase that records
+            // nothing): nothing to copy.
+            return;
+        }
         let admission = self.copy_breaker.admit();
         if admission == Admission::Skip {
             metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "skipped").increment(1);
             return;
         }
-        let outcome = tokio::time::timeout(self.inline_deadline, self.relay.copy_session(session_uid)).await;
+        let outcome = tokio::time::timeout(self.inline_deadline, self.relay.copy_written(&written)).await;
         let failed = match outcome {
             Ok(Ok(ids)) => {
                 self.clear_later(ids);
                 None
-            }
-            // PostgreSQL failed the copy's reads: no verdict on ScyllaDB, nothing for the breaker.
-            Ok(Err(error @ MigrateError::Store(_))) => {
-                tracing::warn!(session_uid, %error, "reading the copy from PostgreSQL failed; the relay will copy it");
-                metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "postgres_failed").increment(1);
-                return;
             }
             Ok(Err(error)) => {
                 tracing::warn!(session_uid, %error, "ScyllaDB copy failed; the relay will copy it from the outbox");
@@ -196,9 +197,9 @@ impl DualWriteStore {
         })
     }
 
-    async fn copied<T>(&self, session_uid: &str, result: StoreResult<T>) -> StoreResult<T> {
+    async fn copied<T>(&self, session_uid: &str, pg: &PgStore, result: StoreResult<T>) -> StoreResult<T> {
         if result.is_ok() {
-            self.copy_inline(session_uid).await;
+            self.copy_inline(session_uid, pg.take_written()).await;
         }
         result
     }
@@ -245,12 +246,14 @@ macro_rules! then_copy {
         $store.pg.$operation($($arg),*).await
     };
     (write $store:ident.$operation:ident($account_uid:expr, $session_uid:expr $(, $arg:expr)*)) => {{
-        let result = $store.pg.$operation($account_uid, $session_uid $(, $arg)*).await;
-        $store.copied($session_uid, result).await
+        let pg = $store.pg.collecting_written();
+        let result = pg.$operation($account_uid, $session_uid $(, $arg)*).await;
+        $store.copied($session_uid, &pg, result).await
     }};
     (create $store:ident.$operation:ident($($arg:expr),*)) => {{
-        let session = $store.pg.$operation($($arg),*).await?;
-        $store.copy_inline(&session.session_uid).await;
+        let pg = $store.pg.collecting_written();
+        let session = pg.$operation($($arg),*).await?;
+        $store.copy_inline(&session.session_uid, pg.take_written()).await;
         Ok(session)
     }};
 }

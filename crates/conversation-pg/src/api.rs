@@ -22,12 +22,16 @@ macro_rules! in_transaction {
         let mut client = $store.client().await?;
         let tx = crate::store::read_committed(&mut client).await?;
         let result = match Writer::begin(&tx, $store.recording).await {
-            Ok($writer) => $body,
+            Ok($writer) => {
+                let result = $body;
+                result.map(|value| (value, $writer.into_written()))
+            }
             Err(error) => Err(error),
         };
         match result {
-            Ok(value) => {
+            Ok((value, written)) => {
                 tx.commit().await.map_err(pg("committing"))?;
+                $store.collect_written(written);
                 Ok(value)
             }
             Err(error) => Err(error),

@@ -68,7 +68,7 @@ mod turns;
 mod writer;
 
 pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
-pub use outbox::{GoneCopies, OutboxEntry, OutboxLag};
+pub use outbox::{GoneCopies, OutboxEntry, OutboxLag, Written, WrittenRow};
 pub use phase::{PhaseHold, RelationalWrites};
 pub use rows::{SessionRow, StepRow, TurnRow};
 pub use snapshot::{PurgedSession, SessionSnapshot, UidRange};

@@ -103,6 +103,19 @@ impl TurnRow {
             TurnType::Agent => "agent_turns",
         }
     }
+
+    /// The columns of a row of [`TurnRow::table`], in the order [`TurnRow::from_row`] reads them
+    /// (as [`TURN_COLUMNS`] gives them from the `turns` view): for the `RETURNING` of a write.
+    pub(crate) fn table_columns(turn_type: TurnType) -> &'static str {
+        match turn_type {
+            TurnType::Human => {
+                "uid, session_uid, 'human'::text, parent_uid, active_child, prompt, NULL::boolean, created_at, version"
+            }
+            TurnType::Agent => {
+                "uid, session_uid, 'agent'::text, parent_uid, active_child, NULL::text, liked, created_at, version"
+            }
+        }
+    }
 }
 
 /// A row of `steps`.

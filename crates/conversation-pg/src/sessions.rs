@@ -6,7 +6,7 @@ use conversation_store::{now_millis, SessionCursor, SessionPage, StoreError, Sto
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-use crate::outbox::Changed;
+use crate::outbox::{Changed, WrittenRow};
 use crate::rows::{SessionRow, SESSION_COLUMNS};
 use crate::store::{owned_session, pg};
 use crate::writer::Writer;
@@ -40,7 +40,7 @@ pub(crate) async fn create(
         .map_err(pg("creating the session"))?;
     if let Some(row) = inserted {
         let session = SessionRow::from_row(&row);
-        writer.changed(session_uid, Changed::Session, session.version).await?;
+        writer.wrote(session_uid, WrittenRow::Session(session.clone())).await?;
         return Ok(session);
     }
     let existing = writer
@@ -66,25 +66,23 @@ pub(crate) enum SessionChange<'a> {
 /// Changes one column of an owned session and raises its version.
 pub(crate) async fn change(writer: &Writer<'_>, session_uid: &str, change: SessionChange<'_>) -> StoreResult<()> {
     let (query, value): (&str, (&(dyn tokio_postgres::types::ToSql + Sync), Type)) = match &change {
-        SessionChange::Title(title) => (
-            "UPDATE sessions SET title = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
-            (title, Type::TEXT),
-        ),
+        SessionChange::Title(title) => {
+            ("UPDATE sessions SET title = $2, version = next_version(version) WHERE uid = $1", (title, Type::TEXT))
+        }
         SessionChange::DeletedAt(deleted_at) => (
-            "UPDATE sessions SET deleted_at = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
+            "UPDATE sessions SET deleted_at = $2, version = next_version(version) WHERE uid = $1",
             (deleted_at, Type::TIMESTAMPTZ),
         ),
-        SessionChange::ActiveRoot(root) => (
-            "UPDATE sessions SET active_root = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
-            (root, Type::TEXT),
-        ),
+        SessionChange::ActiveRoot(root) => {
+            ("UPDATE sessions SET active_root = $2, version = next_version(version) WHERE uid = $1", (root, Type::TEXT))
+        }
     };
     let row = writer
         .tx
-        .query_typed_one(query, &[(&session_uid, Type::TEXT), value])
+        .query_typed_one(&format!("{query} RETURNING {SESSION_COLUMNS}"), &[(&session_uid, Type::TEXT), value])
         .await
         .map_err(pg("updating the session"))?;
-    writer.changed(session_uid, Changed::Session, row.get(0)).await
+    writer.wrote(session_uid, WrittenRow::Session(SessionRow::from_row(&row))).await
 }
 
 /// Deletes the session and everything in it for good, keeping only its keys in

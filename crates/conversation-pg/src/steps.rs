@@ -4,7 +4,7 @@ use crate::typed;
 use conversation_store::rules::{check_has_steps, check_previous_step, check_repeated_step};
 use conversation_store::{now_millis, StoreResult};
 
-use crate::outbox::Changed;
+use crate::outbox::WrittenRow;
 use crate::rows::{StepRow, TurnRow, STEP_COLUMNS};
 use crate::store::pg;
 use crate::writer::Writer;
@@ -43,7 +43,7 @@ pub(crate) async fn append(
         .map_err(pg("inserting the step"))?;
     if let Some(row) = inserted {
         let step = StepRow::from_row(&row);
-        writer.changed(&turn.session_uid, Changed::Step { turn_uid: turn.uid.clone(), idx }, step.version).await?;
+        writer.wrote(&turn.session_uid, WrittenRow::Step(step.clone())).await?;
         return Ok(step);
     }
     let existing = writer

@@ -6,7 +6,10 @@ use conversation_store::{StoreError, StoreResult};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::GenericClient;
 
+use std::sync::{Arc, Mutex};
+
 use crate::config::PgConfig;
+use crate::outbox::Written;
 use crate::rows::SessionRow;
 
 /// The conversation platform on PostgreSQL. Cheap to clone: clones share the pool.
@@ -15,6 +18,9 @@ pub struct PgStore {
     pub(crate) pool: Pool,
     pub(crate) config: PgConfig,
     pub(crate) recording: Recording,
+    /// Where committed writes leave the rows they recorded, in a store made by
+    /// [`PgStore::collecting_written`].
+    pub(crate) written: Option<Arc<Mutex<Vec<Written>>>>,
 }
 
 /// Whether a write records its change in the outbox.
@@ -45,7 +51,7 @@ impl PgStore {
         let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|error| {
             StoreError::Relational { action: "building the connection pool".into(), source: Box::new(error) }
         })?;
-        let store = PgStore { pool, config: config.clone(), recording: Recording::Never };
+        let store = PgStore { pool, config: config.clone(), recording: Recording::Never, written: None };
         drop(store.client().await?);
         Ok(store)
     }
@@ -63,6 +69,29 @@ impl PgStore {
     pub fn following_the_phase(mut self) -> PgStore {
         self.recording = Recording::AsThePhaseSays;
         self
+    }
+
+    /// A store for one request that keeps the rows its committed writes recorded in the outbox,
+    /// for [`PgStore::take_written`]: dual-write copies them to ScyllaDB without reading them
+    /// again. A write that fails, or whose commit fails, leaves nothing (its rows, if it did
+    /// commit, wait in the outbox for a relay).
+    pub fn collecting_written(&self) -> PgStore {
+        PgStore { written: Some(Arc::default()), ..self.clone() }
+    }
+
+    /// The rows collected so far (see [`PgStore::collecting_written`]), oldest first.
+    pub fn take_written(&self) -> Vec<Written> {
+        match &self.written {
+            Some(written) => std::mem::take(&mut *written.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            None => Vec::new(),
+        }
+    }
+
+    /// Hands a committed transaction's rows to the collector, if this store has one.
+    pub(crate) fn collect_written(&self, rows: Vec<Written>) {
+        if let Some(written) = &self.written {
+            written.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(rows);
+        }
     }
 
     pub fn config(&self) -> &PgConfig {

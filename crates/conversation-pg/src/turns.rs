@@ -8,7 +8,7 @@ use conversation_store::{new_turn_identity, root_parent_key, StoreError, StoreRe
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-use crate::outbox::Changed;
+use crate::outbox::WrittenRow;
 use crate::rows::{SessionRow, TurnRow, TURN_COLUMNS};
 use crate::sessions::{self, SessionChange};
 use crate::store::pg;
@@ -58,20 +58,22 @@ pub(crate) async fn write(
         .await
         .map_err(pg("looking up the turn id"))?
         .map(|row| TurnRow::from_row(&row));
-    let table = TurnRow::table(turn_type);
+    let (table, columns) = (TurnRow::table(turn_type), TurnRow::table_columns(turn_type));
     let written = match existing {
         None => {
             let (query, extra): (String, (&(dyn tokio_postgres::types::ToSql + Sync), Type)) = match turn_type {
                 TurnType::Human => (
-                    "INSERT INTO human_turns (uid, session_uid, parent_uid, active_child, prompt, created_at, version)
-                     VALUES ($1, $2, $3, NULL, $4, $5, insert_version(NULL, $1, -1)) RETURNING version"
-                        .to_owned(),
+                    format!(
+                        "INSERT INTO human_turns (uid, session_uid, parent_uid, active_child, prompt, created_at, version)
+                         VALUES ($1, $2, $3, NULL, $4, $5, insert_version(NULL, $1, -1)) RETURNING {columns}"
+                    ),
                     (&prompt, Type::TEXT),
                 ),
                 TurnType::Agent => (
-                    "INSERT INTO agent_turns (uid, session_uid, parent_uid, active_child, liked, created_at, version)
-                     VALUES ($1, $2, $3, NULL, $4, $5, insert_version(NULL, $1, -1)) RETURNING version"
-                        .to_owned(),
+                    format!(
+                        "INSERT INTO agent_turns (uid, session_uid, parent_uid, active_child, liked, created_at, version)
+                         VALUES ($1, $2, $3, NULL, $4, $5, insert_version(NULL, $1, -1)) RETURNING {columns}"
+                    ),
                     (&None::<bool>, Type::BOOL),
                 ),
             };
@@ -89,22 +91,13 @@ pub(crate) async fn write(
                 )
                 .await
                 .map_err(pg("inserting the turn"))?;
-            TurnRow {
-                uid: turn_uid,
-                session_uid: session.uid.clone(),
-                turn_type,
-                parent_uid,
-                active_child: None,
-                prompt: prompt.map(str::to_owned),
-                liked: None,
-                created_at,
-                version: row.get(0),
-            }
+            TurnRow::from_row(&row)
         }
         // A retry of the same request: write the same turn again over the first attempt, as the
         // ScyllaDB store does, keeping its created_at. What later calls set on the turn (its
         // active child, an agent turn's feedback) stays, as in the ScyllaDB store, whose retry
-        // leaves those cells unset; the answer is the turn as this request wrote it.
+        // leaves those cells unset; the answer is the turn as this request wrote it, while the
+        // outbox and the copy get the row as it now is.
         Some(existing)
             if existing.session_uid == session.uid
                 && existing.parent_uid == parent_uid
@@ -114,60 +107,71 @@ pub(crate) async fn write(
                 TurnType::Human => writer
                     .tx
                     .query_typed_one(
-                        &format!("UPDATE {table} SET prompt = $2, version = next_version(version) WHERE uid = $1 RETURNING version"), typed![&turn_uid, &prompt])
+                        &format!("UPDATE {table} SET prompt = $2, version = next_version(version) WHERE uid = $1 RETURNING {columns}"), typed![&turn_uid, &prompt])
                     .await,
                 TurnType::Agent => writer
                     .tx
                     .query_typed_one(
-                        &format!("UPDATE {table} SET version = next_version(version) WHERE uid = $1 RETURNING version"), typed![&turn_uid])
+                        &format!("UPDATE {table} SET version = next_version(version) WHERE uid = $1 RETURNING {columns}"), typed![&turn_uid])
                     .await,
             }
             .map_err(pg("rewriting the turn"))?;
-            TurnRow {
-                active_child: None,
-                prompt: prompt.map(str::to_owned),
-                liked: None,
-                version: row.get(0),
-                ..existing
-            }
+            let stored = TurnRow::from_row(&row);
+            writer.wrote(&session.uid, WrittenRow::Turn(stored.clone())).await?;
+            let answer = TurnRow { active_child: None, liked: None, ..stored };
+            set_parent_pointer(writer, session, parent, &answer.uid).await?;
+            return Ok(answer);
         }
         Some(_) => return Err(StoreError::Conflict { what: "turn", id: turn_uid }),
     };
-    writer.changed(&session.uid, Changed::Turn { turn_uid: written.uid.clone() }, written.version).await?;
-    match parent {
-        Some(parent) => set_active_child_of(writer, parent, &written.uid).await?,
-        None => sessions::change(writer, &session.uid, SessionChange::ActiveRoot(&written.uid)).await?,
-    }
+    writer.wrote(&session.uid, WrittenRow::Turn(written.clone())).await?;
+    set_parent_pointer(writer, session, parent, &written.uid).await?;
     Ok(written)
+}
+
+/// Makes a written turn its parent's active child, or the session's active root.
+async fn set_parent_pointer(
+    writer: &Writer<'_>,
+    session: &SessionRow,
+    parent: Option<&TurnRow>,
+    turn_uid: &str,
+) -> StoreResult<()> {
+    match parent {
+        Some(parent) => set_active_child_of(writer, parent, turn_uid).await,
+        None => sessions::change(writer, &session.uid, SessionChange::ActiveRoot(turn_uid)).await,
+    }
 }
 
 /// Points `parent.active_child` at `child`.
 pub(crate) async fn set_active_child_of(writer: &Writer<'_>, parent: &TurnRow, child: &str) -> StoreResult<()> {
-    let table = TurnRow::table(parent.turn_type);
+    let (table, columns) = (TurnRow::table(parent.turn_type), TurnRow::table_columns(parent.turn_type));
     let row = writer
         .tx
         .query_typed_one(
             &format!(
-                "UPDATE {table} SET active_child = $2, version = next_version(version) WHERE uid = $1 RETURNING version"
+                "UPDATE {table} SET active_child = $2, version = next_version(version) WHERE uid = $1 RETURNING {columns}"
             ),
             typed![&parent.uid, &child],
         )
         .await
         .map_err(pg("setting the active child"))?;
-    writer.changed(&parent.session_uid, Changed::Turn { turn_uid: parent.uid.clone() }, row.get(0)).await
+    writer.wrote(&parent.session_uid, WrittenRow::Turn(TurnRow::from_row(&row))).await
 }
 
 /// Sets an agent turn's feedback.
 pub(crate) async fn set_liked(writer: &Writer<'_>, turn: &TurnRow, liked: Option<bool>) -> StoreResult<()> {
+    let columns = TurnRow::table_columns(TurnType::Agent);
     let row = writer
         .tx
         .query_typed_one(
-            "UPDATE agent_turns SET liked = $2, version = next_version(version) WHERE uid = $1 RETURNING version",
+            &format!(
+                "UPDATE agent_turns SET liked = $2, version = next_version(version) WHERE uid = $1 RETURNING {columns}"
+            ),
             typed![&turn.uid, &liked],
         )
         .await
         .map_err(pg("setting the feedback"))?;
-    writer.changed(&turn.session_uid, Changed::Turn { turn_uid: turn.uid.clone() }, row.get(0)).await
+    writer.wrote(&turn.session_uid, WrittenRow::Turn(TurnRow::from_row(&row))).await
 }
 
 /// The children of a turn (or the session's roots), oldest first, as `turns_by_parent` rows.

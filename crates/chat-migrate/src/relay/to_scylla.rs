@@ -1,18 +1,18 @@
 //! The relay toward ScyllaDB: copies the changes recorded in PostgreSQL's outbox to ScyllaDB, re-reading each changed
-//! row, so a stale or repeated entry still writes the newest data. Dual-write runs it inline for
-//! the session it just changed; in the background (or as `chat-migrate relay`) it drains
-//! whatever the inline copy could not write, with backoff.
+//! row, so a stale or repeated entry still writes the newest data. Dual-write's inline copy goes
+//! through it with the rows its write returned ([`ScyllaRelay::copy_written`]); in the background
+//! (or as `chat-migrate relay`) it drains whatever the inline copy could not write, with backoff.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use conversation_pg::outbox::Changed;
-use conversation_pg::{OutboxEntry, OutboxLag, PgStore, RelationalWrites};
+use conversation_pg::{OutboxEntry, OutboxLag, PgStore, RelationalWrites, Written, WrittenRow};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::copier::ScyllaCopier;
 use crate::error::{MigrateError, MigrateResult};
-use crate::projection::{project_session, project_step, project_turn};
+use crate::projection::{project_session, project_step, project_turn, SessionCopies, StepCopy, TurnCopies};
 
 use super::{DrainReport, RelayHandle};
 
@@ -47,6 +47,13 @@ impl Default for RelayConfig {
             claim_lease: Duration::from_secs(60),
         }
     }
+}
+
+/// A written row's copies.
+enum Projected {
+    Session(SessionCopies),
+    Turn(TurnCopies),
+    Step(StepCopy),
 }
 
 #[derive(Clone)]
@@ -128,21 +135,41 @@ impl ScyllaRelay {
         Ok(())
     }
 
+    /// Copies rows as the write that recorded them returned them (dual-write's inline copy), and
+    /// returns their entries' ids for the caller to clear. Nothing is read again: each copy
+    /// carries its row's version as timestamp, so a newer version, copied before or after by
+    /// this or another writer, still wins.
+    pub async fn copy_written(&self, written: &[Written]) -> MigrateResult<Vec<i64>> {
+        // Projected up front: futures over owned copies stay Send for any caller's lifetimes.
+        let layout = self.copier.layout();
+        let projected: Vec<Projected> = written
+            .iter()
+            .map(|written| match &written.row {
+                WrittenRow::Session(row) => Projected::Session(project_session(row)),
+                WrittenRow::Turn(row) => Projected::Turn(project_turn(row)),
+                WrittenRow::Step(row) => Projected::Step(project_step(row, &written.session_uid, layout)),
+            })
+            .collect();
+        let copies = projected.into_iter().map(|copy| async move {
+            match copy {
+                Projected::Session(copies) => self.copier.write_session(&copies).await,
+                Projected::Turn(copies) => self.copier.write_turn(&copies).await,
+                Projected::Step(copy) => self.copier.write_step(&copy).await,
+            }
+        });
+        futures::stream::iter(copies).buffer_unordered(ROWS_AT_ONCE).try_collect::<Vec<()>>().await?;
+        Ok(written.iter().map(|written| written.entry_id).collect())
+    }
+
     /// Copies and clears every outbox entry of one session (but those a relay claimed
     /// meanwhile, see `PgStore::outbox_clear_copied`). Returns how many were cleared.
     pub async fn sync_session(&self, session_uid: &str) -> MigrateResult<u64> {
-        let ids = self.copy_session(session_uid).await?;
-        Ok(self.pg.outbox_clear_copied(&ids).await?)
-    }
-
-    /// Copies every outbox entry of one session, and returns their ids for the caller to clear.
-    /// An entry left uncleared is copied again by a relay later, which changes nothing.
-    pub async fn copy_session(&self, session_uid: &str) -> MigrateResult<Vec<i64>> {
         let entries = self.pg.outbox_of_session(session_uid).await?;
         if !entries.is_empty() {
             self.copy_entries(&entries).await?;
         }
-        Ok(entries.iter().map(|entry| entry.id).collect())
+        let ids: Vec<i64> = entries.iter().map(|entry| entry.id).collect();
+        Ok(self.pg.outbox_clear_copied(&ids).await?)
     }
 
     /// One pass: the due entries, claimed so that no other relay copies them too, then copied
