@@ -17,11 +17,13 @@
 //!
 //! What a reader of ScyllaDB sees: a write whose inline copy landed is there when the write
 //! returns (QUORUM). A write whose copy failed, timed out or was skipped reaches ScyllaDB
-//! through the relay, within the outbox's lag (a later write to the same session copies only its
-//! own rows: it does not wait for the earlier ones); so while this store's copy breaker is not
-//! closed, [`crate::MigratingStore`] sends the reads it would route to ScyllaDB to PostgreSQL.
+//! through the relay, within the outbox's lag, or with the session's next write through this
+//! instance, which then copies everything the session has waiting; so while this store's copy
+//! breaker is not closed, [`crate::MigratingStore`] sends the reads it would route to ScyllaDB to
+//! PostgreSQL.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +32,7 @@ use conversation_pg::{OutboxLag, PgStore, Written};
 use conversation_store::{SessionOwnerPrimaryKey, StoreResult};
 
 use crate::breaker::{Admission, BreakerConfig, BreakerCounts, BreakerState, Probe, ProbedBreaker};
+use crate::error::MigrateError;
 use crate::relay::ScyllaRelay;
 
 /// How long a write waits for its ScyllaDB copy before leaving it to the relay.
@@ -45,7 +48,14 @@ pub struct DualWriteStore {
     copy_breaker: Arc<ProbedBreaker>,
     /// Clears the entries inline copies wrote; started with the first copy.
     clearer: Arc<OnceLock<mpsc::UnboundedSender<Clearing>>>,
+    /// Sessions whose inline copy did not land in this instance (failed, timed out, skipped):
+    /// their next write copies every entry they have waiting, not only its own rows.
+    behind: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Sessions kept in [`DualWriteStore::behind`] at most; past it, the relay alone catches the
+/// others up.
+const BEHIND_AT_MOST: usize = 10_000;
 
 /// Entries clears wait at most this long for others to go with them.
 const CLEARING_DELAY: Duration = Duration::from_millis(20);
@@ -71,6 +81,7 @@ impl DualWriteStore {
             inline_deadline: DEFAULT_INLINE_DEADLINE,
             copy_breaker: ProbedBreaker::new(BreakerConfig::default(), "inline copies"),
             clearer: Arc::new(OnceLock::new()),
+            behind: Arc::default(),
         }
     }
 
@@ -147,22 +158,45 @@ impl DualWriteStore {
     /// Copies the rows the write committed, as it returned them, unless the copy breaker is
     /// open. A failure is logged and left to the relay: the caller's write has already
     /// committed, and its outbox entries stay until a copy lands.
+    ///
+    /// A write that recorded nothing (a repeated request: its first attempt may have committed
+    /// with the reply lost, and no copy), or a session whose copy did not land before, copies
+    /// every entry the session has waiting instead, re-reading the rows as a relay does.
+    ///
+    /// Copying PostgreSQL's rows after the phase moved on to `scylla-primary` is safe: the
+    /// switch waits until the outbox is empty, an entry leaves it only once a copy at its
+    /// version or later landed, and ScyllaDB-first writes are stamped past a row's newest
+    /// write, so a late copy loses to all of them.
     async fn copy_inline(&self, session_uid: &str, written: Vec<Written>) {
-        if written.is_empty() {
-            // Nothing recorded (a repeated request that changed nothing, or a phase that records
-            // nothing): nothing to copy.
-            return;
-        }
+        let catch_up = written.is_empty() || lock(&self.behind).contains(session_uid);
         let admission = self.copy_breaker.admit();
         if admission == Admission::Skip {
             metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "skipped").increment(1);
+            self.fell_behind(session_uid);
             return;
         }
-        let outcome = tokio::time::timeout(self.inline_deadline, self.relay.copy_written(&written)).await;
-        let failed = match outcome {
+        let copy = async {
+            if catch_up {
+                self.relay.copy_pending(session_uid).await
+            } else {
+                self.relay.copy_written(&written).await
+            }
+        };
+        let failed = match tokio::time::timeout(self.inline_deadline, copy).await {
             Ok(Ok(ids)) => {
+                if catch_up {
+                    lock(&self.behind).remove(session_uid);
+                }
                 self.clear_later(ids);
                 None
+            }
+            // PostgreSQL failed the catch-up's reads: no verdict on ScyllaDB, nothing for the
+            // breaker.
+            Ok(Err(error @ MigrateError::Store(_))) => {
+                tracing::warn!(session_uid, %error, "reading the session's waiting entries failed; the relay will copy them");
+                metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "postgres_failed").increment(1);
+                self.fell_behind(session_uid);
+                return;
             }
             Ok(Err(error)) => {
                 tracing::warn!(session_uid, %error, "ScyllaDB copy failed; the relay will copy it from the outbox");
@@ -179,9 +213,18 @@ impl DualWriteStore {
         };
         metrics::counter!("chat_migrate_inline_copies_total", "outcome" => failed.unwrap_or("copied")).increment(1);
         if failed.is_some() {
+            self.fell_behind(session_uid);
             self.copy_breaker.set_probe(self.quorum_probe(session_uid));
         }
         self.copy_breaker.record(admission, failed.is_none());
+    }
+
+    /// Remembers that the session has entries no inline copy wrote.
+    fn fell_behind(&self, session_uid: &str) {
+        let mut behind = lock(&self.behind);
+        if behind.len() < BEHIND_AT_MOST {
+            behind.insert(session_uid.to_owned());
+        }
     }
 
     /// A QUORUM read of the session's owner row within the inline deadline: it succeeds when a
@@ -203,6 +246,10 @@ impl DualWriteStore {
         }
         result
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The clearer: clears copied entries in batches of up to [`CLEARING_BATCH`], each batch

@@ -226,6 +226,47 @@ async fn failing_scylla_reads_fall_back_and_the_breaker_opens_then_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_request_or_the_next_write_copies_what_an_earlier_attempt_left_waiting() {
+    let side = ReadSide::new("catch_up", Routing::new(Phase::DualWrite), MigratingOptions::default()).await;
+    let (dual, account) = (side.store.dual_write().clone(), "catch-up-account");
+    let session = dual.create_session(account, "caught up").await.unwrap();
+    let uid = session.session_uid.clone();
+    let agent = dual.append_agent_turn(account, &uid, &root_turn(&dual, account, &uid).await, None).await.unwrap();
+    assert_eq!(dual.lag().await.unwrap().depth, 0, "copied inline");
+
+    // A first attempt commits with its reply lost, so nothing copied it: its entry waits.
+    let behind_our_back = side.schema.store.clone().with_outbox(true);
+    behind_our_back.append_step(account, &uid, &agent.turn_uid, 0, 1, "step zero").await.unwrap();
+    assert_eq!(dual.lag().await.unwrap().depth, 1);
+    // The caller repeats the request: it records nothing, and copies what the session has waiting.
+    dual.append_step(account, &uid, &agent.turn_uid, 0, 1, "step zero").await.expect("the repeat is answered");
+    assert_eq!(dual.lag().await.unwrap().depth, 0, "the repeat copied the first attempt's entry");
+    let steps_copied = |copied: &conversation_store::Conversation| {
+        copied.turns.iter().find(|turn| turn.turn.turn_uid == agent.turn_uid).map(|turn| turn.steps.len())
+    };
+    let copied = side.scylla.load_conversation(account, &uid).await.unwrap();
+    assert_eq!(steps_copied(&copied), Some(1), "the step is in ScyllaDB: {copied:?}");
+
+    // A copy that fails leaves the session behind: its next write copies everything waiting.
+    let keyspace = side.keyspace.config.keyspace.clone();
+    side.keyspace.db.run_ddl(&format!("DROP TABLE {keyspace}.steps_by_turn")).await.unwrap();
+    dual.append_step(account, &uid, &agent.turn_uid, 1, 1, "step one").await.expect("PostgreSQL takes the write");
+    assert_eq!(dual.lag().await.unwrap().depth, 1, "the failed copy's entry waits");
+    ensure_scylla_schema(&side.keyspace.db, Some(side.keyspace.replication())).await.unwrap();
+    dual.rename_session(account, &uid, "renamed").await.unwrap();
+    assert_eq!(dual.lag().await.unwrap().depth, 0, "the rename's copy took the waiting step along");
+    let copied = side.scylla.load_conversation(account, &uid).await.unwrap();
+    assert_eq!(copied.session.title, "renamed");
+    assert_eq!(steps_copied(&copied), Some(1), "step one (step zero went with the table)");
+    side.drop().await;
+}
+
+/// The session's only root turn, appended if it has none.
+async fn root_turn(store: &DualWriteStore, account: &str, session_uid: &str) -> String {
+    store.append_human_turn(account, session_uid, None, "hello", None).await.unwrap().turn_uid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_inline_copies_open_the_copy_breaker_and_keep_reads_on_postgres_until_it_closes() {
     let copy_breaker = BreakerConfig {
         consecutive_failures: 3,

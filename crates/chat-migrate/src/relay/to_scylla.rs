@@ -164,12 +164,19 @@ impl ScyllaRelay {
     /// Copies and clears every outbox entry of one session (but those a relay claimed
     /// meanwhile, see `PgStore::outbox_clear_copied`). Returns how many were cleared.
     pub async fn sync_session(&self, session_uid: &str) -> MigrateResult<u64> {
+        let ids = self.copy_pending(session_uid).await?;
+        Ok(self.pg.outbox_clear_copied(&ids).await?)
+    }
+
+    /// Copies every outbox entry of one session, re-reading the rows, and returns their ids for
+    /// the caller to clear. An entry left uncleared is copied again by a relay later, which
+    /// changes nothing.
+    pub async fn copy_pending(&self, session_uid: &str) -> MigrateResult<Vec<i64>> {
         let entries = self.pg.outbox_of_session(session_uid).await?;
         if !entries.is_empty() {
             self.copy_entries(&entries).await?;
         }
-        let ids: Vec<i64> = entries.iter().map(|entry| entry.id).collect();
-        Ok(self.pg.outbox_clear_copied(&ids).await?)
+        Ok(entries.iter().map(|entry| entry.id).collect())
     }
 
     /// One pass: the due entries, claimed so that no other relay copies them too, then copied
