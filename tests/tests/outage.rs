@@ -377,6 +377,7 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
         rates: LoadRates { writes: 16.0, loads: 20.0, recent_sessions: 10.0, children: 10.0 },
         step: Duration::from_secs(2),
         outage: Duration::from_secs(4),
+        max_live_p99: None,
         postgres_url: tests::live::postgres_connection(),
         scylla: scylla.clone(),
         node: Some(node),
@@ -389,7 +390,9 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
         steps,
         [
             "postgres",
-            "dual-write + backfill",
+            "dual-write + backfill, unthrottled",
+            "dual-write + backfill, throttled",
+            "dual-write, verify",
             "shadow 100%",
             "scylla-reads 10%",
             "scylla-reads 50%",
@@ -451,6 +454,11 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
     let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
     assert!(report.contains("## What held") && report.contains(" 0 lost, 0 reverted, 0 resurrected"), "{report}");
     assert!(report.contains("| Write | Phase | Acknowledged |"), "{report}");
+    let throttle = outcome.backfill.throttle.expect("the second backfill is throttled");
+    assert!(throttle.target > Duration::ZERO && outcome.unthrottled_backfill.throttle.is_none());
+    // The same data set twice (plus what the load wrote in between).
+    assert!(outcome.unthrottled_backfill.scylla_rows > 0 && outcome.backfill.scylla_rows > 0);
+    assert!(report.contains("Unthrottled:") && report.contains("Throttled (`--max-live-p99"), "{report}");
     assert!(std::fs::read(&outcome.plot_path).expect("the timeline is written").starts_with(b"\x89PNG"));
 
     leftovers.done();

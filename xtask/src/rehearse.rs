@@ -8,6 +8,10 @@ pub struct Flags {
     /// 1K sessions and 20 s steps: about 5 minutes. Without it: 10K sessions and 60 s steps.
     #[arg(long)]
     quick: bool,
+    /// The live reads' p99 (milliseconds) the throttled backfill holds to; by default twice the
+    /// p99 of the step before it.
+    #[arg(long, value_name = "MS")]
+    max_live_p99: Option<String>,
 }
 
 pub fn run(flags: &Flags) -> Result<(), String> {
@@ -17,6 +21,9 @@ pub fn run(flags: &Flags) -> Result<(), String> {
     let mut args: Vec<std::ffi::OsString> = vec!["rehearse".into()];
     if flags.quick {
         args.push("--quick".into());
+    }
+    if let Some(millis) = &flags.max_live_p99 {
+        args.extend(["--max-live-p99".into(), millis.into()]);
     }
     // The local databases are this checkout's own: the rehearsal may drop what an earlier one left.
     if std::env::var_os("SCYLLA_URI").is_none_or(|uri| uri.is_empty()) {

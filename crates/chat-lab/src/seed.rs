@@ -5,6 +5,7 @@
 use chat_dataset::{Scale, Session};
 use chat_migrate::MigrateResult;
 use conversation_pg::{PgStore, SessionRow, SessionSnapshot, StepRow, TurnRow};
+use conversation_store::StoreError;
 use indicatif::ProgressBar;
 
 use crate::progress_bar;
@@ -82,5 +83,10 @@ pub async fn seed(pg: &PgStore, scale: &Scale, seed: u64, show_progress: bool) -
         start = end;
     }
     bar.finish_and_clear();
+    // As after any bulk load: the planner's statistics and the visibility map, now rather than
+    // whenever autovacuum comes round (in the middle of the first measurements, say).
+    pg.client().await?.batch_execute("VACUUM (ANALYZE) sessions, human_turns, agent_turns, steps").await.map_err(
+        |source| StoreError::Relational { action: "vacuuming the seeded tables".into(), source: Box::new(source) },
+    )?;
     Ok(report)
 }

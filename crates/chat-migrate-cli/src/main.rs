@@ -25,6 +25,7 @@ Examples (in migration order):
   chat-migrate phase set dual-write           # every change from now on is recorded for ScyllaDB
   chat-migrate backfill                       # copy the history; run it again after a stop to resume
   chat-migrate backfill --shard 0/2 --rate 20000   # one of two processes, at most 20K rows/s
+  chat-migrate backfill --max-live-p99 50     # slow down while live reads' p99 is over 50 ms
   chat-migrate relay                          # copy what dual-write left in the outbox (Ctrl-C stops)
   chat-migrate verify --all                   # compare every session; exit code 1 on any divergence
   chat-migrate repair --sample 1000 --rate 5000
@@ -87,6 +88,10 @@ enum Command {
         /// Drop and make again the schema and keyspace `rehearsal` even though they exist.
         #[arg(long)]
         yes: bool,
+        /// The live reads' p99 (milliseconds) the throttled backfill holds to; by default twice
+        /// the p99 of the step before it.
+        #[arg(long, value_name = "MS", value_parser = positive_millis)]
+        max_live_p99: Option<Duration>,
     },
     /// Take over a database that other code made and writes: add what the migration needs
     /// (version columns, bookkeeping tables, indexes) and triggers that version and record every
@@ -125,6 +130,11 @@ enum Command {
         /// ScyllaDB rows written per second at most.
         #[arg(long)]
         rate: Option<NonZeroU32>,
+        /// Hold live reads' p99 under this many milliseconds: probes load a conversation from
+        /// each database, and the backfill slows down while their p99 is above it (never below
+        /// 100 rows/s), and speeds up again once it holds. --rate stays the cap.
+        #[arg(long, value_name = "MS", value_parser = positive_millis)]
+        max_live_p99: Option<Duration>,
         /// Ranges to split the sessions into (when the plan is first made).
         #[arg(long, default_value_t = 64)]
         ranges: u32,
@@ -303,8 +313,8 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     if let Command::Adopt { dry_run, remove } = cli.command {
         return adopt(&pg, dry_run, remove).await;
     }
-    if let Command::Rehearse { quick, node_dir, out, yes } = &cli.command {
-        return rehearse(&cli, *quick, node_dir, out, *yes).await;
+    if let Command::Rehearse { quick, node_dir, out, yes, max_live_p99 } = &cli.command {
+        return rehearse(&cli, *quick, node_dir, out, *yes, *max_live_p99).await;
     }
     if let Command::Schema { action } = cli.command {
         return schema(&cli, &pg, action).await;
@@ -331,10 +341,11 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
         | Command::Phase { .. } => {
             unreachable!("handled above")
         }
-        Command::Backfill { shard, rate, ranges, concurrency, restart, .. } => {
+        Command::Backfill { shard, rate, max_live_p99, ranges, concurrency, restart, .. } => {
             let options = BackfillOptions {
                 shard,
                 rate,
+                max_live_p99,
                 ranges,
                 session_concurrency: concurrency,
                 restart,
@@ -358,6 +369,17 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 report.elapsed.as_secs_f64(),
                 report.rows_per_second()
             );
+            if let Some(throttle) = report.throttle {
+                println!(
+                    "throttle: live reads' p99 held to {} ms; {} probe reads, p99 {:.1} ms; slowed down {} times                      in {} decisions{}",
+                    throttle.target.as_millis(),
+                    throttle.probes,
+                    throttle.probe_p99.as_secs_f64() * 1e3,
+                    throttle.slowdowns,
+                    throttle.decisions,
+                    throttle.lowest_limit.map_or(String::new(), |lowest| format!(", to {lowest:.0} rows/s at the lowest"))
+                );
+            }
         }
         Command::Relay { until_empty, to_postgres: true, retry_dead_letters } => {
             let relay = PostgresRelay::new(
@@ -592,6 +614,7 @@ async fn rehearse(
     node_dir: &std::path::Path,
     out: &std::path::Path,
     yes: bool,
+    max_live_p99: Option<Duration>,
 ) -> Result<ExitCode, MigrateError> {
     use chat_lab::rehearsal::{rehearse, LoadRates, RehearsalConfig, REHEARSAL_NAME};
     let mut scylla = ConnectionConfig::from_env("chat")?;
@@ -650,6 +673,7 @@ async fn rehearse(
         rates,
         step,
         outage: Duration::from_secs(22),
+        max_live_p99,
         postgres_url: cli.postgres.clone(),
         scylla,
         node,
@@ -712,4 +736,12 @@ async fn schema(cli: &Cli, pg: &PgStore, action: SchemaAction) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A positive number of milliseconds.
+fn positive_millis(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(millis) if millis > 0.0 && millis.is_finite() => Ok(Duration::from_secs_f64(millis / 1e3)),
+        _ => Err(format!("`{text}` is not a positive number of milliseconds")),
+    }
 }

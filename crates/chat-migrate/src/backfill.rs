@@ -6,6 +6,9 @@
 //! newer dual-written one. After each batch the range's checkpoint moves forward: a stopped
 //! backfill resumes after the last batch it finished, repeating at most the batches in flight.
 //! `--shard i/n` takes every n-th range, so several processes split the work.
+//!
+//! `--rate` caps the rows written per second; `--max-live-p99` also holds live reads' latency
+//! under a target, slowing the backfill while it is missed (see [`crate::throttle`]).
 
 use conversation_pg::typed;
 use std::num::NonZeroU32;
@@ -13,14 +16,20 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use conversation_pg::{PgStore, UidRange};
+use conversation_store::{ConversationApi, ConversationStore, StoreError, StoreResult};
 use futures::{StreamExt, TryStreamExt};
+
+use crate::breaker::Probe;
 
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
 use crate::progress::{Progress, ProgressSink};
 use crate::projection::project_snapshot;
 use crate::rate::RowRate;
+use crate::throttle::{AdaptiveThrottle, ThrottleReport};
 
 /// Which part of the work this process does: ranges whose index is `index` modulo `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +69,8 @@ pub struct BackfillOptions {
     pub shard: Shard,
     /// ScyllaDB rows written per second at most.
     pub rate: Option<NonZeroU32>,
+    /// Live reads' p99 to hold to, slowing the backfill down while probes find it missed.
+    pub max_live_p99: Option<Duration>,
     /// Ranges scanned at once.
     pub range_concurrency: usize,
     /// Sessions written at once in each range.
@@ -78,6 +89,7 @@ impl Default for BackfillOptions {
             ranges: 64,
             shard: Shard::WHOLE,
             rate: None,
+            max_live_p99: None,
             range_concurrency: 4,
             session_concurrency: 16,
             batch_sessions: 64,
@@ -88,7 +100,7 @@ impl Default for BackfillOptions {
 }
 
 /// What a backfill did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BackfillReport {
     /// Ranges of this shard, and how many were already done when it started.
     pub ranges: usize,
@@ -101,6 +113,8 @@ pub struct BackfillReport {
     /// Requests sent to ScyllaDB (each an unlogged batch of one partition's rows).
     pub requests: u64,
     pub elapsed: Duration,
+    /// What the adaptive throttle did, when `max_live_p99` asked for it.
+    pub throttle: Option<ThrottleReport>,
 }
 
 impl BackfillReport {
@@ -225,9 +239,15 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
         );
     }
     let counters = Counters::default();
-    let rate = options.rate.map(RowRate::new);
+    let pace = Pace {
+        rate: options.rate.map(RowRate::new),
+        throttle: match options.max_live_p99 {
+            Some(target) => Some(AdaptiveThrottle::start(target, options.rate, live_read_probes(pg, copier).await?)),
+            None => None,
+        },
+    };
     let copied = futures::stream::iter(pending)
-        .map(|range| copy_range(pg, copier, &keyspace, range, options, &counters, rate.as_ref(), started))
+        .map(|range| copy_range(pg, copier, &keyspace, range, options, &counters, &pace, started))
         .buffer_unordered(options.range_concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await;
@@ -242,7 +262,59 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
         scylla_rows: counters.scylla_rows.load(Ordering::Relaxed),
         requests: counters.requests.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
+        throttle: pace.throttle.as_ref().map(AdaptiveThrottle::report),
     })
+}
+
+/// What paces the writes: the hard cap, and the throttle that holds live latency.
+struct Pace {
+    rate: Option<RowRate>,
+    throttle: Option<AdaptiveThrottle>,
+}
+
+impl Pace {
+    async fn wait_for(&self, rows: usize) {
+        if let Some(throttle) = &self.throttle {
+            throttle.wait_for(rows).await;
+        }
+        if let Some(rate) = &self.rate {
+            rate.wait_for(rows).await;
+        }
+    }
+}
+
+/// Reads as the application reads, for the throttle: a conversation load from each database,
+/// of the first session by id (the first range's first batch copies it early; until then
+/// ScyllaDB answers not found, which is still a read). An answer, found or not, is a reading.
+async fn live_read_probes(pg: &PgStore, copier: &ScyllaCopier) -> MigrateResult<Vec<Probe>> {
+    let client = pg.client().await?;
+    let sample = client
+        .query_typed_opt("SELECT account_uid, uid FROM sessions ORDER BY uid LIMIT 1", &[])
+        .await
+        .map_err(pg_error("choosing a session to probe"))?;
+    let (account_uid, session_uid): (String, String) = match sample {
+        Some(row) => (row.get(0), row.get(1)),
+        None => ("probe".into(), "probe".into()),
+    };
+    fn answered<T>(result: StoreResult<T>) -> bool {
+        matches!(result, Ok(_) | Err(StoreError::NotFound { .. }))
+    }
+    let scylla =
+        ConversationStore::new(copier.database().clone()).with_steps_by_session(copier.layout().steps_by_session);
+    let postgres = pg.clone();
+    let ids = Arc::new((account_uid, session_uid));
+    let on_postgres: Probe = {
+        let ids = ids.clone();
+        Arc::new(move || {
+            let (postgres, ids) = (postgres.clone(), ids.clone());
+            Box::pin(async move { answered(postgres.load_conversation(&ids.0, &ids.1).await) })
+        })
+    };
+    let on_scylla: Probe = Arc::new(move || {
+        let (scylla, ids) = (scylla.clone(), ids.clone());
+        Box::pin(async move { answered(scylla.load_conversation(&ids.0, &ids.1).await) })
+    });
+    Ok(vec![on_postgres, on_scylla])
 }
 
 async fn remaining_sessions(pg: &PgStore, pending: &[PlannedRange]) -> MigrateResult<u64> {
@@ -269,7 +341,7 @@ async fn copy_range(
     range: PlannedRange,
     options: &BackfillOptions,
     counters: &Counters,
-    rate: Option<&RowRate>,
+    pace: &Pace,
     started: Instant,
 ) -> MigrateResult<()> {
     let mut after = range.last.clone().or(range.lower.clone());
@@ -292,9 +364,7 @@ async fn copy_range(
         let copies: Vec<_> = batch.iter().map(|snapshot| project_snapshot(snapshot, copier.layout())).collect();
         let scylla_rows: usize = copies.iter().map(|copy| copy.scylla_rows()).sum();
         let relational_rows: usize = batch.iter().map(|snapshot| snapshot.relational_rows()).sum();
-        if let Some(rate) = rate {
-            rate.wait_for(scylla_rows).await;
-        }
+        pace.wait_for(scylla_rows).await;
         let requests: Vec<usize> = futures::stream::iter(copies)
             .map(|copy| async move { copier.write_session_copy(&copy).await })
             .buffer_unordered(options.session_concurrency.max(1))

@@ -11,7 +11,7 @@
 //! | every phase behind one store, switched while it runs: shadow reads, ScyllaDB reads with fallback | [`migrating`], [`phase`], [`shadow`], [`breaker`] | |
 //! | one phase for the fleet, kept in PostgreSQL, moved one step once its preconditions hold | [`shared_phase`] | `chat-migrate phase` |
 //! | copy what dual-write could not, with backoff; in `scylla-primary`, keep PostgreSQL up to date | [`relay`] | `chat-migrate relay [--to-postgres]` |
-//! | copy the history, resumable, sharded, rate-limited | [`mod@backfill`] | `chat-migrate backfill` |
+//! | copy the history, resumable, sharded, rate-limited, throttled to hold live reads' p99 | [`mod@backfill`], [`throttle`] | `chat-migrate backfill` |
 //! | compare both databases session by session | [`verify`], [`mod@scan`] | `chat-migrate verify` |
 //! | rewrite what differs, tombstone what should not be there | [`repair`] | `chat-migrate repair` |
 //! | the store's invariants in ScyllaDB alone (both turn tables, steps without gaps, active pointers) | [`audit`] | |
@@ -36,6 +36,7 @@ pub mod repair;
 pub mod scan;
 pub mod shadow;
 pub mod shared_phase;
+pub mod throttle;
 pub mod verify;
 
 pub use audit::{audit_all, audit_sessions, AuditReport, Violation, ViolationKind};

@@ -104,6 +104,36 @@ async fn a_killed_backfill_resumes_from_its_checkpoints_and_verifies_clean() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_holding_live_reads_under_a_target_slows_down_while_it_is_missed() {
+    const SESSIONS: usize = 40;
+    let (schema, keyspace, copier) = seeded("backfill_throttle", SESSIONS).await;
+    // No read takes under a microsecond: every decision finds the target missed. The cap keeps
+    // the run past the throttle's first decisions (one a second).
+    let missed = BackfillOptions {
+        ranges: 4,
+        rate: std::num::NonZeroU32::new(1_000),
+        max_live_p99: Some(Duration::from_micros(1)),
+        ..BackfillOptions::default()
+    };
+    let slowed = backfill(&schema.store, &copier, &missed).await.expect("the throttled backfill completes");
+    let throttle = slowed.throttle.expect("a target asks for the throttle");
+    assert!(throttle.probes > 0, "{throttle:?}");
+    assert!(throttle.decisions >= 1 && throttle.slowdowns == throttle.decisions, "{throttle:?}");
+    let lowest = throttle.lowest_limit.expect("it limited the rate");
+    assert!((100.0..=1_000.0).contains(&lowest), "between the floor and the cap: {throttle:?}");
+    assert_eq!(slowed.scylla_rows, expected_scylla_rows(SESSIONS), "slowed down, it still copies everything");
+    let report = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
+    assert_eq!(report.divergences(), 0, "{}", report.summary());
+
+    // A target the probes meet: the throttle never limits the backfill.
+    let held = BackfillOptions { restart: true, max_live_p99: Some(Duration::from_secs(30)), ..missed };
+    let unhindered = backfill(&schema.store, &copier, &held).await.unwrap().throttle.unwrap();
+    assert_eq!((unhindered.slowdowns, unhindered.lowest_limit), (0, None), "{unhindered:?}");
+    keyspace.drop().await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_racing_dual_writes_ends_with_the_newest_values_everywhere() {
     const SESSIONS: usize = 120;
     let (schema, keyspace, copier) = seeded("backfill_race", SESSIONS).await;

@@ -33,7 +33,8 @@ use chat_migrate::phase::{Phase, Routing};
 use chat_migrate::shared_phase::{self, SetOptions};
 use chat_migrate::verify::{read_copies, verifying_tables, SessionAddress};
 use chat_migrate::{
-    backfill, ensure_scylla_schema, scan, BackfillOptions, DualWriteStore, PostgresRelay, RelayConfig, ScyllaRelay,
+    backfill, ensure_scylla_schema, scan, BackfillOptions, BackfillReport, DualWriteStore, PostgresRelay, RelayConfig,
+    ScyllaRelay,
 };
 use chat_migrate::{MigrateError, MigrateResult};
 use chat_migrate::{ScanOptions, ScyllaCopier, Selection};
@@ -44,6 +45,10 @@ pub const REHEARSAL_NAME: &str = "rehearsal";
 
 /// The steps in which the node is frozen begin with this.
 pub const FROZEN_STEP: &str = "node frozen";
+
+/// The step of the backfill run without a throttle, and of the one that holds live reads' p99.
+pub const UNTHROTTLED_STEP: &str = "dual-write + backfill, unthrottled";
+pub const THROTTLED_STEP: &str = "dual-write + backfill, throttled";
 
 /// Application instances, each following the shared phase.
 const INSTANCES: usize = 2;
@@ -59,6 +64,8 @@ pub struct RehearsalConfig {
     pub step: Duration,
     /// How long the node stays frozen, each time.
     pub outage: Duration,
+    /// The live reads' p99 the throttled backfill holds to; twice the step before's when `None`.
+    pub max_live_p99: Option<Duration>,
     pub postgres_url: String,
     pub scylla: ConnectionConfig,
     /// The local node to freeze and measure; without it the outage steps are skipped and said so.
@@ -103,8 +110,12 @@ pub struct RehearsalOutcome {
     pub steps: Vec<Step>,
     pub samples: Vec<Sample>,
     pub ticks: Vec<Tick>,
-    pub backfill_rows: u64,
-    pub backfill_time: Duration,
+    /// The backfill the migration went on with, throttled to hold live reads' p99.
+    pub backfill: BackfillReport,
+    /// The same backfill before it, unthrottled, on the same data.
+    pub unthrottled_backfill: BackfillReport,
+    /// Live reads' p99 in the step before the backfills (the throttle's target is twice that).
+    pub live_p99_before: Duration,
     pub verify_after_backfill: VerifyResult,
     pub verify_before_primary: VerifyResult,
     pub final_verify: VerifyResult,
@@ -177,12 +188,31 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
     step("postgres", &load, &mut steps);
     tokio::time::sleep(config.step).await;
 
-    step("dual-write + backfill", &load, &mut steps);
+    // The live reads' p99 in the step before: the throttled backfill holds twice that, unless
+    // told otherwise.
+    let before = steps.last().map_or(Duration::ZERO, |step| step.start);
+    let live_p99_before = p99(load.read_latencies(before, load.elapsed()));
+    let target = config.max_live_p99.unwrap_or((live_p99_before * 2).max(Duration::from_millis(1)));
+
+    // The same backfill twice, on the same data (copies at their versions write the same cells
+    // again): unthrottled, for its speed and what it costs live reads, then throttled.
+    step(UNTHROTTLED_STEP, &load, &mut steps);
     phase.set(Routing::new(Phase::DualWrite)).await?;
     let background_relay = relay.clone().spawn();
     let background_to_postgres = to_postgres.clone().spawn();
-    let backfill_options = BackfillOptions { restart: true, ..BackfillOptions::default() };
+    let unthrottled = backfill(&pg, &copier, &BackfillOptions { restart: true, ..BackfillOptions::default() }).await?;
+    step(THROTTLED_STEP, &load, &mut steps);
+    let backfill_options = BackfillOptions { restart: true, max_live_p99: Some(target), ..BackfillOptions::default() };
     let backfilled = backfill(&pg, &copier, &backfill_options).await?;
+    println!(
+        "          backfill: unthrottled {:.0} rows/s; holding live reads' p99 to {:.1} ms (twice the step before's \
+         {:.1} ms): {:.0} rows/s",
+        unthrottled.rows_per_second(),
+        target.as_secs_f64() * 1e3,
+        live_p99_before.as_secs_f64() * 1e3,
+        backfilled.rows_per_second()
+    );
+    step("dual-write, verify", &load, &mut steps);
     let before_drain = ledger.writes_so_far();
     wait_for_outbox(&pg, Duration::from_secs(60)).await?;
     // Judged before any repair: a verify repairs what it finds, and would hide a loss.
@@ -313,8 +343,9 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
         steps,
         samples,
         ticks,
-        backfill_rows: backfilled.scylla_rows,
-        backfill_time: backfilled.elapsed,
+        backfill: backfilled,
+        unthrottled_backfill: unthrottled,
+        live_p99_before,
         verify_after_backfill,
         verify_before_primary,
         final_verify,
@@ -449,6 +480,11 @@ async fn check(
 pub use report::{ms as format_ms, summary};
 
 /// Ends the current step and begins the next.
+/// The nearest-rank 99th percentile.
+fn p99(mut latencies: Vec<Duration>) -> Duration {
+    Duration::from_secs_f64(report::percentile_ms(&mut latencies, 99.0) / 1e3)
+}
+
 fn step(name: &str, load: &load::Load, steps: &mut Vec<Step>) {
     let now = load.elapsed();
     if let Some(last) = steps.last_mut() {

@@ -14,7 +14,7 @@ const P95_TARGET_MS: f64 = 100.0;
 const STALE_TARGET: f64 = 0.01;
 const STALE_GOAL: f64 = 0.001;
 
-fn percentile_ms(latencies: &mut [Duration], percentile: f64) -> f64 {
+pub(super) fn percentile_ms(latencies: &mut [Duration], percentile: f64) -> f64 {
     if latencies.is_empty() {
         return 0.0;
     }
@@ -135,12 +135,44 @@ pub fn markdown(outcome: &RehearsalOutcome) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "## What happened\n");
+    let step_p99 = |name: &str| {
+        let step = outcome.steps.iter().find(|step| step.name == name)?;
+        Some(percentile_ms(&mut read_latencies(&outcome.samples, step.start, step.end), 99.0))
+    };
+    let before = outcome.live_p99_before.as_secs_f64() * 1e3;
+    let against = |p99: Option<f64>| match p99 {
+        Some(p99) if before > 0.0 => format!("{} ms ({:.1}x)", ms(p99), p99 / before),
+        Some(p99) => format!("{} ms", ms(p99)),
+        None => "not measured".to_owned(),
+    };
+    let (unthrottled, throttled) = (&outcome.unthrottled_backfill, &outcome.backfill);
     let _ = writeln!(
         out,
-        "- **Backfill** under load: {} ScyllaDB rows in {:.1} s. `verify --all` right after: {} of {} sessions differed, **{} \
-         still differed** after repairing them and verifying again. Before `scylla-primary`: {} differed, **{} after repair**.",
-        outcome.backfill_rows,
-        outcome.backfill_time.as_secs_f64(),
+        "- **Backfill** under load, twice on the same data. Live reads' p99 in the step before: {} ms. Unthrottled: {} \
+         ScyllaDB rows in {:.1} s, **{:.0} rows/s**, live reads' p99 **{}**. Throttled (`--max-live-p99 {:.1}`): \
+         {:.1} s, **{:.0} rows/s ({:.0}% of unthrottled)**, live reads' p99 **{}**{}.",
+        ms(before),
+        unthrottled.scylla_rows,
+        unthrottled.elapsed.as_secs_f64(),
+        unthrottled.rows_per_second(),
+        against(step_p99(super::UNTHROTTLED_STEP)),
+        throttled.throttle.map_or(0.0, |throttle| throttle.target.as_secs_f64() * 1e3),
+        throttled.elapsed.as_secs_f64(),
+        throttled.rows_per_second(),
+        100.0 * throttled.rows_per_second() / unthrottled.rows_per_second().max(1e-9),
+        against(step_p99(super::THROTTLED_STEP)),
+        throttled.throttle.map_or(String::new(), |throttle| format!(
+            "; the throttle's probes saw p99 {} ms, and it slowed down {} times in {} decisions{}",
+            ms(throttle.probe_p99.as_secs_f64() * 1e3),
+            throttle.slowdowns,
+            throttle.decisions,
+            throttle.lowest_limit.map_or(String::new(), |lowest| format!(", to {lowest:.0} rows/s at the lowest"))
+        ))
+    );
+    let _ = writeln!(
+        out,
+        "- **Verify**: `verify --all` after the backfills: {} of {} sessions differed, **{} still differed** after \
+         repairing them and verifying again. Before `scylla-primary`: {} differed, **{} after repair**.",
         outcome.verify_after_backfill.first_pass,
         outcome.verify_after_backfill.sessions,
         outcome.verify_after_backfill.settled,
