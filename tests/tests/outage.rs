@@ -454,8 +454,7 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
     let report = std::fs::read_to_string(&outcome.report_path).expect("report.md is written");
     assert!(report.contains("## What held") && report.contains(" 0 lost, 0 reverted, 0 resurrected"), "{report}");
     assert!(report.contains("| Write | Phase | Acknowledged |"), "{report}");
-    let throttle = outcome.backfill.throttle.expect("the second backfill is throttled");
-    assert!(throttle.target > Duration::ZERO && outcome.unthrottled_backfill.throttle.is_none());
+    assert!(outcome.backfill.throttle.is_some() && outcome.unthrottled_backfill.throttle.is_none());
     // The same data set twice (plus what the load wrote in between).
     assert!(outcome.unthrottled_backfill.scylla_rows > 0 && outcome.backfill.scylla_rows > 0);
     assert!(report.contains("Unthrottled:") && report.contains("Throttled (`--max-live-p99"), "{report}");

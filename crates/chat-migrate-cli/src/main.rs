@@ -371,7 +371,8 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
             );
             if let Some(throttle) = report.throttle {
                 println!(
-                    "throttle: live reads' p99 held to {} ms; {} probe reads, p99 {:.1} ms; slowed down {} times                      in {} decisions{}",
+                    "throttle: target p99 {} ms for live reads; {} probe reads, p99 {:.1} ms; slowed down {} times in {} \
+                     decisions{}",
                     throttle.target.as_millis(),
                     throttle.probes,
                     throttle.probe_p99.as_secs_f64() * 1e3,
@@ -738,10 +739,10 @@ async fn schema(cli: &Cli, pg: &PgStore, action: SchemaAction) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// A positive number of milliseconds.
+/// A number of milliseconds above 0 and at most an hour.
 fn positive_millis(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<f64>() {
-        Ok(millis) if millis > 0.0 && millis.is_finite() => Ok(Duration::from_secs_f64(millis / 1e3)),
-        _ => Err(format!("`{text}` is not a positive number of milliseconds")),
+        Ok(millis) if millis > 0.0 && millis <= 3_600_000.0 => Ok(Duration::from_secs_f64(millis / 1e3)),
+        _ => Err(format!("`{text}` is not a number of milliseconds above 0 and at most an hour (3600000)")),
     }
 }

@@ -242,7 +242,10 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
     let pace = Pace {
         rate: options.rate.map(RowRate::new),
         throttle: match options.max_live_p99 {
-            Some(target) => Some(AdaptiveThrottle::start(target, options.rate, live_read_probes(pg, copier).await?)),
+            Some(target) => {
+                let probes = live_read_probes(pg, copier, shared.routing.phase).await?;
+                Some(AdaptiveThrottle::start(target, options.rate, probes))
+            }
             None => None,
         },
     };
@@ -283,13 +286,15 @@ impl Pace {
     }
 }
 
-/// Reads as the application reads, for the throttle: a conversation load from each database,
-/// of the first session by id (the first range's first batch copies it early; until then
-/// ScyllaDB answers not found, which is still a read). An answer, found or not, is a reading.
-async fn live_read_probes(pg: &PgStore, copier: &ScyllaCopier) -> MigrateResult<Vec<Probe>> {
+/// Reads as the application reads, for the throttle: a conversation load from PostgreSQL, and
+/// from ScyllaDB too once the phase reads it (shadow reads on), of the first visible session by
+/// id (the first range's first batch copies it early; until then ScyllaDB answers not found,
+/// which is still a read). An answer, found or not, is a reading. The phase is the one at the
+/// start: a backfill is not expected to outlast a phase change.
+async fn live_read_probes(pg: &PgStore, copier: &ScyllaCopier, phase: crate::Phase) -> MigrateResult<Vec<Probe>> {
     let client = pg.client().await?;
     let sample = client
-        .query_typed_opt("SELECT account_uid, uid FROM sessions ORDER BY uid LIMIT 1", &[])
+        .query_typed_opt("SELECT account_uid, uid FROM sessions WHERE deleted_at IS NULL ORDER BY uid LIMIT 1", &[])
         .await
         .map_err(pg_error("choosing a session to probe"))?;
     let (account_uid, session_uid): (String, String) = match sample {
@@ -314,7 +319,8 @@ async fn live_read_probes(pg: &PgStore, copier: &ScyllaCopier) -> MigrateResult<
         let (scylla, ids) = (scylla.clone(), ids.clone());
         Box::pin(async move { answered(scylla.load_conversation(&ids.0, &ids.1).await) })
     });
-    Ok(vec![on_postgres, on_scylla])
+    let reads_scylla = matches!(phase, crate::Phase::Shadow | crate::Phase::ScyllaReads);
+    Ok(if reads_scylla { vec![on_postgres, on_scylla] } else { vec![on_postgres] })
 }
 
 async fn remaining_sessions(pg: &PgStore, pending: &[PlannedRange]) -> MigrateResult<u64> {

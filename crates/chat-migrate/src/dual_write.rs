@@ -4,7 +4,7 @@
 //! Each write is one PostgreSQL transaction that also records the change in the outbox. After
 //! the commit, the rows the transaction returned are copied to ScyllaDB (QUORUM, turns in a
 //! logged batch) within a deadline, each at its version, with nothing read again from
-//! PostgreSQL. Their outbox entries are cleared off the write's path, with others in one
+//! PostgreSQL on the request's path. Their outbox entries are cleared off the write's path, with others in one
 //! statement (an entry left over is copied again by the relay, which changes nothing). If
 //! ScyllaDB is down, slow or overloaded, the write still succeeds: the entries stay, and the
 //! relay copies them later, re-reading the rows. If PostgreSQL is down, the write fails and
@@ -17,22 +17,21 @@
 //!
 //! What a reader of ScyllaDB sees: a write whose inline copy landed is there when the write
 //! returns (QUORUM). A write whose copy failed, timed out or was skipped reaches ScyllaDB
-//! through the relay, within the outbox's lag, or with the session's next write through this
-//! instance, which then copies everything the session has waiting; so while this store's copy
+//! through the relay, within the outbox's lag, or soon after the session's next write through
+//! this instance, which starts a catch-up of everything the session has waiting; so while this store's copy
 //! breaker is not closed, [`crate::MigratingStore`] sends the reads it would route to ScyllaDB to
 //! PostgreSQL.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use conversation_pg::{OutboxLag, PgStore, Written};
 use conversation_store::{SessionOwnerPrimaryKey, StoreResult};
 
 use crate::breaker::{Admission, BreakerConfig, BreakerCounts, BreakerState, Probe, ProbedBreaker};
-use crate::error::MigrateError;
 use crate::relay::ScyllaRelay;
 
 /// How long a write waits for its ScyllaDB copy before leaving it to the relay.
@@ -48,14 +47,25 @@ pub struct DualWriteStore {
     copy_breaker: Arc<ProbedBreaker>,
     /// Clears the entries inline copies wrote; started with the first copy.
     clearer: Arc<OnceLock<mpsc::UnboundedSender<Clearing>>>,
-    /// Sessions whose inline copy did not land in this instance (failed, timed out, skipped):
-    /// their next write copies every entry they have waiting, not only its own rows.
-    behind: Arc<Mutex<HashSet<String>>>,
+    /// Sessions whose inline copy did not land in this instance (failed, timed out, skipped),
+    /// each with the number of the miss: their next write also starts a catch-up of every entry
+    /// they have waiting, in the background.
+    behind: Arc<Mutex<Behind>>,
+    /// Catch-ups running at once at most; past it, the relay catches the session up.
+    catching_up: Arc<Semaphore>,
 }
 
 /// Sessions kept in [`DualWriteStore::behind`] at most; past it, the relay alone catches the
 /// others up.
 const BEHIND_AT_MOST: usize = 10_000;
+/// Catch-ups running at once at most.
+const CATCH_UPS_AT_ONCE: usize = 4;
+
+#[derive(Default)]
+struct Behind {
+    sessions: HashMap<String, u64>,
+    misses: u64,
+}
 
 /// Entries clears wait at most this long for others to go with them.
 const CLEARING_DELAY: Duration = Duration::from_millis(20);
@@ -82,6 +92,7 @@ impl DualWriteStore {
             copy_breaker: ProbedBreaker::new(BreakerConfig::default(), "inline copies"),
             clearer: Arc::new(OnceLock::new()),
             behind: Arc::default(),
+            catching_up: Arc::new(Semaphore::new(CATCH_UPS_AT_ONCE)),
         }
     }
 
@@ -160,43 +171,29 @@ impl DualWriteStore {
     /// committed, and its outbox entries stay until a copy lands.
     ///
     /// A write that recorded nothing (a repeated request: its first attempt may have committed
-    /// with the reply lost, and no copy), or a session whose copy did not land before, copies
-    /// every entry the session has waiting instead, re-reading the rows as a relay does.
+    /// with the reply lost, and no copy), or to a session whose copy did not land before, also
+    /// starts a catch-up of every entry the session has waiting, off the request's path.
     ///
     /// Copying PostgreSQL's rows after the phase moved on to `scylla-primary` is safe: the
     /// switch waits until the outbox is empty, an entry leaves it only once a copy at its
     /// version or later landed, and ScyllaDB-first writes are stamped past a row's newest
     /// write, so a late copy loses to all of them.
     async fn copy_inline(&self, session_uid: &str, written: Vec<Written>) {
-        let catch_up = written.is_empty() || lock(&self.behind).contains(session_uid);
+        let behind = lock(&self.behind).sessions.contains_key(session_uid);
+        if written.is_empty() {
+            self.catch_up_later(session_uid);
+            return;
+        }
         let admission = self.copy_breaker.admit();
         if admission == Admission::Skip {
             metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "skipped").increment(1);
             self.fell_behind(session_uid);
             return;
         }
-        let copy = async {
-            if catch_up {
-                self.relay.copy_pending(session_uid).await
-            } else {
-                self.relay.copy_written(&written).await
-            }
-        };
-        let failed = match tokio::time::timeout(self.inline_deadline, copy).await {
+        let failed = match tokio::time::timeout(self.inline_deadline, self.relay.copy_written(&written)).await {
             Ok(Ok(ids)) => {
-                if catch_up {
-                    lock(&self.behind).remove(session_uid);
-                }
                 self.clear_later(ids);
                 None
-            }
-            // PostgreSQL failed the catch-up's reads: no verdict on ScyllaDB, nothing for the
-            // breaker.
-            Ok(Err(error @ MigrateError::Store(_))) => {
-                tracing::warn!(session_uid, %error, "reading the session's waiting entries failed; the relay will copy them");
-                metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "postgres_failed").increment(1);
-                self.fell_behind(session_uid);
-                return;
             }
             Ok(Err(error)) => {
                 tracing::warn!(session_uid, %error, "ScyllaDB copy failed; the relay will copy it from the outbox");
@@ -215,6 +212,8 @@ impl DualWriteStore {
         if failed.is_some() {
             self.fell_behind(session_uid);
             self.copy_breaker.set_probe(self.quorum_probe(session_uid));
+        } else if behind {
+            self.catch_up_later(session_uid);
         }
         self.copy_breaker.record(admission, failed.is_none());
     }
@@ -222,9 +221,43 @@ impl DualWriteStore {
     /// Remembers that the session has entries no inline copy wrote.
     fn fell_behind(&self, session_uid: &str) {
         let mut behind = lock(&self.behind);
-        if behind.len() < BEHIND_AT_MOST {
-            behind.insert(session_uid.to_owned());
+        behind.misses += 1;
+        let miss = behind.misses;
+        if behind.sessions.len() < BEHIND_AT_MOST || behind.sessions.contains_key(session_uid) {
+            behind.sessions.insert(session_uid.to_owned(), miss);
         }
+    }
+
+    /// Copies every entry the session has waiting, re-reading the rows as a relay does, in a
+    /// task of its own (none when [`CATCH_UPS_AT_ONCE`] run already, or the copy breaker is
+    /// not closed: the relay copies them then). Its outcome is no verdict for the breaker: its
+    /// time goes mostly to PostgreSQL's reads. The session stays behind if it missed again
+    /// meanwhile.
+    fn catch_up_later(&self, session_uid: &str) {
+        if self.copy_breaker.state() != BreakerState::Closed {
+            return;
+        }
+        let Ok(permit) = self.catching_up.clone().try_acquire_owned() else { return };
+        let miss = lock(&self.behind).sessions.get(session_uid).copied();
+        let (store, session_uid) = (self.clone(), session_uid.to_owned());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match store.relay.copy_pending(&session_uid).await {
+                Ok(ids) => {
+                    let mut behind = lock(&store.behind);
+                    if behind.sessions.get(&session_uid) == miss.as_ref() {
+                        behind.sessions.remove(&session_uid);
+                    }
+                    drop(behind);
+                    metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "caught_up").increment(1);
+                    store.clear_later(ids);
+                }
+                Err(error) => {
+                    tracing::warn!(%session_uid, %error, "catching the session up failed; the relay will copy it");
+                    metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "catch_up_failed").increment(1);
+                }
+            }
+        });
     }
 
     /// A QUORUM read of the session's owner row within the inline deadline: it succeeds when a

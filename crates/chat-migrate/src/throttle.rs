@@ -3,12 +3,15 @@
 //! speeding it up again once it holds.
 //!
 //! Live reads are measured by probes that read as the application does, in the background: a
-//! conversation load from PostgreSQL (where reads go until `scylla-reads`) and from ScyllaDB. A
-//! probe runs every [`PROBE_EVERY`], timed from when it was due; once a second the throttle takes
-//! the p99 of the last [`WINDOW`] of probes (only those made since it last slowed down). Missed, the allowed rate halves (from what the backfill really wrote,
-//! when that is less); held, it grows by a fifth. It never falls below [`MIN_ROWS_PER_SECOND`], so a
-//! target the servers miss even when idle slows the backfill down but never stops it, and
-//! `--rate` stays a hard cap on top.
+//! conversation load from each database the phase reads from. A probe runs every
+//! [`PROBE_EVERY`], timed from when it was due (or from the end of the one before, if that ran
+//! late), as an open-loop client times its requests. Once a second the throttle takes the p99 of
+//! the last [`WINDOW`] of readings, once it has at least [`MIN_READINGS`] of them, so that the p99
+//! is not the single slowest reading; readings due before its last slowdown do not count.
+//! Missed, the allowed rate halves (from what the backfill has been writing, when that is less);
+//! held, it grows by a fifth. It never falls below [`MIN_ROWS_PER_SECOND`], so a target the
+//! servers miss even when idle slows the backfill down but never stops it, and `--rate` stays a
+//! hard cap on top.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -19,9 +22,13 @@ use std::time::{Duration, Instant};
 use crate::breaker::Probe;
 
 /// How often each probe reads.
-pub const PROBE_EVERY: Duration = Duration::from_millis(50);
+pub const PROBE_EVERY: Duration = Duration::from_millis(25);
 /// The probes one decision looks at.
-pub const WINDOW: Duration = Duration::from_secs(2);
+pub const WINDOW: Duration = Duration::from_secs(5);
+/// Readings a decision needs: with fewer, a p99 is only the slowest one.
+pub const MIN_READINGS: usize = 100;
+/// Probe readings kept for the report at most (a day at the probes' pace).
+const REPORTED_READINGS_AT_MOST: usize = 4_000_000;
 /// How often the allowed rate is decided again.
 const ADJUST_EVERY: Duration = Duration::from_secs(1);
 /// The backfill's rate never goes below this.
@@ -53,6 +60,9 @@ struct Controller {
     cap: Option<f64>,
     /// Rows per second allowed; `None` while nothing has been missed (only the cap holds).
     limit: Option<f64>,
+    /// Rows per second the backfill has been admitted lately (half the last second's, half
+    /// what came before): batches are admitted in lumps, so one second alone says little.
+    recent: Option<f64>,
     decisions: u64,
     slowdowns: u64,
     lowest_limit: Option<f64>,
@@ -60,27 +70,39 @@ struct Controller {
 
 impl Controller {
     fn new(target: Duration, cap: Option<f64>) -> Controller {
-        Controller { target, cap, limit: None, decisions: 0, slowdowns: 0, lowest_limit: None }
+        Controller { target, cap, limit: None, recent: None, decisions: 0, slowdowns: 0, lowest_limit: None }
     }
 
     /// Decides the next limit from the window's p99 and the rows per second admitted since the
-    /// last decision. With no probe in the window (every probe still waiting), nothing is known:
-    /// the limit stays.
-    fn decide(&mut self, p99: Option<Duration>, admitted_per_second: f64) {
-        let Some(p99) = p99 else { return };
+    /// last decision. With too few readings (just after a slowdown, say), nothing is known: the
+    /// limit stays. Returns whether it slowed down.
+    fn decide(&mut self, p99: Option<Duration>, admitted_per_second: f64) -> bool {
+        let recent = match self.recent {
+            Some(recent) => (recent + admitted_per_second) / 2.0,
+            None => admitted_per_second,
+        };
+        self.recent = Some(recent);
+        let Some(p99) = p99 else { return false };
         self.decisions += 1;
+        let cap = self.cap.unwrap_or(f64::MAX);
         if p99 > self.target {
             self.slowdowns += 1;
-            // From what was really written, when less than the limit: a limit far above the
+            // From what was really admitted, when less than the limit: a limit far above the
             // backfill's own speed would take many halvings to bite.
-            let from = self.limit.unwrap_or(f64::MAX).min(admitted_per_second.max(MIN_ROWS_PER_SECOND));
-            let limit = (from * SLOW_DOWN).max(MIN_ROWS_PER_SECOND);
+            let from = self.limit.unwrap_or(f64::MAX).min(cap);
+            let from = if recent >= MIN_ROWS_PER_SECOND { from.min(recent) } else { from };
+            let limit =
+                if from == f64::MAX { MIN_ROWS_PER_SECOND } else { (from * SLOW_DOWN).max(MIN_ROWS_PER_SECOND) };
             self.limit = Some(limit);
             self.lowest_limit = Some(self.lowest_limit.map_or(limit, |lowest| lowest.min(limit)));
-        } else if let Some(limit) = self.limit {
-            // Growing past four times what the backfill manages would only store up a burst.
-            let ceiling = (admitted_per_second.max(MIN_ROWS_PER_SECOND) * 4.0).max(limit);
-            self.limit = Some((limit * SPEED_UP).min(ceiling).min(self.cap.unwrap_or(f64::MAX)));
+            true
+        } else {
+            if let Some(limit) = self.limit {
+                // Growing past four times what the backfill manages would only store up a burst.
+                let ceiling = (recent.max(MIN_ROWS_PER_SECOND) * 4.0).max(limit);
+                self.limit = Some((limit * SPEED_UP).min(ceiling).min(cap));
+            }
+            false
         }
     }
 }
@@ -105,14 +127,17 @@ impl Pacer {
     }
 }
 
-/// One probe reading: when, and how long it took (a failed read counts as the probe timeout).
+/// One probe reading: when it was due, and how long it took (a failed read counts as the probe
+/// timeout).
 type Reading = (Instant, Duration);
 
 struct Shared {
     controller: Mutex<Controller>,
     pacer: Mutex<Pacer>,
     readings: Mutex<VecDeque<Reading>>,
-    all_readings: Mutex<Vec<Duration>>,
+    /// Every reading, in microseconds, for the report.
+    all_readings: Mutex<Vec<u32>>,
+    probes: AtomicU64,
     admitted_rows: AtomicU64,
 }
 
@@ -130,6 +155,7 @@ impl AdaptiveThrottle {
             pacer: Mutex::new(Pacer { next_free: Instant::now() }),
             readings: Mutex::new(VecDeque::new()),
             all_readings: Mutex::new(Vec::new()),
+            probes: AtomicU64::new(0),
             admitted_rows: AtomicU64::new(0),
         });
         // A probe that hangs counts as this slow, and does not hold up the next.
@@ -156,11 +182,12 @@ impl AdaptiveThrottle {
 
     pub fn report(&self) -> ThrottleReport {
         let controller = lock(&self.shared.controller).clone();
-        let mut all = lock(&self.shared.all_readings).clone();
+        let mut all: Vec<Duration> =
+            lock(&self.shared.all_readings).iter().map(|micros| Duration::from_micros(u64::from(*micros))).collect();
         all.sort_unstable();
         ThrottleReport {
             target: controller.target,
-            probes: all.len() as u64,
+            probes: self.shared.probes.load(Ordering::Relaxed),
             probe_p99: p99(&all).unwrap_or_default(),
             decisions: controller.decisions,
             slowdowns: controller.slowdowns,
@@ -182,18 +209,26 @@ fn p99(sorted: &[Duration]) -> Option<Duration> {
 async fn run_probe(shared: Weak<Shared>, probe: Probe, timeout: Duration) {
     let mut every = tokio::time::interval(PROBE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut previous_end = Instant::now();
     loop {
         // Timed from when the read was due, as an open-loop client times its requests: a
-        // runtime too busy to start it on time is part of what live reads see.
-        let due = every.tick().await;
+        // runtime too busy to start it on time is part of what live reads see. A reading that
+        // was due while the one before still ran starts when that one ended: its own slowness
+        // was counted once already.
+        let due = every.tick().await.into_std().max(previous_end);
         if shared.strong_count() == 0 {
             return;
         }
         let answered = matches!(tokio::time::timeout(timeout, probe()).await, Ok(true));
         let took = if answered { due.elapsed() } else { timeout.max(due.elapsed()) };
+        previous_end = Instant::now();
         let Some(shared) = shared.upgrade() else { return };
-        lock(&shared.readings).push_back((Instant::now(), took));
-        lock(&shared.all_readings).push(took);
+        lock(&shared.readings).push_back((due, took));
+        shared.probes.fetch_add(1, Ordering::Relaxed);
+        let mut all = lock(&shared.all_readings);
+        if all.len() < REPORTED_READINGS_AT_MOST {
+            all.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+        }
     }
 }
 
@@ -202,35 +237,36 @@ async fn decide_every_second(shared: Weak<Shared>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     let mut last = Instant::now();
+    // Readings due before the last slowdown measured the old rate.
+    let mut counted_from = last;
     loop {
         every.tick().await;
         let Some(shared) = shared.upgrade() else { return };
         let now = Instant::now();
         let window: Vec<Duration> = {
             let mut readings = lock(&shared.readings);
-            while readings.front().is_some_and(|(at, _)| now.duration_since(*at) > WINDOW) {
+            while readings.front().is_some_and(|(due, _)| now.duration_since(*due) > WINDOW) {
                 readings.pop_front();
             }
-            let mut window: Vec<Duration> = readings.iter().map(|(_, took)| *took).collect();
+            let mut window: Vec<Duration> =
+                readings.iter().filter(|(due, _)| *due >= counted_from).map(|(_, took)| *took).collect();
             window.sort_unstable();
             window
         };
         let admitted = shared.admitted_rows.swap(0, Ordering::Relaxed) as f64;
         let per_second = admitted / now.duration_since(last).as_secs_f64().max(1e-3);
         last = now;
+        let p99 = if window.len() >= MIN_READINGS { p99(&window) } else { None };
         let (limit, slowed) = {
             let mut controller = lock(&shared.controller);
-            let slowdowns = controller.slowdowns;
-            controller.decide(p99(&window), per_second);
-            (controller.limit, controller.slowdowns > slowdowns)
+            let slowed = controller.decide(p99, per_second);
+            (controller.limit, slowed)
         };
         if slowed {
-            // The next decision looks only at reads made at the new rate: the ones before would
-            // slow it down again for what it already answered.
-            lock(&shared.readings).clear();
+            counted_from = now;
         }
         metrics::gauge!("chat_migrate_backfill_rate_limit_rows_per_second").set(limit.unwrap_or(0.0));
-        if let Some(p99) = p99(&window) {
+        if let Some(p99) = p99 {
             metrics::gauge!("chat_migrate_backfill_live_probe_p99_seconds").set(p99.as_secs_f64());
         }
     }
@@ -284,12 +320,27 @@ mod tests {
     }
 
     #[test]
-    fn no_reading_changes_nothing() {
+    fn no_reading_changes_no_limit() {
         let mut controller = Controller::new(TARGET, None);
         controller.decide(Some(Duration::from_millis(40)), 1_000.0);
-        let before = controller.clone();
-        controller.decide(None, 0.0);
-        assert_eq!(controller, before);
+        assert!(!controller.decide(None, 0.0));
+        assert_eq!((controller.limit, controller.decisions, controller.slowdowns), (Some(500.0), 1, 1));
+    }
+
+    #[test]
+    fn a_miss_in_a_second_that_admitted_nothing_halves_rather_than_drops_to_the_floor() {
+        let mut controller = Controller::new(TARGET, None);
+        controller.decide(Some(Duration::from_millis(40)), 8_000.0);
+        assert_eq!(controller.limit, Some(4_000.0));
+        controller.decide(Some(Duration::from_millis(40)), 0.0);
+        assert_eq!(controller.limit, Some(2_000.0), "one batch in flight the whole second is no sign of 0 rows/s");
+    }
+
+    #[test]
+    fn a_slowdown_starts_under_the_cap() {
+        let mut controller = Controller::new(TARGET, Some(1_000.0));
+        assert!(controller.decide(Some(Duration::from_millis(40)), 30_000.0));
+        assert_eq!(controller.limit, Some(500.0));
     }
 
     #[test]

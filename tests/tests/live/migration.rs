@@ -105,13 +105,15 @@ async fn a_killed_backfill_resumes_from_its_checkpoints_and_verifies_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_holding_live_reads_under_a_target_slows_down_while_it_is_missed() {
-    const SESSIONS: usize = 40;
+    const SESSIONS: usize = 80;
+    const CAP: u32 = 1_000;
     let (schema, keyspace, copier) = seeded("backfill_throttle", SESSIONS).await;
-    // No read takes under a microsecond: every decision finds the target missed. The cap keeps
-    // the run past the throttle's first decisions (one a second).
+    // No read takes under a microsecond: every decision finds the target missed. Small batches
+    // go through the throttle one by one.
     let missed = BackfillOptions {
         ranges: 4,
-        rate: std::num::NonZeroU32::new(1_000),
+        batch_sessions: 2,
+        rate: std::num::NonZeroU32::new(CAP),
         max_live_p99: Some(Duration::from_micros(1)),
         ..BackfillOptions::default()
     };
@@ -120,13 +122,22 @@ async fn a_backfill_holding_live_reads_under_a_target_slows_down_while_it_is_mis
     assert!(throttle.probes > 0, "{throttle:?}");
     assert!(throttle.decisions >= 1 && throttle.slowdowns == throttle.decisions, "{throttle:?}");
     let lowest = throttle.lowest_limit.expect("it limited the rate");
-    assert!((100.0..=1_000.0).contains(&lowest), "between the floor and the cap: {throttle:?}");
-    assert_eq!(slowed.scylla_rows, expected_scylla_rows(SESSIONS), "slowed down, it still copies everything");
+    assert!((100.0..f64::from(CAP)).contains(&lowest), "under the cap, not under the floor: {throttle:?}");
+    let rows = expected_scylla_rows(SESSIONS);
+    assert_eq!(slowed.scylla_rows, rows, "slowed down, it still copies everything");
+    // The cap alone lets a second's worth through at once, then CAP rows a second.
+    let capped_alone = (rows as f64 - f64::from(CAP)) / f64::from(CAP);
+    assert!(
+        slowed.elapsed.as_secs_f64() > 1.25 * capped_alone,
+        "the throttle held it under the cap: {:?} for {rows} rows, {capped_alone:.1} s at the cap; {throttle:?}",
+        slowed.elapsed
+    );
     let report = scan(&schema.store, &copier, &ScanOptions::new(Selection::All), false).await.unwrap();
     assert_eq!(report.divergences(), 0, "{}", report.summary());
 
     // A target the probes meet: the throttle never limits the backfill.
-    let held = BackfillOptions { restart: true, max_live_p99: Some(Duration::from_secs(30)), ..missed };
+    let held =
+        BackfillOptions { restart: true, max_live_p99: Some(Duration::from_secs(30)), batch_sessions: 64, ..missed };
     let unhindered = backfill(&schema.store, &copier, &held).await.unwrap().throttle.unwrap();
     assert_eq!((unhindered.slowdowns, unhindered.lowest_limit), (0, None), "{unhindered:?}");
     keyspace.drop().await;

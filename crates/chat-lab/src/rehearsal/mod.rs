@@ -479,12 +479,12 @@ async fn check(
 
 pub use report::{ms as format_ms, summary};
 
-/// Ends the current step and begins the next.
 /// The nearest-rank 99th percentile.
 fn p99(mut latencies: Vec<Duration>) -> Duration {
     Duration::from_secs_f64(report::percentile_ms(&mut latencies, 99.0) / 1e3)
 }
 
+/// Ends the current step and begins the next.
 fn step(name: &str, load: &load::Load, steps: &mut Vec<Step>) {
     let now = load.elapsed();
     if let Some(last) = steps.last_mut() {
