@@ -68,8 +68,8 @@ mod turns;
 mod writer;
 
 pub use config::{PgConfig, DEFAULT_POSTGRES_URL};
-pub use outbox::{GoneCopies, OutboxEntry, OutboxLag, Written, WrittenRow};
+pub use outbox::{GoneCopies, OutboxEntry, OutboxLag};
 pub use phase::{PhaseHold, RelationalWrites};
-pub use rows::{SessionRow, StepRow, TurnRow};
+pub use rows::{SessionRow, StepRow, TurnRow, Written, WrittenRow};
 pub use snapshot::{PurgedSession, SessionSnapshot, UidRange};
 pub use store::{sqlstate, PgStore};

@@ -3,7 +3,7 @@
 //!
 //! An entry names the changed row, not its contents: a relay that copies it re-reads the current
 //! row, so an entry that is late, repeated or out of order still writes the newest data. The write
-//! that made the entry also hands back the row as it wrote it ([`Written`]), so dual-write's
+//! that made the entry also hands back the row as it wrote it ([`crate::rows::Written`]), so dual-write's
 //! inline copy writes that without reading anything again: each copy carries the row's version as
 //! its timestamp, so a newer version copied before or after it still wins.
 
@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use conversation_store::{cql_millis, StoreResult};
 use tokio_postgres::GenericClient;
 
-use crate::rows::{SessionRow, StepRow, TurnRow};
 use crate::store::{pg, PgStore};
 
 /// What an outbox entry says changed: the same names every outbox uses.
@@ -33,42 +32,6 @@ pub struct OutboxEntry {
     /// Set when the entry is about copies that only the row's old keys find: other code deleted
     /// the row, or changed its keys (see [`crate::adoption`]).
     pub gone: Option<GoneCopies>,
-}
-
-/// A row as a committed write left it, with the outbox entry the write made for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    /// The entry to clear once the row is copied.
-    pub entry_id: i64,
-    pub session_uid: String,
-    pub row: WrittenRow,
-}
-
-/// The whole row, as `RETURNING` gave it in the write's transaction (its version included).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WrittenRow {
-    Session(SessionRow),
-    Turn(TurnRow),
-    Step(StepRow),
-}
-
-impl WrittenRow {
-    /// What the row's outbox entry says changed.
-    pub fn changed(&self) -> Changed {
-        match self {
-            WrittenRow::Session(_) => Changed::Session,
-            WrittenRow::Turn(turn) => Changed::Turn { turn_uid: turn.uid.clone() },
-            WrittenRow::Step(step) => Changed::Step { turn_uid: step.agent_turn_uid.clone(), idx: step.idx },
-        }
-    }
-
-    pub fn version(&self) -> i64 {
-        match self {
-            WrittenRow::Session(session) => session.version,
-            WrittenRow::Turn(turn) => turn.version,
-            WrittenRow::Step(step) => step.version,
-        }
-    }
 }
 
 /// The copies a deleted or re-keyed row left in ScyllaDB, by the keys they were written under.

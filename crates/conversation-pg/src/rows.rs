@@ -1,7 +1,7 @@
 //! The relational rows, each with its write version, and how they read from PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use conversation_store::{cql_millis, Session, StepByTurn, TurnBySession, TurnType};
+use conversation_store::{cql_millis, Changed, Session, StepByTurn, TurnBySession, TurnType};
 use tokio_postgres::Row;
 
 /// Columns of `sessions`, in the order [`SessionRow::from_row`] reads them.
@@ -149,6 +149,42 @@ impl StepRow {
             tpe: self.tpe,
             content: self.content.clone(),
             created_at: self.created_at,
+        }
+    }
+}
+
+/// A row as a committed write left it, with the outbox entry the write made for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The entry to clear once the row is copied.
+    pub entry_id: i64,
+    pub session_uid: String,
+    pub row: WrittenRow,
+}
+
+/// The whole row, as `RETURNING` gave it in the write's transaction (its version included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrittenRow {
+    Session(SessionRow),
+    Turn(TurnRow),
+    Step(StepRow),
+}
+
+impl WrittenRow {
+    /// What the row's outbox entry says changed.
+    pub fn changed(&self) -> Changed {
+        match self {
+            WrittenRow::Session(_) => Changed::Session,
+            WrittenRow::Turn(turn) => Changed::Turn { turn_uid: turn.uid.clone() },
+            WrittenRow::Step(step) => Changed::Step { turn_uid: step.agent_turn_uid.clone(), idx: step.idx },
+        }
+    }
+
+    pub fn version(&self) -> i64 {
+        match self {
+            WrittenRow::Session(session) => session.version,
+            WrittenRow::Turn(turn) => turn.version,
+            WrittenRow::Step(step) => step.version,
         }
     }
 }

@@ -6,8 +6,8 @@ use conversation_store::{now_millis, SessionCursor, SessionPage, StoreError, Sto
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-use crate::outbox::{Changed, WrittenRow};
-use crate::rows::{SessionRow, SESSION_COLUMNS};
+use crate::outbox::Changed;
+use crate::rows::{SessionRow, WrittenRow, SESSION_COLUMNS};
 use crate::store::{owned_session, pg};
 use crate::writer::Writer;
 

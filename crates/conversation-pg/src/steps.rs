@@ -4,8 +4,7 @@ use crate::typed;
 use conversation_store::rules::{check_has_steps, check_previous_step, check_repeated_step};
 use conversation_store::{now_millis, StoreResult};
 
-use crate::outbox::WrittenRow;
-use crate::rows::{StepRow, TurnRow, STEP_COLUMNS};
+use crate::rows::{StepRow, TurnRow, WrittenRow, STEP_COLUMNS};
 use crate::store::pg;
 use crate::writer::Writer;
 

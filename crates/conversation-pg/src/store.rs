@@ -9,8 +9,7 @@ use tokio_postgres::GenericClient;
 use std::sync::{Arc, Mutex};
 
 use crate::config::PgConfig;
-use crate::outbox::Written;
-use crate::rows::SessionRow;
+use crate::rows::{SessionRow, Written};
 
 /// The conversation platform on PostgreSQL. Cheap to clone: clones share the pool.
 #[derive(Clone)]

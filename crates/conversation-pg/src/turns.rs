@@ -8,8 +8,7 @@ use conversation_store::{new_turn_identity, root_parent_key, StoreError, StoreRe
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-use crate::outbox::WrittenRow;
-use crate::rows::{SessionRow, TurnRow, TURN_COLUMNS};
+use crate::rows::{SessionRow, TurnRow, WrittenRow, TURN_COLUMNS};
 use crate::sessions::{self, SessionChange};
 use crate::store::pg;
 use crate::writer::Writer;

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 use conversation_store::StoreResult;
 
 use crate::marker::mark_as_store;
-use crate::outbox::{self, Changed, Written, WrittenRow};
+use crate::outbox::{self, Changed};
 use crate::phase::{self, RelationalWrites};
+use crate::rows::{Written, WrittenRow};
 use crate::store::Recording;
 
 /// One transaction of a domain write. Every changed row goes through [`Writer::wrote`] (a purge,
