@@ -14,16 +14,14 @@ use conversation_pg::typed;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use conversation_pg::{PgStore, UidRange};
 use conversation_store::{ConversationApi, ConversationStore, StoreError, StoreResult};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::breaker::Probe;
-
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
 use crate::progress::{Progress, ProgressSink};

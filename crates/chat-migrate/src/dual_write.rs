@@ -18,9 +18,9 @@
 //! What a reader of ScyllaDB sees: a write whose inline copy landed is there when the write
 //! returns (QUORUM). A write whose copy failed, timed out or was skipped reaches ScyllaDB
 //! through the relay, within the outbox's lag, or soon after the session's next write through
-//! this instance, which starts a catch-up of everything the session has waiting; so while this store's copy
-//! breaker is not closed, [`crate::MigratingStore`] sends the reads it would route to ScyllaDB to
-//! PostgreSQL.
+//! this instance, which starts a catch-up of everything the session has waiting; so while this
+//! store's copy breaker is not closed, [`crate::MigratingStore`] sends the reads it would route to
+//! ScyllaDB to PostgreSQL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

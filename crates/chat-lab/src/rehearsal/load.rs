@@ -187,8 +187,7 @@ impl Load {
     /// The latencies of the reads scheduled from `from` to `to` (times since the load began)
     /// that have finished so far.
     pub fn read_latencies(&self, from: Duration, to: Duration) -> Vec<Duration> {
-        let samples = self.samples.lock().unwrap_or_else(|poison| poison.into_inner());
-        samples.iter().filter(|s| s.op.is_read() && s.at >= from && s.at < to).map(|s| s.latency).collect()
+        super::report::read_latencies(&self.samples.lock().unwrap_or_else(|poison| poison.into_inner()), from, to)
     }
 
     /// Time since the load began.

@@ -205,7 +205,7 @@ pub async fn rehearse(config: RehearsalConfig) -> MigrateResult<RehearsalOutcome
     let backfill_options = BackfillOptions { restart: true, max_live_p99: Some(target), ..BackfillOptions::default() };
     let backfilled = backfill(&pg, &copier, &backfill_options).await?;
     println!(
-        "          backfill: unthrottled {:.0} rows/s; holding live reads' p99 to {:.1} ms (twice the step before's \
+        "          backfill: unthrottled {:.0} rows/s; holding live reads' p99 to {:.1} ms (the step before's: \
          {:.1} ms): {:.0} rows/s",
         unthrottled.rows_per_second(),
         target.as_secs_f64() * 1e3,

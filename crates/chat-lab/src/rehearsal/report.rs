@@ -23,7 +23,7 @@ pub(super) fn percentile_ms(latencies: &mut [Duration], percentile: f64) -> f64 
     latencies[rank.clamp(1, latencies.len()) - 1].as_secs_f64() * 1000.0
 }
 
-fn read_latencies(samples: &[Sample], from: Duration, to: Duration) -> Vec<Duration> {
+pub(super) fn read_latencies(samples: &[Sample], from: Duration, to: Duration) -> Vec<Duration> {
     samples.iter().filter(|s| s.op.is_read() && s.at >= from && s.at < to).map(|s| s.latency).collect()
 }
 
