@@ -5,7 +5,8 @@
 //! 768 MB heap, one preassigned token of a balanced ring, and its own folder
 //! `target/cluster/nodeN/` (config, data, commitlog, hints, logs). All three are seeds, so a fresh
 //! cluster forms without bootstrap streaming. `kill` is SIGKILL, `pause` and `resume` are SIGSTOP
-//! and SIGCONT: the faults the tests inject.
+//! and SIGCONT: the faults the tests inject. `snapshot` and `restore` copy a keyspace's tables
+//! out and back (see `snapshot.rs`).
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 
 use crate::cassandra::{self, Node, ProcessState, CQL_PORT};
+use crate::snapshot::SnapshotNode;
 
 pub const NODES: u8 = 3;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -43,6 +45,20 @@ pub enum Action {
     Resume { node: u8 },
     /// Start node N again after a kill; wait until it and its peers see each other UP.
     Start { node: u8 },
+    /// Snapshot KEYSPACE's tables on every node into target/cluster/snapshots/TAG (nodetool
+    /// snapshot; the copy outlives a DROP KEYSPACE).
+    Snapshot {
+        tag: String,
+        #[arg(long)]
+        keyspace: String,
+    },
+    /// Load snapshot TAG back into KEYSPACE's tables, which must exist (nodetool import): every
+    /// cell keeps its write timestamp, so nothing newer is overwritten.
+    Restore {
+        tag: String,
+        #[arg(long)]
+        keyspace: String,
+    },
     /// Run nodetool against node N, for example `nodetool 1 disablehandoff`.
     Nodetool {
         node: u8,
@@ -61,6 +77,12 @@ pub fn run(action: &Action) -> Result<(), String> {
         Action::Pause { node } => pause(named_node(node)?),
         Action::Resume { node } => resume(named_node(node)?),
         Action::Start { node } => start(named_node(node)?),
+        Action::Snapshot { ref tag, ref keyspace } => {
+            with_serving_nodes(|nodes| crate::snapshot::snapshot(nodes, tag, keyspace))
+        }
+        Action::Restore { ref tag, ref keyspace } => {
+            with_serving_nodes(|nodes| crate::snapshot::restore(nodes, tag, keyspace))
+        }
         Action::Nodetool { node, ref args } => {
             let node = named_node(node)?;
             node.running_pid()?;
@@ -69,6 +91,20 @@ pub fn run(action: &Action) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Runs `work` on every node, once all of them serve: a snapshot or a restore of part of the
+/// replicas would be a different one on each.
+fn with_serving_nodes(work: impl FnOnce(&[SnapshotNode]) -> Result<(), String>) -> Result<(), String> {
+    let nodes = ClusterNode::all();
+    for node in &nodes {
+        if !matches!(node.state(), NodeState::Serving(_)) {
+            return Err(format!("{node} is not serving: bring the cluster up first (`cargo xtask cluster up`)"));
+        }
+    }
+    let nodes: Vec<SnapshotNode> =
+        nodes.iter().map(|node| SnapshotNode { number: node.number, node: &node.node }).collect();
+    work(&nodes)
 }
 
 /// True when all three nodes serve CQL.

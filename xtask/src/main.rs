@@ -12,6 +12,7 @@ mod node_tls;
 mod postgres;
 mod postgres_tls;
 mod rehearse;
+mod snapshot;
 mod test;
 
 use std::path::PathBuf;

@@ -1,5 +1,8 @@
 //! `chat-migrate`: the command line of the move from PostgreSQL to ScyllaDB.
 
+mod signals;
+mod telemetry;
+
 use conversation_pg::typed;
 use std::num::NonZeroU32;
 use std::process::ExitCode;
@@ -26,7 +29,7 @@ Examples (in migration order):
   chat-migrate backfill                       # copy the history; run it again after a stop to resume
   chat-migrate backfill --shard 0/2 --rate 20000   # one of two processes, at most 20K rows/s
   chat-migrate backfill --max-live-p99 50     # slow down while live reads' p99 is over 50 ms
-  chat-migrate relay                          # copy what dual-write left in the outbox (Ctrl-C stops)
+  chat-migrate relay --metrics-addr 127.0.0.1:9464   # copy what dual-write left in the outbox, with metrics
   chat-migrate verify --all                   # compare every session; exit code 1 on any divergence
   chat-migrate repair --sample 1000 --rate 5000
   chat-migrate status
@@ -37,10 +40,18 @@ Examples (in migration order):
 Every flag with an [env: ...] reads that variable when not given; a .env file in the working
 directory sets variables the environment does not.
 
+relay, backfill and repair --every stop cleanly on SIGTERM or SIGINT (Ctrl-C): the work in flight
+finishes, checkpoints are saved, the summary is printed, and the exit code is 0; a second signal
+ends the process at once. A backfill stopped so says so and resumes when run again.
+
 Exit codes: 0 done, 1 verify found divergences, 2 bad input or a phase change refused, 3 a database
 is unreachable or did not answer in time (run it again later), 4 the phase changed but an instance
 had not followed within --wait, 5 PostgreSQL answered with an error (SQL, a constraint, a permission).
 Logs go to stderr; set RUST_LOG (for example RUST_LOG=chat_migrate=debug).";
+
+/// How often a command serving metrics measures what no pass records: the shared phase, the
+/// outbox's depth and age (each a query of its own, kept off the relay's passes).
+const MEASURE_EVERY: Duration = Duration::from_secs(5);
 
 /// Moves the conversation platform from PostgreSQL to ScyllaDB.
 #[derive(Parser)]
@@ -66,6 +77,13 @@ struct Cli {
     /// Hide progress bars.
     #[arg(long, global = true)]
     quiet: bool,
+    /// Log lines as readable text or as one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = telemetry::LogFormat::Text, global = true)]
+    log_format: telemetry::LogFormat,
+    /// Serve the migration's metrics for Prometheus at http://IP:PORT/metrics while the command
+    /// runs (relay, backfill and repair --every run long enough to be scraped).
+    #[arg(long, env = "METRICS_ADDR", value_name = "IP:PORT", global = true)]
+    metrics_addr: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -151,7 +169,7 @@ enum Command {
     /// Copy the outbox's changes to ScyllaDB, with backoff (or, in scylla-primary, ScyllaDB's
     /// recorded changes to PostgreSQL).
     Relay {
-        /// Stop once the outbox is empty instead of running until Ctrl-C.
+        /// Stop once the outbox is empty instead of running until SIGTERM or Ctrl-C.
         #[arg(long)]
         until_empty: bool,
         /// Copy the other way: ScyllaDB's `pg_outbox` to PostgreSQL (the scylla-primary phase;
@@ -175,7 +193,7 @@ enum Command {
         /// ScyllaDB rows written per second at most.
         #[arg(long)]
         rate: Option<NonZeroU32>,
-        /// Repeat every this many seconds until Ctrl-C.
+        /// Repeat every this many seconds until SIGTERM or Ctrl-C.
         #[arg(long)]
         every: Option<u64>,
     },
@@ -269,14 +287,8 @@ async fn main() -> ExitCode {
         }
         _ => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,chat_migrate=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    telemetry::start_logging(cli.log_format);
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
@@ -292,8 +304,21 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
     let progress = !cli.quiet;
+    if let Some(address) = cli.metrics_addr {
+        telemetry::serve_metrics(address)?;
+    }
     let pg_config = PgConfig::new(&cli.postgres, &cli.postgres_schema);
     let pg = PgStore::connect(&pg_config).await?;
+    let phase_of = pg.clone();
+    measure_while_serving(cli.metrics_addr.is_some(), move || {
+        let pg = phase_of.clone();
+        // A failed read is the relay's or the backfill's to report.
+        async move {
+            if let Ok(shared) = chat_migrate::shared_phase::read(&pg).await {
+                chat_migrate::monitoring::phase(shared.routing.phase, shared.epoch);
+            }
+        }
+    });
     if let Command::Seed { sessions, seed, yes } = cli.command {
         let existing = pg.sessions_held().await?;
         if existing > 0 && !yes {
@@ -342,6 +367,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
             unreachable!("handled above")
         }
         Command::Backfill { shard, rate, max_live_p99, ranges, concurrency, restart, .. } => {
+            let stop = stop_on_signals()?;
             let options = BackfillOptions {
                 shard,
                 rate,
@@ -350,6 +376,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 session_concurrency: concurrency,
                 restart,
                 progress: if progress { chat_lab::progress_bar::sink() } else { ProgressSink::default() },
+                stop,
                 ..BackfillOptions::default()
             };
             let report = backfill(&pg, &copier, &options).await?;
@@ -369,6 +396,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 report.elapsed.as_secs_f64(),
                 report.rows_per_second()
             );
+            if report.stopped {
+                println!("stopped on request after saving every range's checkpoint: run it again to resume");
+            }
             if let Some(throttle) = report.throttle {
                 println!(
                     "throttle: target p99 {} ms for live reads; {} probe reads, p99 {:.1} ms; slowed down {} times in {} \
@@ -394,9 +424,17 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 let (report, depth) = relay.drain(None).await?;
                 println!("relay to PostgreSQL: copied {} changes, {depth} waiting", report.copied);
             } else {
+                let stop = stop_on_signals()?;
+                let measured = relay.clone();
+                measure_while_serving(cli.metrics_addr.is_some(), move || {
+                    let relay = measured.clone();
+                    async move {
+                        let _ = relay.depth().await;
+                    }
+                });
                 let handle = relay.spawn();
-                tracing::info!("relay to PostgreSQL running; Ctrl-C stops it");
-                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("relay to PostgreSQL running; SIGTERM or Ctrl-C stops it");
+                stop.stopped().await;
                 let report = handle.stop().await;
                 println!("relay to PostgreSQL: copied {} changes, {} failed attempts", report.copied, report.failed);
             }
@@ -410,9 +448,17 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                     report.copied, report.failed, lag.depth
                 );
             } else {
+                let stop = stop_on_signals()?;
+                let measured = relay.clone();
+                measure_while_serving(cli.metrics_addr.is_some(), move || {
+                    let relay = measured.clone();
+                    async move {
+                        let _ = relay.lag().await;
+                    }
+                });
                 let handle = relay.spawn();
-                tracing::info!("relay running; Ctrl-C stops it");
-                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("relay running; SIGTERM or Ctrl-C stops it");
+                stop.stopped().await;
                 let report = handle.stop().await;
                 println!("relay: copied {} changes, {} failed attempts", report.copied, report.failed);
             }
@@ -434,6 +480,11 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                 options.progress = chat_lab::progress_bar::sink();
             }
             options.rate = rate;
+            // A single pass stopped half-way would exit 0 with sessions unchecked: only the
+            // repeating repair, a service, stops on a signal.
+            if every.is_some() {
+                options.stop = stop_on_signals()?;
+            }
             loop {
                 let pass_started = Utc::now();
                 let report = scan(&pg, &copier, &options, true).await?;
@@ -444,14 +495,14 @@ async fn run(cli: Cli) -> Result<ExitCode, MigrateError> {
                     report.repaired.rows_rewritten,
                     report.repaired.rows_removed
                 );
-                let Some(seconds) = every else { break };
+                let Some(seconds) = every.filter(|_| !report.stopped) else { break };
                 // Later passes look only at what changed since the previous one began.
                 if let Selection::ChangedSince(_) = options.selection {
                     options.selection = Selection::ChangedSince(pass_started);
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(seconds)) => {}
-                    _ = tokio::signal::ctrl_c() => break,
+                    _ = options.stop.stopped() => break,
                 }
             }
         }
@@ -519,6 +570,28 @@ async fn status(cli: &Cli, pg: &PgStore) -> Result<ExitCode, MigrateError> {
          (relay_dead_letters)"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `measure` every [`MEASURE_EVERY`] in the background, while the command serves metrics.
+fn measure_while_serving<F, Fut>(serving: bool, mut measure: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    if !serving {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            measure().await;
+            tokio::time::sleep(MEASURE_EVERY).await;
+        }
+    });
+}
+
+/// Heeds SIGTERM and SIGINT from now on (see [`signals`]).
+fn stop_on_signals() -> Result<chat_migrate::StopSignal, MigrateError> {
+    signals::stop_on_signals().map_err(|error| MigrateError::InvalidInput(format!("cannot handle signals: {error}")))
 }
 
 /// The ScyllaDB connection of the command line's flags and environment.

@@ -9,11 +9,15 @@
 //!
 //! `--rate` caps the rows written per second; `--max-live-p99` also holds live reads' latency
 //! under a target, slowing the backfill while it is missed (see [`crate::throttle`]).
+//!
+//! Asked to stop ([`BackfillOptions::stop`]), each range finishes the batch it is writing and
+//! saves its checkpoint first; a range still waiting for the pace to let it write stops at once,
+//! having written nothing of that batch.
 
 use conversation_pg::typed;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +28,11 @@ use futures::{StreamExt, TryStreamExt};
 use crate::breaker::Probe;
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
+use crate::monitoring;
 use crate::progress::{Progress, ProgressSink};
 use crate::projection::project_snapshot;
 use crate::rate::RowRate;
+use crate::stop::StopSignal;
 use crate::throttle::{AdaptiveThrottle, ThrottleReport};
 
 /// Which part of the work this process does: ranges whose index is `index` modulo `count`.
@@ -79,6 +85,8 @@ pub struct BackfillOptions {
     pub restart: bool,
     /// Where the sessions copied are reported.
     pub progress: ProgressSink,
+    /// Stops the backfill at its next checkpoints; run it again to resume.
+    pub stop: StopSignal,
 }
 
 impl Default for BackfillOptions {
@@ -93,6 +101,7 @@ impl Default for BackfillOptions {
             batch_sessions: 64,
             restart: false,
             progress: ProgressSink::default(),
+            stop: StopSignal::default(),
         }
     }
 }
@@ -113,6 +122,8 @@ pub struct BackfillReport {
     pub elapsed: Duration,
     /// What the adaptive throttle did, when `max_live_p99` asked for it.
     pub throttle: Option<ThrottleReport>,
+    /// Stopped on request before every range was done: run it again to resume.
+    pub stopped: bool,
 }
 
 impl BackfillReport {
@@ -202,10 +213,14 @@ async fn plan(pg: &PgStore, keyspace: &str, options: &BackfillOptions) -> Migrat
 /// Totals shared by the range workers.
 #[derive(Default)]
 struct Counters {
+    /// Sessions this run has to copy, as counted when it started.
+    to_copy: u64,
     sessions: AtomicU64,
     relational_rows: AtomicU64,
     scylla_rows: AtomicU64,
     requests: AtomicU64,
+    /// A range left work undone because a stop was asked.
+    stopped: AtomicBool,
 }
 
 /// Copies every session of this shard's ranges that is not yet copied. Run it again after a
@@ -236,7 +251,8 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
             "resuming the backfill from its checkpoints"
         );
     }
-    let counters = Counters::default();
+    monitoring::backfill_ranges(ranges.len(), ranges.len() - pending.len());
+    let counters = Counters { to_copy: remaining, ..Counters::default() };
     let pace = Pace {
         rate: options.rate.map(RowRate::new),
         throttle: match options.max_live_p99 {
@@ -252,7 +268,8 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
         .buffer_unordered(options.range_concurrency.max(1))
         .try_collect::<Vec<()>>()
         .await;
-    options.progress.report(Progress::Finished { completed: copied.is_ok() });
+    let stopped = counters.stopped.load(Ordering::Relaxed);
+    options.progress.report(Progress::Finished { completed: copied.is_ok() && !stopped });
     copied?;
     Ok(BackfillReport {
         ranges: ranges.len(),
@@ -264,6 +281,7 @@ pub async fn backfill(pg: &PgStore, copier: &ScyllaCopier, options: &BackfillOpt
         requests: counters.requests.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         throttle: pace.throttle.as_ref().map(AdaptiveThrottle::report),
+        stopped,
     })
 }
 
@@ -350,6 +368,10 @@ async fn copy_range(
 ) -> MigrateResult<()> {
     let mut after = range.last.clone().or(range.lower.clone());
     loop {
+        if options.stop.is_stopped() {
+            counters.stopped.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
         let batch = pg
             .snapshot_range(&UidRange { lower: after.clone(), upper: range.upper.clone() }, options.batch_sessions)
             .await?;
@@ -363,12 +385,20 @@ async fn copy_range(
                 )
                 .await
                 .map_err(pg_error("marking a range done"))?;
+            monitoring::backfill_range_done();
             return Ok(());
         };
         let copies: Vec<_> = batch.iter().map(|snapshot| project_snapshot(snapshot, copier.layout())).collect();
         let scylla_rows: usize = copies.iter().map(|copy| copy.scylla_rows()).sum();
         let relational_rows: usize = batch.iter().map(|snapshot| snapshot.relational_rows()).sum();
-        pace.wait_for(scylla_rows).await;
+        tokio::select! {
+            _ = pace.wait_for(scylla_rows) => {}
+            // Nothing of this batch is written yet: the checkpoint stays before it.
+            _ = options.stop.stopped() => {
+                counters.stopped.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
         let requests: Vec<usize> = futures::stream::iter(copies)
             .map(|copy| async move { copier.write_session_copy(&copy).await })
             .buffer_unordered(options.session_concurrency.max(1))
@@ -386,14 +416,18 @@ async fn copy_range(
             )
             .await
             .map_err(pg_error("saving the range's checkpoint"))?;
-        counters.sessions.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let copied = counters.sessions.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
         counters.relational_rows.fetch_add(relational_rows as u64, Ordering::Relaxed);
         let total_rows = counters.scylla_rows.fetch_add(scylla_rows as u64, Ordering::Relaxed) + scylla_rows as u64;
         counters.requests.fetch_add(requests.iter().sum::<usize>() as u64, Ordering::Relaxed);
-        options.progress.report(Progress::Advanced {
-            done: batch.len() as u64,
-            rows_per_second: Some(total_rows as f64 / started.elapsed().as_secs_f64().max(1e-9)),
-        });
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let rows_per_second = total_rows as f64 / elapsed;
+        // Sessions written since the count may outnumber it: the estimate then stops at zero.
+        let eta = Duration::from_secs_f64(counters.to_copy.saturating_sub(copied) as f64 * elapsed / copied as f64);
+        monitoring::backfill_batch(batch.len() as u64, scylla_rows as u64, rows_per_second, eta);
+        options
+            .progress
+            .report(Progress::Advanced { done: batch.len() as u64, rows_per_second: Some(rows_per_second) });
         after = Some(last);
     }
 }

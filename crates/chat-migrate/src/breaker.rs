@@ -62,6 +62,16 @@ impl BreakerState {
             BreakerState::HalfOpen => "half-open",
         }
     }
+
+    /// The state as the `chat_migrate_breaker_state` gauge shows it: 0 closed, 1 half-open, 2
+    /// open, so a graph rises as ScyllaDB is skipped more.
+    pub fn gauge_level(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        }
+    }
 }
 
 impl fmt::Display for BreakerState {
@@ -322,6 +332,7 @@ pub struct BreakerCounts {
 
 impl ProbedBreaker {
     pub fn new(config: BreakerConfig, guards: &'static str) -> Arc<ProbedBreaker> {
+        crate::monitoring::breaker_state(guards, BreakerState::Closed.gauge_level());
         Arc::new(ProbedBreaker {
             breaker: CircuitBreaker::new(config),
             guards,
@@ -387,8 +398,7 @@ impl ProbedBreaker {
                 tracing::info!(breaker = guards, %from, %to, "circuit breaker half-open: probing")
             }
         }
-        metrics::counter!("chat_migrate_breaker_transitions_total", "breaker" => guards, "to" => to.name())
-            .increment(1);
+        crate::monitoring::breaker_transition(guards, to.name(), to.gauge_level());
     }
 
     /// Starts the prober, unless one runs. It holds the breaker weakly: a breaker dropped while

@@ -33,6 +33,7 @@ use conversation_store::{SessionOwnerPrimaryKey, StoreResult};
 
 use crate::breaker::{Admission, BreakerConfig, BreakerCounts, BreakerState, Probe, ProbedBreaker};
 use crate::relay::ScyllaRelay;
+use crate::warnings::WarningLimiter;
 
 /// How long a write waits for its ScyllaDB copy before leaving it to the relay.
 pub const DEFAULT_INLINE_DEADLINE: Duration = Duration::from_millis(500);
@@ -53,6 +54,8 @@ pub struct DualWriteStore {
     behind: Arc<Mutex<Behind>>,
     /// Catch-ups running at once at most; past it, the relay catches the session up.
     catching_up: Arc<Semaphore>,
+    /// Copies fail together while ScyllaDB is down: one line per interval says so.
+    warnings: Arc<WarningLimiter>,
 }
 
 /// Sessions kept in [`DualWriteStore::behind`] at most; past it, the relay alone catches the
@@ -93,6 +96,7 @@ impl DualWriteStore {
             clearer: Arc::new(OnceLock::new()),
             behind: Arc::default(),
             catching_up: Arc::new(Semaphore::new(CATCH_UPS_AT_ONCE)),
+            warnings: Arc::default(),
         }
     }
 
@@ -186,7 +190,7 @@ impl DualWriteStore {
         }
         let admission = self.copy_breaker.admit();
         if admission == Admission::Skip {
-            metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "skipped").increment(1);
+            crate::monitoring::inline_copy("skipped");
             self.fell_behind(session_uid);
             return;
         }
@@ -196,19 +200,29 @@ impl DualWriteStore {
                 None
             }
             Ok(Err(error)) => {
-                tracing::warn!(session_uid, %error, "ScyllaDB copy failed; the relay will copy it from the outbox");
+                if let Some(held_back) = self.warnings.admit("copy failed") {
+                    tracing::warn!(
+                        session_uid,
+                        %error,
+                        held_back,
+                        "ScyllaDB copy failed; the relay will copy it from the outbox"
+                    );
+                }
                 Some("failed")
             }
             Err(_) => {
-                tracing::warn!(
-                    session_uid,
-                    deadline_ms = self.inline_deadline.as_millis() as u64,
-                    "ScyllaDB copy timed out; the relay will copy it from the outbox"
-                );
-                Some("timed out")
+                if let Some(held_back) = self.warnings.admit("copy timed out") {
+                    tracing::warn!(
+                        session_uid,
+                        deadline_ms = self.inline_deadline.as_millis() as u64,
+                        held_back,
+                        "ScyllaDB copy timed out; the relay will copy it from the outbox"
+                    );
+                }
+                Some("timed_out")
             }
         };
-        metrics::counter!("chat_migrate_inline_copies_total", "outcome" => failed.unwrap_or("copied")).increment(1);
+        crate::monitoring::inline_copy(failed.unwrap_or("copied"));
         if failed.is_some() {
             self.fell_behind(session_uid);
             self.copy_breaker.set_probe(self.quorum_probe(session_uid));
@@ -249,12 +263,14 @@ impl DualWriteStore {
                         behind.sessions.remove(&session_uid);
                     }
                     drop(behind);
-                    metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "caught_up").increment(1);
+                    crate::monitoring::inline_copy("caught_up");
                     store.clear_later(ids);
                 }
                 Err(error) => {
-                    tracing::warn!(%session_uid, %error, "catching the session up failed; the relay will copy it");
-                    metrics::counter!("chat_migrate_inline_copies_total", "outcome" => "catch_up_failed").increment(1);
+                    if let Some(held_back) = store.warnings.admit("catch-up failed") {
+                        tracing::warn!(%session_uid, %error, held_back, "catching the session up failed; the relay will copy it");
+                    }
+                    crate::monitoring::inline_copy("catch_up_failed");
                 }
             }
         });

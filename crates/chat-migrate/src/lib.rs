@@ -16,6 +16,8 @@
 //! | rewrite what differs, tombstone what should not be there | [`repair`] | `chat-migrate repair` |
 //! | the store's invariants in ScyllaDB alone (both turn tables, steps without gaps, active pointers) | [`audit`] | |
 //! | how far a long job has come, as events for the caller to show | [`progress`] | |
+//! | every metric exported, for Prometheus or any `metrics` recorder | [`monitoring`] | `--metrics-addr` |
+//! | asking a long job to stop at its next safe point | [`stop`] | SIGTERM, SIGINT |
 //!
 //! The commands are the `chat-migrate` binary's, in the `chat-migrate-cli` crate. This crate is
 //! what an application links: it draws nothing on the terminal and reads no command line.
@@ -27,6 +29,7 @@ pub mod copier;
 pub mod dual_write;
 mod error;
 pub mod migrating;
+pub mod monitoring;
 pub mod phase;
 pub mod progress;
 pub mod projection;
@@ -36,8 +39,10 @@ pub mod repair;
 pub mod scan;
 pub mod shadow;
 pub mod shared_phase;
+pub mod stop;
 pub mod throttle;
 pub mod verify;
+mod warnings;
 
 pub use audit::{audit_all, audit_sessions, AuditReport, Violation, ViolationKind};
 pub use backfill::{backfill, BackfillOptions, BackfillReport, Shard};
@@ -51,6 +56,7 @@ pub use relay::{PostgresRelay, RelayConfig, ScyllaRelay};
 pub use scan::{scan, ScanOptions, ScanReport, Selection};
 pub use shadow::{FallbackReason, ReadCounts, ReadPattern};
 pub use shared_phase::{PhaseChange, Precondition, SetOptions, SharedPhase};
+pub use stop::StopSignal;
 
 use conversation_store::all_tables;
 use scylla_table::{Database, Error, Replication};

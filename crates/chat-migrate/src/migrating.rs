@@ -51,6 +51,7 @@ use crate::error::{MigrateError, MigrateResult};
 use crate::phase::{Phase, Routing};
 use crate::shadow::{Compare, FallbackReason, ReadCounts, ReadPattern, ReadStats, ShadowOutcome};
 use crate::shared_phase::{self, SharedPhase};
+use crate::warnings::WarningLimiter;
 
 /// How the read side behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,6 +147,8 @@ struct Inner {
     shadow_slots: Arc<Semaphore>,
     shadow_sampled: AtomicU64,
     repair_queue: Mutex<BTreeSet<String>>,
+    /// Reads fall back together while ScyllaDB fails: one line per interval says so.
+    warnings: WarningLimiter,
 }
 
 /// The store an application uses through the whole migration. Cheap to clone.
@@ -215,6 +218,7 @@ impl MigratingStore {
         served: Served,
         options: MigratingOptions,
     ) -> MigratingStore {
+        crate::monitoring::phase(served.routing.phase, served.epoch);
         MigratingStore {
             inner: Arc::new(Inner {
                 postgres,
@@ -230,6 +234,7 @@ impl MigratingStore {
                 shadow_slots: Arc::new(Semaphore::new(options.max_shadow_in_flight)),
                 shadow_sampled: AtomicU64::new(0),
                 repair_queue: Mutex::new(BTreeSet::new()),
+                warnings: WarningLimiter::default(),
             }),
         }
     }
@@ -259,6 +264,7 @@ impl MigratingStore {
                 scylla_read_percent = routing.scylla_read_percent, "read routing changed");
         }
         *current = routing;
+        crate::monitoring::phase(routing.phase, served.epoch);
         Ok(())
     }
 
@@ -331,6 +337,7 @@ impl Inner {
         tracing::info!(from = %served.routing.phase, to = %shared.routing.phase, epoch = shared.epoch,
             writes_paused = shared.writes_paused, "following the shared phase");
         *served = Served { routing: shared.routing, epoch: shared.epoch, writes_paused: shared.writes_paused };
+        crate::monitoring::phase(served.routing.phase, served.epoch);
     }
 
     /// Reads the shared phase now and serves it.
@@ -441,15 +448,25 @@ impl Inner {
                 return Err(error);
             }
             Some(Err(error)) => {
-                tracing::warn!(pattern = pattern.name(), %error, "ScyllaDB read failed; falling back to PostgreSQL");
+                if let Some(held_back) = self.warnings.admit("read failed") {
+                    tracing::warn!(
+                        pattern = pattern.name(),
+                        %error,
+                        held_back,
+                        "ScyllaDB read failed; falling back to PostgreSQL"
+                    );
+                }
                 (false, FallbackReason::Error)
             }
             None => {
-                tracing::warn!(
-                    pattern = pattern.name(),
-                    deadline_ms = self.options.read_deadline.as_millis() as u64,
-                    "ScyllaDB read timed out; falling back to PostgreSQL"
-                );
+                if let Some(held_back) = self.warnings.admit("read timed out") {
+                    tracing::warn!(
+                        pattern = pattern.name(),
+                        deadline_ms = self.options.read_deadline.as_millis() as u64,
+                        held_back,
+                        "ScyllaDB read timed out; falling back to PostgreSQL"
+                    );
+                }
                 (false, FallbackReason::Timeout)
             }
         };
@@ -472,6 +489,7 @@ impl Inner {
             // Both agree there is nothing: ScyllaDB's answer stands.
             (Err(StoreError::NotFound { .. }), FallbackReason::NotFound) => self.stats.served_by_scylla(pattern),
             (Ok(_), FallbackReason::NotFound) => {
+                // Every one: the session's id is what the repair queue, held in memory, loses on a restart.
                 tracing::warn!(pattern = pattern.name(), session = ?call.session(), "ScyllaDB lacks what PostgreSQL has; queued for repair");
                 self.stats.fallback(pattern, fallback);
                 if let Some(session) = call.session() {

@@ -11,7 +11,8 @@ pub enum Progress {
     Started { total: u64, unit: &'static str },
     /// `done` more items are through. A job that copies rows adds its rows per second so far.
     Advanced { done: u64, rows_per_second: Option<f64> },
-    /// The job is through (`completed`), or stopped on an error, which the job returns.
+    /// The job is through (`completed`), or stopped: on an error, which the job returns, or
+    /// on request ([`crate::StopSignal`]).
     Finished { completed: bool },
 }
 

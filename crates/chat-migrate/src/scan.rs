@@ -14,12 +14,14 @@ use conversation_store::{ConversationStore, StoreTables};
 
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateError, MigrateResult};
+use crate::monitoring;
 use crate::progress::{Progress, ProgressSink};
 use crate::projection::Layout;
 use crate::rate::RowRate;
 use crate::relay::PostgresRelay;
 use crate::repair::{repair_from_scylla, repair_session, RepairedSession};
 use crate::shared_phase;
+use crate::stop::StopSignal;
 use crate::verify::{compare, read_scylla, verifying_tables, Divergence, DivergenceKind, ScyllaSession, SessionKeys};
 
 /// Which sessions to check.
@@ -48,6 +50,9 @@ pub struct ScanOptions {
     /// How long to wait before checking a divergent session again: a session being written
     /// while it is checked can differ for a moment (a copy on its way, a change not yet relayed).
     pub recheck_delay: Duration,
+    /// Stops the scan once the sessions being checked are done; what was found is still
+    /// rechecked (and repaired), and a stopped verify is not recorded as one of every session.
+    pub stop: StopSignal,
 }
 
 impl ScanOptions {
@@ -58,6 +63,7 @@ impl ScanOptions {
             rate: None,
             progress: ProgressSink::default(),
             recheck_delay: Duration::from_millis(500),
+            stop: StopSignal::default(),
         }
     }
 }
@@ -81,6 +87,8 @@ pub struct ScanReport {
     pub settled_on_recheck: usize,
     /// For repair: what was written.
     pub repaired: RepairedSession,
+    /// Stopped on request before every selected session was checked.
+    pub stopped: bool,
 }
 
 /// Examples kept in a report.
@@ -115,8 +123,9 @@ impl ScanReport {
             Truth::Scylla => "ScyllaDB is the truth (scylla-primary)",
         };
         let mut text = format!(
-            "{} sessions checked, {} divergences ({truth}; {} more settled when checked again)",
+            "{} sessions checked{}, {} divergences ({truth}; {} more settled when checked again)",
             self.sessions,
+            if self.stopped { " (stopped on request before the rest)" } else { "" },
             self.divergences(),
             self.settled_on_recheck
         );
@@ -216,7 +225,9 @@ struct Checked {
     divergences: Vec<Divergence>,
 }
 
-/// Checks the sessions; returns how many, and the divergent ones in id order.
+/// Checks the sessions, until `stop` is asked; returns how many it checked, and the divergent
+/// ones in id order.
+#[allow(clippy::too_many_arguments)]
 async fn check(
     pg: &PgStore,
     tables: &StoreTables,
@@ -225,9 +236,10 @@ async fn check(
     uids: Vec<String>,
     concurrency: usize,
     progress: &ProgressSink,
+    stop: &StopSignal,
 ) -> MigrateResult<(usize, Vec<Checked>)> {
-    let checked = uids.len();
     let outcomes: Vec<MigrateResult<Option<Checked>>> = futures::stream::iter(uids)
+        .take_while(|_| std::future::ready(!stop.is_stopped()))
         .map(|session_uid| async move {
             // ScyllaDB first, then PostgreSQL: see the module docs of verify.
             let found = read_scylla(tables, &scylla_keys(pg, &session_uid).await?, layout).await?;
@@ -240,6 +252,7 @@ async fn check(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
+    let checked = outcomes.len();
     let mut divergent: Vec<Checked> =
         outcomes.into_iter().filter_map(Result::transpose).collect::<MigrateResult<_>>()?;
     divergent.sort_by(|a, b| a.session_uid.cmp(&b.session_uid));
@@ -282,8 +295,10 @@ pub async fn scan(
     options.progress.report(Progress::Started { total: uids.len() as u64, unit: "sessions" });
     let tables = verifying_tables(copier.tables());
     let layout = copier.layout();
-    let checked = check(pg, &tables, layout, truth, uids, options.concurrency, &options.progress).await;
-    options.progress.report(Progress::Finished { completed: checked.is_ok() });
+    let selected = uids.len();
+    let checked = check(pg, &tables, layout, truth, uids, options.concurrency, &options.progress, &options.stop).await;
+    let stopped = checked.as_ref().is_ok_and(|(sessions, _)| *sessions < selected);
+    options.progress.report(Progress::Finished { completed: checked.is_ok() && !stopped });
     let (sessions, mut divergent) = checked?;
     let mut settled_on_recheck = 0;
     for _ in 0..RECHECKS {
@@ -293,16 +308,23 @@ pub async fn scan(
         tokio::time::sleep(options.recheck_delay).await;
         let uids: Vec<String> = divergent.iter().map(|checked| checked.session_uid.clone()).collect();
         let before = uids.len();
-        divergent = check(pg, &tables, layout, truth, uids, options.concurrency, &ProgressSink::default()).await?.1;
+        // Rechecks are few and bounded, so a stop does not cut them short.
+        let (quiet, unstoppable) = (ProgressSink::default(), StopSignal::default());
+        divergent = check(pg, &tables, layout, truth, uids, options.concurrency, &quiet, &unstoppable).await?.1;
         settled_on_recheck += before - divergent.len();
     }
-    let mut report = ScanReport { sessions, truth, settled_on_recheck, ..ScanReport::default() };
+    let mut report = ScanReport { sessions, truth, settled_on_recheck, stopped, ..ScanReport::default() };
     for checked in &divergent {
         for divergence in &checked.divergences {
             tracing::info!(%divergence, "divergence");
         }
         report.add(&checked.session_uid, &checked.divergences);
     }
+    monitoring::scanned(
+        if repair { "repair" } else { "verify" },
+        report.sessions,
+        DivergenceKind::ALL.into_iter().map(|kind| (kind.label(), report.count(kind))),
+    );
     if repair {
         let rate = options.rate.map(RowRate::new);
         let repairs: Vec<MigrateResult<RepairedSession>> = futures::stream::iter(&divergent)
@@ -326,7 +348,8 @@ pub async fn scan(
         for repaired in repairs {
             report.repaired.add(repaired?);
         }
-    } else if options.selection == Selection::All {
+        monitoring::repaired(report.repaired.rows_rewritten, report.repaired.rows_removed);
+    } else if options.selection == Selection::All && !stopped {
         record_verify(pg, copier.database().keyspace(), &report, started_at).await?;
     }
     Ok(report)

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use conversation_store::{Conversation, Session, SessionPage, StepByTurn, TurnByParent};
 use scylla_table::{differing_columns, ColumnDifference, ScyllaTable};
 
+use crate::monitoring;
+
 /// The reads the store routes, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReadPattern {
@@ -121,8 +123,7 @@ impl ReadStats {
             ShadowOutcome::Unsettled => (&counters.unsettled, "unsettled"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("chat_migrate_shadow_compared_total", "pattern" => pattern.name(), "outcome" => name)
-            .increment(1);
+        monitoring::shadow_compared(pattern.name(), name);
     }
 
     /// A shadow read that ScyllaDB failed (`FallbackReason::Error`) or did not answer within the
@@ -133,24 +134,22 @@ impl ReadStats {
         let counter =
             if reason == FallbackReason::Timeout { &counters.shadow_timeouts } else { &counters.shadow_errors };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("chat_migrate_shadow_failed_total", "pattern" => pattern.name(), "reason" => reason.name())
-            .increment(1);
+        monitoring::shadow_failed(pattern.name(), reason.name());
     }
 
     pub(crate) fn shadow_skipped(&self) {
         self.shadow_skipped.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("chat_migrate_shadow_skipped_total").increment(1);
+        monitoring::shadow_skipped();
     }
 
     pub(crate) fn served_by_scylla(&self, pattern: ReadPattern) {
         self.patterns[pattern.index()].served_by_scylla.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("chat_migrate_scylla_reads_total", "pattern" => pattern.name()).increment(1);
+        monitoring::scylla_read(pattern.name());
     }
 
     pub(crate) fn fallback(&self, pattern: ReadPattern, reason: FallbackReason) {
         self.patterns[pattern.index()].fallbacks[reason as usize].fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("chat_migrate_fallbacks_total", "pattern" => pattern.name(), "reason" => reason.name())
-            .increment(1);
+        monitoring::fallback(pattern.name(), reason.name());
     }
 
     /// The counts so far.

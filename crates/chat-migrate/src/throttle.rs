@@ -265,10 +265,7 @@ async fn decide_every_second(shared: Weak<Shared>) {
         if slowed {
             counted_from = now;
         }
-        metrics::gauge!("chat_migrate_backfill_rate_limit_rows_per_second").set(limit.unwrap_or(0.0));
-        if let Some(p99) = p99 {
-            metrics::gauge!("chat_migrate_backfill_live_probe_p99_seconds").set(p99.as_secs_f64());
-        }
+        crate::monitoring::throttle(limit, p99);
     }
 }
 

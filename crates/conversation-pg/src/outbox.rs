@@ -57,6 +57,8 @@ pub struct OutboxLag {
     pub depth: i64,
     /// How long the oldest of them has waited; `None` when the outbox is empty.
     pub oldest_age: Option<Duration>,
+    /// Changes whose copy failed and that wait out a backoff before the next try.
+    pub backing_off: i64,
 }
 
 /// Records a change in the transaction that makes it, and returns its entry's id.
@@ -196,12 +198,18 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_typed_one(
-                "SELECT count(*), extract(epoch FROM clock_timestamp() - min(enqueued_at))::float8 FROM scylla_outbox",
+                "SELECT count(*), extract(epoch FROM clock_timestamp() - min(enqueued_at))::float8,
+                        count(*) FILTER (WHERE next_attempt_at > clock_timestamp())
+                 FROM scylla_outbox",
                 typed![],
             )
             .await
             .map_err(pg("measuring the outbox"))?;
         let oldest: Option<f64> = row.get(1);
-        Ok(OutboxLag { depth: row.get(0), oldest_age: oldest.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))) })
+        Ok(OutboxLag {
+            depth: row.get(0),
+            oldest_age: oldest.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
+            backing_off: row.get(2),
+        })
     }
 }

@@ -19,3 +19,4 @@ mod load;
 mod nodes;
 mod proxy;
 mod relay;
+mod snapshots;

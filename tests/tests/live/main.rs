@@ -10,6 +10,7 @@ mod connection;
 mod conversations;
 mod microseconds;
 mod migration;
+mod operating;
 mod operations;
 mod pgbouncer;
 mod read_side;

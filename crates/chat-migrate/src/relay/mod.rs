@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::MigrateResult;
+use crate::monitoring::{self, RelayTarget};
 
 pub mod to_postgres;
 pub mod to_scylla;
@@ -37,6 +38,19 @@ pub struct DrainReport {
 }
 
 impl DrainReport {
+    /// Records the pass for the metrics.
+    pub(crate) fn record(&self, to: RelayTarget) {
+        monitoring::relay_pass(
+            to,
+            [
+                ("copied", self.copied),
+                ("failed", self.failed),
+                ("abandoned", self.abandoned),
+                ("dead_lettered", self.dead_lettered),
+            ],
+        );
+    }
+
     /// Adds a later pass: its counts add up, and what waits is what waits after it.
     pub(crate) fn add(&mut self, pass: DrainReport) {
         self.copied += pass.copied;
@@ -56,11 +70,15 @@ pub struct RelayHandle {
 impl RelayHandle {
     /// Runs `pass` over and over in the background, resting `idle_wait` after a pass that copied
     /// nothing or failed (the failure is logged), until stopped.
-    pub(crate) fn run<F, Fut>(idle_wait: Duration, target: &'static str, mut pass: F) -> RelayHandle
+    pub(crate) fn run<F, Fut>(idle_wait: Duration, to: RelayTarget, mut pass: F) -> RelayHandle
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = MigrateResult<DrainReport>> + Send,
     {
+        let target = match to {
+            RelayTarget::Scylla => "ScyllaDB",
+            RelayTarget::Postgres => "PostgreSQL",
+        };
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut total = DrainReport::default();
@@ -72,6 +90,7 @@ impl RelayHandle {
                         idle
                     }
                     Err(error) => {
+                        monitoring::relay_pass_failed(to);
                         tracing::warn!(%error, target, "relay pass failed (a database unreachable?); retrying");
                         true
                     }

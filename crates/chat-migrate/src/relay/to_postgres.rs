@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 use super::{DrainReport, RelayHandle};
 use crate::copier::ScyllaCopier;
 use crate::error::{pg_error, MigrateResult};
+use crate::monitoring::{self, RelayTarget};
 use conversation_pg::{PgStore, SessionRow, StepRow, TurnRow};
 use conversation_store::{
     Changed, ConversationStore, PgOutboxEntry, PgOutboxEntryPartitionKey, PgOutboxEntryPrimaryKey, PgOutboxSlot,
@@ -136,6 +137,7 @@ impl PostgresRelay {
                 depth += rows.first().map_or(0, |(count,)| usize::try_from(*count).unwrap_or(0));
             }
         }
+        monitoring::pg_outbox(depth);
         Ok(depth)
     }
 
@@ -268,6 +270,7 @@ impl PostgresRelay {
         }
         // A session no longer in the outbox waits for nothing.
         self.lock_waiting().retain(|session_uid, _| seen.contains(session_uid));
+        report.record(RelayTarget::Postgres);
         match (first_error, report.copied) {
             // Nothing got through: say why, so a caller can back off.
             (Some(error), 0) => Err(error),
@@ -357,7 +360,7 @@ impl PostgresRelay {
 
     /// Runs the relay in the background until the handle is stopped.
     pub fn spawn(self) -> RelayHandle {
-        RelayHandle::run(IDLE_WAIT, "PostgreSQL", move || {
+        RelayHandle::run(IDLE_WAIT, RelayTarget::Postgres, move || {
             let relay = self.clone();
             async move { relay.drain_once().await }
         })
@@ -552,7 +555,7 @@ impl PostgresRelay {
             )
             .await
             .map_err(pg_error("setting a refused change aside"))?;
-        metrics::counter!("chat_migrate_pg_outbox_dead_letters_total").increment(1);
+        monitoring::pg_outbox_dead_letter();
         Ok(())
     }
 

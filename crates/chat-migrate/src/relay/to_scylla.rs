@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::copier::ScyllaCopier;
 use crate::error::{MigrateError, MigrateResult};
+use crate::monitoring::{self, RelayTarget};
 use crate::projection::{project_session, project_step, project_turn, SessionCopies, StepCopy, TurnCopies};
 
 use super::{DrainReport, RelayHandle};
@@ -226,7 +227,17 @@ impl ScyllaRelay {
             }
         }
         self.pg.outbox_complete(&copied).await?;
+        report.record(RelayTarget::Scylla);
         Ok(report)
+    }
+
+    /// How far ScyllaDB is behind, recorded for the metrics too: a process that exports them
+    /// calls it on a schedule of its own (counting the outbox is a query of its own, which a
+    /// relay catching up should not pay on every pass).
+    pub async fn lag(&self) -> MigrateResult<OutboxLag> {
+        let lag = self.pg.outbox_lag().await?;
+        monitoring::scylla_outbox(lag.depth, lag.oldest_age, lag.backing_off);
+        Ok(lag)
     }
 
     /// Drains until nothing is due, or until `deadline` passes. Returns the totals and the lag left.
@@ -241,7 +252,7 @@ impl ScyllaRelay {
         loop {
             let pass = self.drain_once().await?;
             total.add(pass);
-            let lag = self.pg.outbox_lag().await?;
+            let lag = self.lag().await?;
             let out_of_time = deadline.is_some_and(|deadline| started.elapsed() >= deadline);
             if lag.depth == 0 || out_of_time {
                 return Ok((total, lag));
@@ -255,7 +266,7 @@ impl ScyllaRelay {
     /// Runs the relay in the background until [`RelayHandle::stop`].
     pub fn spawn(self) -> RelayHandle {
         let idle_wait = self.config.idle_wait;
-        RelayHandle::run(idle_wait, "ScyllaDB", move || {
+        RelayHandle::run(idle_wait, RelayTarget::Scylla, move || {
             let relay = self.clone();
             async move { relay.drain_once().await }
         })
