@@ -111,10 +111,15 @@ impl FaultKeyspace {
 /// Waits until no node holds a batchlog entry or undelivered hints. Their replay writes into
 /// the keyspace's tables, and Cassandra 5.0 fails to drop a table written to while it drops
 /// ("Unknown CF" in its MigrationStage, then schema disagreement until the node restarts).
+/// A batchlog entry still there after [`KICK_AFTER`] gets its replay started by hand
+/// (`nodetool replaybatchlog`), once per node: after a node was paused, one was seen to stay
+/// past two minutes of the node's own 10 s replays.
 async fn wait_for_replays(db: &Database) {
     const REPLAYS_FOR: Duration = Duration::from_secs(120);
+    const KICK_AFTER: Duration = Duration::from_secs(30);
     let started = Instant::now();
     let nodes = db.session().get_cluster_state().get_nodes_info().to_vec();
+    let mut kicked = std::collections::BTreeSet::new();
     loop {
         let mut pending = Vec::new();
         for node in &nodes {
@@ -128,6 +133,22 @@ async fn wait_for_replays(db: &Database) {
                 };
                 if rows > 0 {
                     pending.push(format!("{} {what} on {}", rows, node.address));
+                }
+                let stuck = rows > 0 && what == "batchlog entries" && started.elapsed() >= KICK_AFTER;
+                if stuck && kicked.insert(node.address) {
+                    // Node N listens on 127.0.0.1N.
+                    let number = match node.address.ip() {
+                        std::net::IpAddr::V4(ip) => ip.octets()[3].saturating_sub(10).to_string(),
+                        std::net::IpAddr::V6(_) => continue,
+                    };
+                    println!(
+                        "{rows} batchlog entries on {} after {} s: replaying them",
+                        node.address,
+                        KICK_AFTER.as_secs()
+                    );
+                    tokio::task::spawn_blocking(move || cluster_if_possible(&["nodetool", &number, "replaybatchlog"]))
+                        .await
+                        .expect("the cluster command does not panic");
                 }
             }
         }
