@@ -390,6 +390,7 @@ async fn a_short_rehearsal_goes_through_every_phase_and_reports_what_held() {
         steps,
         [
             "postgres",
+            "dual-write",
             "dual-write + backfill, unthrottled",
             "dual-write + backfill, throttled",
             "dual-write, verify",

@@ -9,7 +9,7 @@ pub struct Flags {
     #[arg(long)]
     quick: bool,
     /// The live reads' p99 (milliseconds) the throttled backfill holds to; by default twice the
-    /// p99 of the step before it.
+    /// p99 of the `dual-write` step before the backfills.
     #[arg(long, value_name = "MS")]
     max_live_p99: Option<String>,
 }

@@ -107,7 +107,7 @@ enum Command {
         #[arg(long)]
         yes: bool,
         /// The live reads' p99 (milliseconds) the throttled backfill holds to; by default twice
-        /// the p99 of the step before it.
+        /// the p99 of the `dual-write` step before the backfills.
         #[arg(long, value_name = "MS", value_parser = positive_millis)]
         max_live_p99: Option<Duration>,
     },

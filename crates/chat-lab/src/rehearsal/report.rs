@@ -148,7 +148,7 @@ pub fn markdown(outcome: &RehearsalOutcome) -> String {
     let (unthrottled, throttled) = (&outcome.unthrottled_backfill, &outcome.backfill);
     let _ = writeln!(
         out,
-        "- **Backfill** under load, twice on the same data. Live reads' p99 in the step before: {} ms. Unthrottled: {} \
+        "- **Backfill** under load, twice on the same data. Live reads' p99 in the `dual-write` step before: {} ms. Unthrottled: {} \
          ScyllaDB rows in {:.1} s, **{:.0} rows/s**, live reads' p99 **{}**. Throttled (`--max-live-p99 {:.1}`): \
          {:.1} s, **{:.0} rows/s ({:.0}% of unthrottled)**, live reads' p99 **{}**{}.",
         ms(before),
