@@ -39,6 +39,9 @@ pub struct Node {
     /// `-Xmx`; the initial heap is half of it, so an idle node stays small.
     pub heap_mb: u32,
     pub cluster_name: &'static str,
+    /// The node's datacenter (rack `rack1`), told by GossipingPropertyFileSnitch; `None`:
+    /// SimpleSnitch, whose one datacenter is `datacenter1`.
+    pub datacenter: Option<&'static str>,
     /// Every seed's address; each listens on [`STORAGE_PORT`].
     pub seeds: Vec<Ipv4Addr>,
     /// The node's single token: preassigned, so a fresh cluster needs no bootstrap.
@@ -67,6 +70,10 @@ impl Node {
     }
     pub fn system_log(&self) -> PathBuf {
         self.logs().join("system.log")
+    }
+    /// GossipingPropertyFileSnitch's `cassandra-rackdc.properties`.
+    fn rack_dc_file(&self) -> PathBuf {
+        self.conf().join("cassandra-rackdc.properties")
     }
     fn pid_file(&self) -> PathBuf {
         self.root.join("cassandra.pid")
@@ -124,8 +131,15 @@ impl Node {
             .replace("@CQL_PORT@", &CQL_PORT.to_string())
             .replace("@CLIENT_ENCRYPTION@", &client_encryption)
             .replace("@DATA@", &self.data().display().to_string())
-            .replace("@HINTED_HANDOFF@", &self.hinted_handoff.to_string());
+            .replace("@HINTED_HANDOFF@", &self.hinted_handoff.to_string())
+            .replace(
+                "@SNITCH@",
+                if self.datacenter.is_some() { "GossipingPropertyFileSnitch" } else { "SimpleSnitch" },
+            );
         write(&self.conf().join("cassandra.yaml"), &yaml)?;
+        if let Some(datacenter) = self.datacenter {
+            write(&self.rack_dc_file(), &format!("dc={datacenter}\nrack=rack1\n"))?;
+        }
         write(&self.conf().join("logback.xml"), &read(&templates.join("logback.xml"))?)
     }
 
@@ -295,6 +309,9 @@ impl Node {
         }
         args.push(format!("-javaagent:{}", jamm.display()));
         args.push(format!("-Dcassandra.config=file://{}", conf.join("cassandra.yaml").display()));
+        if self.datacenter.is_some() {
+            args.push(format!("-Dcassandra-rackdc.properties=file://{}", self.rack_dc_file().display()));
+        }
         args.push(format!("-Dcassandra.storagedir={}", self.data().display()));
         args.push(format!("-Dcassandra.logdir={}", self.logs().display()));
         args.push(format!("-Dlogback.configurationFile={}", conf.join("logback.xml").display()));

@@ -1,10 +1,15 @@
-//! `cargo xtask cluster up | down | status | kill N | pause N | resume N | start N | nodetool N ...`: a local
-//! 3-node Apache Cassandra 5.0 cluster for the fault tests, beside the single development node.
+//! `cargo xtask cluster up [--dcs 2] | down | status | kill N | pause N | resume N | start N | nodetool N ...`:
+//! a local 3-node Apache Cassandra 5.0 cluster for the fault tests, beside the single development
+//! node.
 //!
 //! Node N (1 to 3) listens on 127.0.0.1N (CQL 9042, internode 7000), has JMX on port 721N, a
 //! 768 MB heap, one preassigned token of a balanced ring, and its own folder
 //! `target/cluster/nodeN/` (config, data, commitlog, hints, logs). All three are seeds, so a fresh
-//! cluster forms without bootstrap streaming. `kill` is SIGKILL, `pause` and `resume` are SIGSTOP
+//! cluster forms without bootstrap streaming. With `--dcs 2` the same three nodes form two
+//! datacenters instead (GossipingPropertyFileSnitch): `dc1` of nodes 1 and 2, `dc2` of node 3, in
+//! `target/cluster-2dc/`. A node refuses to start in another datacenter than the one its data was
+//! written in, so each layout has its own folder; they share the addresses, so one runs at a time,
+//! and the commands act on the one that runs. `kill` is SIGKILL, `pause` and `resume` are SIGSTOP
 //! and SIGCONT: the faults the tests inject. `snapshot` and `restore` copy a keyspace's tables
 //! out and back (see `snapshot.rs`).
 
@@ -24,12 +29,70 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const AGREEMENT_TIMEOUT: Duration = Duration::from_secs(180);
 const HEAP_MB: u32 = 768;
 
+/// How the three nodes are split into datacenters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One datacenter (SimpleSnitch's `datacenter1`), for most fault tests.
+    OneDatacenter,
+    /// `dc1` of nodes 1 and 2, `dc2` of node 3, for the datacenter tests.
+    TwoDatacenters,
+}
+
+impl Layout {
+    fn from_count(datacenters: u8) -> Result<Layout, String> {
+        match datacenters {
+            1 => Ok(Layout::OneDatacenter),
+            2 => Ok(Layout::TwoDatacenters),
+            other => Err(format!("--dcs {other}: the local cluster has 1 or 2 datacenters")),
+        }
+    }
+
+    fn folder(self) -> std::path::PathBuf {
+        let name = match self {
+            Layout::OneDatacenter => "cluster",
+            Layout::TwoDatacenters => "cluster-2dc",
+        };
+        crate::workspace_root().join("target").join(name)
+    }
+
+    /// Node `number`'s datacenter, where the layout names them.
+    fn datacenter(self, number: u8) -> Option<&'static str> {
+        match (self, number) {
+            (Layout::OneDatacenter, _) => None,
+            (Layout::TwoDatacenters, 1 | 2) => Some("dc1"),
+            (Layout::TwoDatacenters, _) => Some("dc2"),
+        }
+    }
+
+    fn other(self) -> Layout {
+        match self {
+            Layout::OneDatacenter => Layout::TwoDatacenters,
+            Layout::TwoDatacenters => Layout::OneDatacenter,
+        }
+    }
+
+    /// The layout with a node running; the one-datacenter layout when none runs.
+    fn running() -> Layout {
+        let runs = |layout: Layout| ClusterNode::all(layout).iter().any(|node| node.node.running_pid().is_some());
+        if runs(Layout::TwoDatacenters) {
+            Layout::TwoDatacenters
+        } else {
+            Layout::OneDatacenter
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Action {
     /// Start all three nodes at once; wait until each serves CQL, sees the other two UP, and all
     /// agree on the schema (see `agree`). With part of the cluster running, start or resume only
-    /// the nodes that are not.
-    Up,
+    /// the nodes that are not. `--dcs 2` brings up the two-datacenter cluster instead, stopping
+    /// the other if it runs (and `--dcs 1` the reverse).
+    Up {
+        /// Datacenters: 1, or 2 (`dc1` of nodes 1 and 2, `dc2` of node 3).
+        #[arg(long, default_value_t = 1)]
+        dcs: u8,
+    },
     /// Wait until the serving nodes agree on one schema version. A node that stays apart for a
     /// minute is restarted, once: schema changes merge by timestamp, so nothing is undone.
     Agree,
@@ -45,8 +108,9 @@ pub enum Action {
     Resume { node: u8 },
     /// Start node N again after a kill; wait until it and its peers see each other UP.
     Start { node: u8 },
-    /// Snapshot KEYSPACE's tables on every node into target/cluster/snapshots/TAG (nodetool
-    /// snapshot; the copy outlives a DROP KEYSPACE).
+    /// Snapshot KEYSPACE's tables on every node into target/cluster/snapshots/TAG
+    /// (target/cluster-2dc/snapshots/TAG on two datacenters; nodetool snapshot; the copy
+    /// outlives a DROP KEYSPACE).
     Snapshot {
         tag: String,
         #[arg(long)]
@@ -68,23 +132,24 @@ pub enum Action {
 }
 
 pub fn run(action: &Action) -> Result<(), String> {
+    let layout = Layout::running();
     match *action {
-        Action::Up => up(),
-        Action::Agree => agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT),
-        Action::Down => down(),
-        Action::Status => status(),
-        Action::Kill { node } => kill(named_node(node)?),
-        Action::Pause { node } => pause(named_node(node)?),
-        Action::Resume { node } => resume(named_node(node)?),
-        Action::Start { node } => start(named_node(node)?),
+        Action::Up { dcs } => up(Layout::from_count(dcs)?),
+        Action::Agree => agree_on_schema(layout, Instant::now() + AGREEMENT_TIMEOUT),
+        Action::Down => down(layout),
+        Action::Status => status(layout),
+        Action::Kill { node } => kill(named_node(layout, node)?),
+        Action::Pause { node } => pause(named_node(layout, node)?),
+        Action::Resume { node } => resume(named_node(layout, node)?),
+        Action::Start { node } => start(named_node(layout, node)?),
         Action::Snapshot { ref tag, ref keyspace } => {
-            with_serving_nodes(|nodes| crate::snapshot::snapshot(nodes, tag, keyspace))
+            with_serving_nodes(layout, |nodes| crate::snapshot::snapshot(nodes, tag, keyspace))
         }
         Action::Restore { ref tag, ref keyspace } => {
-            with_serving_nodes(|nodes| crate::snapshot::restore(nodes, tag, keyspace))
+            with_serving_nodes(layout, |nodes| crate::snapshot::restore(nodes, tag, keyspace))
         }
         Action::Nodetool { node, ref args } => {
-            let node = named_node(node)?;
+            let node = named_node(layout, node)?;
             node.running_pid()?;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             print!("{}", node.node.nodetool(&args)?);
@@ -95,8 +160,8 @@ pub fn run(action: &Action) -> Result<(), String> {
 
 /// Runs `work` on every node, once all of them serve: a snapshot or a restore of part of the
 /// replicas would be a different one on each.
-fn with_serving_nodes(work: impl FnOnce(&[SnapshotNode]) -> Result<(), String>) -> Result<(), String> {
-    let nodes = ClusterNode::all();
+fn with_serving_nodes(layout: Layout, work: impl FnOnce(&[SnapshotNode]) -> Result<(), String>) -> Result<(), String> {
+    let nodes = ClusterNode::all(layout);
     for node in &nodes {
         if !matches!(node.state(), NodeState::Serving(_)) {
             return Err(format!("{node} is not serving: bring the cluster up first (`cargo xtask cluster up`)"));
@@ -107,25 +172,30 @@ fn with_serving_nodes(work: impl FnOnce(&[SnapshotNode]) -> Result<(), String>) 
     work(&nodes)
 }
 
-/// True when all three nodes serve CQL.
-pub fn is_up() -> bool {
-    ClusterNode::all().iter().all(|node| matches!(node.state(), NodeState::Serving(_)))
+/// True when all three nodes of `layout` serve CQL.
+pub fn is_up(layout: Layout) -> bool {
+    ClusterNode::all(layout).iter().all(|node| matches!(node.state(), NodeState::Serving(_)))
 }
 
 /// Node `number` of the cluster (1-based, as the commands count).
 struct ClusterNode {
     number: u8,
+    layout: Layout,
     node: Node,
 }
 
 impl ClusterNode {
-    fn new(number: u8) -> ClusterNode {
+    fn new(layout: Layout, number: u8) -> ClusterNode {
         let node = Node {
-            root: crate::workspace_root().join("target").join("cluster").join(format!("node{number}")),
+            root: layout.folder().join(format!("node{number}")),
             address: address(number),
             jmx_port: 7210 + u16::from(number),
             heap_mb: HEAP_MB,
-            cluster_name: "scylla-table faults",
+            cluster_name: match layout {
+                Layout::OneDatacenter => "scylla-table faults",
+                Layout::TwoDatacenters => "scylla-table faults, two datacenters",
+            },
+            datacenter: layout.datacenter(number),
             seeds: (1..=NODES).map(address).collect(),
             token: balanced_token(number),
             hinted_handoff: true,
@@ -133,11 +203,11 @@ impl ClusterNode {
             tls_keystore: None,
             role_setup_delay_ms: 2000,
         };
-        ClusterNode { number, node }
+        ClusterNode { number, layout, node }
     }
 
-    fn all() -> Vec<ClusterNode> {
-        (1..=NODES).map(ClusterNode::new).collect()
+    fn all(layout: Layout) -> Vec<ClusterNode> {
+        (1..=NODES).map(|number| ClusterNode::new(layout, number)).collect()
     }
 
     fn state(&self) -> NodeState {
@@ -189,21 +259,25 @@ fn balanced_token(number: u8) -> i64 {
 }
 
 /// The node the command line names, if the cluster has it.
-fn named_node(number: u8) -> Result<ClusterNode, String> {
+fn named_node(layout: Layout, number: u8) -> Result<ClusterNode, String> {
     if (1..=NODES).contains(&number) {
-        Ok(ClusterNode::new(number))
+        Ok(ClusterNode::new(layout, number))
     } else {
         Err(format!("there is no node {number}: the cluster's nodes are 1 to {NODES}"))
     }
 }
 
-fn up() -> Result<(), String> {
+fn up(layout: Layout) -> Result<(), String> {
     let started = Instant::now();
-    let nodes = ClusterNode::all();
-    if is_up() {
+    if ClusterNode::all(layout.other()).iter().any(|node| node.node.running_pid().is_some()) {
+        println!("stopping the {:?} cluster first: the layouts share the nodes' addresses", layout.other());
+        down(layout.other())?;
+    }
+    let nodes = ClusterNode::all(layout);
+    if is_up(layout) {
         println!("the cluster is already up");
-        agree_on_schema(started + AGREEMENT_TIMEOUT)?;
-        return status();
+        agree_on_schema(layout, started + AGREEMENT_TIMEOUT)?;
+        return status(layout);
     }
     let states: Vec<NodeState> = nodes.iter().map(ClusterNode::state).collect();
     if states.iter().any(|state| *state != NodeState::Stopped) {
@@ -216,9 +290,9 @@ fn up() -> Result<(), String> {
                 NodeState::Serving(_) => {}
             }
         }
-        agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
+        agree_on_schema(layout, Instant::now() + AGREEMENT_TIMEOUT)?;
         println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
-        return status();
+        return status(layout);
     }
     for node in &nodes {
         if node.node.cql_answers() {
@@ -238,9 +312,9 @@ fn up() -> Result<(), String> {
         let peers: Vec<&ClusterNode> = nodes.iter().filter(|peer| peer.number != node.number).collect();
         wait_ready(node, started.pid, started.log_offset, &peers, deadline)?;
     }
-    agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
+    agree_on_schema(layout, Instant::now() + AGREEMENT_TIMEOUT)?;
     println!("the cluster is up in {:.0} s", started.elapsed().as_secs_f64());
-    status()
+    status(layout)
 }
 
 /// How long nodes may disagree on the schema before the ones apart are restarted.
@@ -255,13 +329,13 @@ const SCHEMA_PATIENCE: Duration = Duration::from_secs(60);
 /// changes merge by timestamp, so a restart loses none (unlike `resetlocalschema`, which drops
 /// the node's own). A tie, or a node that does not answer, is left alone and fails at the
 /// deadline with what describecluster said.
-fn agree_on_schema(deadline: Instant) -> Result<(), String> {
+fn agree_on_schema(layout: Layout, deadline: Instant) -> Result<(), String> {
     let started = Instant::now();
     let mut restarted = false;
     let mut described = String::new();
     while Instant::now() < deadline {
         let serving: Vec<ClusterNode> =
-            ClusterNode::all().into_iter().filter(|node| matches!(node.state(), NodeState::Serving(_))).collect();
+            ClusterNode::all(layout).into_iter().filter(|node| matches!(node.state(), NodeState::Serving(_))).collect();
         let Some(observer) = serving.first() else {
             return Err("no node serves CQL".to_owned());
         };
@@ -343,8 +417,8 @@ fn schema_versions(described: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn down() -> Result<(), String> {
-    for node in ClusterNode::all() {
+fn down(layout: Layout) -> Result<(), String> {
+    for node in ClusterNode::all(layout) {
         match node.node.stop(SHUTDOWN_TIMEOUT)? {
             Some(pid) => println!("{node} stopped (pid {pid})"),
             None => println!("{node} is not running"),
@@ -353,9 +427,9 @@ fn down() -> Result<(), String> {
     Ok(())
 }
 
-fn status() -> Result<(), String> {
-    println!("{:<6} {:<12} {:<9} {:<24} {:<6} {:<6}", "node", "address", "pid", "state", "cql", "jmx");
-    for node in ClusterNode::all() {
+fn status(layout: Layout) -> Result<(), String> {
+    println!("{:<6} {:<12} {:<5} {:<9} {:<24} {:<6} {:<6}", "node", "address", "dc", "pid", "state", "cql", "jmx");
+    for node in ClusterNode::all(layout) {
         let (pid, state) = match node.state() {
             NodeState::Stopped => ("-".to_owned(), "stopped"),
             NodeState::Starting(pid) => (pid.to_string(), "running, CQL not yet up"),
@@ -363,11 +437,17 @@ fn status() -> Result<(), String> {
             NodeState::Paused(pid) => (pid.to_string(), "paused (SIGSTOP)"),
         };
         println!(
-            "{:<6} {:<12} {:<9} {:<24} {:<6} {:<6}",
-            node.number, node.node.address, pid, state, CQL_PORT, node.node.jmx_port
+            "{:<6} {:<12} {:<5} {:<9} {:<24} {:<6} {:<6}",
+            node.number,
+            node.node.address,
+            layout.datacenter(node.number).unwrap_or("-"),
+            pid,
+            state,
+            CQL_PORT,
+            node.node.jmx_port
         );
     }
-    println!("logs: target/cluster/nodeN/logs/system.log");
+    println!("logs: {}/nodeN/logs/system.log", layout.folder().display());
     Ok(())
 }
 
@@ -401,7 +481,7 @@ fn resume(node: ClusterNode) -> Result<(), String> {
 /// The serving peers of `node` that `watch` picks, each with the length of its log now: what
 /// they log from here on is news about `node`.
 fn watching_peers(node: &ClusterNode, watch: impl Fn(&ClusterNode) -> bool) -> Vec<(ClusterNode, u64)> {
-    ClusterNode::all()
+    ClusterNode::all(node.layout)
         .into_iter()
         .filter(|peer| peer.number != node.number && matches!(peer.state(), NodeState::Serving(_)) && watch(peer))
         .map(|peer| {
@@ -447,7 +527,7 @@ fn start(node: ClusterNode) -> Result<(), String> {
     let peers = watching_peers(&node, |_| true);
     node.node.write_config()?;
     let pid = spawn_and_wait(&node, &peers, started + STARTUP_TIMEOUT)?;
-    agree_on_schema(Instant::now() + AGREEMENT_TIMEOUT)?;
+    agree_on_schema(node.layout, Instant::now() + AGREEMENT_TIMEOUT)?;
     println!("{node} is up again (pid {pid}) in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -500,7 +580,7 @@ mod tests {
 
     #[test]
     fn nodes_have_their_own_addresses_and_jmx_ports() {
-        let nodes = ClusterNode::all();
+        let nodes = ClusterNode::all(Layout::OneDatacenter);
         assert_eq!(nodes[0].node.address, Ipv4Addr::new(127, 0, 0, 11));
         assert_eq!(nodes[2].node.address, Ipv4Addr::new(127, 0, 0, 13));
         assert_eq!(nodes.iter().map(|node| node.node.jmx_port).collect::<Vec<_>>(), [7211, 7212, 7213]);
@@ -508,8 +588,18 @@ mod tests {
     }
 
     #[test]
+    fn two_datacenters_have_their_own_folder_and_put_node_3_alone_in_dc2() {
+        let nodes = ClusterNode::all(Layout::TwoDatacenters);
+        let datacenters: Vec<Option<&str>> = nodes.iter().map(|node| node.node.datacenter).collect();
+        assert_eq!(datacenters, [Some("dc1"), Some("dc1"), Some("dc2")]);
+        assert!(nodes[0].node.root.ends_with("target/cluster-2dc/node1"));
+        assert!(ClusterNode::all(Layout::OneDatacenter).iter().all(|node| node.node.datacenter.is_none()));
+        assert!(Layout::from_count(3).is_err());
+    }
+
+    #[test]
     fn only_the_nodes_outside_one_largest_group_are_apart() {
-        let nodes = ClusterNode::all();
+        let nodes = ClusterNode::all(Layout::OneDatacenter);
         let version =
             |name: &str, addresses: &[&str]| (name.to_owned(), addresses.iter().map(|a| (*a).to_owned()).collect());
         let numbers = |apart: Vec<&ClusterNode>| apart.iter().map(|node| node.number).collect::<Vec<_>>();

@@ -23,6 +23,7 @@ fn node() -> Node {
         jmx_port: 7199,
         heap_mb: 1024,
         cluster_name: "scylla-table dev",
+        datacenter: None,
         seeds: vec![ADDRESS],
         token: 0,
         hinted_handoff: false,

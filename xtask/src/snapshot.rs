@@ -22,8 +22,10 @@ pub struct SnapshotNode<'a> {
     pub node: &'a Node,
 }
 
-fn snapshots_root() -> PathBuf {
-    crate::workspace_root().join("target").join("cluster").join("snapshots")
+/// Beside the nodes' folders: each cluster layout keeps its own snapshots.
+fn snapshots_root(nodes: &[SnapshotNode]) -> PathBuf {
+    let cluster = nodes.first().and_then(|first| first.node.root.parent());
+    cluster.map_or_else(|| crate::workspace_root().join("target").join("cluster"), PathBuf::from).join("snapshots")
 }
 
 /// A tag or a keyspace name that is safe as a folder name and a nodetool argument.
@@ -53,13 +55,13 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 pub fn snapshot(nodes: &[SnapshotNode], tag: &str, keyspace: &str) -> Result<(), String> {
     let (tag, keyspace) = (checked_name("snapshot tag", tag)?, checked_name("keyspace", keyspace)?);
-    let done = snapshots_root().join(tag);
+    let done = snapshots_root(nodes).join(tag);
     if done.exists() {
         return Err(format!("snapshot `{tag}` exists ({}); choose another tag or delete it", done.display()));
     }
     // Written aside and renamed once every node is in: a snapshot that failed half-way is never
     // restored as if whole.
-    let root = snapshots_root().join(format!("{tag}.partial"));
+    let root = snapshots_root(nodes).join(format!("{tag}.partial"));
     let _ = fs::remove_dir_all(&root);
     for SnapshotNode { number, node } in nodes {
         node.nodetool(&["snapshot", "-t", tag, "--", keyspace])?;
@@ -91,7 +93,7 @@ pub fn snapshot(nodes: &[SnapshotNode], tag: &str, keyspace: &str) -> Result<(),
 
 pub fn restore(nodes: &[SnapshotNode], tag: &str, keyspace: &str) -> Result<(), String> {
     let (tag, keyspace) = (checked_name("snapshot tag", tag)?, checked_name("keyspace", keyspace)?);
-    let root = snapshots_root().join(tag);
+    let root = snapshots_root(nodes).join(tag);
     if !root.is_dir() {
         return Err(format!("there is no snapshot `{tag}` ({} is missing)", root.display()));
     }

@@ -3,6 +3,7 @@
 //! databases, what an earlier killed run left is swept first, and leftovers of this run fail it.
 //! `cargo xtask test --faults`: the fault suite on the local 3-node cluster instead.
 
+use crate::cluster::Layout;
 use crate::{cluster, db, leftovers, postgres};
 
 #[derive(clap::Args)]
@@ -78,27 +79,42 @@ fn tests_leaving_nothing_behind() -> Result<(), String> {
 }
 
 /// The fault suite: its tests are ignored in the normal run because they kill nodes. The relay
-/// toward PostgreSQL is among them, so the local PostgreSQL server runs too.
+/// toward PostgreSQL is among them, so the local PostgreSQL server runs too. The datacenter tests
+/// (`datacenters::`) run last, on the two-datacenter layout of the same three addresses.
 fn faults() -> Result<(), String> {
     // `--workspace`, as `cargo xtask test` builds: the same features, so nothing is built again.
     cargo("build fault tests", &["test", "--workspace", "--test", "faults", "--no-run"])?;
     println!("==> 3-node cluster and PostgreSQL");
-    let already_up = cluster::is_up();
-    cluster::run(&cluster::Action::Up)?;
+    let already_up = cluster::is_up(Layout::OneDatacenter);
+    cluster::run(&cluster::Action::Up { dcs: 1 })?;
     let postgres_started = postgres::up()?;
     // The tests inject faults through this very binary (`cluster kill N` and so on).
     let xtask = std::env::current_exe().map_err(|error| format!("cannot find the xtask binary: {error}"))?;
     std::env::set_var("XTASK_BIN", xtask);
-    let result = cargo(
-        "fault tests",
-        &["test", "--workspace", "--test", "faults", "--", "--ignored", "--test-threads=1", "--nocapture"],
-    );
-    if !already_up {
-        println!("==> stopping the cluster this run started");
-        cluster::run(&cluster::Action::Down)?;
-    }
-    stop(false, postgres_started)?;
-    result?;
+    let test = |filter: &str| {
+        cargo(
+            "fault tests",
+            &["test", "--workspace", "--test", "faults", "--", "--ignored", "--test-threads=1", "--nocapture", filter],
+        )
+    };
+    let one_datacenter = test("--skip=datacenters::");
+    println!("==> the same 3 nodes as two datacenters: dc1 of nodes 1 and 2, dc2 of node 3");
+    let two_datacenters = cluster::run(&cluster::Action::Up { dcs: 2 }).and_then(|()| test("datacenters::"));
+    // Every step of the cleanup runs, whatever failed before it; the tests' failures come first.
+    println!("==> stopping the two-datacenter cluster");
+    let down = cluster::run(&cluster::Action::Down);
+    let back = if already_up {
+        println!("==> starting the one-datacenter cluster again, as it was before this run");
+        cluster::run(&cluster::Action::Up { dcs: 1 })
+    } else {
+        Ok(())
+    };
+    let stopped = stop(false, postgres_started);
+    one_datacenter?;
+    two_datacenters?;
+    down?;
+    back?;
+    stopped?;
     println!("==> the fault suite passed");
     Ok(())
 }

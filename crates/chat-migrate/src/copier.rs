@@ -12,7 +12,7 @@ use conversation_store::{
     TurnLocationPartitionKey, TurnLocationPrimaryKey,
 };
 use futures::future::try_join_all;
-use scylla_table::{Batch, Consistency, Database, Result, ScyllaTable, WriteOptions};
+use scylla_table::{Batch, Database, Result, ScyllaTable, WriteOptions};
 
 use crate::projection::{Layout, SessionCopies, SessionCopy, StepCopy, TurnCopies};
 
@@ -266,11 +266,13 @@ impl ScyllaCopier {
     /// `timestamp`: anything written with an older timestamp is gone, anything newer stays, in
     /// whatever order the writes arrive (a backfill batch read before the purge lands after it
     /// in vain). `keys` needs only the session's id, account and `created_at`. The turns are
-    /// those the purge recorded (`turn_uids`) and any `turns_by_session` lists, read at QUORUM.
+    /// those the purge recorded (`turn_uids`) and any `turns_by_session` lists, read at QUORUM
+    /// (LOCAL_QUORUM with local writes: see `ConsistencyLevels::strong_read`).
     pub async fn tombstone_session(&self, keys: &SessionRow, turn_uids: &[String], timestamp: i64) -> Result<()> {
         let partition = TurnBySessionPartitionKey { session_uid: keys.uid.clone() };
+        let turns = &self.tables.turns;
         let listed =
-            self.tables.turns.clone().with_read_consistency(Consistency::Quorum).partition_vec(&partition).await?;
+            turns.clone().with_read_consistency(turns.consistency().strong_read()).partition_vec(&partition).await?;
         let turns: BTreeSet<String> =
             turn_uids.iter().cloned().chain(listed.into_iter().map(|turn| turn.turn_uid)).collect();
         let by_user_key = SessionByUserPrimaryKey {

@@ -900,7 +900,8 @@ impl Inner {
         // purge of data that is there.
         let tables = crate::verify::verifying_tables(copier.tables());
         let key = conversation_store::SessionOwnerPrimaryKey { session_uid: session_uid.to_owned() };
-        let owner = tables.owners.clone().with_read_consistency(scylla_table::Consistency::Serial).get(&key).await?;
+        let serial = tables.owners.consistency().serial();
+        let owner = tables.owners.clone().with_read_consistency(serial).get(&key).await?;
         let session = match owner {
             Some(owner) if owner.account_uid == account_uid => owner,
             _ => {

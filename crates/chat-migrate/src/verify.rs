@@ -20,7 +20,7 @@ use conversation_store::{
     TurnBySession, TurnBySessionPartitionKey, TurnLocation, TurnLocationPrimaryKey,
 };
 use futures::{StreamExt, TryStreamExt};
-use scylla_table::{ColumnDifference, Consistency, RowText, ScyllaTable, Timed};
+use scylla_table::{ColumnDifference, RowText, ScyllaTable, Timed};
 
 use crate::error::MigrateResult;
 use crate::projection::{project_snapshot, Layout, SessionCopy};
@@ -383,10 +383,11 @@ fn column_details(expected: &RowText, found: &RowText) -> Vec<String> {
         .collect()
 }
 
-/// Store table handles that read at QUORUM: verify must see what a quorum acknowledged.
+/// Store table handles that read at QUORUM (LOCAL_QUORUM with local writes): verify must see
+/// what a write quorum acknowledged.
 pub fn verifying_tables(tables: &StoreTables) -> StoreTables {
     let mut levels = tables.turns.consistency();
-    levels.read = Consistency::Quorum;
+    levels.read = levels.strong_read();
     tables.clone().with_consistency(levels)
 }
 

@@ -239,7 +239,7 @@ impl<'a> Batch<'a> {
             .session()
             .batch(&batch, self.values)
             .await
-            .map_err(|source| Error::query(format!("{batch_type:?} batch"), source))?;
+            .map_err(|source| self.db.error(format!("{batch_type:?} batch"), source))?;
         Ok(())
     }
 }

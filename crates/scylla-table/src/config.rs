@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use scylla::statement::Consistency;
 
-use crate::error::{Error, Result};
+use crate::error::{is_local, Error, Result};
 
 /// The replication of the application keyspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,8 @@ impl Replication {
     }
 }
 
-/// Default consistency levels: the design writes at QUORUM and reads at ONE.
+/// The consistency of reads and writes. The default, [`ConsistencyLevels::single_datacenter`],
+/// is the design's: writes at QUORUM and reads at ONE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsistencyLevels {
     /// For every read.
@@ -72,7 +73,67 @@ pub struct ConsistencyLevels {
 
 impl Default for ConsistencyLevels {
     fn default() -> Self {
+        ConsistencyLevels::single_datacenter()
+    }
+}
+
+impl ConsistencyLevels {
+    /// Writes at QUORUM of all replicas, reads at ONE: the design's levels, for one datacenter.
+    pub const fn single_datacenter() -> ConsistencyLevels {
         ConsistencyLevels { read: Consistency::One, write: Consistency::Quorum }
+    }
+
+    /// Writes at LOCAL_QUORUM, reads at LOCAL_ONE, lightweight transactions at LOCAL_SERIAL:
+    /// for several datacenters, where a request waits only for replicas in the client's own
+    /// ([`ConnectionConfig::local_datacenter`]) and the others receive their copies in the
+    /// background. A datacenter that goes down then costs the others nothing; every guarantee
+    /// (read your writes, the migration's checks) holds within one datacenter.
+    pub const fn local_datacenter() -> ConsistencyLevels {
+        ConsistencyLevels { read: Consistency::LocalOne, write: Consistency::LocalQuorum }
+    }
+
+    /// Reads `quorum` ([`ConsistencyLevels::single_datacenter`]) or `local`
+    /// ([`ConsistencyLevels::local_datacenter`]), as `SCYLLA_CONSISTENCY` names them.
+    pub fn parse(text: &str) -> Result<ConsistencyLevels> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "quorum" => Ok(ConsistencyLevels::single_datacenter()),
+            "local" => Ok(ConsistencyLevels::local_datacenter()),
+            _ => Err(Error::Config(format!(
+                "SCYLLA_CONSISTENCY `{text}`: expected `quorum` (writes at QUORUM, reads at ONE) or `local` \
+                 (LOCAL_QUORUM and LOCAL_ONE in SCYLLA_LOCAL_DC)"
+            ))),
+        }
+    }
+
+    /// The read that sees every write acknowledged at [`ConsistencyLevels::write`] (their
+    /// replica sets overlap): what the checks that must not miss a write read at. Within the
+    /// local datacenter when writes are local.
+    pub fn strong_read(&self) -> Consistency {
+        match self.write {
+            Consistency::LocalQuorum | Consistency::EachQuorum => Consistency::LocalQuorum,
+            Consistency::All => Consistency::One,
+            Consistency::Quorum | Consistency::Serial => Consistency::Quorum,
+            _ => Consistency::All,
+        }
+    }
+
+    /// The Paxos level of lightweight transactions and of the reads that must see them:
+    /// LOCAL_SERIAL when writes are local, so a transaction never waits on another datacenter.
+    pub fn serial(&self) -> Consistency {
+        // From the write level alone: a transaction is a write, and its settle read must use
+        // the level the transaction ran at, whatever the handle's reads are set to.
+        if is_local(self.write) {
+            Consistency::LocalSerial
+        } else {
+            Consistency::Serial
+        }
+    }
+
+    /// True when a level is local to the coordinator's datacenter: then it needs
+    /// [`ConnectionConfig::local_datacenter`], or the datacenter it holds in is whichever the
+    /// driver picked a coordinator from.
+    pub fn is_local(&self) -> bool {
+        is_local(self.read) || is_local(self.write)
     }
 }
 
@@ -99,6 +160,13 @@ pub struct ConnectionConfig {
     pub credentials: Option<(String, String)>,
     /// The default consistency of reads and writes.
     pub consistency: ConsistencyLevels,
+    /// The client's own datacenter (`SCYLLA_LOCAL_DC`): requests go to its nodes only, and the
+    /// local consistency levels count its replicas. `None`: any node, by token. With several
+    /// datacenters, set it, with [`ConsistencyLevels::local_datacenter`]. Requests never fail
+    /// over to another datacenter: there, LOCAL_QUORUM would mean a quorum of other replicas,
+    /// and read-your-writes would silently stop holding; a team fails over on purpose, by
+    /// pointing the application at the other datacenter.
+    pub local_datacenter: Option<String>,
     /// How long to wait for the first connection before giving up.
     pub connect_timeout: Duration,
     /// How long one request may take before it fails with a timeout. Bounded so that a node
@@ -128,6 +196,7 @@ impl std::fmt::Debug for ConnectionConfig {
             .field("replication", &self.replication)
             .field("credentials", &self.credentials.as_ref().map(|(user, _)| (user, "***")))
             .field("consistency", &self.consistency)
+            .field("local_datacenter", &self.local_datacenter)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("speculative_after", &self.speculative_after)
@@ -156,6 +225,7 @@ impl ConnectionConfig {
             replication: Replication::Simple { factor: 1 },
             credentials: None,
             consistency: ConsistencyLevels::default(),
+            local_datacenter: None,
             connect_timeout: Duration::from_secs(5),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             speculative_after: None,
@@ -167,7 +237,8 @@ impl ConnectionConfig {
 
     /// Reads `SCYLLA_URI` (comma-separated `host:port`, default the local node),
     /// `SCYLLA_KEYSPACE` (default `default_keyspace`), `SCYLLA_REPLICATION` (default `simple:1`),
-    /// `SCYLLA_USERNAME` / `SCYLLA_PASSWORD`, and `SCYLLA_TLS_CA` (with the `tls` feature).
+    /// `SCYLLA_USERNAME` / `SCYLLA_PASSWORD`, `SCYLLA_LOCAL_DC`, `SCYLLA_CONSISTENCY` (`quorum`,
+    /// the default, or `local`), and `SCYLLA_TLS_CA` (with the `tls` feature).
     pub fn from_env(default_keyspace: &str) -> Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
         let uri = var("SCYLLA_URI").unwrap_or_else(|| LOCAL_NODE.to_owned());
@@ -184,6 +255,11 @@ impl ConnectionConfig {
         if let Some(replication) = var("SCYLLA_REPLICATION") {
             config.replication = Replication::parse(&replication)?;
         }
+        config.local_datacenter = var("SCYLLA_LOCAL_DC");
+        if let Some(consistency) = var("SCYLLA_CONSISTENCY") {
+            config.consistency = ConsistencyLevels::parse(&consistency)?;
+        }
+        config.check()?;
         #[cfg(feature = "tls")]
         {
             config.tls_ca_pem = var("SCYLLA_TLS_CA").map(std::path::PathBuf::from);
@@ -218,6 +294,25 @@ impl ConnectionConfig {
     pub fn consistency(mut self, consistency: ConsistencyLevels) -> Self {
         self.consistency = consistency;
         self
+    }
+
+    /// Sets [`ConnectionConfig::local_datacenter`].
+    pub fn local_datacenter(mut self, datacenter: impl Into<String>) -> Self {
+        self.local_datacenter = Some(datacenter.into());
+        self
+    }
+
+    /// Refuses local consistency levels without a local datacenter: which datacenter's quorum a
+    /// write got would depend on the coordinator the driver happened to pick.
+    pub fn check(&self) -> Result<()> {
+        if self.consistency.is_local() && self.local_datacenter.is_none() {
+            return Err(Error::Config(format!(
+                "consistency {:?} / {:?} is local to a datacenter, but no local datacenter is set: set \
+                 SCYLLA_LOCAL_DC (`ConnectionConfig::local_datacenter`)",
+                self.consistency.write, self.consistency.read
+            )));
+        }
+        Ok(())
     }
 
     /// Sets [`ConnectionConfig::connect_timeout`].
@@ -258,5 +353,28 @@ mod tests {
         );
         assert!(Replication::parse("three").is_err());
         assert!(Replication::parse("simple:x").is_err());
+    }
+
+    #[test]
+    fn the_presets_pair_reads_writes_and_transactions_within_their_scope() {
+        let design = ConsistencyLevels::parse("quorum").unwrap();
+        assert_eq!(design, ConsistencyLevels::default());
+        assert_eq!((design.strong_read(), design.serial()), (Consistency::Quorum, Consistency::Serial));
+        let local = ConsistencyLevels::parse("LOCAL").unwrap();
+        assert_eq!((local.read, local.write), (Consistency::LocalOne, Consistency::LocalQuorum));
+        assert_eq!((local.strong_read(), local.serial()), (Consistency::LocalQuorum, Consistency::LocalSerial));
+        assert!(ConsistencyLevels::parse("each").is_err());
+        let one = ConsistencyLevels { read: Consistency::One, write: Consistency::One };
+        assert_eq!(one.strong_read(), Consistency::All, "a write at ONE is seen for sure by a read of every replica");
+        let local_reads = ConsistencyLevels { read: Consistency::LocalOne, write: Consistency::Quorum };
+        assert_eq!(local_reads.serial(), Consistency::Serial, "transactions follow the write level");
+    }
+
+    #[test]
+    fn local_levels_need_a_local_datacenter() {
+        let config = ConnectionConfig::new([LOCAL_NODE], "chat").consistency(ConsistencyLevels::local_datacenter());
+        assert!(config.check().unwrap_err().to_string().contains("SCYLLA_LOCAL_DC"));
+        assert!(config.local_datacenter("dc1").check().is_ok());
+        assert!(ConnectionConfig::new([LOCAL_NODE], "chat").check().is_ok());
     }
 }

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::speculative_execution::{SimpleSpeculativeExecutionPolicy, SpeculativeExecutionPolicy};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::Consistency;
+use scylla::statement::{Consistency, SerialConsistency};
 use scylla_table_schema::{create_keyspace_cql, quote_if_needed, StatementKind, TableSchema};
 
 use scylla::deserialize::row::DeserializeRow;
@@ -32,6 +33,8 @@ pub struct Database {
     /// Shared, so that cloning a database (every table handle holds one) allocates nothing.
     keyspace: Arc<str>,
     consistency: ConsistencyLevels,
+    /// [`ConnectionConfig::local_datacenter`]: the datacenter a local consistency level counts in.
+    local_datacenter: Option<Arc<str>>,
     prepared: Arc<Mutex<HashMap<StatementKey, PreparedStatement>>>,
 }
 
@@ -42,14 +45,26 @@ type StatementKey = (usize, StatementKind);
 impl Database {
     /// Opens a session. The keyspace need not exist yet: [`Database::apply_schema`] creates it.
     pub async fn connect(config: &ConnectionConfig) -> Result<Database> {
+        config.check()?;
         let speculative = config.speculative_after.map(|retry_interval| {
             Arc::new(SimpleSpeculativeExecutionPolicy { max_retry_count: 2, retry_interval })
                 as Arc<dyn SpeculativeExecutionPolicy>
         });
-        let profile = ExecutionProfile::builder()
+        let serial = match config.consistency.serial() {
+            Consistency::LocalSerial => SerialConsistency::LocalSerial,
+            _ => SerialConsistency::Serial,
+        };
+        let mut profile = ExecutionProfile::builder()
             .request_timeout(Some(config.request_timeout))
             .speculative_execution_policy(speculative)
-            .build();
+            .serial_consistency(Some(serial));
+        if let Some(datacenter) = &config.local_datacenter {
+            // Token-aware within the datacenter, and never beyond it (see `local_datacenter`).
+            let local =
+                DefaultPolicy::builder().prefer_datacenter(datacenter.clone()).permit_dc_failover(false).build();
+            profile = profile.load_balancing_policy(local);
+        }
+        let profile = profile.build();
         let mut builder = SessionBuilder::new()
             .known_nodes(&config.contact_points)
             .connection_timeout(config.connect_timeout)
@@ -69,12 +84,27 @@ impl Database {
             .build()
             .await
             .map_err(|source| Error::Connect { addresses: config.contact_points.join(", "), source: source.into() })?;
+        if let Some(datacenter) = &config.local_datacenter {
+            check_datacenter(&session, datacenter)?;
+        }
         Ok(Database {
             session: Arc::new(session),
             keyspace: Arc::from(config.keyspace.as_str()),
             consistency: config.consistency,
+            local_datacenter: config.local_datacenter.as_deref().map(Arc::from),
             prepared: Arc::default(),
         })
+    }
+
+    /// The datacenter requests go to, if one is set.
+    pub fn local_datacenter(&self) -> Option<&str> {
+        self.local_datacenter.as_deref()
+    }
+
+    /// A failed statement as [`Error::query`] types it, naming this client's datacenter where a
+    /// local consistency level could not be met there.
+    pub(crate) fn error(&self, action: impl Into<String>, source: impl Into<crate::error::DriverError>) -> Error {
+        Error::query(action, source).in_datacenter(self.local_datacenter())
     }
 
     /// The driver session, for anything this crate does not cover.
@@ -99,14 +129,11 @@ impl Database {
 
     /// Runs one schema statement (DDL), unprepared, and waits for every node to agree on the result.
     pub async fn run_ddl(&self, cql: &str) -> Result<()> {
-        self.session
-            .query_unpaged(cql, ())
-            .await
-            .map_err(|source| Error::query(format!("`{}`", cql.trim()), source))?;
+        self.session.query_unpaged(cql, ()).await.map_err(|source| self.error(format!("`{}`", cql.trim()), source))?;
         self.session
             .await_schema_agreement()
             .await
-            .map_err(|source| Error::query("waiting for schema agreement", source))?;
+            .map_err(|source| self.error("waiting for schema agreement", source))?;
         Ok(())
     }
 
@@ -210,7 +237,7 @@ impl Database {
             .session
             .prepare(cql.as_str())
             .await
-            .map_err(|source| Error::query(format!("preparing `{cql}`"), source))?;
+            .map_err(|source| self.error(format!("preparing `{cql}`"), source))?;
         self.prepared.lock().unwrap_or_else(|poison| poison.into_inner()).insert(key, prepared.clone());
         Ok(prepared)
     }
@@ -287,4 +314,19 @@ pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> 
         comment: comment.unwrap_or_default(),
         compaction: compaction.unwrap_or_default(),
     }))
+}
+/// Refuses a local datacenter the cluster does not have: the driver would route nothing, and
+/// every request would fail with a vague "no nodes" error.
+fn check_datacenter(session: &Session, datacenter: &str) -> Result<()> {
+    let state = session.get_cluster_state();
+    let mut known: Vec<&str> = state.get_nodes_info().iter().filter_map(|node| node.datacenter.as_deref()).collect();
+    known.sort_unstable();
+    known.dedup();
+    if known.contains(&datacenter) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the local datacenter `{datacenter}` (SCYLLA_LOCAL_DC) is not one of this cluster's: {}",
+        known.join(", ")
+    )))
 }

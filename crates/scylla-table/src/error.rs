@@ -125,26 +125,43 @@ pub enum Unavailability {
         required: i32,
         /// Live replicas the coordinator knows of.
         alive: i32,
+        /// For a level local to a datacenter (LOCAL_QUORUM, LOCAL_ONE, LOCAL_SERIAL), the one
+        /// it was counted in: the client's [`crate::ConnectionConfig::local_datacenter`].
+        datacenter: Option<String>,
     },
     /// No node the statement could go to had a connection: for a token-aware statement, its
     /// replicas.
     NoConnection {
         /// The driver's account of its connection pools.
         detail: String,
+        /// The client's [`crate::ConnectionConfig::local_datacenter`], when set: the only one
+        /// requests go to.
+        datacenter: Option<String>,
     },
 }
 
 impl fmt::Display for Unavailability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unavailability::Replicas { consistency, required, alive } => write!(
+            Unavailability::Replicas { consistency, required, alive, datacenter: Some(datacenter) } => write!(
+                f,
+                "consistency {consistency:?} needs {required} live replica(s) in datacenter {datacenter}, it has \
+                 {alive}. A level that other datacenters count toward (QUORUM) must be set on every instance \
+                 together: LOCAL_SERIAL and SERIAL transactions on one row do not exclude each other"
+            ),
+            Unavailability::Replicas { consistency, required, alive, datacenter: None } => write!(
                 f,
                 "consistency {consistency:?} needs {required} live replica(s), the cluster has {alive} \
                  (or use a lower consistency)"
             ),
-            Unavailability::NoConnection { detail } => {
+            Unavailability::NoConnection { detail, datacenter: None } => {
                 write!(f, "no connection to the replicas the statement can go to ({detail})")
             }
+            Unavailability::NoConnection { detail, datacenter: Some(datacenter) } => write!(
+                f,
+                "no connection to the replicas the statement can go to in datacenter {datacenter}, the only one \
+                 this client uses ({detail})"
+            ),
         }
     }
 }
@@ -154,11 +171,17 @@ impl fmt::Display for Unavailability {
 fn unavailability(error: &(dyn std::error::Error + 'static)) -> Option<Unavailability> {
     let attempt = |attempt: &RequestAttemptError| match attempt {
         RequestAttemptError::DbError(DbError::Unavailable { consistency, required, alive }, _) => {
-            Some(Unavailability::Replicas { consistency: *consistency, required: *required, alive: *alive })
+            Some(Unavailability::Replicas {
+                consistency: *consistency,
+                required: *required,
+                alive: *alive,
+                datacenter: None,
+            })
         }
         _ => None,
     };
-    let no_connection = |pool: &ConnectionPoolError| Some(Unavailability::NoConnection { detail: pool.to_string() });
+    let no_connection =
+        |pool: &ConnectionPoolError| Some(Unavailability::NoConnection { detail: pool.to_string(), datacenter: None });
     let request = |request: &RequestError| match request {
         RequestError::LastAttemptError(last) => attempt(last),
         RequestError::ConnectionPoolError(pool) => no_connection(pool),
@@ -237,6 +260,26 @@ impl Error {
         Error::Query { action: action.into(), source }
     }
 
+    /// Names `local`, the client's datacenter, where it is the one that lacked replicas: for a
+    /// local consistency level (LOCAL_QUORUM and its kin count the coordinator's datacenter, and
+    /// requests go only to the local one), and for replicas without a connection. A coordinator
+    /// that refuses a write for too few replicas has it retried on the next replica, so when
+    /// that one is down the refusal comes back as no connection in that datacenter.
+    pub(crate) fn in_datacenter(mut self, local: Option<&str>) -> Error {
+        match &mut self {
+            Error::Unavailable { cause: Unavailability::Replicas { consistency, datacenter, .. }, .. }
+                if is_local(*consistency) =>
+            {
+                *datacenter = local.map(str::to_owned);
+            }
+            Error::Unavailable { cause: Unavailability::NoConnection { datacenter, .. }, .. } => {
+                *datacenter = local.map(str::to_owned);
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// True for failures of reaching or running on the cluster (no connection, timeouts,
     /// unavailable replicas, and the server's other errors), false for this crate's own
     /// checks and row mapping: the first kind may pass when tried again later.
@@ -246,6 +289,11 @@ impl Error {
             Error::Connect { .. } | Error::Query { .. } | Error::Unavailable { .. } | Error::OutcomeUnknown { .. }
         )
     }
+}
+
+/// True for the levels counted within the coordinator's datacenter.
+pub(crate) fn is_local(consistency: Consistency) -> bool {
+    matches!(consistency, Consistency::LocalOne | Consistency::LocalQuorum | Consistency::LocalSerial)
 }
 
 /// The runtime's result type.
@@ -263,11 +311,31 @@ mod tests {
         ));
         let error = Error::query("Logged batch", refused);
         let Error::Unavailable { cause, .. } = &error else { panic!("{error:?}") };
-        assert_eq!(*cause, Unavailability::Replicas { consistency: Consistency::Quorum, required: 2, alive: 1 });
+        assert_eq!(
+            *cause,
+            Unavailability::Replicas { consistency: Consistency::Quorum, required: 2, alive: 1, datacenter: None }
+        );
         assert!(error.is_unavailable());
         let message = error.to_string();
         assert!(message.contains("needs 2 live replica(s), the cluster has 1"), "{message}");
         assert!(message.contains("Retry once the down nodes are back"), "{message}");
+        let error = error.in_datacenter(Some("dc1"));
+        assert!(error.to_string().contains("the cluster has 1"), "QUORUM counts every datacenter: {error}");
+    }
+
+    #[test]
+    fn an_unavailable_local_level_names_the_datacenter_it_was_counted_in() {
+        let refused = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Unavailable { consistency: Consistency::LocalQuorum, required: 2, alive: 1 },
+            "Cannot achieve consistency level LOCAL_QUORUM".into(),
+        ));
+        let error = Error::query("INSERT on sessions_by_account", refused).in_datacenter(Some("dc1"));
+        let Error::Unavailable { cause: Unavailability::Replicas { datacenter, .. }, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(datacenter.as_deref(), Some("dc1"));
+        let message = error.to_string();
+        assert!(message.contains("LocalQuorum needs 2 live replica(s) in datacenter dc1, it has 1"), "{message}");
     }
 
     #[test]
@@ -276,6 +344,8 @@ mod tests {
         let error = Error::query("INSERT IF NOT EXISTS on session_owners", refused);
         assert!(matches!(&error, Error::Unavailable { cause: Unavailability::NoConnection { .. }, .. }), "{error:?}");
         assert!(error.to_string().contains("no connection to the replicas"), "{error}");
+        let error = error.in_datacenter(Some("dc1"));
+        assert!(error.to_string().contains("in datacenter dc1, the only one"), "{error}");
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl<T: ScyllaTable> Table<T> {
             .session()
             .execute_unpaged(&statement, values)
             .await
-            .map_err(|source| Error::query(self.action(what), source))
+            .map_err(|source| self.db.error(self.action(what), source))
     }
 
     /// Writes a whole row.
@@ -234,7 +234,7 @@ impl<T: ScyllaTable> Table<T> {
         match self.try_insert_if_not_exists(row).await {
             Err(Error::OutcomeUnknown { action, source }) => match self.settle(&row.primary_key()).await {
                 Ok(Some(current)) => Ok(InsertOutcome::NotApplied(current)),
-                Ok(None) => Err(Error::query(
+                Ok(None) => Err(self.db.error(
                     action,
                     format!(
                         "{source}; a SERIAL read then found no row, so it was not applied: repeat it with the \
@@ -262,14 +262,14 @@ impl<T: ScyllaTable> Table<T> {
             )
             .await?
             .into_rows_result()
-            .map_err(|source| Error::query(&action, source))?;
-        let Applied(applied) = result.single_row::<Applied>().map_err(|source| Error::query(&action, source))?;
+            .map_err(|source| self.db.error(&action, source))?;
+        let Applied(applied) = result.single_row::<Applied>().map_err(|source| self.db.error(&action, source))?;
         if applied {
             return Ok(InsertOutcome::Applied);
         }
         let current = self.get_serial(&row.primary_key()).await?;
         current.map(InsertOutcome::NotApplied).ok_or_else(|| {
-            Error::query(action, "the insert was not applied, but no row exists: it was deleted in between; retry")
+            self.db.error(action, "the insert was not applied, but no row exists: it was deleted in between; retry")
         })
     }
 
@@ -281,10 +281,11 @@ impl<T: ScyllaTable> Table<T> {
         }
     }
 
-    /// The row as lightweight transactions see it: a SERIAL read sees the row that won a
-    /// transaction even if it is not yet on a quorum, and completes a round left in progress.
+    /// The row as lightweight transactions see it: a SERIAL read (LOCAL_SERIAL with local
+    /// writes) sees the row that won a transaction even if it is not yet on a quorum, and
+    /// completes a round left in progress.
     async fn get_serial(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
-        self.clone().with_read_consistency(Consistency::Serial).get(key).await
+        self.clone().with_read_consistency(self.consistency.serial()).get(key).await
     }
 
     /// The row with this primary key, if any.
@@ -293,7 +294,7 @@ impl<T: ScyllaTable> Table<T> {
             .execute(StatementKind::SelectRow, key, "SELECT row")
             .await?
             .into_rows_result()
-            .map_err(|source| Error::query(self.action("SELECT row"), source))?;
+            .map_err(|source| self.db.error(self.action("SELECT row"), source))?;
         let row = result.maybe_first_row::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         Ok(row.map(|TableRow(row)| row))
     }
@@ -306,7 +307,7 @@ impl<T: ScyllaTable> Table<T> {
             .session()
             .execute_iter(statement, key)
             .await
-            .map_err(|source| Error::query(self.action("SELECT partition"), source))?;
+            .map_err(|source| self.db.error(self.action("SELECT partition"), source))?;
         self.typed_rows(pager)
     }
 
@@ -320,7 +321,7 @@ impl<T: ScyllaTable> Table<T> {
             .session()
             .execute_iter(statement, ())
             .await
-            .map_err(|source| Error::query(self.action("SELECT all"), source))?;
+            .map_err(|source| self.db.error(self.action("SELECT all"), source))?;
         self.typed_rows(pager)
     }
 
@@ -328,10 +329,11 @@ impl<T: ScyllaTable> Table<T> {
     fn typed_rows(&self, pager: QueryPager) -> Result<impl Stream<Item = Result<T>> + Send + 'static> {
         let rows = pager.rows_stream::<TableRow<T>>().map_err(|source| self.row_error(source))?;
         let table = T::TABLE_NAME;
+        let db = self.db.clone();
         Ok(rows.map(move |row| {
             row.map(|TableRow(row)| row).map_err(|source| match source {
                 // A later page failed on the way: a query error, not a row that does not fit.
-                NextRowError::NextPageError(_) => Error::query(format!("reading the next page of {table}"), source),
+                NextRowError::NextPageError(_) => db.error(format!("reading the next page of {table}"), source),
                 _ => Error::RowMapping { table: table.to_owned(), source: source.into() },
             })
         }))
@@ -376,8 +378,8 @@ impl<T: ScyllaTable> Table<T> {
                 .session()
                 .execute_single_page(&statement, &values, paging_state)
                 .await
-                .map_err(|source| Error::query(self.action(what), source))?;
-            let result = result.into_rows_result().map_err(|source| Error::query(self.action(what), source))?;
+                .map_err(|source| self.db.error(self.action(what), source))?;
+            let result = result.into_rows_result().map_err(|source| self.db.error(self.action(what), source))?;
             rows.reserve(result.rows_num());
             for row in result.rows::<R>().map_err(|source| self.row_error(source))? {
                 rows.push(row.map_err(|source| self.row_error(source))?);

@@ -13,6 +13,9 @@ use scylla::statement::Consistency;
 use scylla_table::{ConnectionConfig, ConsistencyLevels, Database, Replication};
 
 pub(crate) const NODES: [&str; 3] = ["127.0.0.11:9042", "127.0.0.12:9042", "127.0.0.13:9042"];
+/// The datacenters of `cargo xtask cluster up --dcs 2`.
+pub(crate) const DC1: &str = "dc1";
+pub(crate) const DC2: &str = "dc2";
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The tests share the cluster, and each takes down nodes the others need.
 pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -60,7 +63,7 @@ pub(crate) async fn cluster_async(args: &'static [&'static str]) {
     tokio::task::spawn_blocking(move || cluster(args)).await.expect("the cluster command does not panic");
 }
 
-/// A keyspace with replication factor 3 on the cluster, dropped by `finish`.
+/// A keyspace on the cluster (replication factor 3, or one per datacenter), dropped by `finish`.
 pub(crate) struct FaultKeyspace {
     pub(crate) db: Database,
     pub(crate) config: ConnectionConfig,
@@ -80,6 +83,30 @@ impl FaultKeyspace {
         });
         until_settled("creating the keyspace", || ensure_scylla_schema(&db, Some(&config.replication))).await;
         FaultKeyspace { db, config, keyspace }
+    }
+
+    /// Brings up the two-datacenter layout (`cluster up --dcs 2`: dc1 of nodes 1 and 2, dc2 of
+    /// node 3), then makes a keyspace replicated {dc1: 2, dc2: 1}, reached from dc1 at
+    /// LOCAL_QUORUM and LOCAL_ONE.
+    pub(crate) async fn in_two_datacenters(name: &str) -> FaultKeyspace {
+        cluster_async(&["up", "--dcs", "2"]).await;
+        let keyspace = format!("f_{name}_{}", std::process::id());
+        let config = ConnectionConfig::new(NODES, keyspace.clone())
+            .replication(Replication::NetworkTopology { datacenters: vec![(DC1.to_owned(), 2), (DC2.to_owned(), 1)] })
+            .local_datacenter(DC1)
+            .consistency(ConsistencyLevels::local_datacenter())
+            .request_timeout(REQUEST_TIMEOUT);
+        let db = Database::connect(&config).await.unwrap_or_else(|error| {
+            panic!("the datacenter tests need the two-datacenter cluster (`cargo xtask cluster up --dcs 2`): {error}")
+        });
+        until_settled("creating the keyspace", || ensure_scylla_schema(&db, Some(&config.replication))).await;
+        FaultKeyspace { db, config, keyspace }
+    }
+
+    /// Another client of the keyspace, in `datacenter`, with `levels`.
+    pub(crate) async fn client_in(&self, datacenter: &str, levels: ConsistencyLevels) -> ConversationStore {
+        let config = self.config.clone().local_datacenter(datacenter).consistency(levels);
+        ConversationStore::new(Database::connect(&config).await.expect("connects to the cluster"))
     }
 
     pub(crate) fn store(&self) -> ConversationStore {

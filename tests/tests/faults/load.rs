@@ -204,6 +204,12 @@ pub(crate) struct ReadBack {
 /// writer sent, once (else duplicated).
 pub(crate) async fn read_back(keyspace: &FaultKeyspace, ledger: &Ledger, read: Consistency) -> ReadBack {
     let store = keyspace.store().with_consistency(ConsistencyLevels { read, write: Consistency::Quorum });
+    read_back_through(&store, ledger).await
+}
+
+/// [`read_back`] through `store`, at its read consistency: from another client, another
+/// datacenter.
+pub(crate) async fn read_back_through(store: &ConversationStore, ledger: &Ledger) -> ReadBack {
     let mut found = ReadBack::default();
     for (session_uid, turns) in &ledger.turns {
         let account = &ledger.owners[session_uid];

@@ -7,6 +7,8 @@
 //! - `proxy`: a proxy in front of each node drops replies and forges the server's errors, to show
 //!   which statements the driver retries, and that the store neither loses nor doubles a write
 //!   whose reply was lost.
+//! - `datacenters`: the same three nodes as two datacenters (`cargo xtask cluster up --dcs 2`):
+//!   one datacenter lost under load at LOCAL_QUORUM, and one node of the local datacenter lost.
 //! - `relay`: the relay toward PostgreSQL with one replica that missed every write (hinted
 //!   handoff off): it must copy what a quorum acknowledged.
 //!
@@ -15,6 +17,7 @@
 //! They signal only the nodes that command started, through `cargo xtask cluster`.
 
 mod cluster;
+mod datacenters;
 mod load;
 mod nodes;
 mod proxy;

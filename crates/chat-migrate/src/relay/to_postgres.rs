@@ -40,7 +40,7 @@ use conversation_store::{
     StepByTurnPrimaryKey, StoreTables, TurnBySessionPrimaryKey, TurnLocationPrimaryKey, OUTBOX_BUCKETS,
     OUTBOX_SLOT_SECONDS,
 };
-use scylla_table::{Consistency, ConsistencyLevels, Database, ScyllaTable, Timed};
+use scylla_table::{ConsistencyLevels, Database, ScyllaTable, Timed};
 
 /// Entries read from one partition at a time.
 const ENTRIES_PER_READ: i32 = 500;
@@ -103,11 +103,12 @@ impl RowsCopied {
 impl PostgresRelay {
     pub fn new(scylla: ConversationStore, pg: PgStore) -> PostgresRelay {
         let db = scylla.database().clone();
-        let quorum = ConsistencyLevels { read: Consistency::Quorum, ..scylla.tables().turns.consistency() };
+        let levels = scylla.tables().turns.consistency();
+        let quorum = ConsistencyLevels { read: levels.strong_read(), ..levels };
         let mut tables = scylla.tables().clone().with_consistency(quorum);
-        tables.owners = tables.owners.with_read_consistency(Consistency::Serial);
-        tables.locations = tables.locations.with_read_consistency(Consistency::Serial);
-        tables.steps = tables.steps.with_read_consistency(Consistency::Serial);
+        tables.owners = tables.owners.with_read_consistency(levels.serial());
+        tables.locations = tables.locations.with_read_consistency(levels.serial());
+        tables.steps = tables.steps.with_read_consistency(levels.serial());
         // A purge it finishes tombstones every table the store writes.
         let layout = crate::projection::Layout { steps_by_session: scylla.uses_steps_by_session() };
         PostgresRelay { db, tables, pg, layout, waiting: Arc::default(), forgotten: Arc::default() }
@@ -133,7 +134,8 @@ impl PostgresRelay {
         let mut depth = 0;
         for bucket in 0..OUTBOX_BUCKETS {
             for slot in self.slots(bucket).await? {
-                let rows: Vec<(i64,)> = db.query_rows_at(Consistency::Quorum, &count, (bucket, slot)).await?;
+                let rows: Vec<(i64,)> =
+                    db.query_rows_at(db.consistency().strong_read(), &count, (bucket, slot)).await?;
                 depth += rows.first().map_or(0, |(count,)| usize::try_from(*count).unwrap_or(0));
             }
         }
