@@ -26,6 +26,11 @@ use crate::table::{ColumnValue, ScyllaTable};
 /// Default rows per page when streaming a partition.
 pub const DEFAULT_PAGE_SIZE: i32 = 5000;
 
+/// Before the second read that settles a transaction whose reply was lost: the first one can go
+/// over the same broken connection before the driver has noticed it; the second, after this,
+/// over a fresh one (a fault test saw both reads meet the same broken connection, back to back).
+const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Options for [`Table::insert_with`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOptions {
@@ -228,8 +233,9 @@ impl<T: ScyllaTable> Table<T> {
     /// error says to repeat it: a round of the lost one that a coordinator still retries may yet
     /// apply, and the repeat then finds that row, equal to its own.
     /// A lost reply often comes with a lost connection, which the first read can meet too, so a
-    /// failed read is made once more. If that fails as well, the outcome stays unknown. Settling
-    /// costs up to two more requests, so a call can take three request timeouts.
+    /// failed read is made once more, after a 200 ms pause. If that fails as well, the outcome
+    /// stays unknown. Settling costs up to two more requests, so a call can take three request
+    /// timeouts.
     pub async fn insert_if_not_exists(&self, row: &T) -> Result<InsertOutcome<T>> {
         match self.try_insert_if_not_exists(row).await {
             Err(Error::OutcomeUnknown { action, source }) => match self.settle(&row.primary_key()).await {
@@ -276,7 +282,10 @@ impl<T: ScyllaTable> Table<T> {
     /// The row as lightweight transactions see it, read once more if the first read fails.
     async fn settle(&self, key: &T::PrimaryKey) -> Result<Option<T>> {
         match self.get_serial(key).await {
-            Err(_) => self.get_serial(key).await,
+            Err(_) => {
+                tokio::time::sleep(SETTLE_PAUSE).await;
+                self.get_serial(key).await
+            }
             read => read,
         }
     }
