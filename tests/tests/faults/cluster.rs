@@ -59,8 +59,12 @@ fn xtask_cluster(args: &[&str]) -> std::process::Command {
     command
 }
 
-pub(crate) async fn cluster_async(args: &'static [&'static str]) {
-    tokio::task::spawn_blocking(move || cluster(args)).await.expect("the cluster command does not panic");
+/// [`cluster`] off the async runtime's threads.
+pub(crate) async fn cluster_async(args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || cluster(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .expect("the cluster command does not panic");
 }
 
 /// A keyspace on the cluster (replication factor 3, or one per datacenter), dropped by `finish`.
@@ -150,14 +154,9 @@ async fn wait_for_replays(db: &Database) {
     loop {
         let mut pending = Vec::new();
         for node in &nodes {
-            for (what, cql) in [
-                ("batchlog entries", "SELECT id FROM system.batches"),
-                ("hint targets", "SELECT host_id FROM system_views.pending_hints"),
-            ] {
-                let rows = match db.session().query_unpaged(on_node(cql, node), ()).await {
-                    Ok(result) => result.into_rows_result().map(|rows| rows.rows_num()).unwrap_or(1),
-                    Err(_) => 1,
-                };
+            for (what, cql) in [("batchlog entries", "SELECT id FROM system.batches"), ("hint targets", PENDING_HINTS)]
+            {
+                let rows = rows_on(db, cql, node).await;
                 if rows > 0 {
                     pending.push(format!("{} {what} on {}", rows, node.address));
                 }
@@ -195,6 +194,18 @@ async fn wait_for_replays(db: &Database) {
             REPLAYS_FOR.as_secs()
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// The hosts a node holds undelivered hints for, one row each.
+pub(crate) const PENDING_HINTS: &str = "SELECT host_id FROM system_views.pending_hints";
+
+/// The rows `cql` returns on `node` alone; 1 when it cannot be asked, so that a node that does
+/// not answer never passes for one with nothing pending.
+pub(crate) async fn rows_on(db: &Database, cql: &str, node: &Arc<Node>) -> usize {
+    match db.session().query_unpaged(on_node(cql, node), ()).await {
+        Ok(result) => result.into_rows_result().map_or(1, |rows| rows.rows_num()),
+        Err(_) => 1,
     }
 }
 

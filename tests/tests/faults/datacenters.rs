@@ -12,7 +12,7 @@ use conversation_store::{new_id, StoreError};
 use scylla::statement::Consistency;
 use scylla_table::{ConsistencyLevels, Database, Unavailability};
 
-use crate::cluster::{cluster_async, on_node, FaultKeyspace, DC1, DC2, SERIAL};
+use crate::cluster::{cluster_async, rows_on, FaultKeyspace, DC1, DC2, PENDING_HINTS, SERIAL};
 use crate::load::{assert_nothing_lost, read_back, read_back_through, Ledger, Load, ReadBack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,14 +60,7 @@ async fn with_dc2_down_dc1_writes_and_reads_on_and_dc2_serves_every_acknowledged
         hinted.duplicated.len()
     );
     let repair_started = Instant::now();
-    cluster_async_owned(vec![
-        "nodetool".into(),
-        "3".into(),
-        "repair".into(),
-        "-full".into(),
-        keyspace.keyspace.clone(),
-    ])
-    .await;
+    cluster_async(&["nodetool", "3", "repair", "-full", &keyspace.keyspace]).await;
     let in_dc2 = read_back_through(&dc2, &ledger).await;
     println!(
         "dc2 after `nodetool repair -full` on node 3 ({:.1} s): acked {}, lost {}, duplicated {} (read in dc2 at \
@@ -190,11 +183,7 @@ async fn hints_delivered(db: &Database, within: Duration) -> Result<Duration, us
     loop {
         let mut pending = 0;
         for node in db.session().get_cluster_state().get_nodes_info() {
-            let statement = on_node("SELECT host_id FROM system_views.pending_hints", node);
-            pending += match db.session().query_unpaged(statement, ()).await {
-                Ok(result) => result.into_rows_result().map_or(1, |rows| rows.rows_num()),
-                Err(_) => 1,
-            };
+            pending += rows_on(db, PENDING_HINTS, node).await;
         }
         if pending == 0 {
             return Ok(started.elapsed());
@@ -204,13 +193,4 @@ async fn hints_delivered(db: &Database, within: Duration) -> Result<Duration, us
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-}
-
-async fn cluster_async_owned(args: Vec<String>) {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::cluster::cluster(&args);
-    })
-    .await
-    .expect("the cluster command does not panic");
 }
