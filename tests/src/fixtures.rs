@@ -5,19 +5,24 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use scylla::value::{Counter, CqlDecimal, CqlDuration, CqlTimeuuid, CqlVarint};
-use scylla_table::{ScyllaTable, TextEnum};
+use scylla_table::{ScyllaTable, TextEnum, UserType};
 use uuid::Uuid;
 
-/// A user-defined type, mapped with the driver's own derives.
-#[derive(scylla::SerializeValue, scylla::DeserializeValue, Debug, Clone, PartialEq)]
+/// A user-defined type with a collection and another user-defined type inside it.
+#[derive(UserType, Debug, Clone, PartialEq)]
 pub struct Address {
     pub street: String,
     pub zip: i32,
+    pub lines: Vec<String>,
+    #[table(cql_type = "frozen<geo_point>")]
+    pub location: Option<GeoPoint>,
 }
 
-/// The `CREATE TYPE` the [`EveryType`] table needs, in `keyspace`.
-pub fn create_address_type(keyspace: &str) -> String {
-    format!("CREATE TYPE IF NOT EXISTS {keyspace}.address (street text, zip int)")
+/// A user-defined type that [`Address`] uses, so it must be created first.
+#[derive(UserType, Debug, Clone, Copy, PartialEq)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
 }
 
 #[derive(TextEnum, Debug, Clone, Copy, PartialEq, Eq)]

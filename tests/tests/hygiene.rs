@@ -18,6 +18,23 @@ struct Hygienic {
     body: ::std::option::Option<::std::string::String>,
 }
 
+#[derive(::tests::reexport::scylla_table::UserType, ::std::fmt::Debug, ::std::clone::Clone)]
+#[table(crate = ::tests::reexport::scylla_table, name = "spot")]
+struct Spot {
+    label: ::std::string::String,
+    #[table(rename = "tags")]
+    labels: ::std::vec::Vec<::std::string::String>,
+}
+
+#[derive(::tests::reexport::scylla_table::ScyllaTable, ::std::fmt::Debug, ::std::clone::Clone)]
+#[table(crate = ::tests::reexport::scylla_table, name = "spots")]
+struct Spots {
+    #[table(partition_key)]
+    id: i32,
+    #[table(cql_type = "frozen<spot>")]
+    spot: Spot,
+}
+
 #[derive(::tests::reexport::scylla_table::TextEnum, ::std::fmt::Debug, ::std::cmp::PartialEq)]
 #[table(crate = ::tests::reexport::scylla_table)]
 enum Flavor {
@@ -39,4 +56,11 @@ fn derives_compile_without_a_prelude() {
     ::std::assert_eq!(Flavor::ExtraHot.as_cql_text(), "extra_hot");
     ::std::assert_eq!("plain".parse::<Flavor>(), ::std::result::Result::Ok(Flavor::Plain));
     ::std::assert!("mild".parse::<Flavor>().is_err());
+    ::std::assert_eq!(
+        <Spot as ::tests::reexport::scylla_table::UserType>::CREATE_TYPE,
+        "CREATE TYPE IF NOT EXISTS spot (\n    label text,\n    tags frozen<list<text>>\n);\n"
+    );
+    let spots = <Spots as ScyllaTable>::table_schema();
+    ::std::assert_eq!(spots.user_types.len(), 1);
+    ::std::assert_eq!(spots.user_types[0].name, "spot");
 }

@@ -1,8 +1,6 @@
 //! `cargo xtask gen-cql`: writes one `.cql` file per table into `schema/`.
 
-use std::fs;
-
-use scylla_table_schema::{render_schema_files, schema_drift, SchemaDrift};
+use scylla_table_schema::{render_schema_files, schema_drift, write_schema_folder};
 
 pub enum Mode {
     Write,
@@ -12,9 +10,10 @@ pub enum Mode {
 pub fn run(mode: Mode) -> Result<(), String> {
     let dir = crate::workspace_root().join("schema");
     let expected = render_schema_files(conversation_store::all_tables());
-    let drift = schema_drift(&dir, &expected).map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
+    let failed = |error: std::io::Error| format!("cannot update {}: {error}", dir.display());
     match mode {
         Mode::Check => {
+            let drift = schema_drift(&dir, &expected).map_err(failed)?;
             if drift.is_empty() {
                 println!("schema/ is up to date ({} files)", expected.len());
                 return Ok(());
@@ -23,19 +22,10 @@ pub fn run(mode: Mode) -> Result<(), String> {
             Err(format!("schema/ is stale:\n{}\nrun `cargo xtask gen-cql` and commit schema/", lines.join("\n")))
         }
         Mode::Write => {
-            fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-            for (name, contents) in &expected {
-                let path = dir.join(name);
-                fs::write(&path, contents).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+            for change in write_schema_folder(&dir, &expected).map_err(failed)? {
+                println!("{change}: fixed");
             }
-            for stale in &drift {
-                if let SchemaDrift::Extra(name) = stale {
-                    let path = dir.join(name);
-                    fs::remove_file(&path).map_err(|error| format!("cannot remove {}: {error}", path.display()))?;
-                    println!("removed schema/{name}");
-                }
-            }
-            println!("wrote {} files to schema/", expected.len());
+            println!("schema/ holds {} files", expected.len());
             Ok(())
         }
     }

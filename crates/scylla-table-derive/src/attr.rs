@@ -38,6 +38,13 @@ pub struct TableAttrs {
     pub compaction: Option<Located<CompactionAttr>>,
 }
 
+/// Options on a `UserType` struct.
+#[derive(Default)]
+pub struct TypeAttrs {
+    pub name: Option<Located<String>>,
+    pub crate_path: Option<Path>,
+}
+
 #[derive(Clone)]
 pub struct CompactionAttr {
     pub class: String,
@@ -149,6 +156,41 @@ impl TableAttrs {
                     set_once(cx, &mut parsed.compaction, Located::new(compaction, span), path);
                 } else {
                     cx.error_spanned_by(path, format!("unknown table attribute `{}`", path_name(path)));
+                    skip_value(&meta)?;
+                }
+                Ok(())
+            });
+            if let Err(error) = result {
+                cx.syn_error(error);
+            }
+        }
+        parsed
+    }
+}
+
+impl TypeAttrs {
+    pub fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> TypeAttrs {
+        let mut parsed = TypeAttrs::default();
+        for attr in our_attributes(attrs) {
+            let result = attr.parse_nested_meta(|meta| {
+                let path = &meta.path;
+                if path.is_ident("name") {
+                    // #[table(name = "address")]
+                    let lit: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut parsed.name, Located::new(lit.value(), lit.span()), path);
+                } else if path.is_ident("crate") {
+                    // #[table(crate = my_reexport::scylla_table)]
+                    let crate_path: Path = meta.value()?.parse()?;
+                    set_once(cx, &mut parsed.crate_path, crate_path, path);
+                } else {
+                    cx.error_spanned_by(
+                        path,
+                        format!(
+                            "unknown user type attribute `{}`: a type takes `name` and `crate`, and lives in \
+                             the keyspace of the table that uses it",
+                            path_name(path)
+                        ),
+                    );
                     skip_value(&meta)?;
                 }
                 Ok(())

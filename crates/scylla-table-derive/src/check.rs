@@ -11,6 +11,7 @@ pub fn check(cx: &Ctxt, table: &Table) {
     check_names(cx, table);
     for field in &table.fields {
         check_field_roles(cx, field);
+        crate::used_types::check_user_type_uses(cx, field);
     }
     check_duplicate_columns(cx, table);
     check_positions(cx, table, "partition key", |field| field.is_partition_key());

@@ -60,7 +60,11 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
         let column = &field.column.value;
         quote!(#[scylla(rename = #column)] #field_ident: #ty)
     });
-    let skipped_idents = table.fields.iter().filter(|field| !field.is_stored()).map(|field| field.ident);
+    // A skipped field's missing `Default` is reported under the field.
+    let skipped_fields = table.fields.iter().filter(|field| !field.is_stored()).map(|field| {
+        let ident = field.ident;
+        quote_spanned!(field.ty.span()=> #ident: ::std::default::Default::default())
+    });
 
     let table_name = &schema.name;
     let create_table = schema.create_table_cql(None);
@@ -77,6 +81,9 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
     let select_row = required(StatementKind::SelectRow);
     let delete_row = required(StatementKind::DeleteRow);
     let delete_partition = required(StatementKind::DeletePartition);
+    // The user-defined types the columns use come from their Rust types' `UserType` impls.
+    let (used_types, user_type_checks) = crate::used_types::user_types_used(&columns, private);
+    let with_user_types = (!used_types.is_empty()).then(|| quote!(.with_user_types([#(#used_types),*])));
     let schema_tokens = schema_tokens(&schema, private);
     let column_count = columns.len();
     let handle_module = crate::columns::handle_module(table);
@@ -107,6 +114,7 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
 
         const _: () = {
             #handle_impls
+            #(#user_type_checks)*
 
             // Only for its type check: names, order and types of a result's columns.
             #[derive(#private::scylla::DeserializeRow)]
@@ -140,7 +148,7 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
 
                 fn table_schema() -> &'static #private::schema::TableSchema {
                     static SCHEMA: #private::OnceLock<#private::schema::TableSchema> = #private::OnceLock::new();
-                    SCHEMA.get_or_init(|| #schema_tokens)
+                    SCHEMA.get_or_init(|| #schema_tokens #with_user_types)
                 }
 
                 fn partition_key(&self) -> #partition_key_name {
@@ -197,7 +205,7 @@ pub fn generate(table: &Table, runtime: &Runtime) -> TokenStream {
                 ) -> ::std::result::Result<Self, #private::scylla::deserialize::DeserializationError> {
                     ::std::result::Result::Ok(#ident {
                         #(#column_idents: #private::deserialize_cell(&mut row)?,)*
-                        #(#skipped_idents: ::std::default::Default::default(),)*
+                        #(#skipped_fields,)*
                     })
                 }
             }
@@ -278,7 +286,7 @@ fn schema_tokens(schema: &TableSchema, private: &TokenStream) -> TokenStream {
     let default_time_to_live = optional_u32(options.default_time_to_live);
     let gc_grace_seconds = optional_u32(options.gc_grace_seconds);
     let comment = match &options.comment {
-        Some(comment) => quote!(::std::option::Option::Some(::std::string::String::from(#comment))),
+        Some(comment) => quote!(::std::option::Option::Some(::std::string::ToString::to_string(#comment))),
         None => quote!(::std::option::Option::None),
     };
     let compaction = match &options.compaction {
@@ -302,7 +310,7 @@ fn schema_tokens(schema: &TableSchema, private: &TokenStream) -> TokenStream {
     }
 }
 
-fn cql_type_tokens(cql_type: &CqlType, model: &TokenStream) -> TokenStream {
+pub fn cql_type_tokens(cql_type: &CqlType, model: &TokenStream) -> TokenStream {
     match cql_type {
         CqlType::Native(native) => {
             let variant = native_variant(*native);
@@ -330,7 +338,7 @@ fn cql_type_tokens(cql_type: &CqlType, model: &TokenStream) -> TokenStream {
             quote!(#model::CqlType::Tuple(::std::vec![#(#elements),*]))
         }
         CqlType::Udt { name, frozen } => {
-            quote!(#model::CqlType::Udt { name: ::std::string::String::from(#name), frozen: #frozen })
+            quote!(#model::CqlType::Udt { name: ::std::string::ToString::to_string(#name), frozen: #frozen })
         }
     }
 }

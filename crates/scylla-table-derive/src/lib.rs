@@ -1,4 +1,4 @@
-//! The `#[derive(ScyllaTable)]` and `#[derive(TextEnum)]` macros.
+//! The `#[derive(ScyllaTable)]`, `#[derive(UserType)]` and `#[derive(TextEnum)]` macros.
 //!
 //! Use them through the `scylla-table` crate, which re-exports both and documents the attributes.
 //!
@@ -6,8 +6,10 @@
 //! a model of the table (`model`, with Rust types mapped to CQL in `types`), checks the model and
 //! collects every error at once under the offending tokens (`check`, `ctxt`), and only then
 //! generates code (`codegen`: the `ScyllaTable` impl, keys and row mapping; `columns`: the typed
-//! column handles; `names`: the runtime's path and the key structs' names, which both use). `text_enum` derives `TextEnum`. The DDL and statement texts come from
-//! `scylla-table-schema`, which the runtime shares.
+//! column handles; `names`: the runtime's path and the key structs' names, which both use).
+//! `user_type` derives `UserType` from the same field model (`used_types`: the types a field
+//! uses, for both derives), and `text_enum` derives `TextEnum`.
+//! The DDL and statement texts come from `scylla-table-schema`, which the runtime shares.
 
 mod attr;
 mod check;
@@ -18,6 +20,8 @@ mod model;
 mod names;
 mod text_enum;
 mod types;
+mod used_types;
+mod user_type;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +32,13 @@ use proc_macro2::TokenStream;
 #[proc_macro_derive(ScyllaTable, attributes(table))]
 pub fn derive_scylla_table(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     scylla_table_inner(input.into()).into()
+}
+
+/// Derives `scylla_table::UserType`, with `SerializeValue` and `DeserializeValue`, for a struct
+/// stored as a CQL user-defined type. See the `scylla-table` crate for the attribute reference.
+#[proc_macro_derive(UserType, attributes(table))]
+pub fn derive_user_type(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    user_type_inner(input.into()).into()
 }
 
 /// Derives `SerializeValue`, `DeserializeValue`, `Display` and `FromStr` for a fieldless enum stored as text.
@@ -57,6 +68,13 @@ pub(crate) fn scylla_table_inner(input: TokenStream) -> TokenStream {
             }
             tokens
         }
+    }
+}
+
+pub(crate) fn user_type_inner(input: TokenStream) -> TokenStream {
+    match syn::parse2(input) {
+        Ok(input) => user_type::derive(&input),
+        Err(error) => error.to_compile_error(),
     }
 }
 

@@ -169,7 +169,7 @@ impl<'a> Table<'a> {
 }
 
 impl<'a> Field<'a> {
-    fn from_syn(
+    pub fn from_syn(
         cx: &Ctxt,
         ident: &'a Ident,
         ty: &'a Type,

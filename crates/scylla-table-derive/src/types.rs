@@ -3,7 +3,8 @@
 //! A derive sees only tokens, so the mapping goes by the last path segment (`String`,
 //! `chrono::DateTime<Utc>`, `Vec<T>`). A type it does not know, such as an enum stored as text, a
 //! UDT or a type alias, needs `#[table(cql_type = "...")]`; the driver then checks the Rust type
-//! against the column when a statement is prepared.
+//! against the column when a statement is prepared. Where that CQL type names a UDT, the Rust type
+//! in its place must derive `UserType` ([`user_type_uses`]), which gives the type's definition.
 
 use scylla_table_schema::{CqlType, NativeType};
 use syn::{GenericArgument, PathArguments, Type};
@@ -197,6 +198,43 @@ pub fn describe(shape: &Shape) -> String {
         Shape::Map(key, value) => format!("map<{}, {}>", describe(key), describe(value)),
         Shape::Tuple(elements) => format!("tuple<{}>", elements.iter().map(describe).collect::<Vec<_>>().join(", ")),
         Shape::Unknown => "any type".to_owned(),
+    }
+}
+
+/// The Rust types that stand where `cql_type` names a user-defined type, with the names it gives
+/// them: `Address` for `frozen<address>`, and for `list<frozen<address>>` the `T` of `Vec<T>`.
+/// `ty` is the field's type inside any `Option`.
+pub fn user_type_uses<'a>(ty: &'a Type, cql_type: &CqlType) -> Vec<(&'a Type, String)> {
+    let ty = ungroup(ty);
+    match cql_type {
+        CqlType::Native(_) => Vec::new(),
+        CqlType::Udt { name, .. } => vec![(ty, name.clone())],
+        CqlType::List { element, .. } | CqlType::Set { element, .. } => match generic_types(ty).first() {
+            Some(inner) => user_type_uses(inner, element),
+            None => Vec::new(),
+        },
+        CqlType::Map { key, value, .. } => match generic_types(ty).as_slice() {
+            [key_ty, value_ty, ..] => {
+                let mut uses = user_type_uses(key_ty, key);
+                uses.extend(user_type_uses(value_ty, value));
+                uses
+            }
+            _ => Vec::new(),
+        },
+        CqlType::Tuple(elements) => match ty {
+            Type::Tuple(tuple) => {
+                tuple.elems.iter().zip(elements).flat_map(|(elem, cql)| user_type_uses(elem, cql)).collect()
+            }
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => ungroup(&group.elem),
+        Type::Paren(paren) => ungroup(&paren.elem),
+        _ => ty,
     }
 }
 

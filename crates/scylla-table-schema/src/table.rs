@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::cql_type::CqlType;
 use crate::identifier::quote_if_needed;
+use crate::user_type::{creation_order, UserTypeSchema};
 
 /// The direction in which a clustering column sorts rows inside a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -119,6 +120,9 @@ pub struct TableSchema {
     pub name: String,
     pub columns: Vec<Column>,
     pub options: TableOptions,
+    /// The user-defined types the columns use, each with the types it uses. They live in the
+    /// table's keyspace and are created before it.
+    pub user_types: Vec<UserTypeSchema>,
 }
 
 impl TableSchema {
@@ -131,7 +135,13 @@ impl TableSchema {
             ColumnKind::Clustering(_) => 1,
             ColumnKind::Static | ColumnKind::Regular => 2,
         });
-        TableSchema { keyspace: None, name: name.into(), columns, options: TableOptions::default() }
+        TableSchema {
+            keyspace: None,
+            name: name.into(),
+            columns,
+            options: TableOptions::default(),
+            user_types: Vec::new(),
+        }
     }
 
     pub fn with_keyspace(mut self, keyspace: impl Into<String>) -> TableSchema {
@@ -142,6 +152,21 @@ impl TableSchema {
     pub fn with_options(mut self, options: TableOptions) -> TableSchema {
         self.options = options;
         self
+    }
+
+    /// Adds the user-defined types the columns use; a type named twice is kept once.
+    pub fn with_user_types(mut self, user_types: impl IntoIterator<Item = UserTypeSchema>) -> TableSchema {
+        for user_type in user_types {
+            if !self.user_types.iter().any(|known| known.name == user_type.name) {
+                self.user_types.push(user_type);
+            }
+        }
+        self
+    }
+
+    /// Every user-defined type the table needs, in the order to create them.
+    pub fn user_types_in_order(&self) -> Vec<&UserTypeSchema> {
+        creation_order(&self.user_types)
     }
 
     pub fn column(&self, name: &str) -> Option<&Column> {

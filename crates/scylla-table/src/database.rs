@@ -13,15 +13,17 @@ use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::speculative_execution::{SimpleSpeculativeExecutionPolicy, SpeculativeExecutionPolicy};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency};
-use scylla_table_schema::{create_keyspace_cql, quote_if_needed, StatementKind, TableSchema};
+use scylla_table_schema::{
+    create_keyspace_cql, creation_order, quote_if_needed, StatementKind, TableSchema, UserTypeSchema,
+};
 
 use scylla::deserialize::row::DeserializeRow;
 use scylla::serialize::row::SerializeRow;
 
 use crate::config::{ConnectionConfig, ConsistencyLevels};
 use crate::error::{Error, Result};
-use crate::live_schema::{LiveColumn, LiveTable, SchemaMismatch};
-use crate::migration::{plan_migration, MigrationPlan};
+use crate::live_schema::{LiveColumn, LiveTable, LiveUserType, SchemaMismatch};
+use crate::migration::{plan_migration, plan_user_type_migration, MigrationPlan};
 use crate::table::ScyllaTable;
 
 /// A session bound to one application keyspace.
@@ -137,9 +139,36 @@ impl Database {
         Ok(())
     }
 
-    /// Creates the keyspace (with `replication`) and every table that is missing, then waits for
-    /// schema agreement. `IF NOT EXISTS` makes this idempotent and safe to run from several
-    /// processes at once; existing tables are not changed (see [`Database::migrate`]).
+    /// Every user-defined type the tables use, once per keyspace, each after the types it uses.
+    /// Two different definitions under one name are refused: one would silently win.
+    fn user_types_of<'a>(&'a self, tables: &[&'a TableSchema]) -> Result<Vec<(&'a str, &'a UserTypeSchema)>> {
+        let mut ordered: Vec<(&str, &UserTypeSchema)> = Vec::new();
+        for table in tables {
+            let keyspace = self.keyspace_of(table);
+            for user_type in creation_order(&table.user_types) {
+                match ordered
+                    .iter()
+                    .find(|(known_keyspace, known)| *known_keyspace == keyspace && known.name == user_type.name)
+                {
+                    Some((_, known)) if known.fields != user_type.fields => {
+                        return Err(Error::Config(format!(
+                            "two structs define the user-defined type `{keyspace}.{}` differently (table `{}` uses \
+                             one of them): give one of them another #[table(name = ...)]",
+                            user_type.name, table.name
+                        )));
+                    }
+                    Some(_) => {}
+                    None => ordered.push((keyspace, user_type)),
+                }
+            }
+        }
+        Ok(ordered)
+    }
+
+    /// Creates the keyspace (with `replication`), every user-defined type and every table that is
+    /// missing, types before the tables that use them, then waits for schema agreement. `IF NOT
+    /// EXISTS` makes this idempotent and safe to run from several processes at once; existing
+    /// types and tables are not changed (see [`Database::migrate`]).
     pub async fn apply_schema(&self, replication: &crate::Replication, tables: &[&TableSchema]) -> Result<()> {
         let mut keyspaces: Vec<&str> = vec![self.keyspace.as_ref()];
         keyspaces.extend(tables.iter().filter_map(|table| table.keyspace.as_deref()));
@@ -148,15 +177,23 @@ impl Database {
         for keyspace in keyspaces {
             self.run_ddl(&create_keyspace_cql(keyspace, &replication.to_map())).await?;
         }
+        for (keyspace, user_type) in self.user_types_of(tables)? {
+            self.run_ddl(&user_type.create_type_cql(Some(keyspace))).await?;
+        }
         for table in tables {
             self.run_ddl(&table.create_table_cql(Some(self.keyspace_of(table)))).await?;
         }
         Ok(())
     }
 
-    /// Compares each table with the live schema in `system_schema`.
+    /// Compares each table, and each user-defined type they use, with the live schema in
+    /// `system_schema`.
     pub async fn validate_schema(&self, tables: &[&TableSchema]) -> Result<()> {
         let mut mismatches = Vec::new();
+        for (keyspace, user_type) in self.user_types_of(tables)? {
+            let live = read_live_user_type(&self.session, keyspace, &user_type.name).await?;
+            mismatches.extend(SchemaMismatch::between_types(user_type, live.as_ref()));
+        }
         for table in tables {
             let live = read_live_table(&self.session, self.keyspace_of(table), &table.name).await?;
             mismatches.extend(SchemaMismatch::between(table, live.as_ref()));
@@ -169,8 +206,13 @@ impl Database {
     }
 
     /// What it takes to bring the live schema to `tables`: additive steps, and refused ones.
+    /// The types' steps come first, so a table's new column finds its type.
     pub async fn plan_migration(&self, tables: &[&TableSchema]) -> Result<MigrationPlan> {
         let mut plan = MigrationPlan::default();
+        for (keyspace, user_type) in self.user_types_of(tables)? {
+            let live = read_live_user_type(&self.session, keyspace, &user_type.name).await?;
+            plan.extend(plan_user_type_migration(keyspace, user_type, live.as_ref()));
+        }
         for table in tables {
             let keyspace = self.keyspace_of(table).to_owned();
             let live = read_live_table(&self.session, &keyspace, &table.name).await?;
@@ -315,6 +357,21 @@ pub async fn read_live_table(session: &Session, keyspace: &str, table: &str) -> 
         compaction: compaction.unwrap_or_default(),
     }))
 }
+/// Reads one user-defined type's definition from `system_schema`, or `None` if it does not exist.
+pub async fn read_live_user_type(session: &Session, keyspace: &str, name: &str) -> Result<Option<LiveUserType>> {
+    let rows: Vec<(Vec<String>, Vec<String>)> = query_rows(
+        session,
+        "SELECT field_names, field_types FROM system_schema.types WHERE keyspace_name = ? AND type_name = ?",
+        (keyspace, name),
+    )
+    .await?;
+    Ok(rows.into_iter().next().map(|(names, types)| LiveUserType {
+        keyspace: keyspace.to_owned(),
+        name: name.to_owned(),
+        fields: names.into_iter().zip(types).collect(),
+    }))
+}
+
 /// Refuses a local datacenter the cluster does not have: the driver would route nothing, and
 /// every request would fail with a vague "no nodes" error.
 fn check_datacenter(session: &Session, datacenter: &str) -> Result<()> {

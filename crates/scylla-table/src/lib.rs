@@ -1,36 +1,6 @@
-//! Typed ScyllaDB and Cassandra tables from annotated Rust structs.
-//!
-//! `#[derive(ScyllaTable)]` turns a struct into one CQL query table: its `CREATE TABLE`
-//! statement, its prepared statements, typed key structs and row mapping. A [`Database`] applies
-//! and validates the schema, plans migrations, and runs typed operations through [`Table`], each
-//! on a statement prepared once, at the design's default consistency (writes QUORUM, reads ONE).
-//!
-//! ```no_run
-//! use scylla_table::{ConnectionConfig, Database, ScyllaTable};
-//!
-//! #[derive(ScyllaTable, Debug, Clone)]
-//! #[table(name = "steps_by_turn")]
-//! struct Step {
-//!     #[table(partition_key)]
-//!     turn_uid: String,
-//!     #[table(clustering)]
-//!     idx: i32,
-//!     content: String,
-//! }
-//!
-//! # async fn run() -> scylla_table::Result<()> {
-//! let config = ConnectionConfig::from_env("chat")?;
-//! let db = Database::connect(&config).await?;
-//! db.apply_schema(&config.replication, &[Step::table_schema()]).await?;
-//! db.validate_schema(&[Step::table_schema()]).await?;
-//! let steps = db.table::<Step>();
-//! steps.insert(&Step { turn_uid: "t1".into(), idx: 0, content: "Thinking".into() }).await?;
-//! let all = steps.partition_vec(&StepPartitionKey { turn_uid: "t1".into() }).await?;
-//! # let _ = all;
-//! # Ok(())
-//! # }
-//! ```
-
+// The crate's documentation is its README: the reference for the attributes, the types and what
+// the derives generate, with examples that run as doctests.
+#![doc = include_str!("../README.md")]
 // Every public item says what it is for; clippy's `-D warnings` in `cargo xtask test` holds it.
 #![warn(missing_docs)]
 
@@ -40,6 +10,7 @@
 // operations on top: single statements, reads with write times, batches, and clustering slices.
 mod table;
 mod text_enum;
+mod user_type;
 
 mod columns;
 mod compare;
@@ -66,20 +37,21 @@ pub use batch::Batch;
 pub use columns::{ColumnOf, ColumnRole, CounterColumn, ListColumn, MapColumn, SetColumn, Settable, StaticColumn};
 pub use compare::{differing_columns, ColumnDifference, RowText, UnorderedText};
 pub use config::{ConnectionConfig, ConsistencyLevels, Replication, DEFAULT_REQUEST_TIMEOUT, LOCAL_NODE};
-pub use database::{read_live_table, Database};
+pub use database::{read_live_table, read_live_user_type, Database};
 pub use error::{DriverError, Error, Result, Unavailability};
-pub use live_schema::{LiveColumn, LiveTable, SchemaMismatch};
-pub use migration::{plan_migration, MigrationPlan, MigrationStep, RefusedChange};
+pub use live_schema::{LiveColumn, LiveTable, LiveUserType, SchemaMismatch};
+pub use migration::{plan_migration, plan_user_type_migration, MigrationPlan, MigrationStep, RefusedChange};
 pub use row::{RowValues, TableRow};
 pub use scylla;
 pub use scylla::statement::Consistency;
-pub use scylla_table_derive::{ScyllaTable, TextEnum};
+pub use scylla_table_derive::{ScyllaTable, TextEnum, UserType};
 pub use scylla_table_schema as schema;
 pub use slice::Slice;
 pub use table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey};
 pub use table_ops::{InsertOutcome, Pending, Table, WriteOptions, DEFAULT_PAGE_SIZE};
 pub use text_enum::UnknownVariant;
 pub use timed::Timed;
+pub use user_type::UserType;
 
 /// Items the generated code names. Not a public API.
 #[doc(hidden)]
@@ -91,6 +63,10 @@ pub mod __private {
     pub use crate::slice::{ClusteringAt, Prefix};
     pub use crate::table::{ColumnValue, RowKey, ScyllaTable, StatementTexts, TableKey, UNSET};
     pub use crate::text_enum::UnknownVariant;
+    pub use crate::user_type::{
+        deserialize_user_type_field, names_the_type, serialize_user_type, type_check_user_type,
+    };
+    pub use crate::user_type::{user_type_cells, user_type_field_present, TypeCheck, UserType};
     pub use scylla;
     pub use scylla::deserialize::row::DeserializeRow;
     pub use scylla::deserialize::value::DeserializeValue;

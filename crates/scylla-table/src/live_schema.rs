@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use scylla_table_schema::{ClusteringOrder, ColumnKind, CqlType, TableSchema};
+use scylla_table_schema::{ClusteringOrder, ColumnKind, CqlType, TableSchema, UserTypeSchema};
 
 /// One column as `system_schema.columns` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,17 @@ impl LiveTable {
     pub(crate) fn column(&self, name: &str) -> Option<&LiveColumn> {
         self.columns.iter().find(|column| column.name == name)
     }
+}
+
+/// A user-defined type as `system_schema.types` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveUserType {
+    /// The keyspace it is in.
+    pub keyspace: String,
+    /// The type's name.
+    pub name: String,
+    /// Each field's name and CQL type text, in the type's order.
+    pub fields: Vec<(String, String)>,
 }
 
 /// One difference between the derived table and the live one.
@@ -95,6 +106,40 @@ pub enum SchemaMismatch {
         /// Its part in the live table.
         found: String,
     },
+    /// The keyspace has no such user-defined type.
+    MissingType {
+        /// The type.
+        user_type: String,
+    },
+    /// The struct has a field the live type lacks.
+    MissingTypeField {
+        /// The type.
+        user_type: String,
+        /// The field.
+        field: String,
+        /// Its CQL type in the struct.
+        expected_type: String,
+    },
+    /// The live type has a field the struct lacks.
+    ExtraTypeField {
+        /// The type.
+        user_type: String,
+        /// The field.
+        field: String,
+        /// Its CQL type in the live type.
+        found_type: String,
+    },
+    /// A field's CQL type differs.
+    TypeFieldMismatch {
+        /// The type.
+        user_type: String,
+        /// The field.
+        field: String,
+        /// The type in the struct.
+        expected: String,
+        /// The type in the live type.
+        found: String,
+    },
     /// A clustering column sorts the other way.
     ClusteringOrderMismatch {
         /// The table.
@@ -131,6 +176,21 @@ impl fmt::Display for SchemaMismatch {
             SchemaMismatch::ClusteringOrderMismatch { table, column, expected, found } => {
                 write!(f, "`{table}.{column}` clusters {found}, expected {expected}")
             }
+            SchemaMismatch::MissingType { user_type } => {
+                write!(f, "user-defined type `{user_type}` does not exist: create it with `Database::apply_schema`")
+            }
+            SchemaMismatch::MissingTypeField { user_type, field, expected_type } => write!(
+                f,
+                "type `{user_type}` lacks field `{field}`: expected `{expected_type}`; an additive migration adds it"
+            ),
+            SchemaMismatch::ExtraTypeField { user_type, field, found_type } => write!(
+                f,
+                "type `{user_type}` has field `{field}` (`{found_type}`) that the struct lacks: add the field \
+                 (CQL cannot drop a field of a type; until then it is written as null and skipped when read)"
+            ),
+            SchemaMismatch::TypeFieldMismatch { user_type, field, expected, found } => {
+                write!(f, "field `{field}` of type `{user_type}` is `{found}`, expected `{expected}`")
+            }
         }
     }
 }
@@ -165,6 +225,16 @@ pub(crate) fn live_role(live: &LiveColumn) -> String {
 pub(crate) fn same_type(expected: &CqlType, live: &str) -> bool {
     match live.parse::<CqlType>() {
         Ok(parsed) => &parsed == expected,
+        Err(_) => expected.to_string() == live,
+    }
+}
+
+/// [`same_type`] for a field of a user-defined type. A type made by hand may declare a field
+/// `list<text>` where the derive writes `frozen<list<text>>`: inside a frozen value, which is how
+/// a type is stored, the two are the same.
+pub(crate) fn same_field_type(expected: &CqlType, live: &str) -> bool {
+    match live.parse::<CqlType>() {
+        Ok(parsed) => parsed.frozen() == expected.clone().frozen(),
         Err(_) => expected.to_string() == live,
     }
 }
@@ -221,6 +291,44 @@ impl SchemaMismatch {
                     table: table.clone(),
                     column: found.name.clone(),
                     found_type: found.cql_type.clone(),
+                });
+            }
+        }
+        mismatches
+    }
+}
+
+impl SchemaMismatch {
+    /// Every difference between a derived user-defined type and the live one, in field order,
+    /// extra fields last.
+    pub fn between_types(expected: &UserTypeSchema, live: Option<&LiveUserType>) -> Vec<SchemaMismatch> {
+        let user_type = &expected.name;
+        let Some(live) = live else { return vec![SchemaMismatch::MissingType { user_type: user_type.clone() }] };
+        let mut mismatches = Vec::new();
+        for field in &expected.fields {
+            match live.fields.iter().find(|(name, _)| *name == field.name) {
+                None => mismatches.push(SchemaMismatch::MissingTypeField {
+                    user_type: user_type.clone(),
+                    field: field.name.clone(),
+                    expected_type: field.cql_type.to_string(),
+                }),
+                Some((_, found)) if !same_field_type(&field.cql_type, found) => {
+                    mismatches.push(SchemaMismatch::TypeFieldMismatch {
+                        user_type: user_type.clone(),
+                        field: field.name.clone(),
+                        expected: field.cql_type.to_string(),
+                        found: found.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, found_type) in &live.fields {
+            if expected.field(name).is_none() {
+                mismatches.push(SchemaMismatch::ExtraTypeField {
+                    user_type: user_type.clone(),
+                    field: name.clone(),
+                    found_type: found_type.clone(),
                 });
             }
         }

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use scylla_table_schema::{TableOptions, TableSchema};
+use scylla_table_schema::{TableOptions, TableSchema, UserTypeSchema};
 
-use crate::live_schema::{expected_role, live_role, same_type, LiveTable};
+use crate::live_schema::{expected_role, live_role, same_field_type, same_type, LiveTable, LiveUserType};
 
 /// A change that runs as one CQL statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +138,45 @@ pub fn plan_migration(keyspace: &str, table: &TableSchema, live: Option<&LiveTab
     let changed = changed_options(&table.options, live);
     if let Some(cql) = table.alter_options_cql(Some(keyspace), &changed) {
         plan.steps.push(MigrationStep { description: format!("change table options of {name}"), cql });
+    }
+    plan
+}
+
+/// Plans the migration of one user-defined type in `keyspace`: create it, or add the fields it
+/// lacks. A field whose type changed is refused: CQL cannot change it. A field only the live type
+/// has needs nothing: CQL cannot drop it, and the mapping writes it as null and skips it.
+pub fn plan_user_type_migration(
+    keyspace: &str,
+    user_type: &UserTypeSchema,
+    live: Option<&LiveUserType>,
+) -> MigrationPlan {
+    let mut plan = MigrationPlan::default();
+    let name = format!("{keyspace}.{}", user_type.name);
+    let Some(live) = live else {
+        plan.steps.push(MigrationStep {
+            description: format!("create type {name}"),
+            cql: user_type.create_type_cql(Some(keyspace)).trim_end().trim_end_matches(';').to_owned(),
+        });
+        return plan;
+    };
+    for field in &user_type.fields {
+        match live.fields.iter().find(|(found, _)| *found == field.name) {
+            None => plan.steps.push(MigrationStep {
+                description: format!("add field {name}.{} {}", field.name, field.cql_type),
+                cql: user_type.add_field_cql(Some(keyspace), field),
+            }),
+            Some((_, found)) if !same_field_type(&field.cql_type, found) => plan.refused.push(RefusedChange {
+                description: format!(
+                    "change the type of field {name}.{} from {found} to {}",
+                    field.name, field.cql_type
+                ),
+                advice: "CQL cannot change a field's type: add a field under a new name, copy the values, and \
+                         stop using the old one"
+                    .to_owned(),
+                forced_step: None,
+            }),
+            Some(_) => {}
+        }
     }
     plan
 }

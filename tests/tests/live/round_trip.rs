@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use scylla::value::{CqlDecimal, CqlDuration, CqlTimeuuid, CqlVarint};
 use scylla_table::ScyllaTable;
-use tests::fixtures::{create_address_type, every_type, Address, EveryType, EveryTypePrimaryKey, Mood};
+use tests::fixtures::{every_type, Address, EveryType, EveryTypePrimaryKey, GeoPoint, Mood};
 use tests::live::TestKeyspace;
 use uuid::Uuid;
 
@@ -42,8 +42,21 @@ fn full_row() -> EveryType {
         frozen_list_value: vec![5, 4],
         nested_value: vec![vec![1], vec![], vec![2, 3]],
         tuple_value: (1, "one".into(), false),
-        udt_value: Address { street: "Main St".into(), zip: 12345 },
-        udt_list_value: vec![Address { street: "A".into(), zip: 1 }, Address { street: "B".into(), zip: 2 }],
+        udt_value: Address {
+            street: "Main St".into(),
+            zip: 12345,
+            lines: vec!["Flat 2".into(), "Back door".into()],
+            location: Some(GeoPoint { lat: 38.71, lon: -9.14 }),
+        },
+        udt_list_value: vec![
+            Address { street: "A".into(), zip: 1, lines: Vec::new(), location: None },
+            Address {
+                street: "B".into(),
+                zip: 2,
+                lines: vec!["".into()],
+                location: Some(GeoPoint { lat: 0.0, lon: 0.0 }),
+            },
+        ],
         mood: Mood::VeryHappy,
         optional_value: Some("set".into()),
         order_number: 9,
@@ -54,7 +67,6 @@ fn full_row() -> EveryType {
 #[tokio::test]
 async fn every_type_round_trips_with_values_nulls_and_empty_collections() {
     let test = TestKeyspace::new("round_trip").await;
-    test.db.run_ddl(&create_address_type(&test.config.keyspace)).await.unwrap();
     test.db.apply_schema(test.replication(), &[EveryType::table_schema()]).await.unwrap();
     test.db.validate_schema(&[EveryType::table_schema()]).await.unwrap();
     let table = test.db.table::<EveryType>();
@@ -90,7 +102,6 @@ async fn every_type_round_trips_with_values_nulls_and_empty_collections() {
 #[tokio::test]
 async fn typed_updates_change_one_column_set_and_map_in_place() {
     let test = TestKeyspace::new("typed_updates").await;
-    test.db.run_ddl(&create_address_type(&test.config.keyspace)).await.unwrap();
     test.db.apply_schema(test.replication(), &[EveryType::table_schema()]).await.unwrap();
     let table = test.db.table::<EveryType>();
     let row = full_row();

@@ -1,14 +1,13 @@
 //! Applying, validating and migrating schemas against the live node.
 
 use scylla_table::{Error, SchemaMismatch, ScyllaTable};
-use tests::fixtures::{create_address_type, Drifty, EveryType, PageViews};
+use tests::fixtures::{Drifty, EveryType, PageViews};
 use tests::live::TestKeyspace;
 
 #[tokio::test]
 async fn applied_schema_reads_back_equal_to_the_derived_one() {
     let test = TestKeyspace::new("applied_schema").await;
     let keyspace = test.config.keyspace.clone();
-    test.db.run_ddl(&create_address_type(&keyspace)).await.unwrap();
     let mut tables = conversation_store::all_tables();
     tables.push(EveryType::table_schema());
     tables.push(PageViews::table_schema());
@@ -175,5 +174,90 @@ async fn migration_adds_a_column_then_refuses_a_key_change() {
     assert!(changes[0].description.contains("change the primary key"), "{refused}");
     assert!(refused.to_string().contains("create a new table"), "{refused}");
     assert!(changes[0].forced_step.is_none(), "CQL cannot change a key in place");
+    test.drop().await;
+}
+
+#[tokio::test]
+async fn user_types_are_created_before_their_tables_and_their_drift_is_found_and_migrated() {
+    let test = TestKeyspace::new("user_types").await;
+    let keyspace = test.config.keyspace.clone();
+    // `address` uses `geo_point`: creating them in the wrong order would fail.
+    test.db.apply_schema(test.replication(), &[EveryType::table_schema()]).await.unwrap();
+    test.db.validate_schema(&[EveryType::table_schema()]).await.unwrap();
+    assert!(test.db.plan_migration(&[EveryType::table_schema()]).await.unwrap().is_empty());
+
+    // The live `address` as an older build made it: without `location`, with a field the code
+    // no longer has, and `zip` of another type.
+    test.db.run_ddl(&format!("DROP TABLE {keyspace}.every_type")).await.unwrap();
+    test.db.run_ddl(&format!("DROP TYPE {keyspace}.address")).await.unwrap();
+    test.db
+        .run_ddl(&format!(
+            "CREATE TYPE {keyspace}.address (street text, zip bigint, lines frozen<list<text>>, floor int)"
+        ))
+        .await
+        .unwrap();
+    let user_type = "address".to_owned();
+    let Err(Error::SchemaMismatch(found)) = test.db.validate_schema(&[EveryType::table_schema()]).await else {
+        panic!("the drifted type must be reported");
+    };
+    let type_mismatches: Vec<&SchemaMismatch> =
+        found.iter().filter(|mismatch| !matches!(mismatch, SchemaMismatch::MissingTable { .. })).collect();
+    assert_eq!(
+        type_mismatches,
+        [
+            &SchemaMismatch::TypeFieldMismatch {
+                user_type: user_type.clone(),
+                field: "zip".into(),
+                expected: "int".into(),
+                found: "bigint".into()
+            },
+            &SchemaMismatch::MissingTypeField {
+                user_type: user_type.clone(),
+                field: "location".into(),
+                expected_type: "frozen<geo_point>".into()
+            },
+            &SchemaMismatch::ExtraTypeField {
+                user_type: user_type.clone(),
+                field: "floor".into(),
+                found_type: "int".into()
+            },
+        ]
+    );
+
+    // The plan adds the missing field before the table that uses the type, and refuses the
+    // type change, which CQL cannot make.
+    let plan = test.db.plan_migration(&[EveryType::table_schema()]).await.unwrap();
+    let cql: Vec<&str> = plan.steps.iter().map(|step| step.cql.as_str()).collect();
+    assert_eq!(cql[0], format!("ALTER TYPE {keyspace}.address ADD location frozen<geo_point>"));
+    assert!(cql[1].starts_with(&format!("CREATE TABLE IF NOT EXISTS {keyspace}.every_type")), "{plan}");
+    assert_eq!(plan.refused.len(), 1, "{plan}");
+    assert!(plan.refused[0].description.contains(".address.zip from bigint to int"), "{plan}");
+    assert!(plan.refused[0].forced_step.is_none(), "CQL cannot change a field's type");
+
+    // With `zip` as the code has it, the migration brings the type in line; a value written
+    // before `location` existed reads back with it as None.
+    test.db.run_ddl(&format!("DROP TYPE {keyspace}.address")).await.unwrap();
+    test.db
+        .run_ddl(&format!("CREATE TYPE {keyspace}.address (street text, zip int, lines frozen<list<text>>)"))
+        .await
+        .unwrap();
+    test.db
+        .run_ddl(&format!("CREATE TABLE {keyspace}.homes (id int PRIMARY KEY, home frozen<address>)"))
+        .await
+        .unwrap();
+    test.db
+        .run_ddl(&format!(
+            "INSERT INTO {keyspace}.homes (id, home) VALUES (1, {{street: 'Old Rd', zip: 7, lines: ['x']}})"
+        ))
+        .await
+        .unwrap();
+    test.db.migrate(&[EveryType::table_schema()], false).await.unwrap();
+    test.db.validate_schema(&[EveryType::table_schema()]).await.unwrap();
+    let rows: Vec<(tests::fixtures::Address,)> =
+        test.db.query_rows(&format!("SELECT home FROM {keyspace}.homes WHERE id = 1"), ()).await.unwrap();
+    assert_eq!(
+        rows[0].0,
+        tests::fixtures::Address { street: "Old Rd".into(), zip: 7, lines: vec!["x".into()], location: None }
+    );
     test.drop().await;
 }

@@ -1,9 +1,7 @@
-use scylla::{DeserializeValue, SerializeValue};
-use scylla_table::ScyllaTable;
+use scylla_table::{ScyllaTable, UserType};
 
-// A user-defined type that the driver maps but that cannot be written out for comparing rows.
-#[derive(SerializeValue, DeserializeValue)]
-#[scylla(crate = scylla)]
+// A user-defined type that cannot be written out for comparing rows.
+#[derive(UserType)]
 struct Point {
     x: i32,
     y: i32,
