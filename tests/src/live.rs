@@ -107,6 +107,14 @@ impl TestKeyspace {
     }
 }
 
+/// The binary of `examples/<name>.rs`, which `cargo test --workspace` builds beside the tests.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test knows where it runs");
+    let example = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples").join(name);
+    assert!(example.exists(), "{} is missing: `cargo test --workspace` builds it", example.display());
+    example
+}
+
 /// The PostgreSQL server of `cargo xtask db up`, for the benchmark's test. `POSTGRES_URL`
 /// overrides it, as a `host=... port=...` connection string.
 pub fn postgres_connection() -> String {

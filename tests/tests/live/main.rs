@@ -8,6 +8,7 @@ mod cli;
 mod conformance;
 mod connection;
 mod conversations;
+mod examples;
 mod microseconds;
 mod migration;
 mod operating;

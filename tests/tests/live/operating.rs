@@ -12,7 +12,7 @@ use chat_migrate::monitoring::METRICS;
 use chat_migrate::{ensure_scylla_schema, ScanOptions, ScyllaCopier, Selection};
 use conversation_store::ConversationApi;
 use local_cassandra::{signal, Signal};
-use tests::live::{postgres_connection, TestKeyspace, TestSchema};
+use tests::live::{example_binary, postgres_connection, TestKeyspace, TestSchema};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The binary `cargo test --workspace` built beside this test, started on the test's schema and
@@ -219,12 +219,8 @@ async fn a_relay_serves_every_family_and_stops_on_sigterm_with_its_summary() {
 async fn the_monitored_example_serves_the_stores_metrics_beside_its_own() {
     let schema = TestSchema::new("monitored_example").await;
     let keyspace = TestKeyspace::new("monitored_example").await;
-    let exe = std::env::current_exe().expect("the test knows where it runs");
-    let example =
-        exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("examples").join("monitored");
-    assert!(example.exists(), "{} is missing: `cargo test --workspace` builds it", example.display());
     let port = free_port();
-    let output = Command::new(example)
+    let output = Command::new(example_binary("monitored"))
         .env("POSTGRES_URL", postgres_connection())
         .env("POSTGRES_SCHEMA", &schema.store.config().schema)
         .env("SCYLLA_KEYSPACE", &keyspace.config.keyspace)
