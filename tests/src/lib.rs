@@ -24,3 +24,12 @@ pub mod reexport {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
+
+/// The guides' Rust examples, compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/conversation-store.md")]
+pub struct ConversationStoreGuideExamples;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migration.md")]
+pub struct MigrationGuideExamples;

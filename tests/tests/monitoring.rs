@@ -1,4 +1,4 @@
-//! The dashboard and the README's "Monitoring" section against the metrics the code exports
+//! The dashboard and the "Monitoring" section of `docs/operations.md` against the metrics the code exports
 //! (`chat_migrate::monitoring::METRICS`): a panel on a metric that no longer exists would show
 //! nothing during the migration, when it is needed.
 
@@ -61,9 +61,9 @@ fn every_dashboard_query_names_only_exported_metrics_and_every_metric_has_a_pane
 }
 
 #[test]
-fn the_readme_names_every_metric_and_no_other() {
-    let readme = workspace_file("README.md");
-    let section = readme.split_once("\n## Monitoring").expect("the README has a Monitoring section").1;
+fn the_operations_guide_names_every_metric_and_no_other() {
+    let guide = workspace_file("docs/operations.md");
+    let section = guide.split_once("\n## Monitoring").expect("docs/operations.md has a Monitoring section").1;
     let section = section.split("\n## ").next().unwrap_or(section);
-    assert_eq!(metric_names(section), exported(), "the README's Monitoring section and METRICS differ");
+    assert_eq!(metric_names(section), exported(), "the Monitoring section of docs/operations.md and METRICS differ");
 }

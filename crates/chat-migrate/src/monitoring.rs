@@ -4,7 +4,7 @@
 //! installs a recorder, such as `metrics-exporter-prometheus` (the `chat-migrate` command's
 //! `--metrics-addr`, or an application's own). [`METRICS`] lists them all with their labels and
 //! meaning; [`describe`] hands those descriptions to the installed recorder, and the dashboard
-//! and the README are checked against the list.
+//! and `docs/operations.md` are checked against the list.
 
 use std::time::Duration;
 
