@@ -3,7 +3,7 @@
 //! `cargo xtask migrate` use for this repository's tables.
 //!
 //! ```text
-//! cargo run -p examples --example own_xtask -- gen-cql [--check] [DIR]   # DIR defaults to schema/
+//! cargo run -p examples --example own_xtask -- gen-cql [--check] DIR     # the tables' own folder
 //! cargo run -p examples --example own_xtask -- migrate [--dry-run]      # SCYLLA_URI, SCYLLA_KEYSPACE
 //! ```
 #[path = "own_tables/tables.rs"]
@@ -20,12 +20,14 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().any(|arg| arg == name);
     let result = match args.first().map(String::as_str) {
-        Some("gen-cql") => {
-            let dir = args.iter().skip(1).find(|arg| !arg.starts_with("--")).map_or("schema", String::as_str);
-            gen_cql(PathBuf::from(dir), flag("--check"))
-        }
+        // No default folder: the folder belongs to these tables alone, and a write removes the
+        // generated files of any other table in it.
+        Some("gen-cql") => match args.iter().skip(1).find(|arg| !arg.starts_with("--")) {
+            Some(dir) => gen_cql(PathBuf::from(dir), flag("--check")),
+            None => Err("gen-cql needs the folder of these tables' schema files".to_owned()),
+        },
         Some("migrate") => migrate(flag("--dry-run")).await.map_err(|error| error.to_string()),
-        _ => Err("usage: own_xtask gen-cql [--check] [DIR] | migrate [--dry-run]".to_owned()),
+        _ => Err("usage: own_xtask gen-cql [--check] DIR | migrate [--dry-run]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,7 +77,10 @@ pub fn schema_drift(dir: &Path, expected: &BTreeMap<String, String>) -> io::Resu
 }
 
 /// Brings `dir` in line with `expected`: writes every missing or outdated file and removes the
-/// generated files of tables that are gone. Returns what it changed; hand-written files stay.
+/// generated files of tables that are gone. Returns what it changed. The folder belongs to one
+/// generator: a generated file that is not in `expected` is removed. A hand-written file (one
+/// without [`GENERATED_HEADER`]) is never removed or overwritten: one in a table's place is an
+/// error, and nothing is written.
 ///
 /// A project's own `xtask` calls this for its tables, and [`schema_drift`] in a test or CI step
 /// to fail when the folder is stale:
@@ -95,6 +98,19 @@ pub fn schema_drift(dir: &Path, expected: &BTreeMap<String, String>) -> io::Resu
 /// ```
 pub fn write_schema_folder(dir: &Path, expected: &BTreeMap<String, String>) -> io::Result<Vec<SchemaDrift>> {
     let drift = schema_drift(dir, expected)?;
+    for change in &drift {
+        if let SchemaDrift::Outdated(name) = change {
+            if !is_generated(&dir.join(name))? {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} was not generated (no `{GENERATED_HEADER}` line): move it away first",
+                        dir.join(name).display()
+                    ),
+                ));
+            }
+        }
+    }
     fs::create_dir_all(dir)?;
     for change in &drift {
         match change {
@@ -107,4 +123,39 @@ pub fn write_schema_folder(dir: &Path, expected: &BTreeMap<String, String>) -> i
 
 fn is_generated(path: &Path) -> io::Result<bool> {
     Ok(fs::read_to_string(path)?.starts_with(GENERATED_HEADER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_fixes_generated_files_and_never_touches_a_hand_written_one() {
+        let dir = std::env::temp_dir().join(format!("schema_folder_{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let header = |body: &str| format!("{GENERATED_HEADER}\n{body}");
+        let expected = BTreeMap::from([("a.cql".to_owned(), header("A;\n")), ("b.cql".to_owned(), header("B;\n"))]);
+        fs::write(dir.join("a.cql"), header("old A;\n")).unwrap();
+        fs::write(dir.join("gone.cql"), header("GONE;\n")).unwrap();
+        fs::write(dir.join("notes.cql"), "-- by hand\n").unwrap();
+
+        let changes = write_schema_folder(&dir, &expected).unwrap();
+        assert_eq!(
+            changes,
+            [
+                SchemaDrift::Outdated("a.cql".into()),
+                SchemaDrift::Missing("b.cql".into()),
+                SchemaDrift::Extra("gone.cql".into())
+            ]
+        );
+        assert!(schema_drift(&dir, &expected).unwrap().is_empty());
+        assert_eq!(fs::read_to_string(dir.join("notes.cql")).unwrap(), "-- by hand\n", "hand-written files stay");
+
+        fs::write(dir.join("a.cql"), "-- by hand, where a table's file goes\n").unwrap();
+        let refused = write_schema_folder(&dir, &expected).unwrap_err();
+        assert!(refused.to_string().contains("was not generated"), "{refused}");
+        assert_eq!(fs::read_to_string(dir.join("a.cql")).unwrap(), "-- by hand, where a table's file goes\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -154,10 +154,11 @@ impl TableSchema {
         self
     }
 
-    /// Adds the user-defined types the columns use; a type named twice is kept once.
+    /// Adds the user-defined types the columns use; a type used twice is kept once. Two different
+    /// types of one name are both kept, for `Database::apply_schema` to refuse.
     pub fn with_user_types(mut self, user_types: impl IntoIterator<Item = UserTypeSchema>) -> TableSchema {
         for user_type in user_types {
-            if !self.user_types.iter().any(|known| known.name == user_type.name) {
+            if !self.user_types.contains(&user_type) {
                 self.user_types.push(user_type);
             }
         }

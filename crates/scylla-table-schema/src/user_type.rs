@@ -35,10 +35,11 @@ impl UserTypeSchema {
         UserTypeSchema { name: name.into(), fields, user_types: Vec::new() }
     }
 
-    /// Adds the types the fields use; a type named twice is kept once.
+    /// Adds the types the fields use; a type used twice is kept once. Two different types of one
+    /// name are both kept, for `Database::apply_schema` to refuse.
     pub fn with_user_types(mut self, user_types: impl IntoIterator<Item = UserTypeSchema>) -> UserTypeSchema {
         for user_type in user_types {
-            if !self.user_types.iter().any(|known| known.name == user_type.name) {
+            if !self.user_types.contains(&user_type) {
                 self.user_types.push(user_type);
             }
         }
@@ -90,10 +91,11 @@ impl UserTypeSchema {
 }
 
 /// Every type in `user_types` and the types they use, each once, in an order that creates a type
-/// after the types its fields use.
+/// after the types its fields use. Two different definitions of one name both appear, so that a
+/// caller can refuse them.
 pub fn creation_order<'a>(user_types: impl IntoIterator<Item = &'a UserTypeSchema>) -> Vec<&'a UserTypeSchema> {
     fn visit<'a>(user_type: &'a UserTypeSchema, ordered: &mut Vec<&'a UserTypeSchema>) {
-        if ordered.iter().any(|known| known.name == user_type.name) {
+        if ordered.contains(&user_type) {
             return;
         }
         for used in &user_type.user_types {
@@ -131,6 +133,8 @@ mod tests {
         )
         .with_user_types([address.clone(), geo.clone(), geo.clone()]);
         assert_eq!(person.user_types.len(), 2, "geo is kept once");
+        let other_geo = UserTypeSchema::new("geo", vec![UserTypeField::new("x", CqlType::Native(NativeType::Int))]);
+        assert_eq!(creation_order([&person, &other_geo]).len(), 4, "another `geo` is kept, to be refused");
         let names: Vec<&str> = creation_order([&person, &address]).iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["geo", "address", "person"]);
     }

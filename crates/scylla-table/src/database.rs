@@ -168,7 +168,9 @@ impl Database {
     /// Creates the keyspace (with `replication`), every user-defined type and every table that is
     /// missing, types before the tables that use them, then waits for schema agreement. `IF NOT
     /// EXISTS` makes this idempotent and safe to run from several processes at once; existing
-    /// types and tables are not changed (see [`Database::migrate`]).
+    /// types and tables are not changed (see [`Database::migrate`]). A type that already exists
+    /// with other fields is an error ([`Error::SchemaMismatch`]): `IF NOT EXISTS` left it as it
+    /// was, and a value of the struct's type could not be written to it safely.
     pub async fn apply_schema(&self, replication: &crate::Replication, tables: &[&TableSchema]) -> Result<()> {
         let mut keyspaces: Vec<&str> = vec![self.keyspace.as_ref()];
         keyspaces.extend(tables.iter().filter_map(|table| table.keyspace.as_deref()));
@@ -177,8 +179,15 @@ impl Database {
         for keyspace in keyspaces {
             self.run_ddl(&create_keyspace_cql(keyspace, &replication.to_map())).await?;
         }
-        for (keyspace, user_type) in self.user_types_of(tables)? {
+        let user_types = self.user_types_of(tables)?;
+        let mut mismatches = Vec::new();
+        for (keyspace, user_type) in &user_types {
             self.run_ddl(&user_type.create_type_cql(Some(keyspace))).await?;
+            let live = read_live_user_type(&self.session, keyspace, &user_type.name).await?;
+            mismatches.extend(SchemaMismatch::between_types(user_type, live.as_ref()));
+        }
+        if !mismatches.is_empty() {
+            return Err(Error::SchemaMismatch(mismatches));
         }
         for table in tables {
             self.run_ddl(&table.create_table_cql(Some(self.keyspace_of(table)))).await?;

@@ -186,7 +186,8 @@ impl fmt::Display for SchemaMismatch {
             SchemaMismatch::ExtraTypeField { user_type, field, found_type } => write!(
                 f,
                 "type `{user_type}` has field `{field}` (`{found_type}`) that the struct lacks: add the field \
-                 (CQL cannot drop a field of a type; until then it is written as null and skipped when read)"
+                 (CQL cannot drop a field of a type, and until the struct has it, a value of the type is not \
+                 written, since the write would erase the field)"
             ),
             SchemaMismatch::TypeFieldMismatch { user_type, field, expected, found } => {
                 write!(f, "field `{field}` of type `{user_type}` is `{found}`, expected `{expected}`")

@@ -143,8 +143,8 @@ pub fn plan_migration(keyspace: &str, table: &TableSchema, live: Option<&LiveTab
 }
 
 /// Plans the migration of one user-defined type in `keyspace`: create it, or add the fields it
-/// lacks. A field whose type changed is refused: CQL cannot change it. A field only the live type
-/// has needs nothing: CQL cannot drop it, and the mapping writes it as null and skips it.
+/// lacks. A field whose type changed is refused: CQL cannot change it. So is a field only the live
+/// type has: CQL cannot drop it, and the struct cannot write the type without it.
 pub fn plan_user_type_migration(
     keyspace: &str,
     user_type: &UserTypeSchema,
@@ -176,6 +176,17 @@ pub fn plan_user_type_migration(
                 forced_step: None,
             }),
             Some(_) => {}
+        }
+    }
+    for (found, found_type) in &live.fields {
+        if user_type.field(found).is_none() {
+            plan.refused.push(RefusedChange {
+                description: format!("drop field {name}.{found} {found_type}"),
+                advice: "CQL cannot drop a field of a type, and a value is written whole: add the field to \
+                         the struct, or give the struct's type another name"
+                    .to_owned(),
+                forced_step: None,
+            });
         }
     }
     plan

@@ -1,10 +1,10 @@
 //! User-defined types: the trait `#[derive(UserType)]` implements, and the value mapping its
 //! generated code calls.
 //!
-//! A value is matched to the live type field by field, by name, as the driver's own UDT derives
-//! do. A field the live type has and the struct lacks is written as null and skipped when read,
-//! so a field can be added to the type (`ALTER TYPE ... ADD`) before the code knows it. A field
-//! the struct has and the live type lacks fails the type check, naming the field.
+//! A value is matched to the live type field by field, by name. A value is stored frozen, so every
+//! write replaces it whole: a field the live type has and the struct lacks is therefore refused
+//! when writing (writing it as null would erase what another writer stored there) and skipped when
+//! reading. A field the struct has and the live type lacks fails the type check, naming the field.
 
 use std::borrow::Cow;
 
@@ -47,6 +47,12 @@ enum UserTypeMismatch {
     MissingField { type_name: &'static str, field: &'static str },
     #[error("field `{field}` of `{type_name}`: {source}")]
     Field { type_name: &'static str, field: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(
+        "the live type `{type_name}` has a field `{field}` that the struct lacks: a value is written whole, \
+         so writing it would erase what is stored in `{field}`; add the field to the struct (as `Option`), \
+         and restart every writer once the type has changed"
+    )]
+    UnknownField { type_name: &'static str, field: String },
     #[error("a `{type_name}` value exceeds the largest cell CQL can hold")]
     TooLarge { type_name: &'static str },
 }
@@ -67,7 +73,8 @@ fn definition<'a>(
 }
 
 #[doc(hidden)]
-/// Writes a value field by field in the live type's order; a field the struct lacks is null.
+/// Writes a value field by field in the live type's order. A field the struct lacks is refused:
+/// the value replaces the stored one whole.
 pub fn serialize_user_type<'b>(
     type_name: &'static str,
     typ: &ColumnType<'_>,
@@ -80,21 +87,16 @@ pub fn serialize_user_type<'b>(
     }
     let mut builder = writer.into_value_builder();
     for (name, field_type) in live {
-        let cell = builder.make_sub_writer();
-        match fields.iter().find(|(field, _)| field == name) {
-            Some((_, value)) => {
-                value.serialize(field_type, cell).map_err(|source| {
-                    SerializationError::new(UserTypeMismatch::Field {
-                        type_name,
-                        field: name.to_string(),
-                        source: Box::new(source),
-                    })
-                })?;
-            }
-            None => {
-                cell.set_null();
-            }
-        }
+        let Some((_, value)) = fields.iter().find(|(field, _)| field == name) else {
+            return Err(SerializationError::new(UserTypeMismatch::UnknownField { type_name, field: name.to_string() }));
+        };
+        value.serialize(field_type, builder.make_sub_writer()).map_err(|source| {
+            SerializationError::new(UserTypeMismatch::Field {
+                type_name,
+                field: name.to_string(),
+                source: Box::new(source),
+            })
+        })?;
     }
     builder.finish().map_err(|_| SerializationError::new(UserTypeMismatch::TooLarge { type_name }))
 }

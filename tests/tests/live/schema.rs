@@ -224,15 +224,26 @@ async fn user_types_are_created_before_their_tables_and_their_drift_is_found_and
         ]
     );
 
+    // `IF NOT EXISTS` would leave the drifted type as it is: applying refuses it instead.
+    let refused = test.db.apply_schema(test.replication(), &[EveryType::table_schema()]).await.unwrap_err();
+    assert!(matches!(&refused, Error::SchemaMismatch(found) if found.len() == 3), "{refused}");
+
     // The plan adds the missing field before the table that uses the type, and refuses the
-    // type change, which CQL cannot make.
+    // type change and the extra field, which CQL can neither make nor drop.
     let plan = test.db.plan_migration(&[EveryType::table_schema()]).await.unwrap();
     let cql: Vec<&str> = plan.steps.iter().map(|step| step.cql.as_str()).collect();
     assert_eq!(cql[0], format!("ALTER TYPE {keyspace}.address ADD location frozen<geo_point>"));
     assert!(cql[1].starts_with(&format!("CREATE TABLE IF NOT EXISTS {keyspace}.every_type")), "{plan}");
-    assert_eq!(plan.refused.len(), 1, "{plan}");
-    assert!(plan.refused[0].description.contains(".address.zip from bigint to int"), "{plan}");
-    assert!(plan.refused[0].forced_step.is_none(), "CQL cannot change a field's type");
+    let refused: Vec<&str> = plan.refused.iter().map(|change| change.description.as_str()).collect();
+    assert_eq!(
+        refused,
+        [
+            format!("change the type of field {keyspace}.address.zip from bigint to int"),
+            format!("drop field {keyspace}.address.floor int"),
+        ],
+        "{plan}"
+    );
+    assert!(plan.refused.iter().all(|change| change.forced_step.is_none()), "CQL can make neither change");
 
     // With `zip` as the code has it, the migration brings the type in line; a value written
     // before `location` existed reads back with it as None.
@@ -255,9 +266,30 @@ async fn user_types_are_created_before_their_tables_and_their_drift_is_found_and
     test.db.validate_schema(&[EveryType::table_schema()]).await.unwrap();
     let rows: Vec<(tests::fixtures::Address,)> =
         test.db.query_rows(&format!("SELECT home FROM {keyspace}.homes WHERE id = 1"), ()).await.unwrap();
-    assert_eq!(
-        rows[0].0,
-        tests::fixtures::Address { street: "Old Rd".into(), zip: 7, lines: vec!["x".into()], location: None }
-    );
+    let old = tests::fixtures::Address { street: "Old Rd".into(), zip: 7, lines: vec!["x".into()], location: None };
+    assert_eq!(rows[0].0, old);
+
+    // Another writer's field: a value of the struct, written whole, would erase it, so the write
+    // is refused; reading skips the field.
+    test.db.run_ddl(&format!("ALTER TYPE {keyspace}.address ADD floor int")).await.unwrap();
+    test.db
+        .run_ddl(&format!(
+            "UPDATE {keyspace}.homes SET home = {{street: 'Old Rd', zip: 7, lines: ['x'], floor: 3}} WHERE id = 1"
+        ))
+        .await
+        .unwrap();
+    let refused = test
+        .db
+        .session()
+        .query_unpaged(format!("INSERT INTO {keyspace}.homes (id, home) VALUES (1, ?)"), (old.clone(),))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("has a field `floor` that the struct lacks"), "{refused}");
+    let rows: Vec<(tests::fixtures::Address,)> =
+        test.db.query_rows(&format!("SELECT home FROM {keyspace}.homes WHERE id = 1"), ()).await.unwrap();
+    assert_eq!(rows[0].0, old, "read, with `floor` skipped");
+    let floors: Vec<(Option<i32>,)> =
+        test.db.query_rows(&format!("SELECT home.floor FROM {keyspace}.homes WHERE id = 1"), ()).await.unwrap();
+    assert_eq!(floors, [(Some(3),)], "the other writer's field is still there");
     test.drop().await;
 }
